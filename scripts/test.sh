@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install finance_sync into a fresh test database, then run its tests with pytest-odoo.
+# Extra arguments are passed to pytest (make test ARGS='-k name').
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ODOO_SRC="${ODOO_SRC:-/opt/odoo}"
+TEST_DB="${TEST_DB:-finance_sync_test}"
+CONF="$ROOT/.build/odoo-test.conf"
+ADDON="$ROOT/.build/addons/finance_sync"
+
+echo "[test] fresh database $TEST_DB with finance_sync installed"
+dropdb --if-exists --force "$TEST_DB"
+"$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" -c "$CONF" -d "$TEST_DB" \
+    -i finance_sync --stop-after-init --log-level=warn
+state="$(psql -d "$TEST_DB" -tAc "SELECT state FROM ir_module_module WHERE name = 'finance_sync'")"
+[ "$state" = "installed" ] || { echo "[test] finance_sync did not install (state: ${state:-none})" >&2; exit 1; }
+
+cd "$ADDON"
+# --odoo-http: serve HTTP so HttpCase tests and browser tours run instead of skipping.
+# -rs: every skipped test is listed with its reason in the summary.
+exec "$ROOT/.venv/bin/python" -m pytest "$ADDON/tests" \
+    --odoo-config="$CONF" --odoo-database="$TEST_DB" --odoo-http -rs "$@"

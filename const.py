@@ -1,0 +1,74 @@
+"""Literals shared by the models, the dispatcher and the webhook controller."""
+
+SCHEMA_VERSION = 1
+
+# --- Outbound event types -------------------------------------------------------------
+EVENT_PING = "ping"
+EVENT_INVOICE_POSTED = "invoice.posted"
+EVENT_INVOICE_DRAFT = "invoice.reset_to_draft"
+EVENT_INVOICE_CANCELLED = "invoice.cancelled"
+EVENT_INVOICE_PAYMENT_STATE = "invoice.payment_state_changed"
+EVENT_PAYMENT_POSTED = "payment.posted"
+EVENT_PAYMENT_DRAFT = "payment.reset_to_draft"
+EVENT_PAYMENT_CANCELLED = "payment.cancelled"
+
+EVENT_TYPES = [
+    (EVENT_PING, "Ping"),
+    (EVENT_INVOICE_POSTED, "Invoice posted"),
+    (EVENT_INVOICE_DRAFT, "Invoice reset to draft"),
+    (EVENT_INVOICE_CANCELLED, "Invoice cancelled"),
+    (EVENT_INVOICE_PAYMENT_STATE, "Invoice payment status changed"),
+    (EVENT_PAYMENT_POSTED, "Payment posted"),
+    (EVENT_PAYMENT_DRAFT, "Payment reset to draft"),
+    (EVENT_PAYMENT_CANCELLED, "Payment cancelled"),
+]
+
+# Document kinds, as named in payloads and in a backend's scope.
+MOVE_KINDS = {
+    "out_invoice": "customer_invoice",
+    "in_invoice": "vendor_bill",
+    "out_refund": "customer_credit_note",
+    "in_refund": "vendor_credit_note",
+}
+PAYMENT_KINDS = {"inbound": "customer_payment", "outbound": "vendor_payment"}
+
+# --- Job lifecycle ----------------------------------------------------------------------
+JOB_STATES = [
+    ("pending", "Pending"),
+    ("blocked", "Blocked"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+    ("dead", "Dead"),
+    ("cancelled", "Cancelled"),
+]
+# A later event of a document waits while an earlier one is in one of these states.
+JOB_OPEN_STATES = ("pending", "blocked", "failed", "dead")
+
+# --- Dispatch defaults ------------------------------------------------------------------
+DEFAULT_TIMEOUT = 10  # seconds
+DEFAULT_BATCH_SIZE = 50
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_CIRCUIT_THRESHOLD = 5  # consecutive transport failures that open the circuit
+DEFAULT_CIRCUIT_COOLDOWN = 300  # seconds before a probe is allowed
+DEFAULT_SECRET_OVERLAP_HOURS = 24
+BACKOFF_BASE_SECONDS = 30
+RESPONSE_EXCERPT_LIMIT = 2000
+
+# --- Server configuration keys (odoo.conf [options]) / environment variables -------------
+CONFIG_ENCRYPTION_KEY = "finance_sync_encryption_key"
+ENV_ENCRYPTION_KEY = "FINANCE_SYNC_ENCRYPTION_KEY"
+CONFIG_ALLOW_PRIVATE = "finance_sync_allow_private_endpoints"
+PARAM_GENERATED_KEY = "finance_sync.generated_encryption_key"
+
+# --- Exceptions ---------------------------------------------------------------------------
+EXCEPTION_CATEGORIES = [
+    ("missing_mapping", "Missing mapping"),
+    ("validation", "Validation"),
+    ("rejected", "Rejected by platform"),
+    ("transport", "Transport"),
+    ("authentication", "Authentication"),
+    ("conflict", "Conflict"),
+    ("inbound_unknown_reference", "Inbound: unknown reference"),
+    ("inbound_invalid", "Inbound: invalid"),
+]
+EXCEPTION_OPEN_STATES = ("new", "in_progress")

@@ -1,0 +1,88 @@
+"""Canonical payload v1: money formatting, serialisation and JSON Schema validation.
+
+Plain Python: the Odoo models gather the data, this module shapes and checks it.
+Money never travels as a float: amounts are decimal strings with the currency's precision.
+"""
+
+import functools
+import json
+import pathlib
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas" / "v1"
+SCHEMA_BASE_URI = "https://finance-sync.dev/schemas/v1/"
+
+
+def money(amount, decimal_places: int = 2) -> str:
+    """Format an amount as a decimal string with exactly ``decimal_places`` digits.
+
+    Floats go through ``repr`` (shortest round-trip form) so 0.1 + 0.2 becomes "0.30", not
+    "0.30000000000000004"; rounding is half-up, as accountants expect.
+    """
+    value = amount if isinstance(amount, Decimal) else Decimal(repr(float(amount or 0.0)))
+    quantum = Decimal(1).scaleb(-decimal_places)
+    result = value.quantize(quantum, rounding=ROUND_HALF_UP)
+    return format(result + 0, "f")  # "+ 0" folds -0.00 into 0.00
+
+
+def quantity(value) -> str:
+    """Quantities and rates as compact decimal strings ("1", "2.5")."""
+    d = Decimal(repr(float(value or 0.0))).normalize()
+    return format(d + 0, "f")
+
+
+def iso_date(value) -> str | None:
+    return value.isoformat() if isinstance(value, date) else None
+
+
+def iso_datetime(value: datetime | None) -> str | None:
+    """Odoo datetimes are naive UTC; payloads carry an explicit ``Z``."""
+    if not value:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def canonical_json(payload: dict) -> bytes:
+    """The exact bytes sent and signed: UTF-8, sorted keys, no insignificant whitespace."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@functools.cache
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((SCHEMA_BASE_URI + path.name, Resource.from_contents(schema)))
+    return Registry().with_resources(resources)
+
+
+@functools.cache
+def validator(event_type: str) -> Draft202012Validator:
+    """The validator of one event type (schemas/v1/<event_type>.json)."""
+    path = SCHEMA_DIR / f"{event_type}.json"
+    if not path.exists():
+        raise KeyError(f"no schema for event type {event_type!r}")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def event_types() -> list[str]:
+    """Event types that have a schema (every file but the shared definitions)."""
+    return sorted(p.stem for p in SCHEMA_DIR.glob("*.json") if not p.stem.startswith("_"))
+
+
+def validate(payload: dict, event_type: str | None = None) -> list[str]:
+    """Return the schema violations of ``payload`` as readable ``path: message`` strings."""
+    kind = event_type or payload.get("type")
+    try:
+        v = validator(kind)
+    except KeyError as exc:
+        return [str(exc.args[0])]
+    errors = sorted(v.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors]

@@ -15,7 +15,12 @@
         "security/ir.model.access.csv",
         "security/finance_sync_security.xml",
         "views/finance_sync_backend_views.xml",
+        "views/finance_sync_job_views.xml",
+        "views/finance_sync_exception_views.xml",
+        "views/account_move_views.xml",
+        "views/account_payment_views.xml",
         "views/finance_sync_menus.xml",
+        "data/ir_cron_data.xml",
     ],
     "demo": [
         "demo/finance_sync_demo.xml",

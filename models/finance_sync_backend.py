@@ -1,8 +1,27 @@
+import base64
 import logging
+import secrets as pysecrets
+import uuid
+from datetime import timedelta
 
-from odoo import api, fields, models
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from .. import const
+from ..engine import payload as payload_lib
+from ..engine import redact, signing, url_guard
+from ..engine.transport import OutboundRequest, TransportResult, get_transport
+from ..utils import allow_private_endpoints, secret_box
 
 _logger = logging.getLogger(__name__)
+
+SECRET_FIELDS = {
+    # write-only UI field -> encrypted stored field
+    "auth_secret": "auth_secret_encrypted",
+    "signing_secret": "signing_secret_encrypted",
+}
 
 
 class FinanceSyncBackend(models.Model):
@@ -13,6 +32,8 @@ class FinanceSyncBackend(models.Model):
     _description = "Finance Sync Backend"
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "sequence, name, id"
+
+    # === FIELDS === #
 
     name = fields.Char(required=True, tracking=True)
     sequence = fields.Integer(default=10)
@@ -46,14 +67,391 @@ class FinanceSyncBackend(models.Model):
         help="Gets an activity when a blocking sync exception is raised for this backend.",
     )
 
+    # --- transport --------------------------------------------------------------------
+    transport = fields.Selection([("webhook", "Webhook (HTTPS JSON)")], required=True, default="webhook")
+    endpoint_url = fields.Char(
+        "Endpoint URL", tracking=True, help="HTTPS address the platform receives events on (JSON POST)."
+    )
+    auth_mode = fields.Selection(
+        [("none", "None"), ("bearer", "Bearer token"), ("basic", "Basic (user + password)")],
+        string="Authentication",
+        required=True,
+        default="none",
+        tracking=True,
+    )
+    auth_username = fields.Char("User name", tracking=True)
+    auth_secret = fields.Char(
+        "Token / password",
+        compute="_compute_write_only_secrets",
+        inverse="_inverse_auth_secret",
+        help="Write-only: stored encrypted, never shown again.",
+    )
+    auth_secret_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    has_auth_secret = fields.Boolean(compute="_compute_has_secrets")
+    signing_enabled = fields.Boolean(
+        "Sign with Standard Webhooks",
+        default=True,
+        tracking=True,
+        help="Adds webhook-id, webhook-timestamp and webhook-signature (HMAC-SHA256) headers.",
+    )
+    signing_secret = fields.Char(
+        "Signing secret",
+        compute="_compute_write_only_secrets",
+        inverse="_inverse_signing_secret",
+        help="Write-only whsec_… secret shared with the platform, used to sign outbound and verify inbound events.",
+    )
+    signing_secret_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    signing_secret_previous_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    signing_secret_rotated_at = fields.Datetime("Secret rotated on", readonly=True, copy=False)
+    signing_overlap_hours = fields.Integer(
+        "Rotation overlap (hours)",
+        default=const.DEFAULT_SECRET_OVERLAP_HOURS,
+        help="After a rotation the previous secret stays valid this long, so the platform can switch over.",
+    )
+    has_signing_secret = fields.Boolean(compute="_compute_has_secrets")
+    webhook_token = fields.Char(
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        default=lambda self: pysecrets.token_urlsafe(24),
+        groups="finance_sync.finance_sync_group_admin",
+        help="Unguessable part of this backend's inbound webhook URL.",
+    )
+
+    # --- scope ------------------------------------------------------------------------
+    send_customer_invoices = fields.Boolean(default=True, tracking=True)
+    send_vendor_bills = fields.Boolean(default=True, tracking=True)
+    send_credit_notes = fields.Boolean("Send credit notes / refunds", default=True, tracking=True)
+    send_customer_payments = fields.Boolean(default=True, tracking=True)
+    send_vendor_payments = fields.Boolean(default=True, tracking=True)
+    journal_ids = fields.Many2many(
+        "account.journal", string="Journals", help="Only documents of these journals; all journals when empty."
+    )
+    start_date = fields.Date(help="Documents dated before this day are not sent.", tracking=True)
+    timeout = fields.Integer("Timeout (s)", default=const.DEFAULT_TIMEOUT)
+    batch_size = fields.Integer(default=const.DEFAULT_BATCH_SIZE)
+    max_attempts = fields.Integer(default=const.DEFAULT_MAX_ATTEMPTS)
+
+    # --- circuit breaker -----------------------------------------------------------------
+    # Derived from the attempt log, never written by the dispatcher: two workers sending for
+    # the same backend never update a shared row (no serialization failures, no lost counts).
+    circuit_state = fields.Selection(
+        [("closed", "Closed"), ("open", "Open"), ("half_open", "Probing")],
+        compute="_compute_circuit",
+        help="Open: too many consecutive transport failures; nothing is sent until the cool-down passes, "
+        "then one job probes the platform.",
+    )
+    circuit_threshold = fields.Integer("Failures before opening", default=const.DEFAULT_CIRCUIT_THRESHOLD)
+    circuit_cooldown = fields.Integer("Cool-down (s)", default=const.DEFAULT_CIRCUIT_COOLDOWN)
+    circuit_reset_at = fields.Datetime(
+        readonly=True, copy=False, help="Failures before this moment no longer count (Close circuit button)."
+    )
+    consecutive_failures = fields.Integer(compute="_compute_circuit")
+    circuit_open_until = fields.Datetime(compute="_compute_circuit")
+    last_success_at = fields.Datetime(compute="_compute_circuit")
+
+    job_ids = fields.One2many("finance.sync.job", "backend_id")
+    job_count = fields.Integer(compute="_compute_job_stats")
+    pending_count = fields.Integer(compute="_compute_job_stats")
+    failed_count = fields.Integer(compute="_compute_job_stats")
+
+    # === CONSTRAINTS === #
+
+    _positive_settings = models.Constraint(
+        "CHECK(timeout > 0 AND batch_size > 0 AND max_attempts > 0 AND circuit_threshold > 0 "
+        "AND circuit_cooldown >= 0 AND signing_overlap_hours >= 0)",
+        "Timeout, batch size, max attempts and circuit threshold must be positive.",
+    )
+    _webhook_token_uniq = models.UniqueIndex("(webhook_token)", "Webhook tokens must be unique.")
+
+    @api.constrains("endpoint_url")
+    def _check_endpoint_url(self):
+        for backend in self.filtered("endpoint_url"):
+            try:
+                url_guard.check_endpoint_url(backend.endpoint_url, allow_private=allow_private_endpoints())
+            except url_guard.UnsafeURLError as exc:
+                raise ValidationError(
+                    _("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=exc)
+                ) from None
+
+    @api.constrains("state", "endpoint_url")
+    def _check_active_has_endpoint(self):
+        for backend in self:
+            if backend.state == "active" and not backend.endpoint_url:
+                raise ValidationError(_("Backend %s needs an endpoint URL before it can be activated.", backend.name))
+
+    # === COMPUTE METHODS === #
+
+    def _compute_write_only_secrets(self):
+        # Never read back: the form always shows an empty field.
+        self.auth_secret = False
+        self.signing_secret = False
+
+    @api.depends("auth_mode")
+    def _compute_has_secrets(self):
+        for backend, stored in zip(self, self.sudo(), strict=True):
+            backend.has_auth_secret = bool(stored.auth_secret_encrypted)
+            backend.has_signing_secret = bool(stored.signing_secret_encrypted)
+
+    def _compute_job_stats(self):
+        Job = self.env["finance.sync.job"]
+        counts = {
+            (backend.id, state): count
+            for backend, state, count in Job._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id", "state"], ["__count"]
+            )
+        }
+        for backend in self:
+            backend.job_count = sum(c for (bid, _s), c in counts.items() if bid == backend.id)
+            backend.pending_count = counts.get((backend.id, "pending"), 0)
+            backend.failed_count = sum(counts.get((backend.id, s), 0) for s in ("failed", "dead", "blocked"))
+
+    def _compute_circuit(self):
+        now = fields.Datetime.now()
+        for backend in self:
+            status = backend._circuit_status(now)
+            backend.circuit_state = status["state"]
+            backend.consecutive_failures = status["failures"]
+            backend.circuit_open_until = status["open_until"]
+            backend.last_success_at = status["last_success_at"]
+
+    # === INVERSE METHODS === #
+
+    def _inverse_auth_secret(self):
+        self._store_secret("auth_secret")
+
+    def _inverse_signing_secret(self):
+        for backend in self:
+            if not backend.signing_secret:
+                continue
+            try:
+                signing.secret_bytes(backend.signing_secret)
+            except ValueError as exc:
+                raise ValidationError(_("The signing secret is not valid: %s", exc)) from None
+            stored = backend.sudo()
+            if stored.signing_secret_encrypted:
+                # Rotation: the previous secret stays valid for the overlap window (inbound).
+                stored.signing_secret_previous_encrypted = stored.signing_secret_encrypted
+                backend.signing_secret_rotated_at = fields.Datetime.now()
+                backend.message_post(body=_("Signing secret rotated."))
+        self._store_secret("signing_secret")
+
+    def _store_secret(self, fname):
+        box = secret_box(self.env)
+        for backend in self:
+            value = backend[fname]
+            if value:
+                backend.sudo()[SECRET_FIELDS[fname]] = box.encrypt(value)
+        self.invalidate_recordset([fname])  # write-only: never keep the clear text, not even in cache
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("signing_enabled", True) and not vals.get("signing_secret"):
+                vals["signing_secret"] = signing.generate_secret()
+        return super().create(vals_list)
+
+    def copy_data(self, default=None):
+        vals_list = super().copy_data(default=default)
+        return [dict(vals, name=_("%s (copy)", backend.name)) for backend, vals in zip(self, vals_list, strict=True)]
+
     # === ACTION METHODS === #
 
     def action_activate(self):
-        self.state = "active"
+        self.write({"state": "active"})
+        self.env["finance.sync.job"]._trigger_dispatch()
+
+    action_resume = action_activate
 
     def action_pause(self):
         self.state = "paused"
 
-    @api.model
-    def _get_active_backends(self, company):
-        return self.search([("state", "=", "active"), ("company_ids", "in", company.ids)])
+    def action_reset_circuit(self):
+        self.write({"circuit_reset_at": fields.Datetime.now()})
+        self.message_post(body=_("Circuit closed by hand: earlier failures no longer count."))
+        self.env["finance.sync.job"]._trigger_dispatch()
+
+    def action_view_jobs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
+        action["domain"] = [("backend_id", "=", self.id)]
+        action["context"] = {"default_backend_id": self.id}
+        return action
+
+    def action_test_connection(self):
+        """Send a signed ``ping`` event now (outside the outbox) and show the answer."""
+        self.ensure_one()
+        if not self.endpoint_url:
+            raise UserError(_("Set an endpoint URL first."))
+        event_id = str(uuid.uuid4())
+        body = payload_lib.canonical_json(self._prepare_ping_payload(event_id))
+        with self._open_transport() as transport:
+            result = self._send(transport, event_id, body)
+        ok = result.status is not None and 200 <= result.status < 300
+        if result.status is None:
+            message = _("No answer: %s", result.error)
+        else:
+            message = _("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
+        self.message_post(
+            body=Markup("%s<br/>%s") % (_("Connection test: %s", message), self._mask(result.body_excerpt)[:500])
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Connection OK") if ok else _("Connection failed"),
+                "message": message,
+                "type": "success" if ok else "danger",
+                "sticky": not ok,
+            },
+        }
+
+    # === BUSINESS METHODS === #
+
+    def _prepare_ping_payload(self, event_id):
+        company = self.company_ids[:1] or self.env.company
+        return {
+            "event_id": event_id,
+            "type": const.EVENT_PING,
+            "schema_version": const.SCHEMA_VERSION,
+            "occurred_at": payload_lib.iso_datetime(fields.Datetime.now()),
+            "company": {
+                "id": company.id,
+                "code": company.company_registry or None,
+                "name": company.name,
+                "vat": company.vat or None,
+                "currency": company.currency_id.name,
+            },
+            "backend": {"name": self.name, "environment": self.environment},
+        }
+
+    def _get_scope_move_types(self):
+        self.ensure_one()
+        types = []
+        if self.send_customer_invoices:
+            types.append("out_invoice")
+        if self.send_vendor_bills:
+            types.append("in_invoice")
+        if self.send_credit_notes:
+            types += ["out_refund", "in_refund"]
+        return types
+
+    def _get_scope_payment_types(self):
+        self.ensure_one()
+        return [
+            t for t, on in (("inbound", self.send_customer_payments), ("outbound", self.send_vendor_payments)) if on
+        ]
+
+    def _in_scope(self, company, journal, doc_date, move_type=None, payment_type=None):
+        """Whether a document with these attributes is sent to this backend."""
+        self.ensure_one()
+        if company not in self.company_ids:
+            return False
+        if move_type and move_type not in self._get_scope_move_types():
+            return False
+        if payment_type and payment_type not in self._get_scope_payment_types():
+            return False
+        if self.journal_ids and journal not in self.journal_ids:
+            return False
+        return not (self.start_date and doc_date and doc_date < self.start_date)
+
+    def _get_secret(self, kind):
+        """Decrypted secret (``auth`` or ``signing``); only for the dispatcher and controller."""
+        self.ensure_one()
+        token = self.sudo()[f"{kind}_secret_encrypted"]
+        return secret_box(self.env).decrypt(token) if token else None
+
+    def _get_inbound_secrets(self):
+        """Secrets an inbound signature may use: the current one, and the previous one
+        while the rotation overlap window lasts."""
+        self.ensure_one()
+        result = [self._get_secret("signing")]
+        stored = self.sudo()
+        if stored.signing_secret_previous_encrypted and self.signing_secret_rotated_at:
+            until = self.signing_secret_rotated_at + timedelta(hours=self.signing_overlap_hours)
+            if fields.Datetime.now() < until:
+                result.append(secret_box(self.env).decrypt(stored.signing_secret_previous_encrypted))
+        return [s for s in result if s]
+
+    def _mask(self, text):
+        """Mask this backend's secrets and personal data in text meant for logs and views."""
+        return redact.mask_text(text or "", [s for s in (self._get_secret("auth"), self._get_secret("signing")) if s])
+
+    def _open_transport(self):
+        self.ensure_one()
+        return get_transport(self.transport)
+
+    def _prepare_headers(self, event_id, body):
+        headers = {"Content-Type": "application/json", "Idempotency-Key": event_id}
+        if self.signing_enabled:
+            secret = self._get_secret("signing")
+            if not secret:
+                raise UserError(_("Backend %s signs its events but has no signing secret.", self.name))
+            headers.update(signing.build_headers(secret, event_id, body))
+        if self.auth_mode == "bearer":
+            headers["Authorization"] = f"Bearer {self._get_secret('auth') or ''}"
+        elif self.auth_mode == "basic":
+            raw = f"{self.auth_username or ''}:{self._get_secret('auth') or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return headers
+
+    def _send(self, transport, event_id, body):
+        """The one place that sends HTTP: guard the URL, sign, send, never raise for transport errors."""
+        self.ensure_one()
+        try:
+            # Checked at every send, not only on save: DNS answers can change (rebinding).
+            url_guard.check_endpoint_url(self.endpoint_url, allow_private=allow_private_endpoints())
+        except url_guard.UnsafeURLError as exc:
+            return TransportResult(status=None, headers={}, body_excerpt="", duration_ms=0, error=exc)
+        request = OutboundRequest(
+            url=self.endpoint_url, body=body, headers=self._prepare_headers(event_id, body), timeout=self.timeout
+        )
+        result = transport.send(request)
+        _logger.info(
+            "finance_sync: backend %s event %s -> %s in %s ms",
+            self.id,
+            event_id,
+            result.status if result.status is not None else type(result.error).__name__,
+            result.duration_ms,
+        )
+        return result
+
+    # --- circuit breaker ----------------------------------------------------------------
+
+    def _circuit_status(self, now):
+        """State of the circuit, derived from the latest attempts.
+
+        The circuit is open when the last ``circuit_threshold`` attempts since the last manual
+        reset all failed in transport (no answer, timeout, 5xx, 408, 429), and stays open for
+        ``circuit_cooldown`` seconds after the latest of them; then it lets one probe through.
+        """
+        self.ensure_one()
+        self.env["finance.sync.attempt"].flush_model()
+        self.env.cr.execute(
+            """SELECT outcome, started_at FROM finance_sync_attempt
+                WHERE backend_id = %s AND started_at >= COALESCE(%s, '-infinity'::timestamp)
+                ORDER BY started_at DESC, id DESC LIMIT %s""",
+            (self.id, self.circuit_reset_at or None, max(self.circuit_threshold, 1)),
+        )
+        rows = self.env.cr.fetchall()
+        failures = 0
+        for outcome, _started in rows:
+            if outcome != "retry":
+                break
+            failures += 1
+        self.env.cr.execute(
+            "SELECT max(started_at) FROM finance_sync_attempt WHERE backend_id = %s AND outcome = 'done'", (self.id,)
+        )
+        status = {"failures": failures, "open_until": False, "last_success_at": self.env.cr.fetchone()[0] or False}
+        if failures < self.circuit_threshold:
+            return dict(status, state="closed")
+        open_until = rows[0][1] + timedelta(seconds=self.circuit_cooldown)
+        return dict(status, state="open" if now < open_until else "half_open", open_until=open_until)
+
+    def _circuit_allows(self, now):
+        """(how many jobs may be sent now, consecutive failures so far): 0 while open, 1 to probe."""
+        status = self._circuit_status(now)
+        limit = {"closed": self.batch_size, "half_open": 1, "open": 0}[status["state"]]
+        return limit, status["failures"]

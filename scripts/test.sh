@@ -8,15 +8,31 @@ TEST_DB="${TEST_DB:-finance_sync_test}"
 CONF="$ROOT/.build/odoo-test.conf"
 ADDON="$ROOT/.build/addons/finance_sync"
 
-echo "[test] fresh database $TEST_DB with finance_sync installed"
-dropdb --if-exists --force "$TEST_DB"
-"$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" -c "$CONF" -d "$TEST_DB" \
-    -i finance_sync --stop-after-init --log-level=warn
+ODOO=("$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" -c "$CONF" -d "$TEST_DB" --stop-after-init --log-level=warn)
+if [ -n "${REUSE_DB:-}" ] && psql -lqtA | cut -d'|' -f1 | grep -qx "$TEST_DB"; then
+    # Faster local loop (REUSE_DB=1): update the module in the existing test database.
+    echo "[test] reusing database $TEST_DB, updating finance_sync"
+    "${ODOO[@]}" -u finance_sync
+else
+    echo "[test] fresh database $TEST_DB with finance_sync installed"
+    dropdb --if-exists --force "$TEST_DB"
+    "${ODOO[@]}" -i finance_sync
+fi
 state="$(psql -d "$TEST_DB" -tAc "SELECT state FROM ir_module_module WHERE name = 'finance_sync'")"
 [ "$state" = "installed" ] || { echo "[test] finance_sync did not install (state: ${state:-none})" >&2; exit 1; }
 
 cd "$ADDON"
+# Test paths given in ARGS are taken under the addon's technical name (tests/... ->
+# .build/addons/finance_sync/tests/...) so that pytest-odoo imports them as odoo.addons.finance_sync.
+args=() paths=()
+for arg in "$@"; do
+    case "$arg" in
+        tests|tests/*) paths+=("$ADDON/$arg") ;;
+        *) args+=("$arg") ;;
+    esac
+done
+[ ${#paths[@]} -gt 0 ] || paths=("$ADDON/tests")
 # --odoo-http: serve HTTP so HttpCase tests and browser tours run instead of skipping.
 # -rs: every skipped test is listed with its reason in the summary.
-exec "$ROOT/.venv/bin/python" -m pytest "$ADDON/tests" \
-    --odoo-config="$CONF" --odoo-database="$TEST_DB" --odoo-http -rs "$@"
+exec "$ROOT/.venv/bin/python" -m pytest "${paths[@]}" \
+    --odoo-config="$CONF" --odoo-database="$TEST_DB" --odoo-http -rs ${args[@]+"${args[@]}"}

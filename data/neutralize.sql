@@ -1,0 +1,7 @@
+-- A neutralized copy of the database must never talk to production platforms:
+-- pause every backend and forget every credential.
+UPDATE finance_sync_backend
+   SET state = 'paused',
+       auth_secret_encrypted = NULL,
+       signing_secret_encrypted = NULL,
+       signing_secret_previous_encrypted = NULL;

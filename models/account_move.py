@@ -1,0 +1,179 @@
+from odoo import fields, models
+
+from .. import const
+from ..engine import payload as payload_lib
+
+PRECOMMIT_KEY = "finance_sync.payment_state_before"
+
+
+class AccountMove(models.Model):
+    _name = "account.move"
+    _inherit = ["account.move", "finance.sync.document.mixin"]
+
+    finance_sync_job_ids = fields.One2many(
+        "finance.sync.job", "move_id", string="Finance sync jobs", groups="finance_sync.finance_sync_group_user"
+    )
+
+    # === HOOKS: every change a platform must hear about === #
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        posted._finance_sync_invoices()._finance_sync_capture(const.EVENT_INVOICE_POSTED)
+        return posted
+
+    def button_draft(self):
+        was_posted = self._finance_sync_invoices().filtered(lambda m: m.state == "posted")
+        res = super().button_draft()
+        was_posted._finance_sync_capture(const.EVENT_INVOICE_DRAFT, only_if_sent=True)
+        return res
+
+    def button_cancel(self):
+        invoices = self._finance_sync_invoices()
+        res = super().button_cancel()
+        invoices.filtered(lambda m: m.state == "cancel")._finance_sync_capture(
+            const.EVENT_INVOICE_CANCELLED, only_if_sent=True
+        )
+        return res
+
+    def _compute_payment_state(self):
+        # payment_state is computed, never written. Note which invoices were recomputed and,
+        # just before the transaction commits, tell each platform whose last event shows
+        # another status: one event per net change, none for flips within the transaction.
+        super()._compute_payment_state()
+        touched = [m.id for m in self._finance_sync_invoices() if isinstance(m.id, int) and m.state == "posted"]
+        if touched:
+            data = self.env.cr.precommit.data
+            if PRECOMMIT_KEY not in data:
+                self.env.cr.precommit.add(self._finance_sync_flush_payment_states)
+            data.setdefault(PRECOMMIT_KEY, set()).update(touched)
+
+    def _finance_sync_flush_payment_states(self):
+        ids = self.env.cr.precommit.data.pop(PRECOMMIT_KEY, set())
+        moves = self.env["account.move"].sudo().browse(ids).exists().filtered(lambda m: m.state == "posted")
+        if not moves:
+            return
+        last = moves._finance_sync_last_events()
+
+        def changed(backend, move):
+            known = last.get((backend.id, move.id), (None, {}))[1].get("payment_state")
+            return known is not None and known != move.payment_state
+
+        moves._finance_sync_capture(
+            const.EVENT_INVOICE_PAYMENT_STATE,
+            only_if_sent=True,
+            wants=changed,
+        )
+        self.env.flush_all()
+
+    # === CAPTURE HELPERS === #
+
+    def _finance_sync_invoices(self):
+        return self.filtered(lambda m: m.move_type in const.MOVE_KINDS)
+
+    def _finance_sync_job_field(self):
+        return "move_id"
+
+    def _finance_sync_scope(self):
+        self.ensure_one()
+        return self.company_id, self.journal_id, self.date, self.move_type, None
+
+    def _finance_sync_payloads(self):
+        return {move.id: move._finance_sync_payload() for move in self}
+
+    def _finance_sync_payload(self):
+        """Canonical v1 body of an invoice event (envelope ids are added by the job)."""
+        self.ensure_one()
+        cur, ccur = self.currency_id, self.company_currency_id
+        sign = -1 if self.move_type in ("out_refund", "in_invoice") else 1
+
+        def amounts(untaxed, tax, total, residual, currency):
+            m = self._finance_sync_money
+            return {
+                "untaxed": m(untaxed, currency),
+                "tax": m(tax, currency),
+                "total": m(total, currency),
+                "residual": m(residual, currency),
+            }
+
+        receivable_payable = self.line_ids.filtered(
+            lambda line: line.account_id.account_type in ("asset_receivable", "liability_payable")
+        )
+        payments = self._get_reconciled_payments()
+        return {
+            "company": self._finance_sync_company_block(self.company_id),
+            "document": {
+                "model": "account.move",
+                "id": self.id,
+                "number": self.name or "",
+                "kind": const.MOVE_KINDS[self.move_type],
+                "move_type": self.move_type,
+                "state": self.state,
+                "payment_state": self.payment_state or "not_paid",
+                "date": payload_lib.iso_date(self.date),
+                "invoice_date": payload_lib.iso_date(self.invoice_date),
+                "due_date": payload_lib.iso_date(self.invoice_date_due),
+                "ref": self.ref or None,
+                "currency": cur.name,
+                "journal": self._finance_sync_ref(self.journal_id, self.journal_id.code),
+                "amounts": amounts(self.amount_untaxed, self.amount_tax, self.amount_total, self.amount_residual, cur),
+                "amounts_company_currency": amounts(
+                    sign * self.amount_untaxed_signed,
+                    sign * self.amount_tax_signed,
+                    sign * self.amount_total_signed,
+                    sign * self.amount_residual_signed,
+                    ccur,
+                ),
+                "reversed_entry": {
+                    "model": "account.move",
+                    "id": self.reversed_entry_id.id,
+                    "number": self.reversed_entry_id.name,
+                }
+                if self.reversed_entry_id
+                else None,
+                "reversal_entries": [
+                    {"model": "account.move", "id": r.id, "number": r.name} for r in self.reversal_move_ids
+                ],
+            },
+            "partner": self._finance_sync_partner_block(self.partner_id),
+            "lines": [
+                line_payload(self, line)
+                for line in self.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+            ],
+            "payments": [
+                {
+                    "id": pay.id,
+                    "number": pay.name or None,
+                    "date": payload_lib.iso_date(pay.date),
+                    "amount": self._finance_sync_money(pay.amount, pay.currency_id),
+                    "currency": pay.currency_id.name,
+                }
+                for pay in payments
+            ],
+            "reconciliation": self._finance_sync_reconciliation(receivable_payable),
+        }
+
+
+def line_payload(move, line):
+    cur = move.currency_id
+    distribution = []
+    for key, percentage in (line.analytic_distribution or {}).items():
+        accounts = move.env["account.analytic.account"].browse(int(a) for a in str(key).split(","))
+        distribution.append(
+            {
+                "accounts": [move._finance_sync_ref(acc, acc.code or None) for acc in accounts],
+                "percentage": payload_lib.quantity(percentage),
+            }
+        )
+    return {
+        "id": line.id,
+        "name": line.name or None,
+        "product": move._finance_sync_ref(line.product_id, line.product_id.default_code or None),
+        "account": move._finance_sync_ref(line.account_id, line.account_id.code),
+        "taxes": [move._finance_sync_ref(tax, tax.name) for tax in line.tax_ids],
+        "analytic_distribution": distribution,
+        "quantity": payload_lib.quantity(line.quantity),
+        "price_unit": payload_lib.quantity(line.price_unit),
+        "discount": payload_lib.quantity(line.discount),
+        "subtotal": move._finance_sync_money(line.price_subtotal, cur),
+        "total": move._finance_sync_money(line.price_total, cur),
+    }

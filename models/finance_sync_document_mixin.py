@@ -1,0 +1,223 @@
+from odoo import api, fields, models
+from odoo.fields import Domain
+from odoo.tools import SQL
+
+from ..engine import payload as payload_lib
+
+SYNC_STATUSES = [
+    ("not_synced", "Not synced"),
+    ("pending", "Pending"),
+    ("synced", "Synced"),
+    ("failed", "Failed"),
+]
+
+
+class FinanceSyncDocumentMixin(models.AbstractModel):
+    """What invoices and payments share: capturing events into the outbox, the sync status
+    shown on the document, and the payload blocks common to both (company, partner)."""
+
+    _name = "finance.sync.document.mixin"
+    _description = "Finance Sync Document"
+
+    finance_sync_status = fields.Selection(
+        SYNC_STATUSES,
+        string="Sync status",
+        compute="_compute_finance_sync_status",
+        search="_search_finance_sync_status",
+        groups="finance_sync.finance_sync_group_user",
+    )
+    finance_sync_job_count = fields.Integer(
+        "Sync jobs", compute="_compute_finance_sync_status", groups="finance_sync.finance_sync_group_user"
+    )
+
+    # === COMPUTE METHODS === #
+
+    def _finance_sync_job_field(self):
+        raise NotImplementedError
+
+    def _compute_finance_sync_status(self):
+        field = self._finance_sync_job_field()
+        groups = (
+            self.env["finance.sync.job"].sudo()._read_group([(field, "in", self.ids)], [field, "state"], ["__count"])
+        )
+        states = {}
+        for record, state, count in groups:
+            states.setdefault(record.id, {})[state] = count
+        for record in self:
+            counts = states.get(record.id, {})
+            record.finance_sync_job_count = sum(counts.values())
+            record.finance_sync_status = self._finance_sync_status_from(counts)
+
+    @staticmethod
+    def _finance_sync_status_from(counts):
+        if any(counts.get(s) for s in ("failed", "dead", "blocked")):
+            return "failed"
+        if counts.get("pending"):
+            return "pending"
+        if counts.get("done"):
+            return "synced"
+        return "not_synced"
+
+    def _search_finance_sync_status(self, operator, value):
+        if operator not in ("in", "not in"):
+            return NotImplemented
+        column = SQL.identifier(self._finance_sync_job_field())
+
+        def having(states):
+            """Documents with at least one job in ``states``, and those without."""
+            sub = SQL(
+                "SELECT %s FROM finance_sync_job WHERE %s IS NOT NULL AND state IN %s", column, column, tuple(states)
+            )
+            return Domain("id", "any!", sub), Domain("id", "not any!", sub)
+
+        failed, not_failed = having(("failed", "dead", "blocked"))
+        pending, not_pending = having(("pending",))
+        done, not_done = having(("done",))
+        parts = {
+            "failed": failed,
+            "pending": pending & not_failed,
+            "synced": done & not_pending & not_failed,
+            "not_synced": not_done & not_pending & not_failed,
+        }
+        domain = Domain.OR(parts[v] for v in set(value) if v in parts)
+        return domain if operator == "in" else ~domain
+
+    # === ACTIONS === #
+
+    def action_finance_sync_jobs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
+        action["domain"] = [(self._finance_sync_job_field(), "=", self.id)]
+        action["context"] = {"search_default_groupby_backend": 1}
+        return action
+
+    # === CAPTURE === #
+
+    def _finance_sync_scope(self):
+        """(company, journal, date, move_type, payment_type) deciding which backends want it."""
+        raise NotImplementedError
+
+    def _finance_sync_payloads(self):
+        """{record id: canonical payload (without envelope ids)}"""
+        raise NotImplementedError
+
+    def _finance_sync_capture(self, event_type, only_if_sent=False, wants=None):
+        """Write one outbox job per interested backend, in the current transaction.
+
+        :param only_if_sent: only for backends that already received an event of the document
+            (a reset or cancellation of something the platform never saw is not news to it).
+        :param wants: optional ``wants(backend, record) -> bool`` narrowing the backends further.
+        """
+        if not self or self.env.context.get("finance_sync_no_capture"):
+            # The context key is for importing historical documents that platforms already have.
+            return
+        backends = self.env["finance.sync.backend"].sudo().search([("state", "in", ("active", "paused"))])
+        if not backends:
+            return
+        sent = set()
+        if only_if_sent:
+            sent = {
+                (backend.id, res_id)
+                for backend, res_id in self.env["finance.sync.job"]
+                .sudo()
+                ._read_group(
+                    [("res_model", "=", self._name), ("res_id", "in", self.ids), ("backend_id", "in", backends.ids)],
+                    ["backend_id", "res_id"],
+                )
+            }
+        by_record = {}
+        for record in self:
+            company, journal, date, move_type, payment_type = record._finance_sync_scope()
+            wanted = backends.browse(
+                b.id
+                for b in backends
+                if b._in_scope(company, journal, date, move_type=move_type, payment_type=payment_type)
+                and (not only_if_sent or (b.id, record.id) in sent)
+                and (wants is None or wants(b, record))
+            )
+            if wanted:
+                by_record[record.id] = wanted
+        if not by_record:
+            return
+        records = self.browse(list(by_record))
+        payloads = {}
+        for company, company_records in records.grouped("company_id").items():
+            # Codes (accounts, journals) are company-dependent: read them as the document's company.
+            payloads.update(company_records.with_company(company)._finance_sync_payloads())
+        self.env["finance.sync.job"]._enqueue(event_type, records, payloads, by_record)
+
+    def _finance_sync_last_events(self):
+        """What each backend last heard of each record: {(backend id, record id): (event type,
+        document block of that event)}; cancelled jobs do not count (they were never sent)."""
+        if not self:
+            return {}
+        self.env["finance.sync.job"].flush_model()
+        self.env.cr.execute(
+            """SELECT DISTINCT ON (backend_id, res_id) backend_id, res_id, event_type, payload->'document'
+                 FROM finance_sync_job
+                WHERE res_model = %s AND res_id IN %s AND state != 'cancelled'
+                ORDER BY backend_id, res_id, sequence DESC""",
+            (self._name, tuple(self.ids)),
+        )
+        return {(bid, rid): (event_type, document or {}) for bid, rid, event_type, document in self.env.cr.fetchall()}
+
+    # === PAYLOAD BLOCKS === #
+
+    @api.model
+    def _finance_sync_company_block(self, company):
+        return {
+            "id": company.id,
+            "code": company.company_registry or None,
+            "name": company.name,
+            "vat": company.vat or None,
+            "currency": company.currency_id.name,
+        }
+
+    @api.model
+    def _finance_sync_partner_block(self, partner):
+        if not partner:
+            return None
+        commercial = partner.commercial_partner_id
+        return {
+            "id": commercial.id,
+            "code": commercial.ref or None,
+            "name": commercial.name or "",
+            "vat": commercial.vat or None,
+            "country": commercial.country_id.code or None,
+            "ref": commercial.ref or None,
+            "email": commercial.email or None,
+        }
+
+    @api.model
+    def _finance_sync_ref(self, record, code=None):
+        if not record:
+            return None
+        return {"id": record.id, "code": code or None, "name": record.display_name}
+
+    @api.model
+    def _finance_sync_money(self, amount, currency):
+        return payload_lib.money(amount, currency.decimal_places)
+
+    @api.model
+    def _finance_sync_reconciliation(self, lines):
+        """Partial reconciliations of receivable/payable ``lines`` with their counterparts."""
+        result = []
+        for line in lines:
+            for partial in line.matched_debit_ids:
+                counterpart = partial.debit_move_id
+                result.append(self._finance_sync_partial(partial, counterpart))
+            for partial in line.matched_credit_ids:
+                counterpart = partial.credit_move_id
+                result.append(self._finance_sync_partial(partial, counterpart))
+        return result
+
+    @api.model
+    def _finance_sync_partial(self, partial, counterpart_line):
+        currency = partial.company_currency_id
+        move = counterpart_line.move_id
+        return {
+            "counterpart": {"model": "account.move", "id": move.id, "number": move.name or None},
+            "amount": self._finance_sync_money(partial.amount, currency),
+            "currency": currency.name,
+            "date": payload_lib.iso_date(partial.max_date),
+        }

@@ -1,0 +1,242 @@
+import logging
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .. import const
+
+_logger = logging.getLogger(__name__)
+
+BLOCKING_CATEGORIES = {"missing_mapping", "validation", "rejected", "transport", "authentication"}
+
+
+def _explanations(env):
+    """Plain-language explanation and suggested fix per category (translatable)."""
+    _t = env._
+    return {
+        "missing_mapping": (
+            _t(
+                "The document uses a record (account, tax, partner, …) that has no code on this platform yet, "
+                "so it was held back instead of being sent with a wrong code."
+            ),
+            _t(
+                "Add the missing mapping in Finance Sync › Configuration › Mappings. "
+                "The held documents are sent automatically once it exists."
+            ),
+        ),
+        "validation": (
+            _t("The data Odoo prepared does not match the format the platform expects, so it was not sent."),
+            _t("Check the listed fields on the document; correct them, then press Retry."),
+        ),
+        "rejected": (
+            _t("The platform received the document and refused it. Its own message is shown below."),
+            _t("Correct the document or the platform's configuration as the message says, then press Retry."),
+        ),
+        "transport": (
+            _t(
+                "Odoo could not deliver the document: the platform did not answer, answered with an error, "
+                "or its address no longer exists."
+            ),
+            _t(
+                "Check that the platform is up and that the backend's endpoint URL is right, then press Retry. "
+                "Resume the backend if it was paused."
+            ),
+        ),
+        "authentication": (
+            _t("The platform refused Odoo's credentials."),
+            _t("Enter a valid token or password on the backend (Configuration › Backends), then press Retry."),
+        ),
+        "conflict": (
+            _t("The platform reported data that contradicts Odoo (amounts, currency, state)."),
+            _t("Compare the document in Odoo with the platform and correct the side that is wrong."),
+        ),
+        "inbound_unknown_reference": (
+            _t("The platform sent an update about a document Odoo cannot find."),
+            _t("Check the reference the platform used; link or create the document, then reprocess the event."),
+        ),
+        "inbound_invalid": (
+            _t("The platform sent an update Odoo could not apply."),
+            _t("Read the message below, fix the cause, then reprocess the event."),
+        ),
+    }
+
+
+class FinanceSyncException(models.Model):
+    """A sync problem a person must look at. One open record per fingerprint: the same
+    problem recurring bumps ``last_seen`` and the count instead of creating another."""
+
+    _name = "finance.sync.exception"
+    _description = "Finance Sync Exception"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "state_rank, last_seen desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char("Summary", required=True, tracking=True)
+    backend_id = fields.Many2one("finance.sync.backend", required=True, index=True, ondelete="cascade", tracking=True)
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    category = fields.Selection(const.EXCEPTION_CATEGORIES, required=True, tracking=True)
+    severity = fields.Selection([("blocking", "Blocking"), ("warning", "Warning")], required=True, default="blocking")
+    state = fields.Selection(
+        [("new", "New"), ("in_progress", "In progress"), ("resolved", "Resolved"), ("ignored", "Ignored")],
+        required=True,
+        default="new",
+        tracking=True,
+        index=True,
+    )
+    state_rank = fields.Integer(compute="_compute_state_rank", store=True)
+    user_id = fields.Many2one("res.users", "Responsible", tracking=True)
+    fingerprint = fields.Char(required=True, index=True, readonly=True)
+    message = fields.Text("Details", readonly=True)
+    explanation = fields.Text(compute="_compute_explanation")
+    suggested_fix = fields.Text(compute="_compute_explanation")
+    job_ids = fields.Many2many(
+        "finance.sync.job", "finance_sync_exception_job_rel", "exception_id", "job_id", string="Jobs", readonly=True
+    )
+    job_count = fields.Integer(compute="_compute_job_count")
+    res_model = fields.Char("Document model", readonly=True)
+    res_id = fields.Many2oneReference("Document ID", model_field="res_model", readonly=True)
+    move_id = fields.Many2one("account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="cascade")
+    payment_id = fields.Many2one(
+        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="cascade"
+    )
+    first_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
+    last_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
+    occurrence_count = fields.Integer("Occurrences", default=1, readonly=True)
+    resolved_at = fields.Datetime(readonly=True)
+    ignore_reason = fields.Text(readonly=True, tracking=True)
+
+    _open_fingerprint_uniq = models.UniqueIndex(
+        "(fingerprint) WHERE state IN ('new', 'in_progress')", "An open exception with this fingerprint exists."
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("state")
+    def _compute_state_rank(self):
+        ranks = {"new": 0, "in_progress": 1, "resolved": 2, "ignored": 3}
+        for exc in self:
+            exc.state_rank = ranks.get(exc.state, 9)
+
+    @api.depends("category")
+    def _compute_explanation(self):
+        texts = _explanations(self.env)
+        for exc in self:
+            exc.explanation, exc.suggested_fix = texts.get(exc.category, (False, False))
+
+    def _compute_job_count(self):
+        for exc in self:
+            exc.job_count = len(exc.job_ids)
+
+    # === ACTION METHODS === #
+
+    def action_retry(self):
+        jobs = self.job_ids.filtered(lambda j: j.state in ("failed", "dead", "blocked"))
+        if not jobs:
+            raise UserError(_("There is no failed, dead or blocked job to retry on these exceptions."))
+        jobs.action_retry()
+        self.filtered(lambda e: e.state == "new").state = "in_progress"
+        for exc in self:
+            exc.message_post(body=_("Retry requested for %s job(s).", len(exc.job_ids & jobs)))
+        return True
+
+    def action_resolve(self):
+        self._close("resolved")
+        return True
+
+    def action_ignore(self):
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Ignore exceptions"),
+            "res_model": "finance.sync.exception.ignore",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"active_model": self._name, "active_ids": self.ids},
+        }
+
+    def _ignore(self, reason):
+        if not (reason or "").strip():
+            raise UserError(_("Give a reason to ignore an exception."))
+        self.write({"ignore_reason": reason.strip()})
+        self._close("ignored")
+        for exc in self:
+            exc.message_post(body=Markup("%s<br/>%s") % (_("Ignored. Reason:"), reason.strip()))
+
+    def action_view_jobs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
+        action["domain"] = [("id", "in", self.job_ids.ids)]
+        return action
+
+    def action_open_document(self):
+        self.ensure_one()
+        if not self.res_model or not self.res_id:
+            raise UserError(_("This exception is not linked to a document."))
+        return self.env[self.res_model].browse(self.res_id)._get_records_action()
+
+    # === BUSINESS METHODS === #
+
+    def _close(self, state):
+        opened = self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
+        opened.write({"state": state, "resolved_at": fields.Datetime.now()})
+        opened.activity_ids.action_feedback(feedback=_("Exception %s.", dict(self._fields["state"].selection)[state]))
+
+    def _check_auto_resolve(self):
+        """Resolve open exceptions whose linked jobs have all gone through (done or cancelled)."""
+        for exc in self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.job_ids):
+            if all(job.state in ("done", "cancelled") for job in exc.job_ids):
+                exc._close("resolved")
+                exc.message_post(body=_("Resolved automatically: every linked job went through."))
+
+    @api.model
+    def _raise(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
+        """Open an exception, or bump the open one with the same fingerprint."""
+        jobs = jobs or self.env["finance.sync.job"]
+        fingerprint = f"{backend.id}|{category}|{fingerprint_key}"
+        now = fields.Datetime.now()
+        existing = self.sudo().search(
+            [("fingerprint", "=", fingerprint), ("state", "in", const.EXCEPTION_OPEN_STATES)], limit=1
+        )
+        if existing:
+            existing.write(
+                {
+                    "last_seen": now,
+                    "occurrence_count": existing.occurrence_count + 1,
+                    "message": message or existing.message,
+                    "job_ids": [(4, job.id) for job in jobs],
+                }
+            )
+            return existing
+        labels = dict(const.EXCEPTION_CATEGORIES)
+        doc_label = document.display_name if document else ""
+        vals = {
+            "name": name or (f"{labels[category]}: {doc_label}" if doc_label else labels[category]),
+            "backend_id": backend.id,
+            "company_id": (document.company_id.id if document and "company_id" in document else False)
+            or backend.company_ids[:1].id,
+            "category": category,
+            "severity": "blocking" if category in BLOCKING_CATEGORIES else "warning",
+            "fingerprint": fingerprint,
+            "message": message,
+            "job_ids": [(6, 0, jobs.ids)],
+            "first_seen": now,
+            "last_seen": now,
+            "user_id": backend.user_id.id,
+        }
+        if document:
+            vals.update(res_model=document._name, res_id=document.id)
+            if document._name == "account.move":
+                vals["move_id"] = document.id
+            elif document._name == "account.payment":
+                vals["payment_id"] = document.id
+        exc = self.sudo().create(vals)
+        _logger.info("finance_sync: exception %s (%s) on backend %s", exc.id, category, backend.id)
+        if exc.severity == "blocking" and exc.user_id:
+            exc.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("Sync blocked: %s", exc.name)[:200],
+                note=exc.explanation,
+                user_id=exc.user_id.id,
+            )
+        return exc

@@ -1,0 +1,83 @@
+"""Shared fixtures: a chart of accounts (AccountTestInvoicingCommon), a real HTTP receiver on
+127.0.0.1 standing in for the external platform, and an active backend pointing at it."""
+
+import json
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+from ..engine import signing
+
+
+class FinanceSyncCase(AccountTestInvoicingCommon):
+    @classmethod
+    def get_default_groups(cls):
+        return super().get_default_groups() | cls.env.ref("finance_sync.finance_sync_group_admin")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.receiver = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        cls.receiver.start()
+        cls.addClassCleanup(cls.receiver.stop)
+        cls.secret = signing.generate_secret()
+        cls.company = cls.company_data["company"]
+        cls.backend = cls.create_backend("Warehouse", cls.secret)
+        cls.Job = cls.env["finance.sync.job"]
+
+    @classmethod
+    def create_backend(cls, name, secret=None, companies=None, path="/hook", **vals):
+        return cls.env["finance.sync.backend"].create(
+            {
+                "name": name,
+                "endpoint_url": cls.receiver.url_for(path),
+                "signing_secret": secret or signing.generate_secret(),
+                "company_ids": [(6, 0, (companies or cls.company).ids)],
+                "state": "active",
+                **vals,
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.receiver.clear()
+
+    # --- receiver helpers ------------------------------------------------------------
+
+    def respond(self, status=200, body=None, headers=None, path="/hook", once=False):
+        """Answer POSTs on ``path`` with ``status`` (once: only the next one)."""
+        response = Response(
+            json.dumps(body if body is not None else {"ok": status < 300}),
+            status=status,
+            headers=headers or {},
+            content_type="application/json",
+        )
+        expect = self.receiver.expect_oneshot_request if once else self.receiver.expect_request
+        expect(path, method="POST").respond_with_response(response)
+
+    def received(self):
+        """[(headers, parsed body, raw body)] of every request the receiver got, in order."""
+        return [
+            (req.headers, json.loads(req.get_data() or b"null"), req.get_data()) for req, _resp in self.receiver.log
+        ]
+
+    def received_event_ids(self):
+        return [body["event_id"] for _h, body, _raw in self.received()]
+
+    # --- Odoo helpers ------------------------------------------------------------------
+
+    def dispatch(self, backend=None):
+        return self.Job._dispatch_backend((backend or self.backend).sudo())
+
+    def jobs_of(self, record, backend=None):
+        field = "move_id" if record._name == "account.move" else "payment_id"
+        return self.Job.search(
+            [(field, "=", record.id), ("backend_id", "=", (backend or self.backend).id)], order="sequence"
+        )
+
+    def commit_hooks(self):
+        """Run what runs just before a commit (payment status changes are reported there)."""
+        self.env.flush_all()
+        self.env.cr.precommit.run()

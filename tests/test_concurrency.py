@@ -1,0 +1,109 @@
+"""Two dispatchers on two database connections never send the same job twice.
+
+This needs rows that both connections see, so it commits real data (and removes it after),
+instead of running inside the usual rolled-back test transaction."""
+
+import threading
+import time
+import uuid
+from contextlib import closing
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from odoo import SUPERUSER_ID, api, sql_db
+from odoo.tests import BaseCase, get_db_name, tagged
+
+from ..engine import signing
+
+JOBS = 24
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentDispatch(BaseCase):
+    def setUp(self):
+        super().setUp()
+        self.receiver = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.receiver.start()
+        self.addCleanup(self.receiver.stop)
+        self.seen = []
+        lock = threading.Lock()
+
+        def handler(request):
+            time.sleep(0.02)  # keep both workers busy at the same time
+            with lock:
+                self.seen.append(request.headers["webhook-id"])
+            return Response("{}", status=200, content_type="application/json")
+
+        self.receiver.expect_request("/hook", method="POST").respond_with_handler(handler)
+        self.db = get_db_name()
+
+    def _cursor(self):
+        return closing(sql_db.db_connect(self.db).cursor())
+
+    def test_two_workers_send_each_job_once(self):
+        with self._cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            backend = env["finance.sync.backend"].create(
+                {
+                    "name": "Concurrency",
+                    "endpoint_url": self.receiver.url_for("/hook"),
+                    "signing_secret": signing.generate_secret(),
+                    "state": "active",
+                    "batch_size": 4,
+                    "company_ids": [(6, 0, env.ref("base.main_company").ids)],
+                }
+            )
+            partners = env["res.partner"].create([{"name": f"Concurrency {i}"} for i in range(JOBS)])
+            vals = []
+            for partner in partners:  # one document per job: ordering never holds a job back
+                event_id = str(uuid.uuid4())
+                vals.append(
+                    {
+                        "backend_id": backend.id,
+                        "company_id": backend.company_ids.id,
+                        "event_uuid": event_id,
+                        "event_type": "ping",
+                        "res_model": "res.partner",
+                        "res_id": partner.id,
+                        "sequence": 1,
+                        "payload": backend._prepare_ping_payload(event_id),
+                    }
+                )
+            jobs = env["finance.sync.job"].create(vals)
+            expected = sorted(jobs.mapped("event_uuid"))
+            backend_id, partner_ids = backend.id, tuple(partners.ids)
+            cr.commit()
+        try:
+            errors = []
+            barrier = threading.Barrier(2)
+
+            def worker():
+                try:
+                    with self._cursor() as cr:
+                        env = api.Environment(cr, SUPERUSER_ID, {})
+                        backend = env["finance.sync.backend"].browse(backend_id)
+                        barrier.wait()
+                        # What the cron runs, committing after each batch as _commit_progress does.
+                        env["finance.sync.job"]._drain_backend(backend, lambda _n, cr=cr: cr.commit() or True)
+                except Exception as exc:  # reported by the assertion below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=worker) for _i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(errors, [])
+            self.assertEqual(sorted(self.seen), expected, "every job sent exactly once")
+            with self._cursor() as cr:
+                cr.execute(
+                    "SELECT state, count(*) FROM finance_sync_job WHERE backend_id = %s GROUP BY state", (backend_id,)
+                )
+                self.assertEqual(dict(cr.fetchall()), {"done": JOBS})
+        finally:
+            with self._cursor() as cr:
+                cr.execute("DELETE FROM finance_sync_job WHERE backend_id = %s", (backend_id,))
+                cr.execute("DELETE FROM finance_sync_backend WHERE id = %s", (backend_id,))
+                cr.execute("DELETE FROM res_partner WHERE id IN %s", (partner_ids,))
+                cr.commit()

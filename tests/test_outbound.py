@@ -1,0 +1,426 @@
+"""Outbound: capture into the outbox, dispatch to a real HTTP receiver, retries, ordering."""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import socket
+from datetime import datetime, timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import tagged
+
+from ..engine import payload as payload_lib
+from .common import FinanceSyncCase
+
+
+def expected_signature(secret, msg_id, timestamp, body):
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+@tagged("post_install", "-at_install")
+class TestCapture(FinanceSyncCase):
+    def test_posting_writes_one_job_per_active_backend_in_the_same_transaction(self):
+        other = self.create_backend("Treasury")
+        self.create_backend("Draft one", state="draft")
+        invoice = self._create_invoice(post=False)
+        self.assertFalse(self.Job.search([("move_id", "=", invoice.id)]), "drafts never leave Odoo")
+        invoice.action_post()
+        jobs = self.Job.search([("move_id", "=", invoice.id)])
+        self.assertEqual(jobs.backend_id, self.backend | other)
+        self.assertEqual(set(jobs.mapped("event_type")), {"invoice.posted"})
+        self.assertEqual(set(jobs.mapped("state")), {"pending"})
+        self.assertEqual(jobs.mapped("sequence"), [1, 1])
+        self.assertEqual(len(set(jobs.mapped("event_uuid"))), 2)
+
+    def test_rolled_back_posting_leaves_no_job(self):
+        invoice = self._create_invoice(post=False)
+        with self.assertRaises(ValidationError), self.env.cr.savepoint():
+            invoice.action_post()
+            self.assertTrue(self.jobs_of(invoice), "the job exists inside the posting's transaction")
+            raise ValidationError("posting fails after the capture")
+        self.env.invalidate_all()
+        self.assertEqual(invoice.state, "draft")
+        self.assertFalse(self.jobs_of(invoice))
+
+    def test_payload_is_canonical_v1_and_valid(self):
+        invoice = self._create_invoice(post=True)
+        job = self.jobs_of(invoice)
+        payload = job.payload
+        self.assertEqual(payload_lib.validate(payload), [])
+        self.assertEqual(payload["event_id"], job.event_uuid)
+        self.assertEqual(payload["schema_version"], 1)
+        doc = payload["document"]
+        self.assertEqual(doc["number"], invoice.name)
+        self.assertEqual(doc["kind"], "customer_invoice")
+        self.assertEqual(doc["amounts"]["total"], payload_lib.money(invoice.amount_total, 2))
+        self.assertIsInstance(doc["amounts"]["total"], str, "money is never a float")
+        self.assertEqual(payload["partner"]["name"], invoice.partner_id.name)
+        self.assertEqual(payload["company"]["currency"], self.company.currency_id.name)
+        self.assertEqual(len(payload["lines"]), len(invoice.invoice_line_ids))
+        self.assertEqual(payload["lines"][0]["account"]["code"], invoice.invoice_line_ids[0].account_id.code)
+
+    def test_lifecycle_events_follow_the_document(self):
+        invoice = self._create_invoice(post=True)
+        invoice.button_draft()
+        invoice.action_post()
+        invoice.button_cancel()  # posted -> draft -> cancel
+        jobs = self.jobs_of(invoice)
+        self.assertEqual(
+            jobs.mapped("event_type"),
+            [
+                "invoice.posted",
+                "invoice.reset_to_draft",
+                "invoice.posted",
+                "invoice.reset_to_draft",
+                "invoice.cancelled",
+            ],
+        )
+        self.assertEqual(jobs.mapped("sequence"), [1, 2, 3, 4, 5])
+        for job in jobs:
+            self.assertEqual(payload_lib.validate(job.payload), [], job.event_type)
+
+    def test_draft_cancelled_without_posting_sends_nothing(self):
+        invoice = self._create_invoice(post=False)
+        invoice.button_cancel()
+        self.assertFalse(self.jobs_of(invoice))
+
+    def test_credit_note_links_to_reversed_invoice(self):
+        invoice = self._create_invoice(post=True)
+        refund = self._reverse_invoice(invoice, post=True)
+        job = self.jobs_of(refund)
+        self.assertEqual(job.event_type, "invoice.posted")
+        self.assertEqual(job.payload["document"]["kind"], "customer_credit_note")
+        self.assertEqual(job.payload["document"]["reversed_entry"]["id"], invoice.id)
+        self.assertEqual(payload_lib.validate(job.payload), [])
+
+    def test_payment_and_payment_state_events(self):
+        invoice = self._create_invoice(post=True)
+        self.commit_hooks()
+        payment = self._register_payment(invoice)
+        self.commit_hooks()
+        self.assertEqual(invoice.payment_state, "paid")
+        events = self.jobs_of(invoice).mapped("event_type")
+        self.assertEqual(events, ["invoice.posted", "invoice.payment_state_changed"])
+        change = self.jobs_of(invoice)[-1]
+        self.assertEqual(change.payload["document"]["payment_state"], "paid")
+        self.assertEqual(change.payload["payments"][0]["id"], payment.id)
+        pay_job = self.jobs_of(payment)
+        self.assertEqual(pay_job.event_type, "payment.posted")
+        self.assertEqual(pay_job.payload["document"]["kind"], "customer_payment")
+        self.assertEqual(payload_lib.validate(pay_job.payload), [])
+        self.assertEqual(payload_lib.validate(change.payload), [])
+        payment.action_cancel()
+        self.assertEqual(self.jobs_of(payment)[-1].event_type, "payment.cancelled")
+
+    def test_scope_filters_kinds_journals_and_start_date(self):
+        self.backend.write({"send_vendor_bills": False, "start_date": fields.Date.today() + timedelta(days=30)})
+        bill = self._create_invoice(move_type="in_invoice", post=True)
+        early = self._create_invoice(post=True)
+        self.assertFalse(self.jobs_of(bill))
+        self.assertFalse(self.jobs_of(early))
+        self.backend.write(
+            {"start_date": False, "journal_ids": [(6, 0, self.company_data["default_journal_purchase"].ids)]}
+        )
+        sale = self._create_invoice(post=True)
+        self.assertFalse(self.jobs_of(sale), "only the purchase journal is in scope")
+
+    def test_backend_of_company_a_never_gets_company_b_documents(self):
+        other = self.setup_other_company(name="Company B")
+        backend_b = self.create_backend("B platform", companies=other["company"], path="/b")
+        invoice_b = self._create_invoice(
+            post=True,
+            company_id=other["company"].id,
+            journal_id=other["default_journal_sale"].id,
+            invoice_line_ids=[self._prepare_invoice_line(price_unit=100.0)],
+        )
+        invoice_a = self._create_invoice(post=True)
+        self.assertEqual(self.Job.search([("move_id", "=", invoice_b.id)]).backend_id, backend_b)
+        self.assertEqual(self.Job.search([("move_id", "=", invoice_a.id)]).backend_id, self.backend)
+        self.respond(200)
+        self.respond(200, path="/b")
+        self.dispatch()
+        self.dispatch(backend_b)
+        by_path = {}
+        for req, _resp in self.receiver.log:
+            by_path.setdefault(req.path, []).append(json.loads(req.get_data())["company"]["id"])
+        self.assertEqual(by_path, {"/hook": [self.company.id], "/b": [other["company"].id]})
+
+
+@tagged("post_install", "-at_install")
+class TestDispatch(FinanceSyncCase):
+    def post_invoice(self):
+        invoice = self._create_invoice(post=True)
+        return invoice, self.jobs_of(invoice)
+
+    def test_success_with_verifiable_standard_webhooks_signature(self):
+        _invoice, job = self.post_invoice()
+        self.respond(200)
+        self.assertEqual(self.dispatch(), (1, False))
+        self.assertEqual(job.state, "done")
+        ((headers, body, raw),) = self.received()
+        self.assertEqual(headers["webhook-id"], job.event_uuid)
+        self.assertEqual(headers["Idempotency-Key"], job.event_uuid)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        self.assertEqual(
+            headers["webhook-signature"],
+            expected_signature(self.secret, job.event_uuid, headers["webhook-timestamp"], raw),
+        )
+        self.assertEqual(raw.decode(), job.body, "the job shows exactly what was sent")
+        self.assertEqual(body["event_id"], job.event_uuid)
+        self.assertEqual(job.attempt_ids.status_code, 200)
+        self.assertEqual(job.attempt_ids.outcome, "done")
+
+    def test_500_then_success_reuses_event_id(self):
+        _invoice, job = self.post_invoice()
+        self.respond(500, once=True)
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual((job.state, job.attempt_count, job.last_status_code), ("pending", 1, 500))
+        self.assertGreater(job.next_attempt_at, fields.Datetime.now())
+        self.assertEqual(self.dispatch(), (0, False), "not due before its backoff")
+        job.next_attempt_at = fields.Datetime.now()
+        self.dispatch()
+        self.assertEqual(job.state, "done")
+        ids = self.received_event_ids()
+        self.assertEqual(ids, [job.event_uuid, job.event_uuid])
+        bodies = [raw for _h, _b, raw in self.received()]
+        self.assertEqual(bodies[0], bodies[1], "a retry sends the same frozen body")
+
+    def test_429_honours_retry_after(self):
+        _invoice, job = self.post_invoice()
+        self.respond(429, headers={"Retry-After": "120"})
+        with freeze_time("2026-03-01 10:00:00"):
+            job.next_attempt_at = datetime(2026, 3, 1, 10, 0, 0)
+            self.dispatch()
+        self.assertEqual(job.state, "pending")
+        self.assertEqual(job.next_attempt_at, datetime(2026, 3, 1, 10, 2, 0))
+
+    def test_backoff_grows_exponentially(self):
+        _invoice, job = self.post_invoice()
+        self.backend.write({"max_attempts": 10, "circuit_threshold": 10})
+        self.respond(503)
+        start = datetime(2026, 3, 1, 10, 0, 0)
+        delays = []
+        for _i in range(4):
+            with freeze_time(start):
+                job.next_attempt_at = start
+                self.dispatch()
+                delays.append((job.next_attempt_at - start).total_seconds())
+        for attempt, delay in enumerate(delays, start=1):
+            nominal = 30 * 2 ** (attempt - 1)
+            self.assertTrue(nominal * 0.8 <= delay <= nominal * 1.2, (attempt, delay))
+        self.assertEqual(job.attempt_count, 4)
+
+    def test_timeout_retries(self):
+        _invoice, job = self.post_invoice()
+        self.backend.timeout = 1  # raised to 10 s by Odoo's test harness; the handler outlasts it
+
+        def slow(request):
+            import time
+
+            time.sleep(10.5)
+            return Response("late", status=200)
+
+        from werkzeug import Response
+
+        self.receiver.expect_request("/hook", method="POST").respond_with_handler(slow)
+        self.dispatch()
+        self.assertEqual(job.state, "pending")
+        self.assertEqual(job.last_status_code, 0)
+        self.assertIn("timed out", job.last_error.lower())
+
+    def test_connection_refused_retries(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.backend.endpoint_url = f"http://127.0.0.1:{port}/hook"
+        _invoice, job = self.post_invoice()
+        self.dispatch()
+        self.assertEqual((job.state, job.attempt_count, job.last_status_code), ("pending", 1, 0))
+        self.assertTrue(job.last_error)
+
+    def test_400_fails_immediately_with_the_platform_message(self):
+        invoice, job = self.post_invoice()
+        self.respond(400, body={"error": "unknown customer 42"})
+        self.dispatch()
+        self.assertEqual(job.state, "failed")
+        self.assertIn("unknown customer 42", job.last_error)
+        exc = job.exception_ids
+        self.assertEqual((exc.category, exc.severity, exc.move_id), ("rejected", "blocking", invoice))
+
+    def test_max_attempts_then_dead_with_exception(self):
+        self.backend.write({"max_attempts": 2, "circuit_threshold": 10})
+        _invoice, job = self.post_invoice()
+        self.respond(502)
+        self.dispatch()
+        job.next_attempt_at = fields.Datetime.now()
+        self.dispatch()
+        self.assertEqual((job.state, job.attempt_count), ("dead", 2))
+        self.assertEqual(job.exception_ids.category, "transport")
+        self.assertEqual(len(job.attempt_ids), 2)
+
+    def test_410_pauses_the_backend(self):
+        _invoice, job = self.post_invoice()
+        self.respond(410)
+        self.dispatch()
+        self.assertEqual(self.backend.state, "paused")
+        self.assertEqual(job.state, "pending", "the event waits for the backend to be resumed")
+
+    def test_redirect_is_not_followed(self):
+        _invoice, job = self.post_invoice()
+        self.respond(302, headers={"Location": self.receiver.url_for("/elsewhere")})
+        self.dispatch()
+        self.assertEqual(job.state, "failed")
+        self.assertEqual([req.path for req, _r in self.receiver.log], ["/hook"])
+
+    def test_paused_backend_sends_nothing_but_keeps_capturing(self):
+        self.backend.action_pause()
+        _invoice, job = self.post_invoice()
+        self.assertEqual(job.state, "pending")
+        self.respond(200)
+        self.assertEqual(self.dispatch(), (0, False))
+        self.assertFalse(self.receiver.log)
+        self.backend.action_resume()
+        self.dispatch()
+        self.assertEqual(job.state, "done")
+
+    def test_ordering_per_document(self):
+        invoice, first = self.post_invoice()
+        invoice.button_draft()
+        second = self.jobs_of(invoice)[1]
+        self.respond(400, once=True)
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(first.state, "failed")
+        self.assertEqual(second.state, "pending")
+        self.dispatch()
+        self.assertEqual(second.state, "pending", "waits while the earlier event is not through")
+        self.assertEqual(len(self.receiver.log), 1)
+        first.action_retry()
+        self.dispatch()
+        self.assertEqual((first.state, second.state), ("done", "pending"), "one event of a document per batch")
+        self.dispatch()
+        self.assertEqual((first.state, second.state), ("done", "done"))
+        self.assertEqual(self.received_event_ids(), [first.event_uuid, first.event_uuid, second.event_uuid])
+        self.assertEqual(first.exception_ids.state, "resolved", "resolved itself once the job went through")
+
+    def test_circuit_breaker_opens_then_probes_with_one_job(self):
+        self.backend.write({"circuit_threshold": 2, "circuit_cooldown": 60})
+        jobs = self.post_invoice()[1] | self.post_invoice()[1] | self.post_invoice()[1]
+        self.respond(503)
+        now = datetime(2026, 3, 1, 10, 0, 0)
+        with freeze_time(now):
+            jobs.write({"next_attempt_at": now})
+            self.dispatch()
+            self.backend.invalidate_recordset()
+            self.assertEqual(self.backend.circuit_state, "open")
+        self.assertEqual(len(self.receiver.log), 2, "stopped sending when the circuit opened")
+        with freeze_time(now + timedelta(seconds=30)):
+            jobs.write({"next_attempt_at": now})
+            self.assertEqual(self.dispatch(), (0, False), "cooling down")
+        self.receiver.clear()
+        self.respond(200)
+        with freeze_time(now + timedelta(seconds=61)):
+            self.assertEqual(self.dispatch()[0], 1, "one probe")
+            self.backend.invalidate_recordset()
+            self.assertEqual(self.backend.circuit_state, "closed")
+        with freeze_time(now + timedelta(seconds=62)):
+            self.dispatch()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+
+    def test_send_now_and_cancel_buttons(self):
+        _invoice, job = self.post_invoice()
+        self.respond(200)
+        job.next_attempt_at = fields.Datetime.now() + timedelta(hours=1)
+        job.action_send_now()
+        self.assertEqual(job.state, "done")
+        _invoice2, job2 = self.post_invoice()
+        wizard = self.env["finance.sync.job.cancel"].with_context(active_ids=job2.ids).create({"reason": "duplicate"})
+        wizard.action_confirm()
+        self.assertEqual(job2.state, "cancelled")
+        self.assertIn("duplicate", job2.cancel_reason)
+
+
+@tagged("post_install", "-at_install")
+class TestCredentials(FinanceSyncCase):
+    def test_secrets_are_encrypted_write_only_and_not_logged(self):
+        token = "tok-SuperSecret-123456"
+        self.backend.write({"auth_mode": "bearer", "auth_secret": token})
+        stored = self.backend.sudo().auth_secret_encrypted
+        self.assertTrue(stored)
+        self.assertNotIn(token, stored)
+        self.assertFalse(self.backend.auth_secret, "never read back")
+        self.assertTrue(self.backend.has_auth_secret)
+        self.env.cr.execute(
+            "SELECT auth_secret_encrypted, signing_secret_encrypted FROM finance_sync_backend WHERE id=%s",
+            (self.backend.id,),
+        )
+        self.assertNotIn(token, str(self.env.cr.fetchone()))
+
+        user = self.env["res.users"].create(
+            {
+                "name": "Finance user",
+                "login": "fs_user_cred",
+                "group_ids": [(6, 0, [self.env.ref("finance_sync.finance_sync_group_admin").id])],
+            }
+        )
+        with self.assertRaises(AccessError):
+            self.backend.with_user(user).read(["auth_secret_encrypted"])
+        self.assertNotIn("auth_secret_encrypted", self.backend.with_user(user).fields_get())
+
+        invoice = self._create_invoice(post=True)
+        self.respond(500, body={"echo": f"Bearer {token}"})
+        with self.assertLogs("odoo.addons.finance_sync", level=logging.DEBUG) as logs:
+            logging.getLogger("odoo.addons.finance_sync").debug("start")
+            self.dispatch()
+        ((headers, _body, _raw),) = self.received()
+        self.assertEqual(headers["Authorization"], f"Bearer {token}")
+        self.assertNotIn(token, "\n".join(logs.output))
+        job = self.jobs_of(invoice)
+        self.assertNotIn(token, job.attempt_ids.response_excerpt)
+        self.assertNotIn(token, job.last_error or "")
+
+    def test_export_leaves_credentials_out(self):
+        self.backend.write({"auth_mode": "bearer", "auth_secret": "tok-export-secret"})
+        exportable = self.env["finance.sync.backend"].sudo().fields_get(attributes=["exportable"])
+        self.assertFalse(exportable["auth_secret_encrypted"]["exportable"])
+        self.assertFalse(exportable["signing_secret_encrypted"]["exportable"])
+
+    def test_signing_secret_rotation_keeps_previous_for_overlap(self):
+        new = "whsec_" + base64.b64encode(b"n" * 32).decode()
+        with freeze_time("2026-03-01 10:00:00"):
+            self.backend.signing_secret = new
+            self.assertEqual(self.backend._get_inbound_secrets(), [new, self.secret])
+        with freeze_time("2026-03-02 10:00:01"):
+            self.assertEqual(self.backend._get_inbound_secrets(), [new])
+
+    def test_endpoint_url_guard(self):
+        from unittest.mock import patch
+
+        for url in ("http://127.0.0.1/x", "https://169.254.169.254/latest", "https://10.0.0.5/hook", "ftp://x/y"):
+            with (
+                self.subTest(url=url),
+                self.assertRaises(ValidationError),
+                patch("odoo.addons.finance_sync.models.finance_sync_backend.allow_private_endpoints", lambda: False),
+            ):
+                self.backend.endpoint_url = url
+                self.backend.flush_recordset()
+
+    def test_neutralize_pauses_and_blanks(self):
+        self.backend.write({"auth_mode": "bearer", "auth_secret": "tok"})
+        self.env.flush_all()
+        from odoo.modules.neutralize import get_neutralization_queries
+
+        for query in get_neutralization_queries(["finance_sync"]):
+            self.env.cr.execute(query)
+        self.env.invalidate_all()
+        self.assertEqual(self.backend.state, "paused")
+        self.assertFalse(self.backend.sudo().auth_secret_encrypted)
+        self.assertFalse(self.backend.sudo().signing_secret_encrypted)

@@ -1,0 +1,54 @@
+"""Small helpers the models and the controller share (server configuration, secrets)."""
+
+import functools
+import logging
+import os
+
+from odoo.tools import config, str2bool
+
+from . import const
+from .engine.crypto import SecretBox, generate_key
+
+_logger = logging.getLogger(__name__)
+
+
+def allow_private_endpoints() -> bool:
+    """Server-level switch (odoo.conf) that lets backends target private or loopback
+    addresses: for tests and local demos only, never for production."""
+    return str2bool(str(config.get(const.CONFIG_ALLOW_PRIVATE) or "False"), default=False)
+
+
+@functools.lru_cache(maxsize=4)
+def _box(keys: str) -> SecretBox:
+    return SecretBox(keys)
+
+
+def secret_box(env) -> SecretBox:
+    """The cipher for credentials at rest.
+
+    The key comes from ``finance_sync_encryption_key`` in the Odoo server configuration or the
+    ``FINANCE_SYNC_ENCRYPTION_KEY`` environment variable (comma-separated to rotate keys: the
+    first encrypts, all decrypt). Without one, a key is generated and kept in a system parameter
+    of the same database: it still keeps secrets out of exports and backups of the backend table,
+    but not out of a full database dump, hence the warning on every start.
+    """
+    keys = config.get(const.CONFIG_ENCRYPTION_KEY) or os.environ.get(const.ENV_ENCRYPTION_KEY)
+    if not keys:
+        params = env["ir.config_parameter"].sudo()
+        keys = params.get_param(const.PARAM_GENERATED_KEY)
+        if not keys:
+            keys = generate_key()
+            params.set_param(const.PARAM_GENERATED_KEY, keys)
+        if not _warned:
+            _warned.append(True)
+            _logger.warning(
+                "finance_sync: no %s in the server configuration nor %s in the environment; "
+                "credentials are encrypted with a key generated into this database. "
+                "Set a key of your own for production.",
+                const.CONFIG_ENCRYPTION_KEY,
+                const.ENV_ENCRYPTION_KEY,
+            )
+    return _box(keys)
+
+
+_warned: list[bool] = []

@@ -222,26 +222,31 @@ class FinanceSyncBackend(models.Model):
 
     def _inverse_signing_secret(self):
         for backend in self:
-            if not backend.signing_secret:
-                continue
-            try:
-                signing.secret_bytes(backend.signing_secret)
-            except ValueError as exc:
-                raise ValidationError(_("The signing secret is not valid: %s", exc)) from None
-            stored = backend.sudo()
-            if stored.signing_secret_encrypted:
-                # Rotation: the previous secret stays valid for the overlap window (inbound).
-                stored.signing_secret_previous_encrypted = stored.signing_secret_encrypted
-                backend.signing_secret_rotated_at = fields.Datetime.now()
-                backend.message_post(body=_("Signing secret rotated."))
+            if backend.signing_secret:
+                try:
+                    signing.secret_bytes(backend.signing_secret)
+                except ValueError as exc:
+                    raise ValidationError(_("The signing secret is not valid: %s", exc)) from None
         self._store_secret("signing_secret")
 
     def _store_secret(self, fname):
+        """Encrypt the clear values typed into write-only field ``fname``.
+
+        The values are read before anything is written: a write may drop the cached values of
+        the other records being saved together."""
+        values = {backend: backend[fname] for backend in self if backend[fname]}
         box = secret_box(self.env)
-        for backend in self:
-            value = backend[fname]
-            if value:
-                backend.sudo()[SECRET_FIELDS[fname]] = box.encrypt(value)
+        for backend, value in values.items():
+            stored = backend.sudo()
+            target = SECRET_FIELDS[fname]
+            vals = {target: box.encrypt(value)}
+            if fname == "signing_secret" and stored[target]:
+                # Rotation: the previous secret stays valid for the overlap window (inbound).
+                vals.update(
+                    signing_secret_previous_encrypted=stored[target], signing_secret_rotated_at=fields.Datetime.now()
+                )
+                backend.message_post(body=_("Signing secret rotated."))
+            stored.write(vals)
         self.invalidate_recordset([fname])  # write-only: never keep the clear text, not even in cache
 
     # === CRUD METHODS === #

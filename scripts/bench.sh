@@ -4,14 +4,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ODOO_SRC="${ODOO_SRC:-/opt/odoo}"
 BENCH_DB="${BENCH_DB:-finance_sync_bench}"
-ODOO=("$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" -c "$ROOT/.build/odoo-test.conf" -d "$BENCH_DB" --no-http)
+PY="$ROOT/.venv/bin/python"
+OPTS=(-c "$ROOT/.build/odoo-test.conf" -d "$BENCH_DB" --no-http --log-level=warn)
 
 if ! psql -lqtA | cut -d'|' -f1 | grep -qx "$BENCH_DB"; then
-    "${ODOO[@]}" -i finance_sync --stop-after-init --log-level=warn
+    "$PY" "$ODOO_SRC/odoo-bin" "${OPTS[@]}" -i finance_sync --stop-after-init
 else
-    "${ODOO[@]}" -u finance_sync --stop-after-init --log-level=warn
+    "$PY" "$ODOO_SRC/odoo-bin" "${OPTS[@]}" -u finance_sync --stop-after-init
 fi
+# Every run rolls its data back: reclaim the dead rows and refresh the planner's statistics,
+# or later runs measure PostgreSQL's bloat instead of the code.
+psql -q -d "$BENCH_DB" -c "VACUUM ANALYZE"
 for script in "$ROOT"/bench/*.py; do
     echo "== $(basename "$script")"
-    "${ODOO[@]}" shell --log-level=warn < "$script"
+    "$PY" "$ODOO_SRC/odoo-bin" shell "${OPTS[@]}" < "$script"
 done

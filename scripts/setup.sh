@@ -148,7 +148,7 @@ db_options() {
 write_conf() {
     cat > "$1" <<CONF
 [options]
-addons_path = $ODOO_SRC/addons,$ODOO_SRC/odoo/addons,$BUILD/addons
+addons_path = $ODOO_SRC/addons,$BUILD/addons
 data_dir = $BUILD/data
 db_name = $3
 dbfilter = ^$3\$

@@ -65,6 +65,9 @@ class TestCapture(FinanceSyncCase):
         self.assertEqual(payload["company"]["currency"], self.company.currency_id.name)
         self.assertEqual(len(payload["lines"]), len(invoice.invoice_line_ids))
         self.assertEqual(payload["lines"][0]["account"]["code"], invoice.invoice_line_ids[0].account_id.code)
+        floaty = json.loads(json.dumps(payload))
+        floaty["document"]["amounts"]["total"] = float(invoice.amount_total)
+        self.assertEqual(len(payload_lib.validate(floaty)), 1, "a float amount is refused by the schema")
 
     def test_lifecycle_events_follow_the_document(self):
         invoice = self._create_invoice(post=True)
@@ -424,3 +427,42 @@ class TestCredentials(FinanceSyncCase):
         self.assertEqual(self.backend.state, "paused")
         self.assertFalse(self.backend.sudo().auth_secret_encrypted)
         self.assertFalse(self.backend.sudo().signing_secret_encrypted)
+
+
+@tagged("post_install", "-at_install")
+class TestCronAndConnection(FinanceSyncCase):
+    def test_cron_drains_the_outbox_in_batches(self):
+        self.backend.batch_size = 2
+        invoices = [self._create_invoice(post=True) for _i in range(5)]
+        self.respond(200)
+        cron = self.env.ref("finance_sync.ir_cron_dispatch")
+        with self.enter_registry_test_mode():
+            cron.method_direct_trigger()
+        jobs = self.Job.search([("move_id", "in", [inv.id for inv in invoices])])
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(sorted(self.received_event_ids()), sorted(jobs.mapped("event_uuid")))
+
+    def test_posting_triggers_the_dispatcher(self):
+        cron = self.env.ref("finance_sync.ir_cron_dispatch")
+        before = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        self._create_invoice(post=True)
+        self.assertGreater(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), before)
+
+    def test_test_connection_sends_a_signed_ping(self):
+        self.respond(200, body={"pong": True})
+        action = self.backend.action_test_connection()
+        self.assertEqual(action["params"]["type"], "success")
+        ((headers, body, raw),) = self.received()
+        self.assertEqual(body["type"], "ping")
+        self.assertEqual(payload_lib.validate(body), [])
+        self.assertEqual(
+            headers["webhook-signature"],
+            expected_signature(self.secret, headers["webhook-id"], headers["webhook-timestamp"], raw),
+        )
+        self.assertFalse(self.Job.search([("backend_id", "=", self.backend.id)]), "a ping is not an outbox event")
+
+    def test_test_connection_reports_failure(self):
+        self.respond(503)
+        action = self.backend.action_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("503", action["params"]["message"])

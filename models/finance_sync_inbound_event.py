@@ -486,12 +486,15 @@ class FinanceSyncInboundEvent(models.Model):
                 ref=data["reference"],
                 payment=external.payment_id.display_name,
             )
-        elif data["status"] == "refunded" and external.payment_id:
+        elif data["status"] in ("refunded", "failed") and external.payment_id:
+            # Odoo never undoes an accounting entry on its own: a person reverses it.
             self._warn(
                 "conflict",
                 _(
-                    "The platform refunded payment %(ref)s, registered in Odoo as %(payment)s: reverse it in Odoo.",
+                    "The platform reports payment %(ref)s as %(status)s, but Odoo registered it as %(payment)s: "
+                    "reverse that payment in Odoo if the platform is right.",
                     ref=data["reference"],
+                    status=data["status"],
                     payment=external.payment_id.display_name,
                 ),
                 document=invoice,

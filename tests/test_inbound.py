@@ -2,6 +2,8 @@
 exactly-once effects (also under parallel deliveries), payment authority, technical user."""
 
 import json
+import pathlib
+import re
 import threading
 import time
 import uuid
@@ -13,11 +15,12 @@ from psycopg2.errors import UniqueViolation
 
 import odoo
 from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.exceptions import AccessError
 from odoo.tests import HOST, TEST_CURSOR_COOKIE_NAME, BaseCase, HttpCase, get_db_name, tagged
 from odoo.tools import mute_logger
 
 from .. import const
-from ..engine import signing
+from ..engine import inbound, signing
 from .common import FinanceSyncCase
 
 
@@ -543,6 +546,85 @@ class TestInboundPayments(InboundCase):
         self.assertEqual(stored.state, "processed")
         self.assertEqual(stored.exception_ids.category, "conflict")
         self.assertEqual(invoice.finance_sync_external_payment_ids.status, "refunded")
+
+
+@tagged("post_install", "-at_install")
+class TestInboundAccess(InboundCase):
+    def test_users_read_events_and_only_administrators_reprocess(self):
+        response = self.post(event("invoice.status", {"invoice": {"number": "INV/1/404"}, "status": "x"}))
+        stored = self.Event.sudo().browse(response.json()["id"])
+        user = self.env["res.users"].create(
+            {
+                "name": "Sync user",
+                "login": "fs_inbound_user",
+                "group_ids": [(6, 0, self.env.ref("finance_sync.finance_sync_group_user").ids)],
+                "company_ids": [(6, 0, self.company.ids)],
+                "company_id": self.company.id,
+            }
+        )
+        as_user = stored.with_user(user)
+        self.assertEqual(as_user.state, "failed")
+        with self.assertRaises(AccessError):
+            as_user.action_reprocess()
+        with self.assertRaises(AccessError):
+            as_user.unlink()
+        other_company = self.setup_other_company()["company"]
+        outsider = user.copy(
+            {
+                "login": "fs_inbound_outsider",
+                "company_id": other_company.id,
+                "company_ids": [(6, 0, other_company.ids)],
+            }
+        )
+        self.assertFalse(self.Event.with_user(outsider).search([("id", "=", stored.id)]), "multi-company rule")
+
+    def test_the_technical_user_has_only_its_technical_group_and_invoicing(self):
+        groups = self.inbound_user.all_group_ids
+        self.assertIn(self.env.ref("finance_sync.finance_sync_group_inbound"), groups)
+        self.assertIn(self.env.ref("account.group_account_invoice"), groups)
+        for xmlid in (
+            "base.group_system",
+            "base.group_erp_manager",
+            "account.group_account_manager",
+            "finance_sync.finance_sync_group_user",
+        ):
+            self.assertNotIn(self.env.ref(xmlid), groups, xmlid)
+        self.assertIn(self.company, self.inbound_user.company_ids, "follows the backends' companies")
+
+
+@tagged("post_install", "-at_install")
+class TestInboundSchemas(BaseCase):
+    """The plain-Python part: no database."""
+
+    def test_event_types_match_the_schemas_and_the_api_document(self):
+        self.assertEqual(set(inbound.event_types()), {key for key, _label in const.INBOUND_EVENT_TYPES})
+        openapi = (pathlib.Path(inbound.SCHEMA_DIR).parents[2] / "docs" / "openapi.yaml").read_text()
+        referenced = set(re.findall(r"schemas/inbound/v1/([a-z_.]+)\.json", openapi))
+        self.assertEqual(referenced, set(inbound.event_types()))
+
+    def test_validation_reports_json_pointers(self):
+        payload = event("payment.status", {"invoice": {"number": "A/1"}, "status": "succeeded"})
+        payload["data"]["amount"] = "1,5"
+        with self.assertRaises(inbound.InvalidEvent) as caught:
+            inbound.validate(payload)
+        self.assertEqual(caught.exception.code, "schema_violation")
+        paths = [v.path for v in caught.exception.violations]
+        self.assertIn("/data/amount", paths)
+        self.assertIn("/data", paths)  # currency, date and reference are missing
+        valid = event(
+            "payment.status",
+            {
+                "invoice": {"external_id": "x/y"},
+                "status": "refunded",
+                "amount": "1.50",
+                "currency": "EUR",
+                "date": "2025-01-31",
+                "reference": "r",
+            },
+        )
+        self.assertEqual(inbound.validate(valid), "payment.status")
+        with self.assertRaises(inbound.MalformedJSON):
+            inbound.parse_json(b"{")
 
 
 @tagged("post_install", "-at_install")

@@ -658,9 +658,18 @@ class TestInboundRetention(InboundCase):
             (recent | old_failed | old_with_open_exception).exists(), recent | old_failed | old_with_open_exception
         )
 
-    def test_purge_cron_is_declared(self):
+    def test_purge_cron_runs_in_batches(self):
         cron = self.env.ref("finance_sync.ir_cron_inbound_purge")
         self.assertEqual(cron.model_id.model, "finance.sync.inbound.event")
+        old = self.make_event("processed", const.DEFAULT_RETENTION_DAYS + 1, "cron-old")
+        recent = self.make_event("processed", 1, "cron-recent")
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_RETENTION_DAYS, "")  # the default applies
+        self.patch(const, "INBOUND_PURGE_BATCH", 1)
+        self.env.flush_all()
+        cron.method_direct_trigger()
+        self.env.invalidate_all()
+        self.assertFalse(old.exists())
+        self.assertTrue(recent.exists())
 
 
 @tagged("post_install", "-at_install")

@@ -17,10 +17,12 @@
         "views/finance_sync_backend_views.xml",
         "views/finance_sync_job_views.xml",
         "views/finance_sync_exception_views.xml",
+        "views/finance_sync_inbound_event_views.xml",
         "views/account_move_views.xml",
         "views/account_payment_views.xml",
         "views/finance_sync_menus.xml",
         "data/ir_cron_data.xml",
+        "data/finance_sync_inbound_data.xml",
     ],
     "demo": [
         "demo/finance_sync_demo.xml",

@@ -72,3 +72,38 @@ EXCEPTION_CATEGORIES = [
     ("inbound_invalid", "Inbound: invalid"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
+
+# --- Inbound webhooks -------------------------------------------------------------------
+INBOUND_SCHEMA_VERSION = 1
+INBOUND_DELIVERY_ACKNOWLEDGED = "delivery.acknowledged"
+INBOUND_DELIVERY_REJECTED = "delivery.rejected"
+INBOUND_PAYMENT_STATUS = "payment.status"
+INBOUND_INVOICE_STATUS = "invoice.status"
+INBOUND_EVENT_TYPES = [
+    (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
+    (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
+    (INBOUND_PAYMENT_STATUS, "Payment status"),
+    (INBOUND_INVOICE_STATUS, "Invoice status"),
+]
+INBOUND_STATES = [
+    ("received", "Received"),
+    ("processed", "Processed"),
+    ("failed", "Failed"),
+    ("ignored", "Ignored"),
+]
+EXTERNAL_PAYMENT_STATUSES = [
+    ("succeeded", "Succeeded"),
+    ("failed", "Failed"),
+    ("refunded", "Refunded"),
+]
+INBOUND_MAX_BODY_BYTES = 256 * 1024  # an event is a few hundred bytes; refuse anything bigger early
+INBOUND_TIMESTAMP_TOLERANCE = 300  # seconds, both directions (Standard Webhooks)
+INBOUND_PAUSED_RETRY_AFTER = 300  # seconds, sent as Retry-After while a backend is paused
+INBOUND_MAX_HEADERS = 50  # headers kept (masked) on a stored event
+INBOUND_MAX_HEADER_VALUE = 500  # characters kept per header value
+INBOUND_MAX_SCHEMA_ERRORS = 20  # schema violations listed in a 422 answer
+INBOUND_PURGE_BATCH = 1000
+
+# --- Retention (system parameter shared with the job retention) ----------------------------
+PARAM_RETENTION_DAYS = "finance_sync.retention_days"
+DEFAULT_RETENTION_DAYS = 90

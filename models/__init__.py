@@ -5,5 +5,8 @@ from . import finance_sync_backend
 from . import finance_sync_job
 from . import finance_sync_attempt
 from . import finance_sync_exception
+from . import finance_sync_inbound_event
+from . import finance_sync_binding
+from . import finance_sync_external_payment
 from . import account_move
 from . import account_payment

@@ -13,6 +13,25 @@ class AccountMove(models.Model):
     finance_sync_job_ids = fields.One2many(
         "finance.sync.job", "move_id", string="Finance sync jobs", groups="finance_sync.finance_sync_group_user"
     )
+    # --- told by platforms (inbound webhooks) ------------------------------------------------
+    finance_sync_external_status = fields.Char(
+        "External status",
+        tracking=True,
+        index="btree_not_null",
+        copy=False,
+        help="The platform's own status of this invoice (e.g. disputed, in_collection), from its webhooks.",
+    )
+    finance_sync_external_status_label = fields.Char("External status label", tracking=True, copy=False)
+    finance_sync_external_status_at = fields.Datetime("External status time", copy=False, readonly=True)
+    finance_sync_binding_ids = fields.One2many(
+        "finance.sync.binding", "move_id", string="External ids", groups="finance_sync.finance_sync_group_user"
+    )
+    finance_sync_external_payment_ids = fields.One2many(
+        "finance.sync.external.payment",
+        "move_id",
+        string="Platform payments",
+        groups="finance_sync.finance_sync_group_user",
+    )
 
     # === HOOKS: every change a platform must hear about === #
 

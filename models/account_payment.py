@@ -11,6 +11,9 @@ class AccountPayment(models.Model):
     finance_sync_job_ids = fields.One2many(
         "finance.sync.job", "payment_id", string="Finance sync jobs", groups="finance_sync.finance_sync_group_user"
     )
+    finance_sync_binding_ids = fields.One2many(
+        "finance.sync.binding", "payment_id", string="External ids", groups="finance_sync.finance_sync_group_user"
+    )
 
     # === HOOKS === #
 

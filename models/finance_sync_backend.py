@@ -8,6 +8,7 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Command
 
 from .. import const
 from ..engine import payload as payload_lib
@@ -117,6 +118,25 @@ class FinanceSyncBackend(models.Model):
         groups="finance_sync.finance_sync_group_admin",
         help="Unguessable part of this backend's inbound webhook URL.",
     )
+    inbound_url = fields.Char(
+        "Inbound webhook URL",
+        compute="_compute_inbound_url",
+        groups="finance_sync.finance_sync_group_admin",
+        help="Where the platform posts its signed status updates (delivery, payment and invoice status).",
+    )
+    payment_authority = fields.Boolean(
+        tracking=True,
+        help="The platform collects payments for Odoo's invoices: a succeeded payment it reports is "
+        "registered in Odoo (once per platform reference) in the payment journal below.",
+    )
+    payment_journal_id = fields.Many2one(
+        "account.journal",
+        "Payment journal",
+        domain="[('type', 'in', ('bank', 'cash', 'credit'))]",
+        tracking=True,
+        help="Journal of the payments registered for this platform.",
+    )
+    inbound_event_count = fields.Integer(compute="_compute_inbound_event_count")
 
     # --- scope ------------------------------------------------------------------------
     send_customer_invoices = fields.Boolean(default=True, tracking=True)
@@ -174,6 +194,16 @@ class FinanceSyncBackend(models.Model):
                     _("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=exc)
                 ) from None
 
+    @api.constrains("payment_authority", "payment_journal_id", "company_ids")
+    def _check_payment_journal(self):
+        for backend in self.filtered("payment_authority"):
+            if not backend.payment_journal_id:
+                raise ValidationError(
+                    _("Backend %s is the payment authority: choose its payment journal.", backend.name)
+                )
+            if backend.payment_journal_id.company_id not in backend.company_ids:
+                raise ValidationError(_("The payment journal of %s must belong to one of its companies.", backend.name))
+
     @api.constrains("state", "endpoint_url")
     def _check_active_has_endpoint(self):
         for backend in self:
@@ -205,6 +235,22 @@ class FinanceSyncBackend(models.Model):
             backend.job_count = sum(c for (bid, _s), c in counts.items() if bid == backend.id)
             backend.pending_count = counts.get((backend.id, "pending"), 0)
             backend.failed_count = sum(counts.get((backend.id, s), 0) for s in ("failed", "dead", "blocked"))
+
+    @api.depends("webhook_token")
+    def _compute_inbound_url(self):
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for backend in self:
+            token = backend.sudo().webhook_token
+            backend.inbound_url = f"{base.rstrip('/')}/finance_sync/webhook/{token}" if token else False
+
+    def _compute_inbound_event_count(self):
+        counts = dict(
+            self.env["finance.sync.inbound.event"]._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id"], ["__count"]
+            )
+        )
+        for backend in self:
+            backend.inbound_event_count = counts.get(backend, 0)
 
     def _compute_circuit(self):
         now = fields.Datetime.now()
@@ -256,7 +302,15 @@ class FinanceSyncBackend(models.Model):
         for vals in vals_list:
             if vals.get("signing_enabled", True) and not vals.get("signing_secret"):
                 vals["signing_secret"] = signing.generate_secret()
-        return super().create(vals_list)
+        backends = super().create(vals_list)
+        backends._grant_inbound_user_companies()
+        return backends
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "company_ids" in vals:
+            self._grant_inbound_user_companies()
+        return res
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
@@ -283,6 +337,13 @@ class FinanceSyncBackend(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
         action["domain"] = [("backend_id", "=", self.id)]
         action["context"] = {"default_backend_id": self.id}
+        return action
+
+    def action_view_inbound_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_inbound_event_action")
+        action["domain"] = [("backend_id", "=", self.id)]
+        action["context"] = {}
         return action
 
     def action_test_connection(self):
@@ -379,6 +440,45 @@ class FinanceSyncBackend(models.Model):
             if fields.Datetime.now() < until:
                 result.append(secret_box(self.env).decrypt(stored.signing_secret_previous_encrypted))
         return [s for s in result if s]
+
+    # --- inbound webhooks ------------------------------------------------------------------
+
+    @api.model
+    def _get_by_webhook_token(self, token):
+        """The backend an inbound webhook URL designates; archived and draft backends do not
+        answer (the caller cannot tell them from unknown tokens)."""
+        if not token or len(token) > 128:
+            return self.browse()
+        return (
+            self.sudo()
+            .with_context(active_test=True)
+            .search([("webhook_token", "=", token), ("state", "in", ("active", "paused"))], limit=1)
+        )
+
+    @api.model
+    def _get_inbound_user(self):
+        """The technical user that applies inbound events (never the superuser)."""
+        return self.env.ref("finance_sync.user_inbound").sudo()
+
+    def _inbound_env(self, records):
+        """``records`` as the inbound technical user, in this backend's companies."""
+        self.ensure_one()
+        user = self._get_inbound_user()
+        if self.company_ids - user.company_ids:
+            self._grant_inbound_user_companies()
+        return records.with_user(user).with_context(allowed_company_ids=self.company_ids.ids)
+
+    def _grant_inbound_user_companies(self):
+        """Give the inbound technical user access to the companies these backends serve."""
+        user = self.env.ref("finance_sync.user_inbound", raise_if_not_found=False)
+        companies = self.sudo().company_ids
+        if user and companies - user.sudo().company_ids:
+            user.sudo().write({"company_ids": [Command.link(c.id) for c in companies]})
+
+    @api.model
+    def _grant_inbound_user_all_companies(self):
+        """At install and update: every existing backend's companies."""
+        self.sudo().with_context(active_test=False).search([])._grant_inbound_user_companies()
 
     def _mask(self, text):
         """Mask this backend's secrets and personal data in text meant for logs and views."""

@@ -95,6 +95,14 @@ class FinanceSyncException(models.Model):
         "finance.sync.job", "finance_sync_exception_job_rel", "exception_id", "job_id", string="Jobs", readonly=True
     )
     job_count = fields.Integer(compute="_compute_job_count")
+    inbound_event_ids = fields.Many2many(
+        "finance.sync.inbound.event",
+        "finance_sync_exception_inbound_rel",
+        "exception_id",
+        "inbound_event_id",
+        string="Inbound events",
+        readonly=True,
+    )
     res_model = fields.Char("Document model", readonly=True)
     res_id = fields.Many2oneReference("Document ID", model_field="res_model", readonly=True)
     move_id = fields.Many2one("account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="cascade")
@@ -169,6 +177,15 @@ class FinanceSyncException(models.Model):
         action["domain"] = [("id", "in", self.job_ids.ids)]
         return action
 
+    def action_reprocess_inbound(self):
+        """Apply the failed inbound events of these exceptions again (after fixing the cause)."""
+        events = self.inbound_event_ids.filtered(lambda e: e.state == "failed")
+        if not events:
+            raise UserError(_("There is no failed inbound event to reprocess on these exceptions."))
+        events.action_reprocess()
+        self.filtered(lambda e: e.state == "new").state = "in_progress"
+        return True
+
     def action_open_document(self):
         self.ensure_one()
         if not self.res_model or not self.res_id:
@@ -188,6 +205,16 @@ class FinanceSyncException(models.Model):
             if all(job.state in ("done", "cancelled") for job in exc.job_ids):
                 exc._close("resolved")
                 exc.message_post(body=_("Resolved automatically: every linked job went through."))
+
+    def _check_inbound_auto_resolve(self):
+        """Resolve open exceptions whose inbound events have all been applied since (and whose
+        jobs, if any, went through)."""
+        for exc in self.sudo().filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.inbound_event_ids):
+            events_done = all(event.state in ("processed", "ignored") for event in exc.inbound_event_ids)
+            jobs_done = all(job.state in ("done", "cancelled") for job in exc.job_ids)
+            if events_done and jobs_done:
+                exc._close("resolved")
+                exc.message_post(body=_("Resolved automatically: every linked inbound event was applied."))
 
     @api.model
     def _raise(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):

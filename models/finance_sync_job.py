@@ -73,6 +73,12 @@ class FinanceSyncJob(models.Model):
     sent_at = fields.Datetime("First sent", readonly=True)
     done_at = fields.Datetime(readonly=True)
     cancel_reason = fields.Text(readonly=True)
+    confirmed_at = fields.Datetime(
+        readonly=True, copy=False, help="When the platform acknowledged processing this event (inbound webhook)."
+    )
+    external_id = fields.Char(
+        "External ID", readonly=True, copy=False, help="The platform's id of the document, from its acknowledgement."
+    )
     attempt_ids = fields.One2many("finance.sync.attempt", "job_id", readonly=True)
     exception_ids = fields.Many2many(
         "finance.sync.exception", "finance_sync_exception_job_rel", "job_id", "exception_id", readonly=True

@@ -1,0 +1,74 @@
+from odoo import _, api, fields, models
+
+from .finance_sync_inbound_event import InboundRefusal
+
+
+class FinanceSyncBinding(models.Model):
+    """The id a platform gave one of Odoo's documents (told by a ``delivery.acknowledged``
+    event): one per (backend, document) and one document per (backend, external id)."""
+
+    _name = "finance.sync.binding"
+    _description = "Finance Sync Binding"
+    _order = "id desc"
+    _rec_name = "external_id"
+    _check_company_auto = True
+
+    backend_id = fields.Many2one("finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    res_model = fields.Char("Document model", required=True, readonly=True)
+    res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
+    external_id = fields.Char("External ID", required=True, readonly=True)
+    move_id = fields.Many2one("account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="cascade")
+    payment_id = fields.Many2one(
+        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="cascade"
+    )
+    job_id = fields.Many2one("finance.sync.job", "Acknowledged event", readonly=True, ondelete="set null")
+
+    _document_uniq = models.UniqueIndex(
+        "(backend_id, res_model, res_id)", "A document has one external id per backend."
+    )
+    _external_uniq = models.UniqueIndex(
+        "(backend_id, res_model, external_id)", "An external id designates one document per backend."
+    )
+
+    @api.model
+    def _bind(self, backend, document, external_id, job=None):
+        """Record that ``backend`` knows ``document`` as ``external_id``; refuse (conflict) a
+        second id for the document or a second document for the id."""
+        bindings = self.search(
+            [
+                ("backend_id", "=", backend.id),
+                ("res_model", "=", document._name),
+                "|",
+                ("res_id", "=", document.id),
+                ("external_id", "=", external_id),
+            ]
+        )
+        for binding in bindings:
+            if binding.res_id == document.id and binding.external_id == external_id:
+                return binding
+            other = self.env[binding.res_model].browse(binding.res_id).display_name
+            message = (
+                _(
+                    "%(doc)s is already known to the platform as %(ext)s.",
+                    doc=document.display_name,
+                    ext=binding.external_id,
+                )
+                if binding.res_id == document.id
+                else _("External id %(ext)s already designates %(other)s.", ext=external_id, other=other)
+            )
+            raise InboundRefusal(
+                "conflict", message, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"
+            )
+        return self.create(
+            {
+                "backend_id": backend.id,
+                "company_id": ("company_id" in document and document.company_id.id) or backend.company_ids[:1].id,
+                "res_model": document._name,
+                "res_id": document.id,
+                "external_id": external_id,
+                "move_id": document.id if document._name == "account.move" else False,
+                "payment_id": document.id if document._name == "account.payment" else False,
+                "job_id": job.id if job else False,
+            }
+        )

@@ -1,0 +1,632 @@
+import json
+import logging
+import random
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from markupsafe import Markup
+from psycopg2 import errors as pg_errors
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ConcurrencyError, UserError
+from odoo.fields import Command, Domain
+from odoo.tools import SQL
+
+from .. import const
+from ..engine import redact
+
+_logger = logging.getLogger(__name__)
+
+# Errors that Odoo answers by retrying the whole transaction (request or cron) on a fresh
+# snapshot: they must never be turned into a failed event.
+RETRYABLE_ERRORS = (
+    pg_errors.SerializationFailure,
+    pg_errors.LockNotAvailable,
+    pg_errors.DeadlockDetected,
+    ConcurrencyError,
+)
+DUPLICATE_COUNT_TRIES = 20
+
+
+class InboundRefusal(Exception):
+    """A valid, verified event that Odoo will not apply as it stands.
+
+    Turned into a sync exception of ``category`` linked to the event (and to the job and
+    document when known); whatever the handler wrote before is rolled back."""
+
+    def __init__(self, category, message, document=None, job=None, fingerprint_key=""):
+        super().__init__(message)
+        self.category = category
+        self.message = message
+        self.document = document
+        self.job = job
+        self.fingerprint_key = fingerprint_key
+
+
+class FinanceSyncInboundEvent(models.Model):
+    """One verified delivery from a platform: stored once per (backend, webhook-id), applied
+    once, kept for audit. Repeated deliveries of the same webhook-id only count."""
+
+    _name = "finance.sync.inbound.event"
+    _description = "Finance Sync Inbound Event"
+    _order = "received_at desc, id desc"
+    _rec_name = "webhook_id"
+    _check_company_auto = True
+
+    # === FIELDS === #
+
+    backend_id = fields.Many2one("finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    webhook_id = fields.Char(
+        "Webhook ID",
+        required=True,
+        readonly=True,
+        help="The webhook-id header: the platform's id of this message, the same on every retry.",
+    )
+    event_type = fields.Selection(const.INBOUND_EVENT_TYPES, required=True, readonly=True, index=True)
+    reference = fields.Char(readonly=True, help="The document or event the platform referred to.")
+    occurred_at = fields.Datetime(readonly=True, help="When it happened on the platform.")
+    received_at = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
+    last_received_at = fields.Datetime("Last delivery", readonly=True)
+    duplicate_count = fields.Integer(
+        "Repeated deliveries",
+        default=0,
+        readonly=True,
+        help="Deliveries of the same webhook-id after the first; never applied.",
+    )
+    payload = fields.Json(readonly=True)
+    headers = fields.Json(readonly=True, help="Request headers, signatures and credentials masked.")
+    payload_text = fields.Text("Payload (JSON)", compute="_compute_texts")
+    headers_text = fields.Text("Headers (JSON)", compute="_compute_texts")
+    state = fields.Selection(const.INBOUND_STATES, required=True, default="received", readonly=True, index=True)
+    result_message = fields.Text("Result", readonly=True)
+    processed_at = fields.Datetime(readonly=True)
+    process_count = fields.Integer("Processing runs", default=0, readonly=True)
+    job_id = fields.Many2one("finance.sync.job", "Job", readonly=True, index="btree_not_null", ondelete="set null")
+    move_id = fields.Many2one("account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null")
+    payment_id = fields.Many2one(
+        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="set null"
+    )
+    external_payment_id = fields.Many2one(
+        "finance.sync.external.payment", "External payment", readonly=True, index="btree_not_null", ondelete="set null"
+    )
+    exception_ids = fields.Many2many(
+        "finance.sync.exception",
+        "finance_sync_exception_inbound_rel",
+        "inbound_event_id",
+        "exception_id",
+        string="Exceptions",
+        readonly=True,
+    )
+
+    # === CONSTRAINTS AND INDEXES === #
+
+    _webhook_uniq = models.UniqueIndex(
+        "(backend_id, webhook_id)", "This delivery (webhook-id) was already received for this backend."
+    )
+    _purge_idx = models.Index("(received_at, id) WHERE state IN ('processed', 'ignored')")
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("payload", "headers")
+    def _compute_texts(self):
+        for event in self:
+            event.payload_text = json.dumps(event.payload, indent=2, ensure_ascii=False) if event.payload else False
+            event.headers_text = json.dumps(event.headers, indent=2, ensure_ascii=False) if event.headers else False
+
+    @api.depends("event_type", "webhook_id")
+    def _compute_display_name(self):
+        labels = dict(const.INBOUND_EVENT_TYPES)
+        for event in self:
+            event.display_name = f"{labels.get(event.event_type, event.event_type)} · {event.webhook_id}"
+
+    # === ACTION METHODS === #
+
+    def action_reprocess(self):
+        """Apply failed events again (after the cause was fixed), as the technical user."""
+        self.check_access("write")
+        events = self.filtered(lambda e: e.state == "failed")
+        if not events:
+            raise UserError(_("Only failed events can be reprocessed."))
+        for backend, backend_events in events.sudo().grouped("backend_id").items():
+            backend._inbound_env(backend_events)._process()
+        return True
+
+    def action_open_document(self):
+        self.ensure_one()
+        record = self.payment_id or self.move_id or self.job_id
+        if not record:
+            raise UserError(_("This event is not linked to a document."))
+        return record._get_records_action()
+
+    # === RECEPTION (called by the webhook controller, as the technical user) === #
+
+    @api.model
+    def _receive(self, backend, webhook_id, payload, headers):
+        """Store one verified delivery and apply it.
+
+        :return: (event id, duplicate) where ``duplicate`` tells that an event with this
+            webhook-id was already stored: nothing was applied again, the repeat was counted.
+        """
+        # sudo: a repeat must be found even if the backend's companies changed since.
+        existing = self.sudo().search([("backend_id", "=", backend.id), ("webhook_id", "=", webhook_id)], limit=1)
+        if existing:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE finance_sync_inbound_event"
+                    "   SET duplicate_count = COALESCE(duplicate_count, 0) + 1, last_received_at = %s WHERE id = %s",
+                    fields.Datetime.now(),
+                    existing.id,
+                )
+            )
+            existing.invalidate_recordset(["duplicate_count", "last_received_at"])
+            return existing.id, True
+        vals = self._prepare_event_vals(backend, webhook_id, payload, headers)
+        try:
+            with self.env.cr.savepoint():
+                event = self.create(vals)
+                event.flush_recordset()
+        except pg_errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != type(self)._webhook_uniq.full_name(self):
+                raise
+            # Another request stored the same delivery after this transaction's snapshot was
+            # taken: our insert waited on the unique index until that one committed, then failed.
+            # Under REPEATABLE READ its row stays invisible here, so count it apart.
+            return self._count_concurrent_duplicate(backend, webhook_id), True
+        event._process()
+        return event.id, False
+
+    @api.model
+    def _prepare_event_vals(self, backend, webhook_id, payload, headers):
+        kept = dict(list(redact.mask_headers(dict(headers)).items())[: const.INBOUND_MAX_HEADERS])
+        return {
+            "backend_id": backend.id,
+            "company_id": backend.company_ids[:1].id or self.env.company.id,
+            "webhook_id": webhook_id,
+            "event_type": payload["type"],
+            "reference": self._reference_from_payload(payload),
+            "occurred_at": _parse_datetime(payload.get("occurred_at")),
+            "received_at": fields.Datetime.now(),
+            "payload": payload,
+            "headers": {k: str(v)[: const.INBOUND_MAX_HEADER_VALUE] for k, v in kept.items()},
+        }
+
+    @api.model
+    def _reference_from_payload(self, payload):
+        data = payload.get("data") or {}
+        if "event_id" in data:
+            return data["event_id"]
+        invoice = data.get("invoice") or {}
+        return invoice.get("number") or invoice.get("external_id") or False
+
+    @api.model
+    def _count_concurrent_duplicate(self, backend, webhook_id):
+        """Count a repeat whose first delivery committed after this transaction began, in a
+        short transaction of its own (a fresh snapshot sees that row). Returns the event id."""
+        query = SQL(
+            """UPDATE finance_sync_inbound_event
+                  SET duplicate_count = COALESCE(duplicate_count, 0) + 1, last_received_at = %s
+                WHERE backend_id = %s AND webhook_id = %s
+            RETURNING id""",
+            fields.Datetime.now(),
+            backend.id,
+            webhook_id,
+        )
+        for attempt in range(DUPLICATE_COUNT_TRIES):
+            with self.env.registry.cursor() as cr:
+                try:
+                    cr.execute(query)
+                except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
+                    # Several repeats counted at the same moment: each retry is a new snapshot.
+                    cr.rollback()
+                    time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311 - jitter, not crypto
+                    continue
+                row = cr.fetchone()
+                cr.commit()
+                return row[0] if row else False
+        _logger.info(
+            "finance_sync: repeated delivery %s of backend %s not counted (contention)", webhook_id, backend.id
+        )
+        return False
+
+    # === PROCESSING === #
+
+    def _process(self):
+        """Apply events that are not processed yet. A refusal or an unexpected error becomes a
+        sync exception linked to the event (state failed); it never reaches the caller."""
+        handlers = {
+            const.INBOUND_DELIVERY_ACKNOWLEDGED: "_apply_delivery_acknowledged",
+            const.INBOUND_DELIVERY_REJECTED: "_apply_delivery_rejected",
+            const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
+            const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
+        }
+        for event in self.filtered(lambda e: e.state in ("received", "failed")):
+            earlier_exceptions = event.exception_ids
+            data = (event.payload or {}).get("data") or {}
+            event.process_count += 1
+            try:
+                with self.env.cr.savepoint():
+                    state, message = getattr(event, handlers[event.event_type])(data)
+            except RETRYABLE_ERRORS:
+                raise
+            except InboundRefusal as refusal:
+                event._fail(refusal)
+            except Exception as exc:
+                _logger.warning(
+                    "finance_sync: inbound event %s (%s) could not be applied",
+                    event.id,
+                    event.event_type,
+                    exc_info=True,
+                )
+                event._fail(InboundRefusal("inbound_invalid", _("Odoo could not apply this event: %s", exc)))
+            else:
+                event.write({"state": state, "result_message": message, "processed_at": fields.Datetime.now()})
+                # Exceptions of earlier failed runs are solved once all their events went through.
+                earlier_exceptions._check_inbound_auto_resolve()
+
+    def _fail(self, refusal):
+        self.ensure_one()
+        document = refusal.document
+        exception = self.env["finance.sync.exception"]._raise(
+            backend=self.backend_id,
+            category=refusal.category,
+            message=refusal.message,
+            jobs=refusal.job or None,
+            document=document or None,
+            fingerprint_key=refusal.fingerprint_key or f"inbound:{self.id}",
+        )
+        vals = {
+            "state": "failed",
+            "result_message": refusal.message,
+            "processed_at": fields.Datetime.now(),
+            "exception_ids": [Command.link(exception.id)],
+        }
+        if refusal.job:
+            vals["job_id"] = refusal.job.id
+        vals.update(self._document_vals(document))
+        self.write(vals)
+        _logger.info(
+            "finance_sync: inbound event %s of backend %s failed (%s)", self.id, self.backend_id.id, refusal.category
+        )
+
+    def _document_vals(self, document):
+        """Link fields (and company) of the event for a document it is about."""
+        if not document:
+            return {}
+        vals = {}
+        if document._name == "account.move":
+            vals["move_id"] = document.id
+        elif document._name == "account.payment":
+            vals["payment_id"] = document.id
+        company = document.company_id if "company_id" in document else None
+        if company and company in self.backend_id.company_ids:
+            vals["company_id"] = company.id
+        return vals
+
+    def _warn(self, category, message, document=None, job=None, fingerprint_key=""):
+        """Open a sync exception for an event that was applied but needs a person's attention."""
+        exception = self.env["finance.sync.exception"]._raise(
+            backend=self.backend_id,
+            category=category,
+            message=message,
+            jobs=job or None,
+            document=document or None,
+            fingerprint_key=fingerprint_key or f"inbound:{self.id}",
+        )
+        self.exception_ids = [Command.link(exception.id)]
+
+    # --- references ------------------------------------------------------------------------
+
+    def _find_job(self, event_uuid):
+        job = self.env["finance.sync.job"].search(
+            [("backend_id", "=", self.backend_id.id), ("event_uuid", "=", event_uuid)], limit=1
+        )
+        if not job:
+            raise InboundRefusal(
+                "inbound_unknown_reference",
+                _("No event %s was sent to this platform.", event_uuid),
+                fingerprint_key=f"event:{event_uuid}",
+            )
+        return job
+
+    def _find_invoice(self, ref):
+        """The invoice a platform refers to, by the external id it acknowledged or by number,
+        among the backend's companies."""
+        backend = self.backend_id
+        Move = self.env["account.move"]
+        move = Move
+        if ref.get("external_id"):
+            binding = self.env["finance.sync.binding"].search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("res_model", "=", "account.move"),
+                    ("external_id", "=", ref["external_id"]),
+                ],
+                limit=1,
+            )
+            move = Move.browse(binding.res_id).exists() if binding else Move
+        if not move and ref.get("number"):
+            move = Move.search(
+                [
+                    ("name", "=", ref["number"]),
+                    ("company_id", "in", backend.company_ids.ids),
+                    ("move_type", "in", tuple(const.MOVE_KINDS)),
+                ],
+                limit=2,
+            )
+            if len(move) > 1:
+                raise InboundRefusal(
+                    "inbound_invalid",
+                    _("Several invoices are numbered %s in this backend's companies.", ref["number"]),
+                    fingerprint_key=f"invoice:{ref['number']}",
+                )
+        if not move:
+            label = ref.get("number") or ref.get("external_id")
+            raise InboundRefusal(
+                "inbound_unknown_reference",
+                _("No invoice %s in this backend's companies.", label),
+                fingerprint_key=f"invoice:{label}",
+            )
+        self.write(self._document_vals(move))
+        return move
+
+    # --- handlers: each returns (state, message) or raises InboundRefusal ---------------------
+
+    def _apply_delivery_acknowledged(self, data):
+        job = self._find_job(data["event_id"])
+        document = job.env[job.res_model].browse(job.res_id).exists()
+        self.write({"job_id": job.id, **self._document_vals(document)})
+        if document:
+            self.env["finance.sync.binding"]._bind(self.backend_id, document, data["external_id"], job=job)
+        if job.confirmed_at:
+            return "processed", _("Already confirmed on %s.", job.confirmed_at)
+        job.write({"confirmed_at": fields.Datetime.now(), "external_id": data["external_id"]})
+        return "processed", _(
+            "Event %(event)s confirmed; external id %(ext)s.", event=job.event_uuid, ext=data["external_id"]
+        )
+
+    def _apply_delivery_rejected(self, data):
+        job = self._find_job(data["event_id"])
+        document = job.env[job.res_model].browse(job.res_id).exists()
+        self.write({"job_id": job.id, **self._document_vals(document)})
+        message = _(
+            "The platform rejected event %(event)s: [%(code)s] %(reason)s",
+            event=job.event_uuid,
+            code=data["code"],
+            reason=data["reason"],
+        )
+        self._warn(
+            "rejected",
+            self.backend_id._mask(message),
+            document=document,
+            job=job,
+            fingerprint_key=f"{job.res_model},{job.res_id}",
+        )
+        return "processed", message
+
+    def _apply_invoice_status(self, data):
+        invoice = self._find_invoice(data["invoice"])
+        since = invoice.finance_sync_external_status_at
+        if since and self.occurred_at and self.occurred_at < since:
+            return "ignored", _("Older than the status already recorded (%s).", since)
+        label = data.get("label") or data["status"]
+        if (
+            invoice.finance_sync_external_status == data["status"]
+            and invoice.finance_sync_external_status_label == label
+        ):
+            return "processed", _("Status unchanged: %s.", data["status"])
+        invoice.write(
+            {
+                "finance_sync_external_status": data["status"],
+                "finance_sync_external_status_label": label,
+                "finance_sync_external_status_at": self.occurred_at or fields.Datetime.now(),
+            }
+        )
+        if data.get("note"):
+            invoice.message_post(
+                body=Markup("%s<br/>%s")
+                % (_("%(backend)s: %(label)s", backend=self.backend_id.name, label=label), data["note"]),
+                subtype_xmlid="mail.mt_note",
+            )
+        return "processed", _("External status %s recorded.", data["status"])
+
+    def _apply_payment_status(self, data):
+        invoice = self._find_invoice(data["invoice"])
+        backend = self.backend_id
+        currency = self.env["res.currency"].with_context(active_test=False).search([("name", "=", data["currency"])])
+        if not currency:
+            raise InboundRefusal("inbound_invalid", _("Unknown currency %s.", data["currency"]), document=invoice)
+        amount = Decimal(data["amount"])
+        ExternalPayment = self.env["finance.sync.external.payment"]
+        external = ExternalPayment.search([("backend_id", "=", backend.id), ("reference", "=", data["reference"])])
+        if external and external.move_id != invoice:
+            raise InboundRefusal(
+                "conflict",
+                _(
+                    "Payment reference %(ref)s was reported for invoice %(other)s before, now for %(this)s.",
+                    ref=data["reference"],
+                    other=external.move_id.display_name,
+                    this=invoice.display_name,
+                ),
+                document=invoice,
+                fingerprint_key=f"payment:{data['reference']}",
+            )
+        if external and external.status_at and self.occurred_at and self.occurred_at < external.status_at:
+            self.external_payment_id = external
+            return "ignored", _("Older than the payment status already recorded (%s).", external.status)
+        vals = {
+            "status": data["status"],
+            "amount": float(amount),
+            "currency_id": currency.id,
+            "date": data["date"],
+            "status_at": self.occurred_at or fields.Datetime.now(),
+            "message": data.get("message") or False,
+        }
+        if external:
+            external.write(vals)
+        else:
+            external = ExternalPayment._create_once(
+                {**vals, "backend_id": backend.id, "reference": data["reference"], "move_id": invoice.id}
+            )
+        self.external_payment_id = external
+        result = _("Payment %(ref)s %(status)s.", ref=data["reference"], status=data["status"])
+        if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
+            payment = self._register_payment(
+                invoice, amount, currency, fields.Date.to_date(data["date"]), data["reference"]
+            )
+            external.payment_id = payment
+            self.payment_id = payment
+            result = _(
+                "Payment %(ref)s registered as %(payment)s.", ref=data["reference"], payment=payment.display_name
+            )
+        elif data["status"] == "succeeded" and external.payment_id:
+            result = _(
+                "Payment %(ref)s already registered as %(payment)s.",
+                ref=data["reference"],
+                payment=external.payment_id.display_name,
+            )
+        elif data["status"] in ("refunded", "failed") and external.payment_id:
+            # Odoo never undoes an accounting entry on its own: a person reverses it.
+            self._warn(
+                "conflict",
+                _(
+                    "The platform reports payment %(ref)s as %(status)s, but Odoo registered it as %(payment)s: "
+                    "reverse that payment in Odoo if the platform is right.",
+                    ref=data["reference"],
+                    status=data["status"],
+                    payment=external.payment_id.display_name,
+                ),
+                document=invoice,
+                fingerprint_key=f"payment:{data['reference']}",
+            )
+        invoice.message_post(
+            body=_(
+                "%(backend)s: payment %(ref)s of %(amount)s %(currency)s on %(date)s %(status)s.",
+                backend=backend.name,
+                ref=data["reference"],
+                amount=data["amount"],
+                currency=currency.name,
+                date=data["date"],
+                status=dict(const.EXTERNAL_PAYMENT_STATUSES)[data["status"]].lower(),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return "processed", result
+
+    def _register_payment(self, invoice, amount, currency, date, reference):
+        """Register a platform's payment on ``invoice`` the standard way (payment register),
+        reconciled, after checking it fits; raise InboundRefusal (conflict) otherwise."""
+        journal = self.backend_id.payment_journal_id
+
+        def conflict(message):
+            return InboundRefusal("conflict", message, document=invoice, fingerprint_key=f"payment:{reference}")
+
+        if not journal:
+            raise InboundRefusal(
+                "inbound_invalid",
+                _("The backend is the payment authority but has no payment journal."),
+                document=invoice,
+            )
+        if journal.company_id not in invoice.company_id.parent_ids:
+            raise conflict(_("Payment journal %s belongs to another company than the invoice.", journal.display_name))
+        if invoice.state != "posted":
+            raise conflict(_("Invoice %s is not posted.", invoice.display_name))
+        if currency != invoice.currency_id:
+            raise conflict(
+                _("Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name)
+            )
+        value = float(amount)
+        if currency.compare_amounts(value, currency.round(value)) != 0 or currency.compare_amounts(value, 0) <= 0:
+            raise conflict(_("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name))
+        residual = invoice.amount_residual
+        if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):
+            raise conflict(_("Invoice %s is already paid.", invoice.display_name))
+        if currency.compare_amounts(value, residual) > 0:
+            raise conflict(
+                _(
+                    "Payment of %(amount)s %(cur)s exceeds the amount due on %(inv)s (%(due)s).",
+                    amount=amount,
+                    cur=currency.name,
+                    inv=invoice.display_name,
+                    due=currency.round(residual),
+                )
+            )
+        locks = invoice.company_id._get_violated_lock_dates(date, False, journal)
+        if locks:
+            raise conflict(
+                _("The payment date %(date)s is in a locked period (until %(lock)s).", date=date, lock=locks[-1][0])
+            )
+        wizard = (
+            self.env["account.payment.register"]
+            .with_company(invoice.company_id)
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create(
+                {
+                    "payment_date": date,
+                    "journal_id": journal.id,
+                    "amount": value,
+                    "currency_id": currency.id,
+                    "communication": reference,
+                    "payment_difference_handling": "open",
+                }
+            )
+        )
+        payments = wizard._create_payments()
+        return payments.with_env(self.env)
+
+    # === RETENTION === #
+
+    @api.model
+    def _cron_purge(self, days=None):
+        """Delete processed and ignored events older than the retention period
+        (``finance_sync.retention_days``), in batches; failed ones and those linked to an open
+        exception stay."""
+        if days is None:
+            param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_RETENTION_DAYS)
+            days = int(param) if (param or "").strip().isdigit() else const.DEFAULT_RETENTION_DAYS
+        if days <= 0:
+            return 0
+        cutoff = fields.Datetime.now() - timedelta(days=days)
+        in_cron = bool(self.env.context.get("cron_id"))
+        total = 0
+        while True:
+            deleted, more = self._purge_batch(cutoff, const.INBOUND_PURGE_BATCH)
+            total += deleted
+            # Commit each batch only inside the cron (never under tests or a caller's transaction).
+            if in_cron and not self.env["ir.cron"]._commit_progress(deleted, remaining=1 if more else 0):
+                break
+            if not more:
+                break
+        return total
+
+    @api.model
+    def _purge_batch(self, cutoff, limit):
+        """Delete up to ``limit`` purgeable events; return (deleted, whether more may remain)."""
+        events = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search(
+                Domain("state", "in", ("processed", "ignored"))
+                & Domain("received_at", "<", cutoff)
+                & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)]),
+                order="received_at, id",
+                limit=limit,
+            )
+        )
+        count = len(events)
+        events.unlink()
+        return count, count == limit
+
+
+def _parse_datetime(value):
+    """An ISO 8601 UTC timestamp (``...Z``) as Odoo's naive UTC datetime, or False."""
+    if not value:
+        return False
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if parsed.tzinfo:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed.replace(microsecond=0)

@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ODOO_SRC="${ODOO_SRC:-/opt/odoo}"
 DB_NAME="${DB_NAME:-finance_sync_demo}"
 HTTP_PORT="${HTTP_PORT:-8069}"
-ODOO=("$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" -c "$ROOT/.build/odoo.conf" -d "$DB_NAME")
+ODOO=("$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" -c "$ROOT/.build/odoo.conf" -d "$DB_NAME" --http-port "$HTTP_PORT")
 
 if psql -lqtA | cut -d'|' -f1 | grep -qx "$DB_NAME"; then
     mode=(-u finance_sync)       # existing database: update the module, keep the data

@@ -20,6 +20,7 @@
         "views/finance_sync_inbound_event_views.xml",
         "views/account_move_views.xml",
         "views/account_payment_views.xml",
+        "views/res_config_settings_views.xml",
         "views/finance_sync_menus.xml",
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
@@ -27,6 +28,9 @@
     "demo": [
         "demo/finance_sync_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],
+    },
     "images": ["static/description/icon.png"],
     "application": True,
     "installable": True,

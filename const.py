@@ -60,6 +60,14 @@ ENV_ENCRYPTION_KEY = "FINANCE_SYNC_ENCRYPTION_KEY"
 CONFIG_ALLOW_PRIVATE = "finance_sync_allow_private_endpoints"
 PARAM_GENERATED_KEY = "finance_sync.generated_encryption_key"
 
+# --- Settings (system parameters) -----------------------------------------------------------
+PARAM_DEFAULT_USER = "finance_sync.default_user_id"
+PARAM_ALERT_BACKLOG = "finance_sync.alert_backlog"
+DEFAULT_ALERT_BACKLOG = 500
+PARAM_ALERT_AGE_MINUTES = "finance_sync.alert_age_minutes"
+DEFAULT_ALERT_AGE_MINUTES = 60
+PURGE_BATCH_SIZE = 1000
+
 # --- Exceptions ---------------------------------------------------------------------------
 EXCEPTION_CATEGORIES = [
     ("missing_mapping", "Missing mapping"),

@@ -3,7 +3,9 @@
 import functools
 import logging
 import os
+from datetime import timedelta
 
+from odoo import fields
 from odoo.tools import config, str2bool
 
 from . import const
@@ -52,3 +54,30 @@ def secret_box(env) -> SecretBox:
 
 
 _warned: list[bool] = []
+
+
+def retention_cutoff(env, days=None):
+    """Records finished before this moment may be purged; None when retention is off (0 days)."""
+    if days is None:
+        param = env["ir.config_parameter"].sudo().get_param(const.PARAM_RETENTION_DAYS)
+        days = int(param) if (param or "").strip().isdigit() else const.DEFAULT_RETENTION_DAYS
+    return fields.Datetime.now() - timedelta(days=days) if days > 0 else None
+
+
+def purge_in_batches(model, domain, order, batch_size):
+    """Unlink the records of ``domain`` oldest first, ``batch_size`` at a time; inside a cron
+    each batch is committed with the cron progress API (never under tests or a caller's
+    transaction). Return how many were deleted."""
+    records_model = model.sudo().with_context(active_test=False)
+    in_cron = bool(model.env.context.get("cron_id"))
+    total = 0
+    while True:
+        batch = records_model.search(domain, order=order, limit=batch_size)
+        batch.unlink()
+        total += len(batch)
+        more = len(batch) == batch_size
+        if in_cron and not model.env["ir.cron"]._commit_progress(len(batch), remaining=1 if more else 0):
+            break
+        if not more:
+            break
+    return total

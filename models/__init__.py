@@ -10,3 +10,4 @@ from . import finance_sync_binding
 from . import finance_sync_external_payment
 from . import account_move
 from . import account_payment
+from . import res_config_settings

@@ -85,6 +85,7 @@ class FinanceSyncBackend(models.Model):
         "Token / password",
         compute="_compute_write_only_secrets",
         inverse="_inverse_auth_secret",
+        readonly=False,
         help="Write-only: stored encrypted, never shown again.",
     )
     auth_secret_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
@@ -99,6 +100,7 @@ class FinanceSyncBackend(models.Model):
         "Signing secret",
         compute="_compute_write_only_secrets",
         inverse="_inverse_signing_secret",
+        readonly=False,
         help="Write-only whsec_… secret shared with the platform, used to sign outbound and verify inbound events.",
     )
     signing_secret_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
@@ -174,6 +176,17 @@ class FinanceSyncBackend(models.Model):
     job_count = fields.Integer(compute="_compute_job_stats")
     pending_count = fields.Integer(compute="_compute_job_stats")
     failed_count = fields.Integer(compute="_compute_job_stats")
+    # --- health (dashboard) ---------------------------------------------------------------
+    failures_24h = fields.Integer("Failures (24 h)", compute="_compute_health")
+    oldest_pending_at = fields.Datetime("Oldest pending since", compute="_compute_health")
+    oldest_pending_minutes = fields.Integer("Oldest pending (min)", compute="_compute_health")
+    open_exception_count = fields.Integer("Open exceptions", compute="_compute_health")
+    health = fields.Selection(
+        [("ok", "Healthy"), ("warning", "Needs attention"), ("critical", "Failing")],
+        compute="_compute_health",
+        help="Failing: circuit open, or backlog / oldest pending job above the alert thresholds in Settings. "
+        "Needs attention: open exceptions or failures in the last 24 hours.",
+    )
 
     # === CONSTRAINTS === #
 
@@ -251,6 +264,58 @@ class FinanceSyncBackend(models.Model):
         )
         for backend in self:
             backend.inbound_event_count = counts.get(backend, 0)
+
+    def _compute_health(self):
+        """Dashboard figures for all backends in one query each (never one per backend)."""
+        Job, Attempt = self.env["finance.sync.job"], self.env["finance.sync.attempt"]
+        now = fields.Datetime.now()
+        oldest = dict(
+            Job._read_group(
+                [("backend_id", "in", self.ids), ("state", "=", "pending")], ["backend_id"], ["create_date:min"]
+            )
+        )
+        failures = dict(
+            Attempt._read_group(
+                [
+                    ("backend_id", "in", self.ids),
+                    ("outcome", "in", ("retry", "failed", "pause")),
+                    ("started_at", ">=", now - timedelta(hours=24)),
+                ],
+                ["backend_id"],
+                ["__count"],
+            )
+        )
+        exceptions = dict(
+            self.env["finance.sync.exception"]._read_group(
+                [("backend_id", "in", self.ids), ("state", "in", const.EXCEPTION_OPEN_STATES)],
+                ["backend_id"],
+                ["__count"],
+            )
+        )
+        params = self.env["ir.config_parameter"].sudo()
+        max_backlog = int(params.get_param(const.PARAM_ALERT_BACKLOG, const.DEFAULT_ALERT_BACKLOG))
+        max_age = int(params.get_param(const.PARAM_ALERT_AGE_MINUTES, const.DEFAULT_ALERT_AGE_MINUTES))
+        for backend in self:
+            since = oldest.get(backend)
+            backend.oldest_pending_at = since or False
+            backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0
+            backend.failures_24h = failures.get(backend, 0)
+            backend.open_exception_count = exceptions.get(backend, 0)
+            if backend.circuit_state == "open" or (
+                backend.state == "active"
+                and (backend.pending_count > max_backlog or backend.oldest_pending_minutes > max_age)
+            ):
+                backend.health = "critical"
+            elif backend.open_exception_count or backend.failures_24h or backend.state == "paused":
+                backend.health = "warning"
+            else:
+                backend.health = "ok"
+
+    def action_view_exceptions(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_exception_action")
+        action["domain"] = [("backend_id", "=", self.id)]
+        return action
 
     def _compute_circuit(self):
         now = fields.Datetime.now()

@@ -1,9 +1,11 @@
 import logging
+from datetime import timedelta
 
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 
 from .. import const
 
@@ -113,6 +115,13 @@ class FinanceSyncException(models.Model):
     last_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
     occurrence_count = fields.Integer("Occurrences", default=1, readonly=True)
     resolved_at = fields.Datetime(readonly=True)
+    age_bucket = fields.Selection(
+        [("1_day", "Under a day"), ("2_week", "Under a week"), ("3_month", "Under a month"), ("4_older", "Older")],
+        "Age",
+        compute="_compute_age_bucket",
+        search="_search_age_bucket",
+        help="Time since the problem was first seen.",
+    )
     ignore_reason = fields.Text(readonly=True, tracking=True)
 
     _open_fingerprint_uniq = models.UniqueIndex(
@@ -127,6 +136,29 @@ class FinanceSyncException(models.Model):
         for exc in self:
             exc.state_rank = ranks.get(exc.state, 9)
 
+    AGE_LIMITS = (("1_day", 1), ("2_week", 7), ("3_month", 30))
+
+    @api.depends("first_seen")
+    def _compute_age_bucket(self):
+        now = fields.Datetime.now()
+        for exc in self:
+            days = (now - exc.first_seen).total_seconds() / 86400 if exc.first_seen else 0
+            exc.age_bucket = next((key for key, limit in self.AGE_LIMITS if days < limit), "4_older")
+
+    def _search_age_bucket(self, operator, value):
+        if operator not in ("in", "not in"):
+            return NotImplemented
+        now = fields.Datetime.now()
+        bounds = {"1_day": (0, 1), "2_week": (1, 7), "3_month": (7, 30), "4_older": (30, None)}
+        domain = Domain.FALSE
+        for key in value:
+            low, high = bounds[key]
+            part = Domain("first_seen", "<=", now - timedelta(days=low))
+            if high is not None:
+                part &= Domain("first_seen", ">", now - timedelta(days=high))
+            domain |= part
+        return domain if operator == "in" else ~domain
+
     @api.depends("category")
     def _compute_explanation(self):
         texts = _explanations(self.env)
@@ -140,13 +172,21 @@ class FinanceSyncException(models.Model):
     # === ACTION METHODS === #
 
     def action_retry(self):
+        """Re-queue the failed, dead or blocked jobs of these exceptions and send them right away,
+        so the person who fixed the cause sees the outcome at once (the exception resolves itself
+        when they go through, or is bumped again when they fail)."""
         jobs = self.job_ids.filtered(lambda j: j.state in ("failed", "dead", "blocked"))
         if not jobs:
             raise UserError(_("There is no failed, dead or blocked job to retry on these exceptions."))
-        jobs.action_retry()
         self.filtered(lambda e: e.state == "new").state = "in_progress"
         for exc in self:
-            exc.message_post(body=_("Retry requested for %s job(s).", len(exc.job_ids & jobs)))
+            exc.message_post(
+                body=_(
+                    "Retry requested by %(user)s for %(n)s job(s).", user=self.env.user.name, n=len(exc.job_ids & jobs)
+                )
+            )
+        jobs.action_retry()
+        jobs._send_now()
         return True
 
     def action_resolve(self):
@@ -217,6 +257,13 @@ class FinanceSyncException(models.Model):
                 exc.message_post(body=_("Resolved automatically: every linked inbound event was applied."))
 
     @api.model
+    def _default_responsible(self):
+        user_id = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_DEFAULT_USER)
+        return (
+            self.env["res.users"].browse(int(user_id)).exists() if (user_id or "").isdigit() else self.env["res.users"]
+        )
+
+    @api.model
     def _raise(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
         """Open an exception, or bump the open one with the same fingerprint."""
         jobs = jobs or self.env["finance.sync.job"]
@@ -249,7 +296,7 @@ class FinanceSyncException(models.Model):
             "job_ids": [(6, 0, jobs.ids)],
             "first_seen": now,
             "last_seen": now,
-            "user_id": backend.user_id.id,
+            "user_id": backend.user_id.id or self._default_responsible().id,
         }
         if document:
             vals.update(res_model=document._name, res_id=document.id)

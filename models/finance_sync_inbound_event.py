@@ -2,7 +2,7 @@ import json
 import logging
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from markupsafe import Markup
@@ -15,6 +15,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import redact
+from ..utils import purge_in_batches, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
@@ -582,41 +583,15 @@ class FinanceSyncInboundEvent(models.Model):
         """Delete processed and ignored events older than the retention period
         (``finance_sync.retention_days``), in batches; failed ones and those linked to an open
         exception stay."""
-        if days is None:
-            param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_RETENTION_DAYS)
-            days = int(param) if (param or "").strip().isdigit() else const.DEFAULT_RETENTION_DAYS
-        if days <= 0:
+        cutoff = retention_cutoff(self.env, days)
+        if not cutoff:
             return 0
-        cutoff = fields.Datetime.now() - timedelta(days=days)
-        in_cron = bool(self.env.context.get("cron_id"))
-        total = 0
-        while True:
-            deleted, more = self._purge_batch(cutoff, const.INBOUND_PURGE_BATCH)
-            total += deleted
-            # Commit each batch only inside the cron (never under tests or a caller's transaction).
-            if in_cron and not self.env["ir.cron"]._commit_progress(deleted, remaining=1 if more else 0):
-                break
-            if not more:
-                break
-        return total
-
-    @api.model
-    def _purge_batch(self, cutoff, limit):
-        """Delete up to ``limit`` purgeable events; return (deleted, whether more may remain)."""
-        events = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search(
-                Domain("state", "in", ("processed", "ignored"))
-                & Domain("received_at", "<", cutoff)
-                & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)]),
-                order="received_at, id",
-                limit=limit,
-            )
+        domain = (
+            Domain("state", "in", ("processed", "ignored"))
+            & Domain("received_at", "<", cutoff)
+            & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
         )
-        count = len(events)
-        events.unlink()
-        return count, count == limit
+        return purge_in_batches(self, domain, "received_at, id", const.INBOUND_PURGE_BATCH)
 
 
 def _parse_datetime(value):

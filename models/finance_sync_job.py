@@ -6,10 +6,12 @@ from psycopg2.errors import SerializationFailure
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 
 from .. import const
 from ..engine import backoff, classify
 from ..engine import payload as payload_lib
+from ..utils import purge_in_batches, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
@@ -109,13 +111,18 @@ class FinanceSyncJob(models.Model):
     def action_send_now(self):
         """Make the jobs due now and dispatch them in this request."""
         self.check_access("read")
-        jobs = self.sudo().filtered(lambda j: j.state == "pending")
-        if not jobs:
+        if not self.sudo().filtered(lambda j: j.state == "pending"):
             raise UserError(_("Only pending jobs can be sent."))
+        self._send_now()
+        return True
+
+    def _send_now(self):
+        """Send the pending ones among these jobs right away, backend by backend (the circuit,
+        a paused backend and per-document order still apply). Callers check access first."""
+        jobs = self.sudo().filtered(lambda j: j.state == "pending")
         jobs.write({"next_attempt_at": fields.Datetime.now()})
         for backend, backend_jobs in jobs.grouped("backend_id").items():
             jobs._dispatch_backend(backend, job_ids=backend_jobs.ids)
-        return True
 
     def action_retry(self):
         """Re-queue failed, dead or blocked jobs: same event id, attempts start again."""
@@ -265,6 +272,23 @@ class FinanceSyncJob(models.Model):
                 return False
             if not more:
                 return True
+
+    # === RETENTION === #
+
+    @api.model
+    def _cron_purge(self, days=None):
+        """Delete finished (done or cancelled) jobs older than the retention period with their
+        attempt logs, in batches. Jobs still pending, blocked, failed or dead, and jobs linked to
+        an exception that is not closed, are never purged."""
+        cutoff = retention_cutoff(self.env, days)
+        if not cutoff:
+            return 0
+        domain = (
+            Domain("state", "in", ("done", "cancelled"))
+            & Domain("write_date", "<", cutoff)
+            & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
+        )
+        return purge_in_batches(self, domain, "id", const.PURGE_BATCH_SIZE)
 
     @api.model
     def _schedule_next_wakeup(self, backends):

@@ -1,6 +1,9 @@
 # isort: skip_file
 # Order matters: the mixin is defined before the models that inherit it.
 from . import finance_sync_document_mixin
+from . import finance_sync_mapping_set
+from . import finance_sync_mapping_policy
+from . import finance_sync_mapping
 from . import finance_sync_backend
 from . import finance_sync_job
 from . import finance_sync_attempt

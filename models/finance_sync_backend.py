@@ -140,6 +140,12 @@ class FinanceSyncBackend(models.Model):
     )
     inbound_event_count = fields.Integer(compute="_compute_inbound_event_count")
 
+    mapping_set_id = fields.Many2one(
+        "finance.sync.mapping.set",
+        tracking=True,
+        help="Codes this platform uses for Odoo's accounts, taxes, partners, ...; Odoo's own codes without one.",
+    )
+
     # --- scope ------------------------------------------------------------------------
     send_customer_invoices = fields.Boolean(default=True, tracking=True)
     send_vendor_bills = fields.Boolean(default=True, tracking=True)

@@ -211,6 +211,25 @@ class FinanceSyncException(models.Model):
         for exc in self:
             exc.message_post(body=Markup("%s<br/>%s") % (_("Ignored. Reason:"), reason.strip()))
 
+    def action_add_mapping(self):
+        """Open a new mapping, prefilled with the record this exception says is missing."""
+        self.ensure_one()
+        from .finance_sync_mapping import KIND_FIELDS
+
+        kind, res_id = self.fingerprint.rsplit("|", 1)[1].split(":")[1:3]
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Add mapping"),
+            "res_model": "finance.sync.mapping",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_set_id": self.backend_id.mapping_set_id.id,
+                "default_kind": kind,
+                f"default_{KIND_FIELDS[kind][0]}": int(res_id),
+            },
+        }
+
     def action_view_jobs(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")

@@ -410,9 +410,41 @@ class FinanceSyncJob(models.Model):
         return payload_lib.canonical_json(payload).decode("utf-8")
 
     def _apply_backend_profile(self, backend, payload):
-        """Seam for mappings and payload profiles: returns the payload to send, or None
-        after blocking the job. Without mappings, Odoo's own codes are sent."""
-        return payload
+        """Apply the backend's mapping set: returns the payload to send, or None after blocking
+        the job on the required mappings it lacks (one exception per missing record, released
+        automatically when the mapping is added). Without a set, Odoo's own codes are sent."""
+        if not backend.mapping_set_id:
+            return payload
+        missing = backend.mapping_set_id._apply(payload)
+        if not missing:
+            return payload
+        labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
+        self.write(
+            {
+                "state": "blocked",
+                "last_error": _(
+                    "Missing mappings: %s", ", ".join(f"{labels[kind]} {name}" for kind, _rid, name in missing)
+                ),
+            }
+        )
+        document = self.env[self.res_model].browse(self.res_id)
+        for kind, res_id, name in missing:
+            self.env["finance.sync.exception"]._raise(
+                backend=backend,
+                category="missing_mapping",
+                message=_(
+                    "%(kind)s %(name)s (id %(id)s) has no code in mapping set %(set)s, which requires one.",
+                    kind=labels[kind],
+                    name=name,
+                    id=res_id,
+                    set=backend.mapping_set_id.name,
+                ),
+                jobs=self,
+                document=document,
+                fingerprint_key=f"mapping:{kind}:{res_id}",
+                name=_("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
+            )
+        return None
 
     def _finish(self, state, error=False, category=None):
         vals = {"state": state, "last_error": error or False}

@@ -4,7 +4,6 @@ sync status filters, access per group, and a browser tour."""
 from datetime import timedelta
 
 from freezegun import freeze_time
-from werkzeug import Response
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
@@ -210,22 +209,17 @@ class TestExceptionAccess(FinanceSyncCase):
 
 @tagged("post_install", "-at_install")
 class TestExceptionTour(FinanceSyncCase, HttpCase):
-    def test_user_fixes_a_blocking_exception_from_the_queue(self):
-        seen = []
-
-        def platform(request):
-            seen.append(request.headers.get("Authorization"))
-            if request.headers.get("Authorization") != "Bearer good-token":
-                return Response('{"error": "bad token"}', status=401, content_type="application/json")
-            return Response("{}", status=200, content_type="application/json")
-
-        self.receiver.expect_request("/hook", method="POST").respond_with_handler(platform)
-        self.backend.write({"auth_mode": "bearer", "auth_secret": "wrong-token"})
+    def test_user_adds_the_missing_mapping_from_the_exception(self):
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Tour codes"})
+        mapping_set.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
+        self.backend.mapping_set_id = mapping_set
         invoice = self._create_invoice(post=True)
+        self.respond(200)
         self.dispatch()
         job = self.jobs_of(invoice)
         exc = job.exception_ids
-        self.assertEqual((job.state, exc.category, exc.state), ("failed", "authentication", "new"))
+        self.assertEqual((job.state, exc.category, exc.state), ("blocked", "missing_mapping", "new"))
+        self.assertFalse(self.receiver.log)
 
         self.env["res.users"].create(
             {
@@ -240,5 +234,12 @@ class TestExceptionTour(FinanceSyncCase, HttpCase):
         self.start_tour("/odoo", "finance_sync_fix_exception", login="fs_tour", password="fs_tour_password")
 
         self.env.invalidate_all()
-        self.assertEqual(seen, ["Bearer wrong-token", "Bearer good-token"], "the tour really ran in the browser")
+        mapping = self.env["finance.sync.mapping"].search([("set_id", "=", mapping_set.id)])
+        self.assertEqual(
+            (mapping.kind, mapping.partner_id, mapping.external_code),
+            ("partner", invoice.partner_id.commercial_partner_id, "CUST-TOUR"),
+            "made in the browser",
+        )
         self.assertEqual((job.state, exc.state), ("done", "resolved"))
+        ((_headers, body, _raw),) = self.received()
+        self.assertEqual(body["partner"]["code"], "CUST-TOUR")

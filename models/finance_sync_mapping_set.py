@@ -1,0 +1,118 @@
+from odoo import api, fields, models
+
+from ..engine import mapping as mapping_lib
+
+MAPPING_KINDS = [
+    ("account", "Account"),
+    ("tax", "Tax"),
+    ("journal", "Journal"),
+    ("partner", "Partner"),
+    ("currency", "Currency"),
+    ("analytic", "Analytic account"),
+    ("company", "Company / legal entity"),
+    ("payment_method", "Payment method"),
+]
+POLICIES = [
+    ("required", "Required: hold the document until mapped"),
+    ("pass_through", "Pass-through: send Odoo's own code"),
+    ("default", "Default value: send the default code"),
+]
+# Odoo's own codes are meaningful for accounts, taxes, journals, currencies and payment methods;
+# a platform's customer ids and legal entities rarely match Odoo's: those must be mapped.
+DEFAULT_POLICIES = {
+    "account": "pass_through",
+    "tax": "pass_through",
+    "journal": "pass_through",
+    "partner": "pass_through",
+    "currency": "pass_through",
+    "analytic": "pass_through",
+    "company": "pass_through",
+    "payment_method": "pass_through",
+}
+
+
+class FinanceSyncMappingSet(models.Model):
+    """Codes one or several platforms use for Odoo's records, with a policy per kind."""
+
+    _name = "finance.sync.mapping.set"
+    _description = "Finance Sync Mapping Set"
+    _inherit = ["mail.thread"]
+    _order = "name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True)
+    company_ids = fields.Many2many("res.company", string="Companies", default=lambda self: self.env.company)
+    backend_ids = fields.One2many("finance.sync.backend", "mapping_set_id", string="Backends")
+    policy_ids = fields.One2many("finance.sync.mapping.policy", "set_id", string="Policies", copy=True)
+    mapping_ids = fields.One2many("finance.sync.mapping", "set_id", string="Mappings", copy=True)
+    mapping_count = fields.Integer(compute="_compute_mapping_count")
+
+    def _compute_mapping_count(self):
+        counts = dict(
+            self.env["finance.sync.mapping"]._read_group([("set_id", "in", self.ids)], ["set_id"], ["__count"])
+        )
+        for mapping_set in self:
+            mapping_set.mapping_count = counts.get(mapping_set, 0)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        sets = super().create(vals_list)
+        for mapping_set in sets:
+            missing = {k for k, _l in MAPPING_KINDS} - set(mapping_set.policy_ids.mapped("kind"))
+            self.env["finance.sync.mapping.policy"].create(
+                [{"set_id": mapping_set.id, "kind": kind, "policy": DEFAULT_POLICIES[kind]} for kind in sorted(missing)]
+            )
+        return sets
+
+    def action_view_mappings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_mapping_action")
+        action["domain"] = [("set_id", "=", self.id)]
+        action["context"] = {"default_set_id": self.id, "search_default_groupby_kind": 1}
+        return action
+
+    def _get_policy(self, kind):
+        """(policy, default code) of ``kind`` in this set."""
+        policy = self.policy_ids.filtered(lambda p: p.kind == kind)[:1]
+        return (policy.policy or DEFAULT_POLICIES[kind], policy.default_code or None)
+
+    def _apply(self, payload):
+        """Rewrite the codes of ``payload`` in place with this set's mappings and policies.
+
+        :return: the missing required mappings as ``[(kind, lookup, name)]`` (empty: send it)
+        """
+        slots = list(mapping_lib.slots(payload))
+        Mapping = self.env["finance.sync.mapping"].sudo()
+        currencies = {
+            c.name: c.id
+            for c in self.env["res.currency"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("name", "in", [lookup for kind, _c, _k, lookup in slots if kind == "currency"])])
+        }
+        wanted = {(kind, currencies.get(lookup) if kind == "currency" else lookup) for kind, _c, _k, lookup in slots}
+        codes = {
+            (m.kind, m.res_id): m.external_code
+            for m in Mapping.search(
+                [
+                    ("set_id", "=", self.id),
+                    ("res_id", "in", [rid for _k, rid in wanted if rid]),
+                    ("is_missing", "=", False),
+                ]
+            )
+        }
+        missing = []
+        for kind, container, key, lookup in slots:
+            res_id = currencies.get(lookup) if kind == "currency" else lookup
+            code = codes.get((kind, res_id))
+            if code is not None:
+                container[key] = code
+                continue
+            policy, default = self._get_policy(kind)
+            if policy == "default":
+                container[key] = default
+            elif policy == "required":
+                name = lookup if kind == "currency" else container.get("name") or str(lookup)
+                if (kind, res_id, name) not in missing:
+                    missing.append((kind, res_id, name))
+        return missing

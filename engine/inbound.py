@@ -10,7 +10,9 @@ import pathlib
 from dataclasses import dataclass
 
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
+
+from .payload import schema_registry
 
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas" / "inbound" / "v1"
 SCHEMA_BASE_URI = "https://finance-sync.dev/schemas/inbound/v1/"
@@ -50,13 +52,8 @@ def parse_json(body: bytes):
         raise MalformedJSON(str(exc)) from None
 
 
-@functools.cache
 def _registry() -> Registry:
-    resources = []
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        schema = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((SCHEMA_BASE_URI + path.name, Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
+    return schema_registry(SCHEMA_DIR, SCHEMA_BASE_URI)
 
 
 @functools.cache

@@ -54,12 +54,18 @@ def canonical_json(payload: dict) -> bytes:
 
 
 @functools.cache
-def _registry() -> Registry:
+def schema_registry(schema_dir: pathlib.Path, base_uri: str) -> Registry:
+    """Every schema of ``schema_dir`` under ``base_uri``, so that ``$ref`` between them resolve
+    (shared by the outbound and inbound schema sets)."""
     resources = []
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
+    for path in sorted(schema_dir.glob("*.json")):
         schema = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((SCHEMA_BASE_URI + path.name, Resource.from_contents(schema)))
+        resources.append((base_uri + path.name, Resource.from_contents(schema)))
     return Registry().with_resources(resources)
+
+
+def _registry() -> Registry:
+    return schema_registry(SCHEMA_DIR, SCHEMA_BASE_URI)
 
 
 @functools.cache

@@ -15,6 +15,7 @@
         "security/ir.model.access.csv",
         "security/finance_sync_security.xml",
         "views/finance_sync_mapping_views.xml",
+        "views/finance_sync_preview_views.xml",
         "views/finance_sync_backend_views.xml",
         "views/finance_sync_job_views.xml",
         "views/finance_sync_exception_views.xml",

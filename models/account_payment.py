@@ -77,6 +77,7 @@ class AccountPayment(models.Model):
                 "journal": self._finance_sync_ref(self.journal_id, self.journal_id.code),
                 "payment_method": self._finance_sync_ref(method, method.code) if method else None,
                 "memo": self.memo or None,
+                "bank_account": self.partner_bank_id.acc_number or None,
                 "is_reconciled": bool(self.is_reconciled),
                 "invoices": [
                     {"model": "account.move", "id": inv.id, "number": inv.name} for inv in self.reconciled_invoice_ids

@@ -146,6 +146,35 @@ class FinanceSyncBackend(models.Model):
         help="Codes this platform uses for Odoo's accounts, taxes, partners, ...; Odoo's own codes without one.",
     )
 
+    # --- payload profile (data minimisation) --------------------------------------------
+    profile_lines = fields.Boolean("Send invoice lines", default=True, tracking=True)
+    profile_analytic = fields.Boolean("Send analytic distribution", default=True, tracking=True)
+    profile_partner_details = fields.Boolean(
+        "Send partner details", default=True, tracking=True, help="VAT, country, reference and e-mail of partners."
+    )
+    profile_reconciliation = fields.Boolean("Send payments and reconciliation", default=True, tracking=True)
+    profile_partner_vat = fields.Selection(
+        [("send", "Send"), ("mask", "Mask"), ("omit", "Leave out")],
+        "Partner VAT",
+        default="send",
+        required=True,
+        tracking=True,
+    )
+    profile_partner_email = fields.Selection(
+        [("send", "Send"), ("mask", "Mask"), ("omit", "Leave out")],
+        "Partner e-mail",
+        default="omit",
+        required=True,
+        tracking=True,
+    )
+    profile_bank_account = fields.Selection(
+        [("send", "Send"), ("mask", "Mask"), ("omit", "Leave out")],
+        "Bank account numbers",
+        default="mask",
+        required=True,
+        tracking=True,
+    )
+
     # --- scope ------------------------------------------------------------------------
     send_customer_invoices = fields.Boolean(default=True, tracking=True)
     send_vendor_bills = fields.Boolean(default=True, tracking=True)
@@ -445,6 +474,33 @@ class FinanceSyncBackend(models.Model):
             },
         }
 
+    def action_preview_payload(self):
+        """Preview the payload of this backend's latest document in scope."""
+        self.ensure_one()
+        document = self.env["account.move"].search(
+            [
+                ("company_id", "in", self.company_ids.ids),
+                ("state", "=", "posted"),
+                ("move_type", "in", self._get_scope_move_types() or ["out_invoice"]),
+            ],
+            order="date desc, id desc",
+            limit=1,
+        )
+        return self._action_preview(document)
+
+    def _action_preview(self, document):
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Payload preview"),
+            "res_model": "finance.sync.preview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_backend_id": self.id,
+                "default_document_ref": f"{document._name},{document.id}" if document else False,
+            },
+        }
+
     # === BUSINESS METHODS === #
 
     def _prepare_ping_payload(self, event_id):
@@ -462,6 +518,19 @@ class FinanceSyncBackend(models.Model):
                 "currency": company.currency_id.name,
             },
             "backend": {"name": self.name, "environment": self.environment},
+        }
+
+    def _get_profile(self):
+        """The payload profile as engine.profile expects it."""
+        self.ensure_one()
+        return {
+            "lines": self.profile_lines,
+            "analytic": self.profile_analytic,
+            "partner_details": self.profile_partner_details,
+            "reconciliation": self.profile_reconciliation,
+            "partner_vat": self.profile_partner_vat,
+            "partner_email": self.profile_partner_email,
+            "bank_account": self.profile_bank_account,
         }
 
     def _get_scope_move_types(self):

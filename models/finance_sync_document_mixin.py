@@ -91,6 +91,19 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         action["context"] = {"search_default_groupby_backend": 1}
         return action
 
+    def action_finance_sync_preview(self):
+        """Preview what the first interested backend would receive for this document."""
+        self.ensure_one()
+        company, journal, date, move_type, payment_type = self._finance_sync_scope()
+        backends = self.env["finance.sync.backend"].sudo().search([("state", "!=", "draft")])
+        backend = (
+            backends.filtered(
+                lambda b: b._in_scope(company, journal, date, move_type=move_type, payment_type=payment_type)
+            )[:1]
+            or backends[:1]
+        )
+        return backend._action_preview(self)
+
     # === CAPTURE === #
 
     def _finance_sync_scope(self):

@@ -1,3 +1,4 @@
+import copy
 import logging
 import uuid
 from datetime import timedelta
@@ -11,6 +12,7 @@ from odoo.fields import Domain
 from .. import const
 from ..engine import backoff, classify
 from ..engine import payload as payload_lib
+from ..engine import profile as profile_lib
 from ..utils import purge_in_batches, retention_cutoff
 
 _logger = logging.getLogger(__name__)
@@ -397,11 +399,24 @@ class FinanceSyncJob(models.Model):
             self.write({"last_error": error, "next_attempt_at": now + timedelta(seconds=delay)})
         return circuit_opened
 
+    def _render(self, backend):
+        """The payload as ``backend`` receives it (profile, then mappings) and the required
+        mappings it lacks. No side effect: the send path and the preview share it."""
+        payload = profile_lib.apply_profile(copy.deepcopy(self.payload or {}), backend._get_profile())
+        missing = backend.mapping_set_id._apply(payload) if backend.mapping_set_id else []
+        return payload, missing
+
+    def _preview(self, backend):
+        """(exact body that would be sent, missing mappings, schema errors), sending nothing."""
+        payload, missing = self._render(backend)
+        return payload_lib.canonical_json(payload).decode("utf-8"), missing, payload_lib.validate(payload)
+
     def _prepare_body(self, backend):
-        """Apply the backend's mappings and profile to the captured payload, validate it and
-        return the exact bytes to send (as text), or None when the job cannot be sent."""
-        payload = self._apply_backend_profile(backend, dict(self.payload or {}))
-        if payload is None:
+        """Render and validate the captured payload; return the exact text to send, or None
+        after blocking (missing mappings) or failing (schema errors) the job."""
+        payload, missing = self._render(backend)
+        if missing:
+            self._block(backend, missing)
             return None
         errors = payload_lib.validate(payload, self.event_type)
         if errors:
@@ -409,15 +424,9 @@ class FinanceSyncJob(models.Model):
             return None
         return payload_lib.canonical_json(payload).decode("utf-8")
 
-    def _apply_backend_profile(self, backend, payload):
-        """Apply the backend's mapping set: returns the payload to send, or None after blocking
-        the job on the required mappings it lacks (one exception per missing record, released
-        automatically when the mapping is added). Without a set, Odoo's own codes are sent."""
-        if not backend.mapping_set_id:
-            return payload
-        missing = backend.mapping_set_id._apply(payload)
-        if not missing:
-            return payload
+    def _block(self, backend, missing):
+        """Hold the job on its missing mappings: one exception per missing record (shared by
+        every job it holds), released automatically when the mapping is added."""
         labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
         self.write(
             {
@@ -444,7 +453,6 @@ class FinanceSyncJob(models.Model):
                 fingerprint_key=f"mapping:{kind}:{res_id}",
                 name=_("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
             )
-        return None
 
     def _finish(self, state, error=False, category=None):
         vals = {"state": state, "last_error": error or False}

@@ -71,6 +71,46 @@ class FinanceSyncMappingSet(models.Model):
         action["context"] = {"default_set_id": self.id, "search_default_groupby_kind": 1}
         return action
 
+    def action_find_unmapped(self):
+        """Create draft lines (no code yet) for the accounts, taxes, partners, journals and
+        currencies used by posted invoices of this set's companies that have no mapping, and
+        list the lines still missing a code."""
+        self.ensure_one()
+        companies = self.backend_ids.company_ids | self.company_ids
+        Line = self.env["account.move.line"].sudo()
+        domain = [
+            ("company_id", "in", companies.ids),
+            ("parent_state", "=", "posted"),
+            ("move_id.move_type", "in", ["out_invoice", "in_invoice", "out_refund", "in_refund"]),
+            ("display_type", "=", "product"),
+        ]
+        used = {"account": set(), "partner": set(), "journal": set(), "currency": set(), "tax": set()}
+        for account, partner, journal, currency in Line._read_group(
+            domain, ["account_id", "partner_id", "journal_id", "currency_id"]
+        ):
+            used["account"].add(account.id)
+            used["journal"].add(journal.id)
+            used["currency"].add(currency.id)
+            if partner:
+                used["partner"].add(partner.commercial_partner_id.id)
+        for (tax,) in Line._read_group([*domain, ("tax_ids", "!=", False)], ["tax_ids"]):
+            used["tax"].add(tax.id)
+        existing = {(m.kind, m.res_id) for m in self.mapping_ids}
+        from .finance_sync_mapping import KIND_FIELDS
+
+        vals_list = [
+            {"set_id": self.id, "kind": kind, KIND_FIELDS[kind][0]: res_id}
+            for kind, ids in used.items()
+            for res_id in sorted(ids)
+            if res_id and (kind, res_id) not in existing
+        ]
+        self.env["finance.sync.mapping"].create(vals_list)
+        if vals_list:
+            self.message_post(body=self.env._("Find unmapped: %s draft line(s) to complete.", len(vals_list)))
+        action = self.action_view_mappings()
+        action["context"] = dict(action["context"], search_default_filter_missing=1)
+        return action
+
     def _get_policy(self, kind):
         """(policy, default code) of ``kind`` in this set."""
         policy = self.policy_ids.filtered(lambda p: p.kind == kind)[:1]

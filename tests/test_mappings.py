@@ -183,3 +183,81 @@ class TestMappings(FinanceSyncCase):
                     "external_code": "C",
                 }
             )
+
+
+@tagged("post_install", "-at_install")
+class TestProfileAndPreview(FinanceSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mapping_set = cls.env["finance.sync.mapping.set"].create({"name": "Codes"})
+        cls.backend.mapping_set_id = cls.mapping_set
+
+    def test_profile_masks_and_leaves_out(self):
+        self.partner_a.write({"vat": "BE0477472701", "email": "jane@example.com"})
+        self.backend.write(
+            {
+                "profile_lines": False,
+                "profile_partner_vat": "mask",
+                "profile_partner_email": "omit",
+                "profile_reconciliation": False,
+            }
+        )
+        self._create_invoice(post=True)
+        self.respond(200)
+        self.dispatch()
+        ((_h, body, _r),) = self.received()
+        self.assertNotIn("lines", body)
+        self.assertNotIn("reconciliation", body)
+        self.assertEqual(body["partner"]["vat"], "********2701")
+        self.assertIsNone(body["partner"]["email"])
+        self.backend.profile_partner_vat = "omit"
+        self._create_invoice(post=True)
+        self.receiver.clear()
+        self.respond(200)
+        self.dispatch()
+        ((_h, body, _r),) = self.received()
+        self.assertIsNone(body["partner"]["vat"])
+
+    def test_preview_equals_what_is_then_sent(self):
+        invoice = self._create_invoice(post=True)
+        self.env["finance.sync.mapping"].create(
+            {
+                "set_id": self.mapping_set.id,
+                "kind": "journal",
+                "journal_id": invoice.journal_id.id,
+                "external_code": "SALES",
+            }
+        )
+        action = invoice.action_finance_sync_preview()
+        wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
+        self.assertEqual(wizard.backend_id, self.backend)
+        self.assertFalse(wizard.missing)
+        self.assertFalse(self.receiver.log, "a preview sends nothing")
+        self.respond(200)
+        self.dispatch()
+        ((_h, _body, raw),) = self.received()
+        self.assertEqual(wizard.body.encode(), raw, "byte for byte")
+
+    def test_preview_flags_missing_mappings(self):
+        self.mapping_set.policy_ids.filtered(lambda p: p.kind == "account").policy = "required"
+        invoice = self._create_invoice(post=True)
+        wizard = self.env["finance.sync.preview"].create(
+            {"backend_id": self.backend.id, "document_ref": f"account.move,{invoice.id}"}
+        )
+        self.assertIn(invoice.invoice_line_ids[0].account_id.display_name.split(" ")[0], wizard.missing)
+        self.assertEqual(self.jobs_of(invoice).state, "pending", "previewing does not block anything")
+
+    def test_find_unmapped_creates_draft_lines(self):
+        invoice = self._create_invoice(post=True)
+        self.mapping_set.action_find_unmapped()
+        lines = self.mapping_set.mapping_ids
+        kinds = {(m.kind, m.res_id) for m in lines}
+        self.assertIn(("account", invoice.invoice_line_ids[0].account_id.id), kinds)
+        self.assertIn(("journal", invoice.journal_id.id), kinds)
+        self.assertIn(("partner", invoice.partner_id.commercial_partner_id.id), kinds)
+        self.assertIn(("tax", invoice.invoice_line_ids[0].tax_ids[0].id), kinds)
+        self.assertTrue(all(lines.mapped("is_missing")), "draft lines wait for their codes")
+        count = len(lines)
+        self.mapping_set.action_find_unmapped()
+        self.assertEqual(len(self.mapping_set.mapping_ids), count, "running it again adds nothing")

@@ -17,8 +17,9 @@ POLICIES = [
     ("pass_through", "Pass-through: send Odoo's own code"),
     ("default", "Default value: send the default code"),
 ]
-# Odoo's own codes are meaningful for accounts, taxes, journals, currencies and payment methods;
-# a platform's customer ids and legal entities rarely match Odoo's: those must be mapped.
+# A new set changes nothing until the partner decides: every kind starts as pass-through (Odoo's
+# own codes). Kinds whose codes differ on the platform (often partners and legal entities) are
+# switched to "required" per set, so that no document leaves with an unknown code.
 DEFAULT_POLICIES = {
     "account": "pass_through",
     "tax": "pass_through",

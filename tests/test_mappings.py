@@ -261,3 +261,42 @@ class TestProfileAndPreview(FinanceSyncCase):
         count = len(lines)
         self.mapping_set.action_find_unmapped()
         self.assertEqual(len(self.mapping_set.mapping_ids), count, "running it again adds nothing")
+
+
+@tagged("post_install", "-at_install")
+class TestMoreKinds(FinanceSyncCase):
+    def test_analytic_and_payment_method_mappings(self):
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Codes"})
+        self.backend.mapping_set_id = mapping_set
+        plan = self.env["account.analytic.plan"].create({"name": "Departments"})
+        analytic = self.env["account.analytic.account"].create({"name": "Sales dept", "plan_id": plan.id})
+        invoice = self._create_invoice(
+            post=True,
+            invoice_line_ids=[
+                self._prepare_invoice_line(price_unit=100.0, analytic_distribution={str(analytic.id): 100})
+            ],
+        )
+        payment = self._register_payment(invoice)
+        Mapping = self.env["finance.sync.mapping"]
+        Mapping.create(
+            [
+                {
+                    "set_id": mapping_set.id,
+                    "kind": "analytic",
+                    "analytic_account_id": analytic.id,
+                    "external_code": "CC-7",
+                },
+                {
+                    "set_id": mapping_set.id,
+                    "kind": "payment_method",
+                    "payment_method_line_id": payment.payment_method_line_id.id,
+                    "external_code": "SEPA",
+                },
+            ]
+        )
+        self.respond(200)
+        self.dispatch()
+        bodies = {body["type"]: body for _h, body, _r in self.received()}
+        line = bodies["invoice.posted"]["lines"][0]
+        self.assertEqual(line["analytic_distribution"][0]["accounts"][0]["code"], "CC-7")
+        self.assertEqual(bodies["payment.posted"]["document"]["payment_method"]["code"], "SEPA")

@@ -466,3 +466,24 @@ class TestCronAndConnection(FinanceSyncCase):
         action = self.backend.action_test_connection()
         self.assertEqual(action["params"]["type"], "danger")
         self.assertIn("503", action["params"]["message"])
+
+
+@tagged("post_install", "-at_install")
+class TestCaptureWithoutSyncRights(FinanceSyncCase):
+    def test_accountant_without_finance_sync_groups_posts_and_the_event_is_captured(self):
+        accountant = self.env["res.users"].create(
+            {
+                "name": "Accountant",
+                "login": "fs_accountant",
+                "company_id": self.company.id,
+                "company_ids": [(6, 0, self.company.ids)],
+                "group_ids": [(6, 0, [self.env.ref("account.group_account_invoice").id])],
+            }
+        )
+        self.assertFalse(accountant.has_group("finance_sync.finance_sync_group_user"))
+        invoice = self._create_invoice(post=False)
+        invoice.with_user(accountant).action_post()
+        job = self.jobs_of(invoice)
+        self.assertEqual((job.event_type, job.state), ("invoice.posted", "pending"))
+        with self.assertRaises(AccessError):
+            job.with_user(accountant).read(["state"])

@@ -1,20 +1,53 @@
-"""Guard against server-side request forgery: where may a backend send data?"""
+"""Guard against server-side request forgery: where may a backend send finance data?
+
+Only ``https://`` addresses on the public internet, by default: never loopback, private,
+link-local, multicast, reserved or unspecified addresses, nor a cloud provider's metadata
+service, whether written literally in the URL or answered by DNS (also IPv4 addresses
+carried inside IPv6 ones). A server-level setting (``allow_private``, for tests and local
+demos) lifts the address checks and admits plain ``http://``.
+
+The check runs when a backend is saved and again before every send, since DNS answers can
+change between the two.
+"""
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
+ALLOWED_SCHEMES = ("https", "http")
+DEFAULT_PORTS = {"https": 443, "http": 80}
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.azure.com", "instance-data"})
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
+# A host written only with numbers in forms inet_aton() accepts ("2130706433", "0x7f.1", "127.1").
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeURLError(ValueError):
-    """The URL is not an acceptable endpoint; the message says why."""
+    """The URL is not an acceptable endpoint; the message says why, for the person who typed it."""
 
 
-def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries: mapped, 6to4, Teredo or NAT64."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = []
+    if address.ipv4_mapped:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour:
+        found.append(address.sixtofour)
+    if address.teredo:
+        found.extend(address.teredo)
+    if address in NAT64_NETWORK:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def _is_internal_address(address: IPAddress) -> bool:
+    """Whether ``address`` itself is not a public unicast address (or is a metadata service)."""
     return (
         address in METADATA_ADDRESSES
         or address.is_loopback
@@ -24,54 +57,76 @@ def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
         or address.is_reserved
         or address.is_unspecified
         or getattr(address, "is_site_local", False)
-        or not address.is_global
+        or not address.is_global  # also shared address space (100.64.0.0/10) and documentation ranges
     )
 
 
-def _resolve(host, port, resolver):
-    """The addresses ``host`` stands for: itself when it is a literal address, else DNS's answer."""
+def is_internal(address: IPAddress) -> bool:
+    """Whether a request to ``address`` could reach something that is not the public internet."""
+    return _is_internal_address(address) or any(_is_internal_address(inner) for inner in embedded_ipv4(address))
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address written in the URL's host, or None for a host name."""
     try:
-        return [ipaddress.ip_address(host)]
+        return ipaddress.ip_address(host.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") names no other host
     except ValueError:
-        pass
+        return None
+
+
+def _resolve(host: str, port: int, resolver) -> list[IPAddress]:
+    """The addresses DNS gives for ``host``; refuses a host that does not resolve."""
     try:
         infos = resolver(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         infos = []
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    addresses = []
+    for info in infos or ():
+        literal = _literal_address(str(info[4][0]))
+        if literal is not None:
+            addresses.append(literal)
     if not addresses:
-        raise UnsafeURLError(f"cannot resolve {host}")
+        raise UnsafeURLError(f"cannot resolve {host}: check the host name of the endpoint URL")
     return addresses
+
+
+def _split(url: str):
+    """``urlsplit`` of the trimmed URL and its port, refusing what cannot be parsed."""
+    try:
+        parts = urlsplit((url or "").strip())
+        return parts, parts.port
+    except ValueError as exc:
+        raise UnsafeURLError(f"the address is not a valid URL ({exc})") from None
 
 
 def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.getaddrinfo) -> None:
     """Raise :class:`UnsafeURLError` unless ``url`` is an HTTPS address on the public internet.
 
-    ``allow_private`` (a server-level setting for tests and local demos) also admits plain
-    HTTP and private or loopback addresses, without any DNS lookup.
+    ``allow_private`` also admits plain ``http://`` and any address, and then looks nothing
+    up in DNS. ``resolver`` has the signature of :func:`socket.getaddrinfo`.
     """
-    try:
-        parts = urlsplit((url or "").strip())
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeURLError(f"the address is not a valid URL ({exc})") from None
-    if parts.scheme not in ("https", "http"):
+    parts, port = _split(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
         raise UnsafeURLError("only https:// addresses are accepted")
-    if parts.scheme == "http" and not allow_private:
+    if scheme == "http" and not allow_private:
         raise UnsafeURLError("only https:// addresses are accepted; plain http would expose finance data")
     host = parts.hostname
     if not host:
         raise UnsafeURLError("the address has no host name")
-    if parts.username or parts.password:
+    if parts.username is not None or parts.password is not None:
         raise UnsafeURLError("credentials must not be written into the URL; use the backend's authentication")
     if allow_private:
         return
-    if host.lower().rstrip(".") in METADATA_HOSTS:
-        raise UnsafeURLError(f"{host} is a cloud metadata service")
-    addresses = _resolve(host, port or (443 if parts.scheme == "https" else 80), resolver)
+    if host.rstrip(".") in METADATA_HOSTS:
+        raise UnsafeURLError(f"{host} is a cloud metadata service; it cannot be an endpoint")
+    literal = _literal_address(host)
+    if literal is None and _NUMERIC_HOST.fullmatch(host):
+        raise UnsafeURLError(f"{host} is an address in an unusual numeric form; write it as a host name")
+    addresses = [literal] if literal is not None else _resolve(host, port or DEFAULT_PORTS[scheme], resolver)
     for address in addresses:
-        if _is_internal(address):
+        if is_internal(address):
             raise UnsafeURLError(
-                f"{host} points to an internal address ({address}); private, loopback, link-local and "
-                "metadata addresses are refused"
+                f"{host} points to an internal address ({address}); private, loopback, link-local, "
+                "reserved and cloud metadata addresses are refused"
             )

@@ -1,6 +1,6 @@
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const
@@ -77,7 +77,9 @@ class FinanceSyncMapping(models.Model):
     def _check_record(self):
         for mapping in self:
             if not mapping.res_id:
-                raise ValidationError(_("Mapping of kind %s needs its Odoo record.", dict(MAPPING_KINDS)[mapping.kind]))
+                raise ValidationError(
+                    self.env._("Mapping of kind %s needs its Odoo record.", dict(MAPPING_KINDS)[mapping.kind])
+                )
 
     # === CRUD METHODS === #
 
@@ -92,7 +94,7 @@ class FinanceSyncMapping(models.Model):
         for mapping_set, lines in ({} if quiet else mappings.grouped("set_id")).items():
             mapping_set.message_post(
                 body=Markup("<br/>").join(
-                    _(
+                    self.env._(
                         "Mapping added: %(kind)s %(record)s → %(code)s",
                         kind=line._kind_label(),
                         record=line.record_name,
@@ -115,7 +117,7 @@ class FinanceSyncMapping(models.Model):
             for line in lines:
                 old, new = before[line.id], {f: line[f] for f in tracked}
                 diff = [
-                    _(
+                    self.env._(
                         "%(field)s: %(old)s → %(new)s",
                         field=self._fields[f].string,
                         old=old[f] or "—",
@@ -126,7 +128,7 @@ class FinanceSyncMapping(models.Model):
                 ]
                 if diff:
                     changes.append(
-                        _(
+                        self.env._(
                             "Mapping changed: %(kind)s %(record)s: %(diff)s",
                             kind=line._kind_label(),
                             record=line.record_name,
@@ -143,7 +145,7 @@ class FinanceSyncMapping(models.Model):
         for mapping_set, lines in self.grouped("set_id").items():
             mapping_set.message_post(
                 body=Markup("<br/>").join(
-                    _(
+                    self.env._(
                         "Mapping removed: %(kind)s %(record)s (%(code)s)",
                         kind=line._kind_label(),
                         record=line.record_name,
@@ -206,7 +208,7 @@ class FinanceSyncMapping(models.Model):
             answered._close("resolved")
             for exception in answered:
                 exception.message_post(
-                    body=reason or _("Resolved: the mapping exists now; the held documents are queued again.")
+                    body=reason or self.env._("Resolved: the mapping exists now; the held documents are queued again.")
                 )
         if jobs:
             jobs.write({"state": "pending", "next_attempt_at": fields.Datetime.now()})

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .finance_sync_mapping_set import MAPPING_KINDS, POLICIES
@@ -23,7 +23,7 @@ class FinanceSyncMappingPolicy(models.Model):
         for policy in self:
             if policy.policy == "default" and not (policy.default_code or "").strip():
                 raise ValidationError(
-                    _("The %s policy sends a default value: enter the default code.", policy._kind_label())
+                    self.env._("The %s policy sends a default value: enter the default code.", policy._kind_label())
                 )
 
     def write(self, vals):
@@ -35,7 +35,7 @@ class FinanceSyncMappingPolicy(models.Model):
             if (old_policy, old_code) == (policy.policy, policy.default_code):
                 continue
             policy.set_id.message_post(
-                body=_(
+                body=self.env._(
                     "Policy for %(kind)s: %(old)s → %(new)s",
                     kind=policy._kind_label(),
                     old=labels[old_policy] + (f" ({old_code})" if old_policy == "default" and old_code else ""),
@@ -50,7 +50,7 @@ class FinanceSyncMappingPolicy(models.Model):
                     ("backend_id", "in", policy.set_id.sudo().backend_ids.ids),
                     ("fingerprint", "=like", f"%|missing_mapping|mapping:{policy.kind}:%"),
                 ],
-                reason=_(
+                reason=self.env._(
                     "Resolved: %s no longer requires a mapping; the held documents are queued again.",
                     policy._kind_label(),
                 ),

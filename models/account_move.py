@@ -132,6 +132,7 @@ class AccountMove(models.Model):
                 "invoice_date": payload_lib.iso_date(self.invoice_date),
                 "due_date": payload_lib.iso_date(self.invoice_date_due),
                 "ref": self.ref or None,
+                "bank_account": self.partner_bank_id.acc_number or None,
                 "currency": cur.name,
                 "journal": self._finance_sync_ref(self.journal_id, self.journal_id.code),
                 "amounts": amounts(self.amount_untaxed, self.amount_tax, self.amount_total, self.amount_residual, cur),

@@ -410,6 +410,10 @@ class FinanceSyncBackend(models.Model):
         res = super().write(vals)
         if "company_ids" in vals:
             self._grant_inbound_user_companies()
+        if "mapping_set_id" in vals or any(key.startswith("profile_") for key in vals):
+            # Another set, or fewer blocks sent, may need fewer codes: render the held jobs again
+            # (those still lacking one are held again and their exceptions stay open).
+            self.env["finance.sync.mapping"]._release_held_jobs([("backend_id", "in", self.ids)], resolve=False)
         return res
 
     def copy_data(self, default=None):

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
@@ -92,17 +93,22 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         return action
 
     def action_finance_sync_preview(self):
-        """Preview what the first interested backend would receive for this document."""
+        """Preview what the backends in scope would receive for this document (the first one
+        shown; the others are listed in the preview to switch to)."""
+        self.ensure_one()
+        backends = self._finance_sync_backends_in_scope()
+        if not backends:
+            raise UserError(self.env._("No Finance Sync backend receives this document."))
+        return backends[:1]._action_preview(self)
+
+    def _finance_sync_backends_in_scope(self):
+        """Backends (not draft) this document is sent to, among those the user may read."""
         self.ensure_one()
         company, journal, date, move_type, payment_type = self._finance_sync_scope()
-        backends = self.env["finance.sync.backend"].sudo().search([("state", "!=", "draft")])
-        backend = (
-            backends.filtered(
-                lambda b: b._in_scope(company, journal, date, move_type=move_type, payment_type=payment_type)
-            )[:1]
-            or backends[:1]
+        backends = self.env["finance.sync.backend"].search([("state", "!=", "draft")])
+        return backends.filtered(
+            lambda b: b._in_scope(company, journal, date, move_type=move_type, payment_type=payment_type)
         )
-        return backend._action_preview(self)
 
     # === CAPTURE === #
 

@@ -14,6 +14,7 @@ from ..engine import backoff, classify
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
 from ..utils import purge_in_batches, retention_cutoff
+from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
 
@@ -450,7 +451,7 @@ class FinanceSyncJob(models.Model):
                 ),
                 jobs=self,
                 document=document,
-                fingerprint_key=f"mapping:{kind}:{res_id}",
+                fingerprint_key=missing_mapping_key(kind, res_id),
                 name=_("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
             )
 

@@ -1,8 +1,9 @@
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from .. import const
 from .finance_sync_mapping_set import MAPPING_KINDS
 
 # kind -> (field on the mapping, Odoo model)
@@ -16,6 +17,14 @@ KIND_FIELDS = {
     "company": ("mapped_company_id", "res.company"),
     "payment_method": ("payment_method_line_id", "account.payment.method.line"),
 }
+RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
+# Changing one of these may give a held document the code it waits for.
+RELEASE_FIELDS = {"kind", "external_code", *RECORD_FIELDS}
+
+
+def missing_mapping_key(kind, res_id):
+    """Fingerprint key of the exception opened for a record of ``kind`` without a code."""
+    return f"mapping:{kind}:{res_id}"
 
 
 class FinanceSyncMapping(models.Model):
@@ -24,6 +33,8 @@ class FinanceSyncMapping(models.Model):
     _name = "finance.sync.mapping"
     _description = "Finance Sync Mapping"
     _order = "set_id, kind, id"
+
+    # === FIELDS === #
 
     set_id = fields.Many2one("finance.sync.mapping.set", "Mapping set", required=True, ondelete="cascade", index=True)
     kind = fields.Selection(MAPPING_KINDS, required=True)
@@ -42,9 +53,13 @@ class FinanceSyncMapping(models.Model):
     label = fields.Char()
     is_missing = fields.Boolean("Code missing", compute="_compute_is_missing", store=True)
 
+    # === CONSTRAINTS AND INDEXES === #
+
     _record_uniq = models.UniqueIndex("(set_id, kind, res_id)", "This record is mapped already in this set.")
 
-    @api.depends(*(f for f, _m in KIND_FIELDS.values()), "kind")
+    # === COMPUTE METHODS === #
+
+    @api.depends(*RECORD_FIELDS, "kind")
     def _compute_res_id(self):
         for mapping in self:
             record = mapping[KIND_FIELDS[mapping.kind][0]] if mapping.kind else None
@@ -56,78 +71,146 @@ class FinanceSyncMapping(models.Model):
         for mapping in self:
             mapping.is_missing = not (mapping.external_code or "").strip()
 
+    # === CONSTRAINT METHODS === #
+
     @api.constrains("kind", "res_id")
     def _check_record(self):
         for mapping in self:
             if not mapping.res_id:
-                raise ValidationError(_("Mapping of kind %s needs its Odoo record.", dict(MAPPING_KINDS)[mapping.kind]))
+                raise ValidationError(
+                    self.env._("Mapping of kind %s needs its Odoo record.", dict(MAPPING_KINDS)[mapping.kind])
+                )
+
+    # === CRUD METHODS === #
 
     @api.model_create_multi
     def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("external_code"):
+                vals["external_code"] = vals["external_code"].strip()
         mappings = super().create(vals_list)
-        for mapping_set, lines in mappings.grouped("set_id").items():
+        # Callers creating lines in bulk (Find unmapped) post their own summary.
+        quiet = self.env.context.get("finance_sync_mapping_summary")
+        for mapping_set, lines in ({} if quiet else mappings.grouped("set_id")).items():
             mapping_set.message_post(
                 body=Markup("<br/>").join(
-                    _(
+                    self.env._(
                         "Mapping added: %(kind)s %(record)s → %(code)s",
-                        kind=dict(MAPPING_KINDS)[m.kind],
-                        record=m.record_name,
-                        code=m.external_code or "—",
+                        kind=line._kind_label(),
+                        record=line.record_name,
+                        code=line.external_code or "—",
                     )
-                    for m in lines
+                    for line in lines
                 )
             )
         mappings._release_blocked_jobs()
         return mappings
 
     def write(self, vals):
-        before = {m.id: m.external_code for m in self} if "external_code" in vals else {}
+        if vals.get("external_code"):
+            vals["external_code"] = vals["external_code"].strip()
+        tracked = ("record_name", "external_code", "label")
+        before = {m.id: {f: m[f] for f in tracked} for m in self}
         res = super().write(vals)
-        for mapping in self.filtered(lambda m: m.id in before and before[m.id] != m.external_code):
-            mapping.set_id.message_post(
-                body=_(
-                    "Mapping changed: %(kind)s %(record)s: %(old)s → %(new)s",
-                    kind=dict(MAPPING_KINDS)[mapping.kind],
-                    record=mapping.record_name,
-                    old=before[mapping.id] or "—",
-                    new=mapping.external_code or "—",
-                )
-            )
-        if before:
+        for mapping_set, lines in self.grouped("set_id").items():
+            changes = []
+            for line in lines:
+                old, new = before[line.id], {f: line[f] for f in tracked}
+                diff = [
+                    self.env._(
+                        "%(field)s: %(old)s → %(new)s",
+                        field=self._fields[f].string,
+                        old=old[f] or "—",
+                        new=new[f] or "—",
+                    )
+                    for f in tracked
+                    if old[f] != new[f]
+                ]
+                if diff:
+                    changes.append(
+                        self.env._(
+                            "Mapping changed: %(kind)s %(record)s: %(diff)s",
+                            kind=line._kind_label(),
+                            record=line.record_name,
+                            diff="; ".join(diff),
+                        )
+                    )
+            if changes:
+                mapping_set.message_post(body=Markup("<br/>").join(changes))
+        if RELEASE_FIELDS & set(vals):
             self._release_blocked_jobs()
         return res
 
     def unlink(self):
-        for mapping in self:
-            mapping.set_id.message_post(
-                body=_(
-                    "Mapping removed: %(kind)s %(record)s (%(code)s)",
-                    kind=dict(MAPPING_KINDS)[mapping.kind],
-                    record=mapping.record_name,
-                    code=mapping.external_code or "—",
+        for mapping_set, lines in self.grouped("set_id").items():
+            mapping_set.message_post(
+                body=Markup("<br/>").join(
+                    self.env._(
+                        "Mapping removed: %(kind)s %(record)s (%(code)s)",
+                        kind=line._kind_label(),
+                        record=line.record_name,
+                        code=line.external_code or "—",
+                    )
+                    for line in lines
                 )
             )
         return super().unlink()
 
+    # === BUSINESS METHODS === #
+
+    def _kind_label(self):
+        return dict(MAPPING_KINDS).get(self.kind, self.kind or "")
+
     def _release_blocked_jobs(self):
-        """Send again, without anyone pressing retry, the jobs held back for these mappings."""
-        complete = self.filtered(lambda m: not m.is_missing)
+        """Release, without anyone pressing retry, the jobs held back for want of these mappings.
+
+        The missing-mapping exceptions they answer resolve at once; their blocked jobs become
+        due now and the dispatcher is woken (after commit), so nothing is sent from inside this
+        transaction (an import's dry run sends nothing either).
+        """
+        complete = self.filtered(lambda m: not m.is_missing and m.res_id)
         if not complete:
             return
-        backends = complete.set_id.backend_ids
-        keys = [
-            f"{backend.id}|missing_mapping|mapping:{m.kind}:{m.res_id}"
+        keys = {
+            f"{backend.id}|missing_mapping|{missing_mapping_key(m.kind, m.res_id)}"
             for m in complete
-            for backend in backends
-            if backend.mapping_set_id == m.set_id
-        ]
+            for backend in m.set_id.sudo().backend_ids
+        }
+        if keys:
+            self._release_held_jobs([("fingerprint", "in", sorted(keys))])
+
+    @api.model
+    def _release_held_jobs(self, exception_domain, resolve=True, reason=None):
+        """Make due now the blocked jobs of the missing-mapping exceptions in ``exception_domain``
+        and wake the dispatcher; with ``resolve``, close those exceptions at once (their mapping
+        exists now, or is no longer required).
+
+        A job still held by another open missing mapping stays blocked: sending it would only
+        block it again. Jobs are re-rendered on dispatch, so one still lacking a code is held
+        again rather than sent with a wrong one.
+        """
         exceptions = (
-            self.env["finance.sync.exception"]
-            .sudo()
-            .search([("fingerprint", "in", keys), ("state", "in", ("new", "in_progress"))])
+            self.env["finance.sync.exception"].sudo().search([*exception_domain, ("category", "=", "missing_mapping")])
         )
-        jobs = exceptions.job_ids.filtered(lambda j: j.state == "blocked")
+        answered = exceptions.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
+        jobs = exceptions.job_ids.filtered(
+            lambda job: (
+                job.state == "blocked"
+                and not (
+                    job.exception_ids.filtered(
+                        lambda e: e.category == "missing_mapping" and e.state in const.EXCEPTION_OPEN_STATES
+                    )
+                    - answered
+                )
+            )
+        )
+        if resolve and answered:
+            answered._close("resolved")
+            for exception in answered:
+                exception.message_post(
+                    body=reason or self.env._("Resolved: the mapping exists now; the held documents are queued again.")
+                )
         if jobs:
             jobs.write({"state": "pending", "next_attempt_at": fields.Datetime.now()})
-            exceptions.message_post(body=_("Mapping added: the held documents are sent again."))
-            jobs._send_now()
+            self.env["finance.sync.job"]._trigger_dispatch()
+        return jobs

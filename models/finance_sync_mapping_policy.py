@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from .finance_sync_mapping_set import MAPPING_KINDS, POLICIES
 
@@ -16,3 +17,45 @@ class FinanceSyncMappingPolicy(models.Model):
     default_code = fields.Char(help="Sent for unmapped records when the policy is Default value.")
 
     _kind_uniq = models.UniqueIndex("(set_id, kind)", "One policy per kind in a mapping set.")
+
+    @api.constrains("policy", "default_code")
+    def _check_default_code(self):
+        for policy in self:
+            if policy.policy == "default" and not (policy.default_code or "").strip():
+                raise ValidationError(
+                    self.env._("The %s policy sends a default value: enter the default code.", policy._kind_label())
+                )
+
+    def write(self, vals):
+        before = {p.id: (p.policy, p.default_code) for p in self}
+        res = super().write(vals)
+        labels = dict(POLICIES)
+        for policy in self:
+            old_policy, old_code = before[policy.id]
+            if (old_policy, old_code) == (policy.policy, policy.default_code):
+                continue
+            policy.set_id.message_post(
+                body=self.env._(
+                    "Policy for %(kind)s: %(old)s → %(new)s",
+                    kind=policy._kind_label(),
+                    old=labels[old_policy] + (f" ({old_code})" if old_policy == "default" and old_code else ""),
+                    new=labels[policy.policy]
+                    + (f" ({policy.default_code})" if policy.policy == "default" and policy.default_code else ""),
+                )
+            )
+        # Records of a kind that is no longer required need no mapping: send what they held back.
+        for policy in self.filtered(lambda p: before[p.id][0] == "required" and p.policy != "required"):
+            self.env["finance.sync.mapping"]._release_held_jobs(
+                [
+                    ("backend_id", "in", policy.set_id.sudo().backend_ids.ids),
+                    ("fingerprint", "=like", f"%|missing_mapping|mapping:{policy.kind}:%"),
+                ],
+                reason=self.env._(
+                    "Resolved: %s no longer requires a mapping; the held documents are queued again.",
+                    policy._kind_label(),
+                ),
+            )
+        return res
+
+    def _kind_label(self):
+        return dict(MAPPING_KINDS).get(self.kind, self.kind or "")

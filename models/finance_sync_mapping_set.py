@@ -1,4 +1,6 @@
 from odoo import api, fields, models
+from odoo.fields import Domain
+from odoo.tools import SQL
 
 from ..engine import mapping as mapping_lib
 
@@ -17,6 +19,7 @@ POLICIES = [
     ("pass_through", "Pass-through: send Odoo's own code"),
     ("default", "Default value: send the default code"),
 ]
+INVOICE_TYPES = ("out_invoice", "in_invoice", "out_refund", "in_refund")
 # A new set changes nothing until the partner decides: every kind starts as pass-through (Odoo's
 # own codes). Kinds whose codes differ on the platform (often partners and legal entities) are
 # switched to "required" per set, so that no document leaves with an unknown code.
@@ -73,44 +76,90 @@ class FinanceSyncMappingSet(models.Model):
         return action
 
     def action_find_unmapped(self):
-        """Create draft lines (no code yet) for the accounts, taxes, partners, journals and
-        currencies used by posted invoices of this set's companies that have no mapping, and
-        list the lines still missing a code."""
+        """Create draft lines (no code yet) for the records that the in-scope posted invoices and
+        payments of this set's backends use and that have no line in this set, then list the
+        lines still missing a code."""
         self.ensure_one()
-        companies = self.backend_ids.company_ids | self.company_ids
-        Line = self.env["account.move.line"].sudo()
-        domain = [
-            ("company_id", "in", companies.ids),
-            ("parent_state", "=", "posted"),
-            ("move_id.move_type", "in", ["out_invoice", "in_invoice", "out_refund", "in_refund"]),
-            ("display_type", "=", "product"),
-        ]
-        used = {"account": set(), "partner": set(), "journal": set(), "currency": set(), "tax": set()}
-        for account, partner, journal, currency in Line._read_group(
-            domain, ["account_id", "partner_id", "journal_id", "currency_id"]
-        ):
-            used["account"].add(account.id)
-            used["journal"].add(journal.id)
-            used["currency"].add(currency.id)
-            if partner:
-                used["partner"].add(partner.commercial_partner_id.id)
-        for (tax,) in Line._read_group([*domain, ("tax_ids", "!=", False)], ["tax_ids"]):
-            used["tax"].add(tax.id)
-        existing = {(m.kind, m.res_id) for m in self.mapping_ids}
         from .finance_sync_mapping import KIND_FIELDS
 
+        used = self._get_used_records()
+        existing = {(m.kind, m.res_id) for m in self.mapping_ids}
         vals_list = [
             {"set_id": self.id, "kind": kind, KIND_FIELDS[kind][0]: res_id}
-            for kind, ids in used.items()
-            for res_id in sorted(ids)
+            for kind, _label in MAPPING_KINDS
+            for res_id in sorted(used.get(kind, ()))
             if res_id and (kind, res_id) not in existing
         ]
-        self.env["finance.sync.mapping"].create(vals_list)
+        self.env["finance.sync.mapping"].with_context(finance_sync_mapping_summary=True).create(vals_list)
         if vals_list:
             self.message_post(body=self.env._("Find unmapped: %s draft line(s) to complete.", len(vals_list)))
         action = self.action_view_mappings()
         action["context"] = dict(action["context"], search_default_filter_missing=1)
         return action
+
+    # === BUSINESS METHODS === #
+
+    def _get_scope_domains(self):
+        """(invoice line domain, payment domain) of the documents this set's backends receive:
+        their companies, document types, journals and start date. A set without backends
+        covers the posted invoices and payments of its companies."""
+        self.ensure_one()
+        backends = self.sudo().backend_ids
+        if not backends:
+            companies = self.company_ids or self.env.companies
+            return (
+                Domain("company_id", "in", companies.ids) & Domain("move_type", "in", INVOICE_TYPES),
+                Domain("company_id", "in", companies.ids),
+            )
+        line_domains, payment_domains = [], []
+        for backend in backends:
+            common = Domain("company_id", "in", backend.company_ids.ids)
+            if backend.journal_ids:
+                common &= Domain("journal_id", "in", backend.journal_ids.ids)
+            if backend.start_date:
+                common &= Domain("date", ">=", backend.start_date)
+            line_domains.append(common & Domain("move_type", "in", backend._get_scope_move_types()))
+            payment_domains.append(common & Domain("payment_type", "in", backend._get_scope_payment_types()))
+        return Domain.OR(line_domains), Domain.OR(payment_domains)
+
+    def _get_used_records(self):
+        """{kind: set of Odoo ids} used by the documents in scope: a handful of grouped
+        queries, whatever the number of documents."""
+        self.ensure_one()
+        line_scope, payment_scope = self._get_scope_domains()
+        used = {kind: set() for kind, _label in MAPPING_KINDS}
+        Line = self.env["account.move.line"].sudo()
+        lines = line_scope & Domain("parent_state", "=", "posted") & Domain("display_type", "=", "product")
+        for company, account, partner, journal, currency in Line._read_group(
+            lines,
+            ["company_id", "account_id", "partner_id.commercial_partner_id", "journal_id", "currency_id"],
+        ):
+            used["company"].add(company.id)
+            used["currency"].add(company.currency_id.id)
+            used["account"].add(account.id)
+            used["partner"].add(partner.id)
+            used["journal"].add(journal.id)
+            used["currency"].add(currency.id)
+        for (tax,) in Line._read_group(lines & Domain("tax_ids", "!=", False), ["tax_ids"]):
+            used["tax"].add(tax.id)
+        query = Line._search(lines & Domain("analytic_distribution", "!=", False))
+        self.env.cr.execute(query.select(SQL("DISTINCT jsonb_object_keys(account_move_line.analytic_distribution)")))
+        used["analytic"].update(int(i) for (key,) in self.env.cr.fetchall() for i in key.split(",") if i.isdigit())
+        Payment = self.env["account.payment"].sudo()
+        payments = payment_scope & Domain("state", "not in", ("draft", "canceled", "rejected"))
+        for company, partner, journal, currency, method in Payment._read_group(
+            payments,
+            ["company_id", "partner_id.commercial_partner_id", "journal_id", "currency_id", "payment_method_line_id"],
+        ):
+            used["company"].add(company.id)
+            used["currency"].add(company.currency_id.id)
+            used["partner"].add(partner.id)
+            used["journal"].add(journal.id)
+            used["currency"].add(currency.id)
+            used["payment_method"].add(method.id)
+        # Distribution keys may outlive their analytic accounts.
+        used["analytic"] = set(self.env["account.analytic.account"].sudo().browse(used["analytic"]).exists().ids)
+        return {kind: {i for i in ids if i} for kind, ids in used.items()}
 
     def _get_policy(self, kind):
         """(policy, default code) of ``kind`` in this set."""

@@ -1,17 +1,19 @@
 """Mappings: codes applied per kind, policies, blocking on a missing required mapping and
-automatic release when it is added, uniqueness, CSV import, access."""
+automatic release when it is added, uniqueness, CSV import, access, payload profiles, preview
+and Find unmapped. Every payload is asserted on what the local HTTP receiver got."""
+
+import json
 
 from psycopg2.errors import UniqueViolation
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from .common import FinanceSyncCase
 
 
-@tagged("post_install", "-at_install")
-class TestMappings(FinanceSyncCase):
+class MappingCase(FinanceSyncCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -19,9 +21,30 @@ class TestMappings(FinanceSyncCase):
         cls.backend.mapping_set_id = cls.mapping_set
         cls.Mapping = cls.env["finance.sync.mapping"]
 
-    def set_policy(self, kind, policy, default=None):
-        self.mapping_set.policy_ids.filtered(lambda p: p.kind == kind).write(
+    def set_policy(self, kind, policy, default=None, mapping_set=None):
+        (mapping_set or self.mapping_set).policy_ids.filtered(lambda p: p.kind == kind).write(
             {"policy": policy, "default_code": default}
+        )
+
+    def add_mapping(self, kind, record, code, mapping_set=None, **vals):
+        column = {  # one Many2one column per kind
+            "account": "account_id",
+            "tax": "tax_id",
+            "journal": "journal_id",
+            "partner": "partner_id",
+            "currency": "currency_id",
+            "analytic": "analytic_account_id",
+            "company": "mapped_company_id",
+            "payment_method": "payment_method_line_id",
+        }[kind]
+        return self.Mapping.create(
+            {
+                "set_id": (mapping_set or self.mapping_set).id,
+                "kind": kind,
+                column: record.id,
+                "external_code": code,
+                **vals,
+            }
         )
 
     def sent_payload(self):
@@ -30,49 +53,30 @@ class TestMappings(FinanceSyncCase):
         ((_headers, body, _raw),) = self.received()
         return body
 
+    def make_user(self, login, *group_xmlids, companies=None):
+        companies = companies or self.company
+        return self.env["res.users"].create(
+            {
+                "name": login,
+                "login": login,
+                "company_id": companies[:1].id,
+                "company_ids": [(6, 0, companies.ids)],
+                "group_ids": [(6, 0, [self.env.ref(x).id for x in ("base.group_user", *group_xmlids)])],
+            }
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestMappings(MappingCase):
     def test_mappings_applied_per_kind(self):
         invoice = self._create_invoice(post=True)
         line = invoice.invoice_line_ids[0]
-        self.Mapping.create(
-            [
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "account",
-                    "account_id": line.account_id.id,
-                    "external_code": "GL-4000",
-                },
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "tax",
-                    "tax_id": line.tax_ids[0].id,
-                    "external_code": "VAT-STD",
-                },
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "journal",
-                    "journal_id": invoice.journal_id.id,
-                    "external_code": "SALES",
-                },
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "partner",
-                    "partner_id": invoice.partner_id.id,
-                    "external_code": "CUST-9",
-                },
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "currency",
-                    "currency_id": invoice.currency_id.id,
-                    "external_code": "DOLLAR",
-                },
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "company",
-                    "mapped_company_id": self.company.id,
-                    "external_code": "LE-01",
-                },
-            ]
-        )
+        self.add_mapping("account", line.account_id, "GL-4000")
+        self.add_mapping("tax", line.tax_ids[0], "VAT-STD")
+        self.add_mapping("journal", invoice.journal_id, "SALES")
+        self.add_mapping("partner", invoice.partner_id, "CUST-9")
+        self.add_mapping("currency", invoice.currency_id, "DOLLAR")
+        self.add_mapping("company", self.company, "LE-01")
         body = self.sent_payload()
         self.assertEqual(body["lines"][0]["account"]["code"], "GL-4000")
         self.assertEqual(body["lines"][0]["taxes"][0]["code"], "VAT-STD")
@@ -82,12 +86,40 @@ class TestMappings(FinanceSyncCase):
         self.assertEqual(body["company"]["code"], "LE-01")
         self.assertEqual(body["lines"][0]["account"]["id"], line.account_id.id, "Odoo's id stays for reference")
 
+    def test_analytic_and_payment_method_mappings(self):
+        plan = self.env["account.analytic.plan"].create({"name": "Departments"})
+        analytic = self.env["account.analytic.account"].create({"name": "Sales dept", "plan_id": plan.id})
+        invoice = self._create_invoice(
+            post=True,
+            invoice_line_ids=[
+                self._prepare_invoice_line(price_unit=100.0, analytic_distribution={str(analytic.id): 100})
+            ],
+        )
+        payment = self._register_payment(invoice)
+        self.add_mapping("analytic", analytic, "CC-7")
+        self.add_mapping("payment_method", payment.payment_method_line_id, "SEPA")
+        self.respond(200)
+        self.dispatch()
+        bodies = {body["type"]: body for _h, body, _r in self.received()}
+        line = bodies["invoice.posted"]["lines"][0]
+        self.assertEqual(line["analytic_distribution"][0]["accounts"][0]["code"], "CC-7")
+        self.assertEqual(bodies["payment.posted"]["document"]["payment_method"]["code"], "SEPA")
+
     def test_pass_through_and_default_policies(self):
         self.set_policy("journal", "default", "GENERAL")
         invoice = self._create_invoice(post=True)
         body = self.sent_payload()
         self.assertEqual(body["document"]["journal"]["code"], "GENERAL")
         self.assertEqual(body["lines"][0]["account"]["code"], invoice.invoice_line_ids[0].account_id.code)
+        self.assertEqual(body["document"]["currency"], invoice.currency_id.name, "currencies pass through as ISO")
+
+    def test_new_set_starts_with_a_pass_through_policy_per_kind(self):
+        kinds = dict(self.Mapping._fields["kind"].selection)
+        self.assertEqual({p.kind: p.policy for p in self.mapping_set.policy_ids}, dict.fromkeys(kinds, "pass_through"))
+
+    def test_default_policy_needs_a_default_code(self):
+        with self.assertRaises(ValidationError):
+            self.set_policy("tax", "default", "")
 
     def test_missing_required_mapping_blocks_names_the_record_and_adding_it_releases(self):
         self.set_policy("partner", "required")
@@ -100,99 +132,199 @@ class TestMappings(FinanceSyncCase):
         self.assertFalse(self.receiver.log, "nothing left Odoo")
         exc = jobs.exception_ids
         self.assertEqual(len(exc), 1, "one exception per missing (kind, record), for every job held by it")
+        partner = first.partner_id.commercial_partner_id
         self.assertEqual(exc.category, "missing_mapping")
-        self.assertIn(first.partner_id.commercial_partner_id.name, exc.name)
+        self.assertEqual(exc.fingerprint, f"{self.backend.id}|missing_mapping|mapping:partner:{partner.id}")
+        self.assertIn(partner.name, exc.name)
+        self.assertIn(f"id {partner.id}", exc.message)
         self.assertEqual(exc.job_ids, jobs)
-        self.Mapping.create(
-            {
-                "set_id": self.mapping_set.id,
-                "kind": "partner",
-                "partner_id": first.partner_id.commercial_partner_id.id,
-                "external_code": "CUST-1",
-            }
+        self.assertIn(partner.name, jobs[0].last_error)
+
+        cron = self.env.ref("finance_sync.ir_cron_dispatch")
+        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        self.add_mapping("partner", partner, "CUST-1")
+        self.assertEqual(set(jobs.mapped("state")), {"pending"}, "released without anyone pressing retry")
+        self.assertEqual(exc.state, "resolved", "the exception closes as soon as its mapping exists")
+        self.assertGreater(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), triggers, "dispatcher woken"
         )
-        self.assertEqual(set(jobs.mapped("state")), {"done"}, "released and sent without anyone pressing retry")
-        self.assertEqual(exc.state, "resolved")
+        self.assertFalse(self.receiver.log, "nothing is sent from the transaction that saves the mapping")
+        self.dispatch()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
         self.assertEqual({body["partner"]["code"] for _h, body, _r in self.received()}, {"CUST-1"})
+
+    def test_two_backends_sharing_a_set_are_both_released(self):
+        other = self.create_backend("Treasury", path="/treasury", mapping_set_id=self.mapping_set.id)
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True)
+        self.dispatch()
+        self.dispatch(other)
+        jobs = self.jobs_of(invoice) | self.jobs_of(invoice, other)
+        self.assertEqual(set(jobs.mapped("state")), {"blocked"})
+        self.assertEqual(len(jobs.exception_ids), 2, "one exception per backend")
+        self.add_mapping("partner", invoice.partner_id, "CUST-7")
+        self.assertEqual(set(jobs.mapped("state")), {"pending"})
+        self.assertEqual(set(jobs.exception_ids.mapped("state")), {"resolved"})
+
+    def test_job_waits_for_every_missing_mapping(self):
+        self.set_policy("partner", "required")
+        self.set_policy("journal", "required")
+        invoice = self._create_invoice(post=True)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        self.assertEqual(job.state, "blocked")
+        self.assertEqual(
+            sorted(job.exception_ids.mapped("fingerprint")),
+            sorted(
+                [
+                    f"{self.backend.id}|missing_mapping|mapping:journal:{invoice.journal_id.id}",
+                    f"{self.backend.id}|missing_mapping|mapping:partner:{invoice.partner_id.id}",
+                ]
+            ),
+        )
+        self.add_mapping("partner", invoice.partner_id, "CUST-3")
+        self.assertEqual(job.state, "blocked", "still held by the journal")
+        self.add_mapping("journal", invoice.journal_id, "SALES")
+        self.assertEqual(job.state, "pending")
+        body = self.sent_payload()
+        self.assertEqual((body["partner"]["code"], body["document"]["journal"]["code"]), ("CUST-3", "SALES"))
+        self.assertEqual(set(job.exception_ids.mapped("state")), {"resolved"})
 
     def test_draft_line_without_code_does_not_release(self):
         self.set_policy("partner", "required")
         invoice = self._create_invoice(post=True)
         self.dispatch()
         mapping = self.Mapping.create(
-            {
-                "set_id": self.mapping_set.id,
-                "kind": "partner",
-                "partner_id": invoice.partner_id.commercial_partner_id.id,
-            }
+            {"set_id": self.mapping_set.id, "kind": "partner", "partner_id": invoice.partner_id.id}
         )
         self.assertTrue(mapping.is_missing)
         self.assertEqual(self.jobs_of(invoice).state, "blocked")
-        self.respond(200)
         mapping.external_code = "CUST-2"
+        self.assertEqual(self.jobs_of(invoice).state, "pending")
+        self.assertEqual(self.sent_payload()["partner"]["code"], "CUST-2")
         self.assertEqual(self.jobs_of(invoice).state, "done")
-        self.assertIn("CUST-2", "".join(self.mapping_set.message_ids.mapped("body")), "changes are in the chatter")
+
+    def test_kind_no_longer_required_releases(self):
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        self.assertEqual(job.state, "blocked")
+        self.set_policy("partner", "default", "UNKNOWN")
+        self.assertEqual((job.state, job.exception_ids.state), ("pending", "resolved"))
+        self.assertEqual(self.sent_payload()["partner"]["code"], "UNKNOWN")
+        self.assertIn("UNKNOWN", self.mapping_set.message_ids[0].body, "policy changes are in the chatter")
+
+    def test_changes_are_tracked_with_old_and_new_code(self):
+        mapping = self.add_mapping("partner", self.partner_a, "OLD-1")
+        mapping.external_code = "NEW-1"
+        message = self.mapping_set.message_ids[0]
+        self.assertIn("OLD-1", message.body)
+        self.assertIn("NEW-1", message.body)
+        self.assertEqual(message.author_id, self.env.user.partner_id, "who")
+        self.assertTrue(message.date, "when")
 
     def test_uniqueness(self):
-        vals = {"set_id": self.mapping_set.id, "kind": "partner", "partner_id": self.partner_a.id, "external_code": "A"}
-        self.Mapping.create(vals)
+        self.add_mapping("partner", self.partner_a, "A")
         with self.assertRaises(UniqueViolation), mute_logger("odoo.sql_db"):
-            self.Mapping.create(dict(vals, external_code="B"))
+            self.add_mapping("partner", self.partner_a, "B")
             self.env.flush_all()
+
+    def test_same_record_in_two_sets(self):
+        other_set = self.env["finance.sync.mapping.set"].create({"name": "Other"})
+        self.add_mapping("partner", self.partner_a, "A")
+        self.add_mapping("partner", self.partner_a, "B", mapping_set=other_set)
+        self.env.flush_all()
+
+    def test_mapping_needs_its_record(self):
+        with self.assertRaises(ValidationError):
+            self.Mapping.create({"set_id": self.mapping_set.id, "kind": "tax", "external_code": "X"})
 
     def test_csv_import(self):
         account = self.company_data["default_account_revenue"]
+        xmlid = account.get_external_id()[account.id]
+        self.assertTrue(xmlid, "the chart's accounts have external ids")
+        fields = ["set_id", "kind", "account_id/id", "partner_id", "currency_id", "external_code", "label"]
         result = self.Mapping.load(
-            ["set_id", "kind", "account_id/id", "external_code", "label"],
+            fields,
             [
-                [self.mapping_set.name, "account", account.get_external_id()[account.id] or "", "GL-1", "Revenue"],
-                [self.mapping_set.name, "partner", "", "CUST-X", "bad: no partner"],
+                [self.mapping_set.name, "account", xmlid, "", "", "GL-1", "Revenue"],
+                [self.mapping_set.name, "partner", "", self.partner_a.name, "", "CUST-A", ""],
+                [self.mapping_set.name, "currency", "", "", "USD", "DOLLAR", ""],
             ],
         )
-        errors = [m for m in result["messages"] if m["type"] == "error"]
-        if not account.get_external_id()[account.id]:
-            self.skipTest("the test chart's revenue account has no external id")
-        self.assertTrue(errors, "a line without its Odoo record is refused with a message")
-        result = self.Mapping.load(
-            ["set_id", "kind", "account_id/id", "external_code", "label"],
-            [[self.mapping_set.name, "account", account.get_external_id()[account.id], "GL-1", "Revenue"]],
-        )
         self.assertFalse([m for m in result["messages"] if m["type"] == "error"], result["messages"])
-        self.assertEqual(self.Mapping.browse(result["ids"]).external_code, "GL-1")
+        imported = self.Mapping.browse(result["ids"])
+        self.assertEqual(
+            [(m.kind, m.res_id, m.external_code) for m in imported],
+            [
+                ("account", account.id, "GL-1"),
+                ("partner", self.partner_a.id, "CUST-A"),
+                ("currency", self.env.ref("base.USD").id, "DOLLAR"),
+            ],
+        )
+        # A line without its Odoo record is refused with a message, and nothing of it is kept.
+        result = self.Mapping.load(fields, [[self.mapping_set.name, "tax", "", "", "", "VAT-X", ""]])
+        self.assertTrue([m for m in result["messages"] if m["type"] == "error"])
+        self.assertFalse(result["ids"])
+
+    def test_import_wizard_with_a_csv_file(self):
+        account = self.company_data["default_account_revenue"]
+        csv = (
+            "Mapping set,Kind,Account/External ID,External Code,Label\n"
+            f"{self.mapping_set.name},Account,{account.get_external_id()[account.id]},GL-7000,Revenue\n"
+        ).encode()
+        wizard = self.env["base_import.import"].create(
+            {"res_model": "finance.sync.mapping", "file": csv, "file_type": "text/csv", "file_name": "codes.csv"}
+        )
+        options = {"has_headers": True, "quoting": '"', "separator": ",", "encoding": "utf-8"}
+        preview = wizard.parse_preview(options)
+        self.assertFalse(preview.get("error"), preview)
+        result = wizard.execute_import(
+            ["set_id", "kind", "account_id/id", "external_code", "label"], preview["headers"], options
+        )
+        self.assertFalse(result["messages"], result["messages"])
+        mapping = self.Mapping.browse(result["ids"])
+        self.assertEqual((mapping.account_id, mapping.external_code), (account, "GL-7000"))
 
     def test_access_per_group(self):
-        user = self.env["res.users"].create(
-            {
-                "name": "U",
-                "login": "fs_map_user",
-                "group_ids": [(6, 0, [self.env.ref("finance_sync.finance_sync_group_user").id])],
-            }
-        )
-        mapping = self.Mapping.create(
-            {"set_id": self.mapping_set.id, "kind": "partner", "partner_id": self.partner_a.id, "external_code": "A"}
-        )
+        user = self.make_user("fs_map_user", "finance_sync.finance_sync_group_user")
+        admin = self.make_user("fs_map_admin", "finance_sync.finance_sync_group_admin")
+        plain = self.make_user("fs_map_plain")
+        mapping = self.add_mapping("partner", self.partner_a, "A")
         self.assertEqual(mapping.with_user(user).external_code, "A")
+        self.assertEqual(self.mapping_set.with_user(user).policy_ids.mapped("policy")[0], "pass_through")
         with self.assertRaises(AccessError):
             mapping.with_user(user).write({"external_code": "B"})
         with self.assertRaises(AccessError):
             self.Mapping.with_user(user).create(
-                {
-                    "set_id": self.mapping_set.id,
-                    "kind": "partner",
-                    "partner_id": self.partner_b.id,
-                    "external_code": "C",
-                }
+                {"set_id": self.mapping_set.id, "kind": "partner", "partner_id": self.partner_b.id}
             )
+        with self.assertRaises(AccessError):
+            self.mapping_set.with_user(user).policy_ids.write({"policy": "required"})
+        mapping.with_user(admin).write({"external_code": "B"})
+        self.add_mapping("partner", self.partner_b, "C").with_user(admin).unlink()
+        self.mapping_set.with_user(admin).policy_ids[:1].write({"policy": "required"})
+        self.assertEqual(mapping.external_code, "B")
+        for model in ("finance.sync.mapping", "finance.sync.mapping.set", "finance.sync.mapping.policy"):
+            with self.assertRaises(AccessError):
+                self.env[model].with_user(plain).search([])
+
+    def test_mapping_sets_follow_companies(self):
+        other_company = self.setup_other_company()["company"]
+        foreign = self.env["finance.sync.mapping.set"].create(
+            {"name": "Foreign", "company_ids": [(6, 0, other_company.ids)]}
+        )
+        self.add_mapping("partner", self.partner_a, "F", mapping_set=foreign)
+        user = self.make_user("fs_map_mc", "finance_sync.finance_sync_group_user")
+        sets = self.env["finance.sync.mapping.set"].with_user(user).search([])
+        self.assertIn(self.mapping_set, sets)
+        self.assertNotIn(foreign, sets)
+        self.assertFalse(self.Mapping.with_user(user).search([("set_id", "=", foreign.id)]))
 
 
 @tagged("post_install", "-at_install")
-class TestProfileAndPreview(FinanceSyncCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.mapping_set = cls.env["finance.sync.mapping.set"].create({"name": "Codes"})
-        cls.backend.mapping_set_id = cls.mapping_set
-
+class TestProfileAndPreview(MappingCase):
     def test_profile_masks_and_leaves_out(self):
         self.partner_a.write({"vat": "BE0477472701", "email": "jane@example.com"})
         self.backend.write(
@@ -204,99 +336,206 @@ class TestProfileAndPreview(FinanceSyncCase):
             }
         )
         self._create_invoice(post=True)
-        self.respond(200)
-        self.dispatch()
-        ((_h, body, _r),) = self.received()
+        body = self.sent_payload()
         self.assertNotIn("lines", body)
         self.assertNotIn("reconciliation", body)
+        self.assertNotIn("payments", body)
         self.assertEqual(body["partner"]["vat"], "********2701")
         self.assertIsNone(body["partner"]["email"])
         self.backend.profile_partner_vat = "omit"
         self._create_invoice(post=True)
         self.receiver.clear()
-        self.respond(200)
-        self.dispatch()
-        ((_h, body, _r),) = self.received()
+        body = self.sent_payload()
         self.assertIsNone(body["partner"]["vat"])
+
+    def test_profile_sends_details_when_asked(self):
+        self.partner_a.write({"vat": "BE0477472701", "email": "jane@example.com"})
+        self.backend.write({"profile_partner_email": "send", "profile_analytic": False})
+        self._create_invoice(post=True)
+        body = self.sent_payload()
+        self.assertEqual((body["partner"]["vat"], body["partner"]["email"]), ("BE0477472701", "jane@example.com"))
+        self.assertTrue(body["lines"])
+        self.assertNotIn("analytic_distribution", body["lines"][0])
+
+    def test_profile_without_partner_details_still_validates(self):
+        self.partner_a.write({"vat": "BE0477472701", "email": "jane@example.com", "ref": "P-A"})
+        self.backend.profile_partner_details = False
+        invoice = self._create_invoice(post=True)
+        body = self.sent_payload()
+        self.assertEqual(self.jobs_of(invoice).state, "done", "the schema accepted it")
+        self.assertEqual(
+            {k: body["partner"][k] for k in ("vat", "email", "country", "ref")},
+            dict.fromkeys(("vat", "email", "country", "ref")),
+        )
+        self.assertEqual(body["partner"]["name"], "partner_a")
+
+    def test_bank_account_masked(self):
+        bank = self.env["res.partner.bank"].create(
+            {"acc_number": "BE71096123456769", "partner_id": self.company.partner_id.id}
+        )
+        invoice = self._create_invoice(post=True, partner_bank_id=bank)
+        self.assertEqual(invoice.partner_bank_id, bank)
+        body = self.sent_payload()
+        self.assertEqual(body["document"]["bank_account"], "************6769")
+        self.backend.profile_bank_account = "omit"
+        self._create_invoice(post=True, partner_bank_id=bank)
+        self.receiver.clear()
+        self.assertIsNone(self.sent_payload()["document"]["bank_account"])
+
+    def test_fewer_blocks_need_fewer_codes(self):
+        self.set_policy("account", "required")
+        invoice = self._create_invoice(post=True)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        self.assertEqual(job.state, "blocked")
+        self.backend.profile_lines = False
+        self.assertEqual(job.state, "pending", "held jobs are rendered again with the new profile")
+        self.sent_payload()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(set(job.exception_ids.mapped("state")), {"resolved"})
+
+    def open_preview(self, record):
+        action = record.action_finance_sync_preview()
+        return self.env[action["res_model"]].with_context(action["context"]).create({})
 
     def test_preview_equals_what_is_then_sent(self):
         invoice = self._create_invoice(post=True)
-        self.env["finance.sync.mapping"].create(
-            {
-                "set_id": self.mapping_set.id,
-                "kind": "journal",
-                "journal_id": invoice.journal_id.id,
-                "external_code": "SALES",
-            }
-        )
-        action = invoice.action_finance_sync_preview()
-        wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
+        self.add_mapping("journal", invoice.journal_id, "SALES")
+        jobs_before = self.Job.search_count([])
+        wizard = self.open_preview(invoice)
         self.assertEqual(wizard.backend_id, self.backend)
         self.assertFalse(wizard.missing)
+        self.assertFalse(wizard.errors)
+        self.assertEqual(json.loads(wizard.body_pretty), json.loads(wizard.body))
+        self.assertEqual(json.loads(wizard.body)["document"]["journal"]["code"], "SALES")
         self.assertFalse(self.receiver.log, "a preview sends nothing")
+        self.assertEqual(self.Job.search_count([]), jobs_before, "and writes no job")
+        self.assertFalse(self.jobs_of(invoice).body)
         self.respond(200)
         self.dispatch()
         ((_h, _body, raw),) = self.received()
         self.assertEqual(wizard.body.encode(), raw, "byte for byte")
+        self.assertEqual(self.open_preview(invoice).body.encode(), raw, "after sending: the frozen body")
+
+    def test_preview_of_a_payment(self):
+        invoice = self._create_invoice(post=True)
+        payment = self._register_payment(invoice)
+        self.add_mapping("payment_method", payment.payment_method_line_id, "SEPA")
+        wizard = self.open_preview(payment)
+        self.assertEqual(json.loads(wizard.body)["document"]["payment_method"]["code"], "SEPA")
+        self.respond(200)
+        self.dispatch()  # the invoice's event
+        self.dispatch()  # then the payment's
+        raws = {body["type"]: raw for _h, body, raw in self.received()}
+        self.assertEqual(wizard.body.encode(), raws["payment.posted"])
+
+    def test_preview_lists_backends_in_scope(self):
+        self.add_mapping("journal", self.company_data["default_journal_sale"], "SALES")
+        other = self.create_backend("Treasury", path="/treasury", send_vendor_bills=False)
+        draft = self.create_backend("Draft one", path="/draft", state="draft")
+        invoice = self._create_invoice(post=True)
+        wizard = self.open_preview(invoice)
+        self.assertEqual(wizard.scope_backend_ids, self.backend | other)
+        self.assertNotIn(draft, wizard.scope_backend_ids)
+        wizard.backend_id = other
+        self.assertFalse(wizard.out_of_scope)
+        self.assertEqual(
+            json.loads(wizard.body)["document"]["journal"]["code"],
+            invoice.journal_id.code,
+            "the other backend has no mapping set: Odoo's own codes",
+        )
+        bill = self._create_invoice(move_type="in_invoice", post=True)
+        wizard = self.env["finance.sync.preview"].create(
+            {"backend_id": other.id, "document_ref": f"account.move,{bill.id}"}
+        )
+        self.assertTrue(wizard.out_of_scope)
+        self.assertEqual(wizard.scope_backend_ids, self.backend)
+        self.backend.send_vendor_bills = False
+        with self.assertRaises(UserError):
+            bill.action_finance_sync_preview()
+
+    def test_preview_from_the_backend(self):
+        invoice = self._create_invoice(post=True)
+        action = self.backend.action_preview_payload()
+        wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
+        self.assertEqual(wizard.document_ref, invoice, "the latest document in scope, to change at will")
+        self.assertTrue(wizard.body)
 
     def test_preview_flags_missing_mappings(self):
-        self.mapping_set.policy_ids.filtered(lambda p: p.kind == "account").policy = "required"
+        self.set_policy("account", "required")
         invoice = self._create_invoice(post=True)
         wizard = self.env["finance.sync.preview"].create(
             {"backend_id": self.backend.id, "document_ref": f"account.move,{invoice.id}"}
         )
-        self.assertIn(invoice.invoice_line_ids[0].account_id.display_name.split(" ")[0], wizard.missing)
+        account = invoice.invoice_line_ids[0].account_id
+        self.assertIn(f"Account: {account.display_name} (id {account.id})", wizard.missing)
         self.assertEqual(self.jobs_of(invoice).state, "pending", "previewing does not block anything")
+        self.assertFalse(self.jobs_of(invoice).exception_ids)
 
-    def test_find_unmapped_creates_draft_lines(self):
+    def test_preview_available_to_users(self):
         invoice = self._create_invoice(post=True)
-        self.mapping_set.action_find_unmapped()
-        lines = self.mapping_set.mapping_ids
-        kinds = {(m.kind, m.res_id) for m in lines}
-        self.assertIn(("account", invoice.invoice_line_ids[0].account_id.id), kinds)
-        self.assertIn(("journal", invoice.journal_id.id), kinds)
-        self.assertIn(("partner", invoice.partner_id.commercial_partner_id.id), kinds)
-        self.assertIn(("tax", invoice.invoice_line_ids[0].tax_ids[0].id), kinds)
-        self.assertTrue(all(lines.mapped("is_missing")), "draft lines wait for their codes")
-        count = len(lines)
-        self.mapping_set.action_find_unmapped()
-        self.assertEqual(len(self.mapping_set.mapping_ids), count, "running it again adds nothing")
+        user = self.make_user("fs_map_preview", "finance_sync.finance_sync_group_user")
+        action = invoice.with_user(user).action_finance_sync_preview()
+        wizard = self.env[action["res_model"]].with_user(user).with_context(action["context"]).create({})
+        self.assertTrue(wizard.body)
 
 
 @tagged("post_install", "-at_install")
-class TestMoreKinds(FinanceSyncCase):
-    def test_analytic_and_payment_method_mappings(self):
-        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Codes"})
-        self.backend.mapping_set_id = mapping_set
+class TestFindUnmapped(MappingCase):
+    def test_find_unmapped_creates_draft_lines(self):
         plan = self.env["account.analytic.plan"].create({"name": "Departments"})
         analytic = self.env["account.analytic.account"].create({"name": "Sales dept", "plan_id": plan.id})
-        invoice = self._create_invoice(
+        invoice = self._create_invoice(post=True)
+        self._create_invoice(
             post=True,
             invoice_line_ids=[
-                self._prepare_invoice_line(price_unit=100.0, analytic_distribution={str(analytic.id): 100})
+                self._prepare_invoice_line(price_unit=10.0, analytic_distribution={str(analytic.id): 100})
             ],
         )
         payment = self._register_payment(invoice)
-        Mapping = self.env["finance.sync.mapping"]
-        Mapping.create(
-            [
-                {
-                    "set_id": mapping_set.id,
-                    "kind": "analytic",
-                    "analytic_account_id": analytic.id,
-                    "external_code": "CC-7",
-                },
-                {
-                    "set_id": mapping_set.id,
-                    "kind": "payment_method",
-                    "payment_method_line_id": payment.payment_method_line_id.id,
-                    "external_code": "SEPA",
-                },
-            ]
-        )
-        self.respond(200)
-        self.dispatch()
-        bodies = {body["type"]: body for _h, body, _r in self.received()}
-        line = bodies["invoice.posted"]["lines"][0]
-        self.assertEqual(line["analytic_distribution"][0]["accounts"][0]["code"], "CC-7")
-        self.assertEqual(bodies["payment.posted"]["document"]["payment_method"]["code"], "SEPA")
+        self.add_mapping("partner", invoice.partner_id, "CUST-A")
+        action = self.mapping_set.action_find_unmapped()
+        self.assertEqual(action["res_model"], "finance.sync.mapping")
+        drafts = self.mapping_set.mapping_ids.filtered("is_missing")
+        kinds = {(m.kind, m.res_id) for m in drafts}
+        line = invoice.invoice_line_ids[0]
+        expected = {
+            ("account", line.account_id.id),
+            ("tax", line.tax_ids[0].id),
+            ("journal", invoice.journal_id.id),
+            ("journal", payment.journal_id.id),
+            ("currency", invoice.currency_id.id),
+            ("company", self.company.id),
+            ("analytic", analytic.id),
+            ("payment_method", payment.payment_method_line_id.id),
+        }
+        self.assertLessEqual(expected, kinds)
+        self.assertNotIn(("partner", invoice.partner_id.id), kinds, "mapped already")
+        self.assertFalse(any(drafts.mapped("external_code")), "draft lines wait for their codes")
+        count = len(self.mapping_set.mapping_ids)
+        self.mapping_set.action_find_unmapped()
+        self.assertEqual(len(self.mapping_set.mapping_ids), count, "running it again adds nothing")
+
+    def test_find_unmapped_respects_the_backends_scope(self):
+        self.backend.send_vendor_bills = False
+        bill = self._create_invoice(move_type="in_invoice", post=True, partner_id=self.partner_b.id)
+        self.assertFalse(self.jobs_of(bill), "vendor bills are not sent to this backend")
+        self.mapping_set.action_find_unmapped()
+        self.assertNotIn(("partner", self.partner_b.id), {(m.kind, m.res_id) for m in self.mapping_set.mapping_ids})
+        self.backend.send_vendor_bills = True
+        self.mapping_set.action_find_unmapped()
+        self.assertIn(("partner", self.partner_b.id), {(m.kind, m.res_id) for m in self.mapping_set.mapping_ids})
+
+    def test_find_unmapped_queries_do_not_grow_with_documents(self):
+        self._create_invoice(post=True)
+        queries = self._count_used_records_queries()
+        for _i in range(10):
+            self._create_invoice(post=True)
+        self.assertEqual(self._count_used_records_queries(), queries)
+
+    def _count_used_records_queries(self):
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        self.mapping_set._get_used_records()
+        return self.env.cr.sql_log_count - before

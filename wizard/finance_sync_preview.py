@@ -1,3 +1,4 @@
+import json
 import uuid
 
 from odoo import _, api, fields, models
@@ -19,22 +20,41 @@ class FinanceSyncPreview(models.TransientModel):
     document_ref = fields.Reference(
         [("account.move", "Invoice / credit note"), ("account.payment", "Payment")], "Document", required=True
     )
+    scope_backend_ids = fields.Many2many(
+        "finance.sync.backend",
+        string="Backends in scope",
+        compute="_compute_scope_backend_ids",
+        help="The backends this document is sent to; choose one above to see what it receives.",
+    )
+    out_of_scope = fields.Boolean(compute="_compute_scope_backend_ids")
     source = fields.Char(compute="_compute_preview")
-    body = fields.Text(compute="_compute_preview")
+    body = fields.Text("Exact body", compute="_compute_preview", help="The bytes sent and signed, as they are.")
+    body_pretty = fields.Text("Payload", compute="_compute_preview", help="The same JSON, indented to read.")
     missing = fields.Text("Missing mappings", compute="_compute_preview")
     errors = fields.Text("Schema errors", compute="_compute_preview")
 
     @api.depends("backend_id", "document_ref")
+    def _compute_scope_backend_ids(self):
+        for wizard in self:
+            record = wizard.document_ref
+            wizard.scope_backend_ids = record._finance_sync_backends_in_scope() if record else False
+            wizard.out_of_scope = bool(record and wizard.backend_id not in wizard.scope_backend_ids)
+
+    @api.depends("backend_id", "document_ref")
     def _compute_preview(self):
         for wizard in self:
-            wizard.source = wizard.body = wizard.missing = wizard.errors = False
+            wizard.source = wizard.body = wizard.body_pretty = wizard.missing = wizard.errors = False
             if not (wizard.backend_id and wizard.document_ref):
                 continue
             job, source = wizard._get_job()
-            body, missing, errors = job._preview(wizard.backend_id.sudo())
+            if job.body:  # sent already: its body is frozen, resends are byte for byte the same
+                body, missing, errors = job.body, [], []
+            else:
+                body, missing, errors = job._preview(wizard.backend_id.sudo())
             labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
             wizard.source = source
-            wizard.body = job.body or body
+            wizard.body = body
+            wizard.body_pretty = json.dumps(json.loads(wizard.body), indent=2, sort_keys=True, ensure_ascii=False)
             wizard.missing = "\n".join(f"{labels[kind]}: {name} (id {rid})" for kind, rid, name in missing) or False
             wizard.errors = "\n".join(errors) or False
 

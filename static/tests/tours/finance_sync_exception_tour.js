@@ -1,7 +1,7 @@
 import { registry } from "@web/core/registry";
 
 // A user opens a blocking missing-mapping exception, adds the mapping from there, and sees the
-// held job go out and the exception resolve itself.
+// exception resolve itself (the held job is queued again for the dispatcher).
 registry.category("web_tour.tours").add("finance_sync_fix_exception", {
     url: "/odoo/action-finance_sync.finance_sync_exception_action",
     steps: () => [
@@ -30,7 +30,7 @@ registry.category("web_tour.tours").add("finance_sync_fix_exception", {
             run: "click",
         },
         {
-            content: "The job went out and the exception resolved itself",
+            content: "The exception resolved itself",
             trigger: ".o_statusbar_status .o_arrow_button_current:contains('Resolved')",
         },
     ],

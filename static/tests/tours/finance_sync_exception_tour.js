@@ -1,7 +1,7 @@
 import { registry } from "@web/core/registry";
 
 // A user opens a blocking missing-mapping exception, adds the mapping from there, and sees the
-// exception resolve itself (the held job is queued again for the dispatcher).
+// exception resolve itself; the held job is queued again, and sending it now shows it delivered.
 registry.category("web_tour.tours").add("finance_sync_fix_exception", {
     url: "/odoo/action-finance_sync.finance_sync_exception_action",
     steps: () => [
@@ -32,6 +32,25 @@ registry.category("web_tour.tours").add("finance_sync_fix_exception", {
         {
             content: "The exception resolved itself",
             trigger: ".o_statusbar_status .o_arrow_button_current:contains('Resolved')",
+        },
+        {
+            content: "Open the released job",
+            trigger: ".o_form_view button[name='action_view_jobs']",
+            run: "click",
+        },
+        {
+            content: "The job is queued again",
+            trigger: ".o_data_row:contains('Pending') .o_data_cell[name='event_type']",
+            run: "click",
+        },
+        {
+            content: "Send it now rather than wait for the scheduler",
+            trigger: ".o_form_view button[name='action_send_now']",
+            run: "click",
+        },
+        {
+            content: "The job went out",
+            trigger: ".o_statusbar_status .o_arrow_button_current:contains('Done')",
         },
     ],
 });

@@ -6,7 +6,7 @@ from datetime import timedelta
 from psycopg2.errors import SerializationFailure
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import ConcurrencyError, UserError
 from odoo.fields import Domain
 
 from .. import const
@@ -262,9 +262,11 @@ class FinanceSyncJob(models.Model):
         while True:
             try:
                 processed, more = self._dispatch_backend(backend)
-            except SerializationFailure:
+            except (SerializationFailure, ConcurrencyError):
                 # REPEATABLE READ: another worker committed rows this transaction's snapshot still
-                # saw as due, and locking them failed. Nothing was sent: retry on a fresh snapshot.
+                # saw as due, and locking them failed (nothing was sent), or opened the same sync
+                # exception at the same time (the batch is sent again with the same event ids,
+                # which platforms deduplicate). Retry on a fresh snapshot.
                 self.env.cr.rollback()
                 conflicts += 1
                 if conflicts > max_conflicts:

@@ -24,6 +24,7 @@
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
         "views/finance_sync_menus.xml",
+        "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
     ],

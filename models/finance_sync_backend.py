@@ -18,6 +18,8 @@ from ..utils import allow_private_endpoints, secret_box
 
 _logger = logging.getLogger(__name__)
 
+HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
+
 SECRET_FIELDS = {
     # write-only UI field -> encrypted stored field
     "auth_secret": "auth_secret_encrypted",
@@ -213,8 +215,8 @@ class FinanceSyncBackend(models.Model):
     failed_count = fields.Integer(compute="_compute_job_stats")
     # --- health (dashboard) ---------------------------------------------------------------
     failures_24h = fields.Integer("Failures (24 h)", compute="_compute_health")
-    oldest_pending_at = fields.Datetime("Oldest pending since", compute="_compute_health")
-    oldest_pending_minutes = fields.Integer("Oldest pending (min)", compute="_compute_health")
+    oldest_pending_at = fields.Datetime("Oldest pending since", compute="_compute_job_stats")
+    oldest_pending_minutes = fields.Integer("Oldest pending (min)", compute="_compute_job_stats")
     open_exception_count = fields.Integer("Open exceptions", compute="_compute_health")
     health = fields.Selection(
         [("ok", "Healthy"), ("warning", "Needs attention"), ("critical", "Failing")],
@@ -222,6 +224,7 @@ class FinanceSyncBackend(models.Model):
         help="Failing: circuit open, or backlog / oldest pending job above the alert thresholds in Settings. "
         "Needs attention: open exceptions or failures in the last 24 hours.",
     )
+    health_alert = fields.Char("Why failing", compute="_compute_health")
 
     # === CONSTRAINTS === #
 
@@ -272,17 +275,24 @@ class FinanceSyncBackend(models.Model):
             backend.has_signing_secret = bool(stored.signing_secret_encrypted)
 
     def _compute_job_stats(self):
-        Job = self.env["finance.sync.job"]
-        counts = {
-            (backend.id, state): count
-            for backend, state, count in Job._read_group(
-                [("backend_id", "in", self.ids)], ["backend_id", "state"], ["__count"]
-            )
-        }
+        """Job counts per state and the oldest pending job, for all backends in one query."""
+        groups = self.env["finance.sync.job"]._read_group(
+            [("backend_id", "in", self._origin.ids)], ["backend_id", "state"], ["__count", "create_date:min"]
+        )
+        counts, oldest = {}, {}
+        for backend, state, count, first_created in groups:
+            counts[backend.id, state] = count
+            if state == "pending":
+                oldest[backend.id] = first_created
+        now = fields.Datetime.now()
         for backend in self:
-            backend.job_count = sum(c for (bid, _s), c in counts.items() if bid == backend.id)
-            backend.pending_count = counts.get((backend.id, "pending"), 0)
-            backend.failed_count = sum(counts.get((backend.id, s), 0) for s in ("failed", "dead", "blocked"))
+            bid = backend._origin.id
+            backend.job_count = sum(c for (b, _s), c in counts.items() if b == bid)
+            backend.pending_count = counts.get((bid, "pending"), 0)
+            backend.failed_count = sum(counts.get((bid, s), 0) for s in ("failed", "dead", "blocked"))
+            since = oldest.get(bid)
+            backend.oldest_pending_at = since or False
+            backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0
 
     @api.depends("webhook_token")
     def _compute_inbound_url(self):
@@ -301,18 +311,14 @@ class FinanceSyncBackend(models.Model):
             backend.inbound_event_count = counts.get(backend, 0)
 
     def _compute_health(self):
-        """Dashboard figures for all backends in one query each (never one per backend)."""
-        Job, Attempt = self.env["finance.sync.job"], self.env["finance.sync.attempt"]
+        """Dashboard health of all backends in a fixed number of queries (job counts, failures,
+        open exceptions, circuit), never one per backend."""
         now = fields.Datetime.now()
-        oldest = dict(
-            Job._read_group(
-                [("backend_id", "in", self.ids), ("state", "=", "pending")], ["backend_id"], ["create_date:min"]
-            )
-        )
+        ids = self._origin.ids
         failures = dict(
-            Attempt._read_group(
+            self.env["finance.sync.attempt"]._read_group(
                 [
-                    ("backend_id", "in", self.ids),
+                    ("backend_id", "in", ids),
                     ("outcome", "in", ("retry", "failed", "pause")),
                     ("started_at", ">=", now - timedelta(hours=24)),
                 ],
@@ -322,29 +328,51 @@ class FinanceSyncBackend(models.Model):
         )
         exceptions = dict(
             self.env["finance.sync.exception"]._read_group(
-                [("backend_id", "in", self.ids), ("state", "in", const.EXCEPTION_OPEN_STATES)],
+                [("backend_id", "in", ids), ("state", "in", const.EXCEPTION_OPEN_STATES)],
                 ["backend_id"],
                 ["__count"],
             )
         )
-        params = self.env["ir.config_parameter"].sudo()
-        max_backlog = int(params.get_param(const.PARAM_ALERT_BACKLOG, const.DEFAULT_ALERT_BACKLOG))
-        max_age = int(params.get_param(const.PARAM_ALERT_AGE_MINUTES, const.DEFAULT_ALERT_AGE_MINUTES))
+        max_backlog, max_age = self._get_alert_thresholds()
         for backend in self:
-            since = oldest.get(backend)
-            backend.oldest_pending_at = since or False
-            backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0
-            backend.failures_24h = failures.get(backend, 0)
-            backend.open_exception_count = exceptions.get(backend, 0)
-            if backend.circuit_state == "open" or (
-                backend.state == "active"
-                and (backend.pending_count > max_backlog or backend.oldest_pending_minutes > max_age)
-            ):
+            backend.failures_24h = failures.get(backend._origin, 0)
+            backend.open_exception_count = exceptions.get(backend._origin, 0)
+            alerts = []
+            if backend.circuit_state == "open":
+                alerts.append(_("the circuit is open after %s consecutive failures", backend.consecutive_failures))
+            if backend.state == "active" and backend.pending_count > max_backlog:
+                alerts.append(
+                    _("%(n)s jobs wait to be sent (alert above %(max)s)", n=backend.pending_count, max=max_backlog)
+                )
+            if backend.state == "active" and backend.oldest_pending_minutes > max_age:
+                alerts.append(
+                    _(
+                        "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
+                        n=backend.oldest_pending_minutes,
+                        max=max_age,
+                    )
+                )
+            if alerts:
                 backend.health = "critical"
             elif backend.open_exception_count or backend.failures_24h or backend.state == "paused":
                 backend.health = "warning"
             else:
                 backend.health = "ok"
+            backend.health_alert = "; ".join(alerts) if alerts else False
+
+    @api.model
+    def _get_alert_thresholds(self):
+        """(backlog, oldest pending minutes) above which a backend is failing (Settings)."""
+        params = self.env["ir.config_parameter"].sudo()
+
+        def read(key, default):
+            value = (params.get_param(key) or "").strip()
+            return int(value) if value.isdigit() else default
+
+        return (
+            read(const.PARAM_ALERT_BACKLOG, const.DEFAULT_ALERT_BACKLOG),
+            read(const.PARAM_ALERT_AGE_MINUTES, const.DEFAULT_ALERT_AGE_MINUTES),
+        )
 
     def action_view_exceptions(self):
         self.ensure_one()
@@ -354,8 +382,14 @@ class FinanceSyncBackend(models.Model):
 
     def _compute_circuit(self):
         now = fields.Datetime.now()
+        statuses = self._origin._circuit_statuses(now)
         for backend in self:
-            status = backend._circuit_status(now)
+            status = statuses.get(backend._origin.id) or {
+                "state": "closed",
+                "failures": 0,
+                "open_until": False,
+                "last_success_at": False,
+            }
             backend.circuit_state = status["state"]
             backend.consecutive_failures = status["failures"]
             backend.circuit_open_until = status["open_until"]
@@ -504,6 +538,44 @@ class FinanceSyncBackend(models.Model):
                 "default_document_ref": f"{document._name},{document.id}" if document else False,
             },
         }
+
+    # === CRON === #
+
+    @api.model
+    def _cron_check_health(self):
+        """Alert the responsible of each backend that is failing (circuit open, or backlog or
+        oldest pending job above the thresholds of Settings) with one activity on the backend
+        while it lasts, marked done once the backend is back under the thresholds."""
+        activity_type = self.env.ref(HEALTH_ACTIVITY_TYPE, raise_if_not_found=False)
+        if not activity_type:
+            return
+        backends = self.sudo().search([("state", "in", ("active", "paused"))])
+        alerts = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", backends.ids),
+                    ("activity_type_id", "=", activity_type.id),
+                ]
+            )
+            .grouped("res_id")
+        )
+        default_user = self.env["finance.sync.exception"]._default_responsible()
+        for backend in backends:
+            alert = alerts.get(backend.id)
+            if backend.health == "critical" and not alert:
+                user = backend.user_id or default_user
+                if user:
+                    backend.activity_schedule(
+                        HEALTH_ACTIVITY_TYPE,
+                        summary=_("Sync failing: %s", backend.name),
+                        note=_("%(name)s: %(why)s.", name=backend.name, why=backend.health_alert),
+                        user_id=user.id,
+                    )
+            elif backend.health != "critical" and alert:
+                alert.action_feedback(feedback=_("Back under the alert thresholds."))
 
     # === BUSINESS METHODS === #
 
@@ -670,34 +742,64 @@ class FinanceSyncBackend(models.Model):
     # --- circuit breaker ----------------------------------------------------------------
 
     def _circuit_status(self, now):
-        """State of the circuit, derived from the latest attempts.
+        """State of this backend's circuit (see ``_circuit_statuses``)."""
+        self.ensure_one()
+        return self._circuit_statuses(now)[self.id]
+
+    def _circuit_statuses(self, now):
+        """State of the circuit of each of these backends, derived from their latest attempts,
+        in one query whatever the number of backends: {backend id: {state, failures,
+        open_until, last_success_at}}.
 
         The circuit is open when the last ``circuit_threshold`` attempts since the last manual
         reset all failed in transport (no answer, timeout, 5xx, 408, 429), and stays open for
         ``circuit_cooldown`` seconds after the latest of them; then it lets one probe through.
+        Both lateral subqueries read the (backend_id, started_at DESC, id DESC) index.
         """
-        self.ensure_one()
+        if not self:
+            return {}
         self.env["finance.sync.attempt"].flush_model()
+        self.flush_recordset(["circuit_reset_at", "circuit_threshold", "circuit_cooldown"])
         self.env.cr.execute(
-            """SELECT outcome, started_at FROM finance_sync_attempt
-                WHERE backend_id = %s AND started_at >= COALESCE(%s, '-infinity'::timestamp)
-                ORDER BY started_at DESC, id DESC LIMIT %s""",
-            (self.id, self.circuit_reset_at or None, max(self.circuit_threshold, 1)),
+            """SELECT backend.id, backend.circuit_threshold, backend.circuit_cooldown, recent.outcomes,
+                      recent.latest, success.started_at
+                 FROM finance_sync_backend backend
+                 LEFT JOIN LATERAL (
+                      SELECT array_agg(last.outcome ORDER BY last.started_at DESC, last.id DESC) AS outcomes,
+                             max(last.started_at) AS latest
+                        FROM (SELECT attempt.id, attempt.outcome, attempt.started_at
+                                FROM finance_sync_attempt attempt
+                               WHERE attempt.backend_id = backend.id
+                                 AND attempt.started_at >= COALESCE(backend.circuit_reset_at, '-infinity'::timestamp)
+                               ORDER BY attempt.started_at DESC, attempt.id DESC
+                               LIMIT GREATEST(backend.circuit_threshold, 1)) last
+                 ) recent ON TRUE
+                 LEFT JOIN LATERAL (
+                      SELECT attempt.started_at
+                        FROM finance_sync_attempt attempt
+                       WHERE attempt.backend_id = backend.id AND attempt.outcome = 'done'
+                       ORDER BY attempt.started_at DESC, attempt.id DESC
+                       LIMIT 1
+                 ) success ON TRUE
+                WHERE backend.id IN %s""",
+            (tuple(self.ids),),
         )
-        rows = self.env.cr.fetchall()
-        failures = 0
-        for outcome, _started in rows:
-            if outcome != "retry":
-                break
-            failures += 1
-        self.env.cr.execute(
-            "SELECT max(started_at) FROM finance_sync_attempt WHERE backend_id = %s AND outcome = 'done'", (self.id,)
-        )
-        status = {"failures": failures, "open_until": False, "last_success_at": self.env.cr.fetchone()[0] or False}
-        if failures < self.circuit_threshold:
-            return dict(status, state="closed")
-        open_until = rows[0][1] + timedelta(seconds=self.circuit_cooldown)
-        return dict(status, state="open" if now < open_until else "half_open", open_until=open_until)
+        result = {}
+        for backend_id, threshold, cooldown, outcomes, latest, last_success in self.env.cr.fetchall():
+            failures = 0
+            for outcome in outcomes or ():
+                if outcome != "retry":
+                    break
+                failures += 1
+            status = {"failures": failures, "open_until": False, "last_success_at": last_success or False}
+            if failures < threshold:
+                result[backend_id] = dict(status, state="closed")
+            else:
+                open_until = latest + timedelta(seconds=cooldown)
+                result[backend_id] = dict(
+                    status, state="open" if now < open_until else "half_open", open_until=open_until
+                )
+        return result
 
     def _circuit_allows(self, now):
         """(how many jobs may be sent now, consecutive failures so far): 0 while open, 1 to probe."""

@@ -2,10 +2,12 @@ import logging
 from datetime import timedelta
 
 from markupsafe import Markup
+from psycopg2.errors import UniqueViolation
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import ConcurrencyError, UserError
 from odoo.fields import Domain
+from odoo.tools import SQL
 
 from .. import const
 
@@ -136,28 +138,43 @@ class FinanceSyncException(models.Model):
         for exc in self:
             exc.state_rank = ranks.get(exc.state, 9)
 
-    AGE_LIMITS = (("1_day", 1), ("2_week", 7), ("3_month", 30))
+    # Age buckets by days since first seen: (key, lower bound included, upper bound excluded).
+    AGE_BUCKETS = (("1_day", 0, 1), ("2_week", 1, 7), ("3_month", 7, 30), ("4_older", 30, None))
 
     @api.depends("first_seen")
     def _compute_age_bucket(self):
         now = fields.Datetime.now()
         for exc in self:
             days = (now - exc.first_seen).total_seconds() / 86400 if exc.first_seen else 0
-            exc.age_bucket = next((key for key, limit in self.AGE_LIMITS if days < limit), "4_older")
+            exc.age_bucket = next(key for key, _low, high in self.AGE_BUCKETS if high is None or days < high)
 
     def _search_age_bucket(self, operator, value):
         if operator not in ("in", "not in"):
             return NotImplemented
         now = fields.Datetime.now()
-        bounds = {"1_day": (0, 1), "2_week": (1, 7), "3_month": (7, 30), "4_older": (30, None)}
         domain = Domain.FALSE
-        for key in value:
-            low, high = bounds[key]
-            part = Domain("first_seen", "<=", now - timedelta(days=low))
+        for key, low, high in self.AGE_BUCKETS:
+            if key not in value:
+                continue
+            part = Domain("first_seen", "<=", now - timedelta(days=low)) if low else Domain.TRUE
             if high is not None:
                 part &= Domain("first_seen", ">", now - timedelta(days=high))
             domain |= part
         return domain if operator == "in" else ~domain
+
+    def _field_to_sql(self, alias, field_expr, query=None):
+        """``age_bucket`` as SQL, so that lists, pivots and graphs can group by age although it
+        is not stored (a stored age would be stale the next day)."""
+        if field_expr == "age_bucket":
+            first_seen = super()._field_to_sql(alias, "first_seen", query)
+            now = fields.Datetime.now()
+            whens = SQL(" ").join(
+                SQL("WHEN %s > %s THEN %s", first_seen, now - timedelta(days=high), key)
+                for key, _low, high in self.AGE_BUCKETS
+                if high is not None
+            )
+            return SQL("(CASE %s ELSE %s END)", whens, self.AGE_BUCKETS[-1][0])
+        return super()._field_to_sql(alias, field_expr, query)
 
     @api.depends("category")
     def _compute_explanation(self):
@@ -169,17 +186,43 @@ class FinanceSyncException(models.Model):
         for exc in self:
             exc.job_count = len(exc.job_ids)
 
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        """Closing goes through here whichever way it is done (buttons, the clickable status bar,
+        an import): the closing time is kept, activities are marked done, and ignoring needs a
+        reason."""
+        state = vals.get("state")
+        reason_given = (vals.get("ignore_reason") or "").strip()
+        if state == "ignored" and not reason_given and any(e.state != "ignored" and not e.ignore_reason for e in self):
+            raise UserError(_("Give a reason to ignore an exception: use the Ignore button."))
+        closing = self.env["finance.sync.exception"]
+        if state in ("resolved", "ignored"):
+            closing = self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
+            vals = dict(vals, resolved_at=vals.get("resolved_at") or fields.Datetime.now())
+        elif state in const.EXCEPTION_OPEN_STATES:
+            vals = dict(vals, resolved_at=False)
+            if any(exc.state == "ignored" for exc in self):
+                vals["ignore_reason"] = False  # reopened: ignoring again needs a new reason
+        res = super().write(vals)
+        if closing:
+            label = dict(self._fields["state"].selection)[state]
+            closing.activity_ids.action_feedback(feedback=_("Exception %s.", label))
+        return res
+
     # === ACTION METHODS === #
 
     def action_retry(self):
         """Re-queue the failed, dead or blocked jobs of these exceptions and send them right away,
         so the person who fixed the cause sees the outcome at once (the exception resolves itself
-        when they go through, or is bumped again when they fail)."""
+        when they go through, or is bumped again when they fail). Works on a selection: the
+        exceptions without such a job are left as they are."""
         jobs = self.job_ids.filtered(lambda j: j.state in ("failed", "dead", "blocked"))
         if not jobs:
             raise UserError(_("There is no failed, dead or blocked job to retry on these exceptions."))
-        self.filtered(lambda e: e.state == "new").state = "in_progress"
-        for exc in self:
+        retried = self.filtered(lambda e: e.job_ids & jobs)
+        retried.filtered(lambda e: e.state == "new").state = "in_progress"
+        for exc in retried:
             exc.message_post(
                 body=_(
                     "Retry requested by %(user)s for %(n)s job(s).", user=self.env.user.name, n=len(exc.job_ids & jobs)
@@ -190,6 +233,8 @@ class FinanceSyncException(models.Model):
         return True
 
     def action_resolve(self):
+        if not self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES):
+            raise UserError(_("These exceptions are already closed."))
         self._close("resolved")
         return True
 
@@ -204,12 +249,15 @@ class FinanceSyncException(models.Model):
         }
 
     def _ignore(self, reason):
-        if not (reason or "").strip():
+        reason = (reason or "").strip()
+        if not reason:
             raise UserError(_("Give a reason to ignore an exception."))
-        self.write({"ignore_reason": reason.strip()})
-        self._close("ignored")
-        for exc in self:
-            exc.message_post(body=Markup("%s<br/>%s") % (_("Ignored. Reason:"), reason.strip()))
+        opened = self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
+        if not opened:
+            raise UserError(_("These exceptions are already closed."))
+        opened.write({"state": "ignored", "ignore_reason": reason})
+        for exc in opened:
+            exc.message_post(body=Markup("%s<br/>%s") % (_("Ignored. Reason:"), reason))
 
     def action_add_mapping(self):
         """Open a new mapping, prefilled with the record this exception says is missing."""
@@ -254,9 +302,8 @@ class FinanceSyncException(models.Model):
     # === BUSINESS METHODS === #
 
     def _close(self, state):
-        opened = self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
-        opened.write({"state": state, "resolved_at": fields.Datetime.now()})
-        opened.activity_ids.action_feedback(feedback=_("Exception %s.", dict(self._fields["state"].selection)[state]))
+        """Close the open ones among these exceptions (see write for what closing does)."""
+        self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES).write({"state": state})
 
     def _check_auto_resolve(self):
         """Resolve open exceptions whose linked jobs have all gone through (done or cancelled)."""
@@ -277,9 +324,16 @@ class FinanceSyncException(models.Model):
 
     @api.model
     def _default_responsible(self):
-        user_id = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_DEFAULT_USER)
-        return (
-            self.env["res.users"].browse(int(user_id)).exists() if (user_id or "").isdigit() else self.env["res.users"]
+        """The default responsible of Settings (an active user), or no user."""
+        user_id = (self.env["ir.config_parameter"].sudo().get_param(const.PARAM_DEFAULT_USER) or "").strip()
+        users = self.env["res.users"].sudo().browse(int(user_id)).exists() if user_id.isdigit() else None
+        return users.filtered("active") if users else self.env["res.users"]
+
+    @api.model
+    def _find_open(self, fingerprint):
+        """The open exception with this fingerprint, as this transaction sees it."""
+        return self.sudo().search(
+            [("fingerprint", "=", fingerprint), ("state", "in", const.EXCEPTION_OPEN_STATES)], limit=1
         )
 
     @api.model
@@ -288,9 +342,7 @@ class FinanceSyncException(models.Model):
         jobs = jobs or self.env["finance.sync.job"]
         fingerprint = f"{backend.id}|{category}|{fingerprint_key}"
         now = fields.Datetime.now()
-        existing = self.sudo().search(
-            [("fingerprint", "=", fingerprint), ("state", "in", const.EXCEPTION_OPEN_STATES)], limit=1
-        )
+        existing = self._find_open(fingerprint)
         if existing:
             existing.write(
                 {
@@ -323,7 +375,14 @@ class FinanceSyncException(models.Model):
                 vals["move_id"] = document.id
             elif document._name == "account.payment":
                 vals["payment_id"] = document.id
-        exc = self.sudo().create(vals)
+        try:
+            with self.env.cr.savepoint():
+                exc = self.sudo().create(vals)
+        except UniqueViolation:
+            # Another transaction opened the same exception after this one started: its row is
+            # invisible to this snapshot. Start again on a fresh one (requests and the dispatcher
+            # retry on ConcurrencyError), where the recurrence bumps that exception.
+            raise ConcurrencyError(f"finance_sync: exception {fingerprint} opened concurrently") from None
         _logger.info("finance_sync: exception %s (%s) on backend %s", exc.id, category, backend.id)
         if exc.severity == "blocking" and exc.user_id:
             exc.activity_schedule(

@@ -6,8 +6,9 @@ from datetime import timedelta
 from psycopg2.errors import SerializationFailure
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import ConcurrencyError, UserError
 from odoo.fields import Domain
+from odoo.tools import SQL
 
 from .. import const
 from ..engine import backoff, classify
@@ -263,9 +264,11 @@ class FinanceSyncJob(models.Model):
         while True:
             try:
                 processed, more = self._dispatch_backend(backend)
-            except SerializationFailure:
+            except (SerializationFailure, ConcurrencyError):
                 # REPEATABLE READ: another worker committed rows this transaction's snapshot still
-                # saw as due, and locking them failed. Nothing was sent: retry on a fresh snapshot.
+                # saw as due, and locking them failed (nothing was sent), or opened the same sync
+                # exception at the same time (the batch is sent again with the same event ids,
+                # which platforms deduplicate). Retry on a fresh snapshot.
                 self.env.cr.rollback()
                 conflicts += 1
                 if conflicts > max_conflicts:
@@ -281,14 +284,32 @@ class FinanceSyncJob(models.Model):
     @api.model
     def _cron_purge(self, days=None):
         """Delete finished (done or cancelled) jobs older than the retention period with their
-        attempt logs, in batches. Jobs still pending, blocked, failed or dead, and jobs linked to
-        an exception that is not closed, are never purged."""
+        attempt logs, in batches. Never purged: jobs still pending, blocked, failed or dead; jobs
+        linked to an exception that is not closed; and each document's latest job and latest
+        job not cancelled per backend. Those two carry what a backend last heard of the
+        document (a later reset, cancellation or payment status is only sent to backends that
+        heard of it, and only when it changed) and the document's event sequence, which must
+        keep growing for platforms that order events by it."""
         cutoff = retention_cutoff(self.env, days)
         if not cutoff:
             return 0
+        self.flush_model(["backend_id", "res_model", "res_id", "sequence", "state"])
+        superseded = SQL(
+            """SELECT job.id FROM finance_sync_job job
+                WHERE job.state IN ('done', 'cancelled') AND job.write_date < %s
+                  AND EXISTS (
+                        SELECT 1 FROM finance_sync_job later
+                         WHERE later.backend_id = job.backend_id
+                           AND later.res_model = job.res_model
+                           AND later.res_id = job.res_id
+                           AND later.sequence > job.sequence
+                           AND (job.state = 'cancelled' OR later.state != 'cancelled'))""",
+            cutoff,
+        )
         domain = (
             Domain("state", "in", ("done", "cancelled"))
             & Domain("write_date", "<", cutoff)
+            & Domain("id", "any!", superseded)
             & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
         )
         return purge_in_batches(self, domain, "id", const.PURGE_BATCH_SIZE)

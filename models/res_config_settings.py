@@ -18,17 +18,19 @@ class ResConfigSettings(models.TransientModel):
         "Default responsible",
         config_parameter=const.PARAM_DEFAULT_USER,
         domain=[("share", "=", False)],
-        help="Gets the activities of blocking sync exceptions of backends without a responsible.",
+        help="Gets the activities (blocking sync exceptions, failing backends) of backends without a responsible.",
     )
     finance_sync_alert_backlog = fields.Integer(
         "Backlog alert (jobs)",
         config_parameter=const.PARAM_ALERT_BACKLOG,
         default=const.DEFAULT_ALERT_BACKLOG,
-        help="A backend with more pending jobs than this shows as failing on the dashboard.",
+        help="A backend with more pending jobs than this shows as failing on the dashboard and its responsible "
+        "gets an activity.",
     )
     finance_sync_alert_age_minutes = fields.Integer(
         "Oldest pending alert (minutes)",
         config_parameter=const.PARAM_ALERT_AGE_MINUTES,
         default=const.DEFAULT_ALERT_AGE_MINUTES,
-        help="A backend whose oldest pending job waits longer than this shows as failing on the dashboard.",
+        help="A backend whose oldest pending job waits longer than this shows as failing on the dashboard and its "
+        "responsible gets an activity.",
     )

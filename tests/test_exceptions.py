@@ -1,52 +1,109 @@
 """Exception queue: dedupe, auto-resolve, actions in bulk, activities, retention, dashboard,
 sync status filters, access per group, and a browser tour."""
 
+import ast
 from datetime import timedelta
 
 from freezegun import freeze_time
+from lxml import etree
 
 from odoo import fields
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, ConcurrencyError, UserError
 from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
+from .. import const
 from .common import FinanceSyncCase
+
+HEALTH_ACTIVITY = "finance_sync.mail_activity_type_health_alert"
 
 
 @tagged("post_install", "-at_install")
 class TestExceptionQueue(FinanceSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Exception = cls.env["finance.sync.exception"]
+        cls.finance_user = cls.env["res.users"].create(
+            {
+                "name": "Finance user",
+                "login": "fs_exc_user",
+                "group_ids": [(6, 0, [cls.env.ref("finance_sync.finance_sync_group_user").id])],
+            }
+        )
+
     def failed_invoice(self, status=400):
         invoice = self._create_invoice(post=True)
         self.respond(status, once=True)
         self.dispatch()
         return invoice, self.jobs_of(invoice)
 
+    def drain(self):
+        """Dispatch until nothing is due (one event per document goes per batch)."""
+        while self.dispatch()[0]:
+            pass
+
+    def chatter(self, record):
+        return "".join(record.message_ids.mapped("body"))
+
+    # --- the exception record ----------------------------------------------------------
+
     def test_same_problem_recurring_updates_one_record(self):
-        Exception_ = self.env["finance.sync.exception"]
         invoice = self._create_invoice(post=True)
-        first = Exception_._raise(self.backend, "transport", "down", document=invoice, fingerprint_key="k")
+        first = self.Exception._raise(self.backend, "transport", "down", document=invoice, fingerprint_key="k")
         with freeze_time(fields.Datetime.now() + timedelta(hours=1)):
-            again = Exception_._raise(self.backend, "transport", "still down", document=invoice, fingerprint_key="k")
+            again = self.Exception._raise(
+                self.backend, "transport", "still down", document=invoice, fingerprint_key="k"
+            )
         self.assertEqual(first, again)
         self.assertEqual((again.occurrence_count, again.message), (2, "still down"))
         self.assertGreater(again.last_seen, again.first_seen)
+        self.assertEqual((again.move_id, again.res_model, again.res_id), (invoice, "account.move", invoice.id))
         again.action_resolve()
-        third = Exception_._raise(self.backend, "transport", "down again", document=invoice, fingerprint_key="k")
+        third = self.Exception._raise(self.backend, "transport", "down again", document=invoice, fingerprint_key="k")
         self.assertNotEqual(third, first, "a closed exception is not reopened: a new one tells the new story")
-        self.assertTrue(third.explanation and third.suggested_fix)
+
+    def test_a_failing_job_recurring_keeps_one_exception(self):
+        self.backend.user_id = self.finance_user
+        invoice, job = self.failed_invoice(400)
+        exc = job.exception_ids
+        for _i in range(3):
+            self.respond(400, once=True)
+            job.action_retry()
+            job._send_now()
+        self.assertEqual(len(self.Exception.search([("move_id", "=", invoice.id)])), 1)
+        self.assertEqual((exc.occurrence_count, exc.category, exc.severity), (4, "rejected", "blocking"))
+        self.assertEqual(len(exc.activity_ids), 1, "one activity, not one per occurrence")
+
+    def test_every_category_explains_itself(self):
+        for category, _label in const.EXCEPTION_CATEGORIES:
+            exc = self.Exception._raise(self.backend, category, "x", fingerprint_key=category)
+            self.assertTrue(exc.explanation and exc.suggested_fix, category)
+        self.assertEqual(
+            self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
+            3,
+            "conflicts and inbound problems warn; the rest blocks sending",
+        )
+
+    def test_an_exception_opened_concurrently_asks_for_a_retry(self):
+        exc = self.Exception._raise(self.backend, "transport", "down", fingerprint_key="race")
+        # Another transaction opened it after this one started: this snapshot does not see it.
+        self.patch(type(self.Exception), "_find_open", lambda self, fingerprint: self.browse())
+        with self.assertRaises(ConcurrencyError), mute_logger("odoo.sql_db"):
+            self.Exception._raise(self.backend, "transport", "down", fingerprint_key="race")
+        self.assertEqual(exc.occurrence_count, 1, "the savepoint rolled the failed insert back")
+
+    # --- activities ----------------------------------------------------------------------
 
     def test_blocking_exception_schedules_an_activity_for_the_responsible(self):
-        responsible = self.env["res.users"].create(
-            {
-                "name": "Resp",
-                "login": "fs_resp",
-                "group_ids": [(6, 0, [self.env.ref("finance_sync.finance_sync_group_user").id])],
-            }
-        )
-        self.backend.user_id = responsible
+        self.backend.user_id = self.finance_user
         _invoice, job = self.failed_invoice()
         exc = job.exception_ids
-        self.assertEqual(exc.severity, "blocking")
-        self.assertEqual(exc.activity_ids.user_id, responsible)
+        self.assertEqual((exc.severity, exc.user_id), ("blocking", self.finance_user))
+        self.assertEqual(exc.activity_ids.user_id, self.finance_user)
+        warning = self.Exception._raise(self.backend, "conflict", "amounts differ", fingerprint_key="w")
+        self.assertEqual(warning.severity, "warning")
+        self.assertFalse(warning.activity_ids, "warnings do not schedule activities")
         exc.action_resolve()
         self.assertFalse(exc.activity_ids, "closing the exception marks its activity done")
 
@@ -54,39 +111,111 @@ class TestExceptionQueue(FinanceSyncCase):
         default = self.env["res.users"].create({"name": "Default", "login": "fs_default"})
         settings = self.env["res.config.settings"].create({"finance_sync_default_user_id": default.id})
         settings.execute()
+        self.assertEqual(self.env["ir.config_parameter"].sudo().get_param(const.PARAM_DEFAULT_USER), str(default.id))
         self.backend.user_id = False
         _invoice, job = self.failed_invoice()
         self.assertEqual(job.exception_ids.user_id, default)
         self.assertEqual(job.exception_ids.activity_ids.user_id, default)
 
+    # --- actions ---------------------------------------------------------------------------
+
     def test_retry_sends_now_and_resolves_itself(self):
         _invoice, job = self.failed_invoice()
         exc = job.exception_ids
+        self.assertEqual((job.state, exc.state), ("failed", "new"))
         self.respond(200)
         exc.action_retry()
-        self.assertEqual(job.state, "done")
+        self.assertEqual(job.state, "done", "sent in the same request, not at the next cron run")
         self.assertEqual(exc.state, "resolved")
-        self.assertIn("Retry requested", exc.message_ids.mapped("body")[-2] + "".join(exc.message_ids.mapped("body")))
+        self.assertTrue(exc.resolved_at)
+        self.assertIn("Retry requested", self.chatter(exc))
+        self.assertIn("Resolved automatically", self.chatter(exc))
+        with self.assertRaises(UserError):
+            exc.action_retry()  # nothing left to retry
 
-    def test_bulk_retry_and_ignore(self):
-        excs = self.env["finance.sync.exception"]
+    def test_cancelling_the_jobs_resolves_the_exception(self):
+        _invoice, job = self.failed_invoice()
+        job._cancel("Sent by hand to the platform")
+        self.assertEqual(job.exception_ids.state, "resolved")
+
+    def test_bulk_retry_resolve_and_ignore_on_a_selection(self):
+        excs = self.Exception
         for _i in range(3):
             excs |= self.failed_invoice()[1].exception_ids
         self.assertEqual(len(excs), 3)
+        conflict = self.Exception._raise(self.backend, "conflict", "no job to retry", fingerprint_key="c")
+        selection = (excs | conflict).with_user(self.finance_user)
         self.respond(500)
-        excs.action_retry()  # the platform still fails: nothing resolves, the jobs wait for a retry
+        selection.action_retry()  # the platform still fails: the jobs wait for their next attempt
         self.assertEqual(set(excs.mapped("state")), {"in_progress"})
+        self.assertEqual(conflict.state, "new", "nothing was retried for it")
         self.assertEqual(set(excs.job_ids.mapped("state")), {"pending"})
-        wizard = self.env["finance.sync.exception.ignore"].with_context(active_ids=excs.ids)
+        self.assertEqual(set(excs.job_ids.mapped("attempt_count")), {1}, "attempts start again and were sent")
+
+        wizard = self.env["finance.sync.exception.ignore"].with_user(self.finance_user)
         with self.assertRaises(UserError):
-            excs._ignore("   ")
-        wizard.create({"reason": "Test data, never to be sent"}).action_confirm()
-        self.assertEqual(set(excs.mapped("state")), {"ignored"})
-        for exc in excs:
-            self.assertIn("Test data, never to be sent", "".join(exc.message_ids.mapped("body")))
+            wizard.with_context(active_ids=excs[:2].ids).create({"reason": "   "}).action_confirm()
+        self.assertEqual(set(excs.mapped("state")), {"in_progress"}, "refused without a reason")
+        action = excs[:2].with_user(self.finance_user).action_ignore()
+        self.assertEqual((action["res_model"], action["context"]["active_ids"]), (wizard._name, excs[:2].ids))
+        wizard.with_context(**action["context"]).create({"reason": "Test data, never to be sent"}).action_confirm()
+        self.assertEqual(excs[:2].mapped("state"), ["ignored", "ignored"])
+        for exc in excs[:2]:
+            self.assertIn("Test data, never to be sent", self.chatter(exc))
+            self.assertEqual(exc.ignore_reason, "Test data, never to be sent")
+
+        (excs[2] | conflict).with_user(self.finance_user).action_resolve()
+        self.assertEqual((excs[2] | conflict).mapped("state"), ["resolved", "resolved"])
+        self.assertFalse(excs.activity_ids, "every closed exception's activity is done")
+        with self.assertRaises(UserError):
+            excs.action_resolve()  # all closed already
+
+    def test_list_offers_the_bulk_actions(self):
+        view = self.env.ref("finance_sync.finance_sync_exception_view_list")
+        arch = etree.fromstring(self.Exception.get_view(view.id, "list")["arch"])
+        self.assertEqual(arch.xpath("//header/button/@name"), ["action_retry", "action_resolve", "action_ignore"])
+
+    def test_closing_from_the_status_bar_behaves_like_the_buttons(self):
+        _invoice, job = self.failed_invoice()
+        exc = job.exception_ids.with_user(self.finance_user)
+        self.assertTrue(exc.activity_ids)
+        with self.assertRaises(UserError):
+            exc.write({"state": "ignored"})  # no reason
+        exc.write({"state": "resolved"})
+        self.assertTrue(exc.resolved_at)
+        self.assertFalse(exc.activity_ids)
+        exc.write({"state": "in_progress"})  # reopened
+        self.assertFalse(exc.resolved_at)
+
+    # --- age ---------------------------------------------------------------------------
+
+    def test_exceptions_group_and_filter_by_age(self):
+        now = fields.Datetime.now()
+        ages = {"1_day": 0.5, "2_week": 3, "3_month": 10, "4_older": 40}
+        excs = self.Exception
+        for bucket, days in ages.items():
+            exc = self.Exception._raise(self.backend, "transport", bucket, fingerprint_key=bucket)
+            exc.first_seen = now - timedelta(days=days)
+            excs |= exc
+        self.assertEqual(excs.mapped("age_bucket"), list(ages))
+        self.assertTrue(self.Exception.fields_get(["age_bucket"])["age_bucket"]["groupable"])
+        groups = dict(self.Exception._read_group([("id", "in", excs.ids)], ["age_bucket"], ["__count"]))
+        self.assertEqual(groups, dict.fromkeys(ages, 1))
+        by_backend = self.Exception._read_group(
+            [("id", "in", excs.ids)], ["backend_id", "category", "age_bucket"], ["__count"]
+        )
+        self.assertEqual(len(by_backend), 4)
+        for bucket, exc in zip(ages, excs, strict=True):
+            self.assertEqual(self.Exception.search([("id", "in", excs.ids), ("age_bucket", "in", [bucket])]), exc)
+        self.assertEqual(
+            self.Exception.search([("id", "in", excs.ids), ("age_bucket", "not in", ["1_day", "2_week"])]), excs[2:]
+        )
+
+    # --- dashboard -----------------------------------------------------------------------
 
     def test_dashboard_health(self):
         self.assertEqual(self.backend.health, "ok")
+        self.assertFalse(self.backend.last_success_at)
         invoice = self._create_invoice(post=True)
         self.env.flush_all()
         self.env.cr.execute(
@@ -97,6 +226,7 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertEqual(self.backend.pending_count, 1)
         self.assertGreaterEqual(self.backend.oldest_pending_minutes, 89)
         self.assertEqual(self.backend.health, "critical", "oldest pending above the 60 min threshold")
+        self.assertIn("oldest pending job waits", self.backend.health_alert)
         self.respond(503, once=True)
         self.respond(200)
         self.dispatch()
@@ -104,25 +234,108 @@ class TestExceptionQueue(FinanceSyncCase):
         self.dispatch()
         self.backend.invalidate_recordset()
         self.assertEqual((self.backend.pending_count, self.backend.failures_24h), (0, 1))
+        self.assertFalse(self.backend.oldest_pending_at)
         self.assertTrue(self.backend.last_success_at)
+        self.assertEqual(self.backend.circuit_state, "closed")
         self.assertEqual(self.backend.health, "warning", "a failure in the last 24 h")
+        self.assertFalse(self.backend.health_alert)
+        with freeze_time(fields.Datetime.now() + timedelta(hours=25)):
+            self.backend.invalidate_recordset()
+            self.assertEqual((self.backend.failures_24h, self.backend.health), (0, "ok"))
+
+    def test_dashboard_thresholds_come_from_settings(self):
+        self.env["res.config.settings"].create({"finance_sync_alert_backlog": 2}).execute()
+        for _i in range(3):
+            self._create_invoice(post=True)
+        self.assertEqual(self.backend.pending_count, 3)
+        self.assertEqual(self.backend.health, "critical")
+        self.assertIn("3 jobs wait to be sent (alert above 2)", self.backend.health_alert)
+        self.backend.action_pause()
+        self.backend.invalidate_recordset()
+        self.assertEqual(self.backend.health, "warning", "a paused backend's backlog is expected")
+
+    def test_dashboard_circuit_open_is_failing(self):
+        self.backend.write({"circuit_threshold": 2, "max_attempts": 10})
+        self._create_invoice(post=True)
+        self._create_invoice(post=True)
+        self.respond(503)
+        self.dispatch()
+        self.backend.invalidate_recordset()
+        self.assertEqual((self.backend.circuit_state, self.backend.health), ("open", "critical"))
+        self.assertIn("circuit is open", self.backend.health_alert)
+
+    def test_dashboard_reads_all_backends_in_a_fixed_number_of_queries(self):
+        others = self.create_backend("Treasury") | self.create_backend("Billing")
+        self._create_invoice(post=True)  # every backend gets a job
+        self.respond(200)
+        self.dispatch(others[0])
+        fnames = [
+            "health",
+            "health_alert",
+            "pending_count",
+            "failures_24h",
+            "oldest_pending_minutes",
+            "last_success_at",
+            "circuit_state",
+            "open_exception_count",
+        ]
+
+        def queries(backends):
+            backends.read(fnames)  # warm the settings cache
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            values = backends.read(fnames)
+            return self.env.cr.sql_log_count - before, values
+
+        one, _values = queries(self.backend)
+        three, values = queries(self.backend | others)
+        self.assertEqual(one, three, "no query per backend")
+        by_name = {v["id"]: v for v in values}
+        self.assertTrue(by_name[others[0].id]["last_success_at"])
+        self.assertFalse(by_name[self.backend.id]["last_success_at"])
+        self.assertEqual([v["pending_count"] for v in values], [1, 0, 1])
+
+    def test_failing_backend_alerts_its_responsible_once(self):
+        self.backend.user_id = self.finance_user
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")
+        Backend = self.env["finance.sync.backend"]
+        activity_type = self.env.ref(HEALTH_ACTIVITY)
+
+        def alerts():
+            return self.backend.activity_ids.filtered(lambda a: a.activity_type_id == activity_type)
+
+        Backend._cron_check_health()
+        self.assertFalse(alerts(), "healthy: no alert")
+        self._create_invoice(post=True)
+        self.backend.invalidate_recordset()
+        Backend._cron_check_health()
+        Backend._cron_check_health()
+        self.assertEqual(len(alerts()), 1, "one alert while it lasts")
+        self.assertEqual(alerts().user_id, self.finance_user)
+        self.assertIn("1 jobs wait to be sent", alerts().note)
+        self.respond(200)
+        self.dispatch()
+        self.backend.invalidate_recordset()
+        Backend._cron_check_health()
+        self.assertFalse(alerts(), "marked done once back under the thresholds")
+        cron = self.env.ref("finance_sync.ir_cron_check_health")
+        self.assertEqual(cron.code, "model._cron_check_health()")
+
+    # --- sync status on documents --------------------------------------------------------
+
+    def filter_domain(self, view_xmlid, name):
+        view = self.env.ref(view_xmlid)
+        arch = etree.fromstring(self.env[view.model].get_view(view.id, "search")["arch"])
+        (node,) = arch.xpath(f"//filter[@name='{name}']")
+        return ast.literal_eval(node.get("domain"))
 
     def test_sync_status_and_filters_on_invoices(self):
         failed, _job = self.failed_invoice()
-        pending = self._create_invoice(post=True)
         synced = self._create_invoice(post=True)
         self.respond(200)
         self.dispatch()
+        pending = self._create_invoice(post=True)
         Move = self.env["account.move"]
-        self.assertEqual(failed.finance_sync_status, "failed")
-        self.assertEqual(synced.finance_sync_status, "synced")
-        ids = (pending | failed | synced).ids
-        self.assertEqual(Move.search([("id", "in", ids), ("finance_sync_status", "in", ["failed"])]), failed)
-        self.assertEqual(
-            Move.search([("id", "in", ids), ("finance_sync_status", "in", ["not_synced", "pending"])]),
-            Move.browse(),
-            "the pending one went out with the last dispatch",
-        )
         quiet = Move.with_context(finance_sync_no_capture=True).create(
             {
                 "move_type": "out_invoice",
@@ -131,80 +344,198 @@ class TestExceptionQueue(FinanceSyncCase):
             }
         )
         quiet.with_context(finance_sync_no_capture=True).action_post()
-        self.assertEqual(quiet.finance_sync_status, "not_synced")
+        draft = self._create_invoice(post=False)
         self.assertEqual(
-            Move.search([("id", "in", ids + quiet.ids), ("finance_sync_status", "in", ["not_synced"])]), quiet
+            [m.finance_sync_status for m in (failed, synced, pending, quiet)],
+            ["failed", "synced", "pending", "not_synced"],
+        )
+        ours = [("id", "in", (failed | synced | pending | quiet | draft).ids)]
+        not_synced = self.filter_domain("account.view_account_invoice_filter", "finance_sync_not_synced")
+        sync_failed = self.filter_domain("account.view_account_invoice_filter", "finance_sync_failed")
+        self.assertEqual(Move.search(ours + sync_failed), failed)
+        self.assertEqual(Move.search(ours + not_synced), pending | quiet, "posted, not sent yet; drafts are not due")
+        as_user = Move.with_user(self.finance_user)
+        self.assertEqual(as_user.search(ours + sync_failed), failed)
+        self.assertEqual(
+            as_user.search([*ours, ("finance_sync_status", "not in", ["failed", "pending"])]), synced | quiet | draft
         )
 
-    def test_retention_keeps_what_it_must(self):
-        old = fields.Datetime.now() - timedelta(days=200)
-        done_job = self._create_invoice(post=True)
-        self.respond(200)
+    def test_sync_status_and_filters_on_payments(self):
+        failed = self.init_payment(100.0, post=True)
+        self.respond(400, once=True)
         self.dispatch()
-        done_job = self.jobs_of(done_job)
-        _inv, failed_job = self.failed_invoice()
-        linked_done = self._create_invoice(post=True)
-        self.dispatch()
-        linked_done = self.jobs_of(linked_done)
-        exc = self.env["finance.sync.exception"]._raise(
-            self.backend, "conflict", "x", jobs=linked_done, fingerprint_key="keep"
-        )
-        recent = self._create_invoice(post=True)
-        self.dispatch()
-        recent = self.jobs_of(recent)
+        self.assertEqual(self.jobs_of(failed).state, "failed")
+        pending = self.init_payment(200.0, post=True)
+        self.assertEqual((failed.finance_sync_status, pending.finance_sync_status), ("failed", "pending"))
+        Payment = self.env["account.payment"]
+        ours = [("id", "in", (failed | pending).ids)]
+        view = "account.view_account_payment_search"
+        self.assertEqual(Payment.search(ours + self.filter_domain(view, "finance_sync_failed")), failed)
+        self.assertEqual(Payment.search(ours + self.filter_domain(view, "finance_sync_not_synced")), pending)
+
+    # --- retention -----------------------------------------------------------------------
+
+    def age(self, jobs, days=200):
         self.env.flush_all()
-        (done_job | failed_job | linked_done).invalidate_recordset()
         self.env.cr.execute(
             "UPDATE finance_sync_job SET write_date = %s WHERE id IN %s",
-            (old, tuple((done_job | failed_job | linked_done).ids)),
+            (fields.Datetime.now() - timedelta(days=days), tuple(jobs.ids)),
         )
         self.env.invalidate_all()
-        attempts = done_job.attempt_ids
-        self.assertTrue(attempts)
+
+    def test_retention_keeps_what_it_must(self):
+        self.respond(200)
+        posted = self._create_invoice(post=True)
+        posted.button_draft()
+        posted.action_post()
+        self.drain()
+        superseded, latest = self.jobs_of(posted)[:2], self.jobs_of(posted)[2]
+        self.assertEqual(set(self.jobs_of(posted).mapped("state")), {"done"})
+
+        linked = self._create_invoice(post=True)
+        linked.button_draft()
+        self.drain()
+        linked_old = self.jobs_of(linked)[0]
+        exc = self.Exception._raise(self.backend, "conflict", "x", jobs=linked_old, fingerprint_key="keep")
+
+        cancelled_after = self._create_invoice(post=True)
+        self.drain()
+        cancelled_after.button_draft()
+        last_heard, cancelled = self.jobs_of(cancelled_after)
+        cancelled._cancel("Not to be sent")
+
+        failed = self._create_invoice(post=True)
+        failed.button_draft()
+        self.respond(400, once=True)
+        self.drain()
+        failed_job = self.jobs_of(failed)[0]
+        self.assertEqual(failed_job.state, "failed")
+
+        recent = self._create_invoice(post=True)
+        recent.button_draft()
+        self.respond(200)
+        self.drain()
+        recent_superseded = self.jobs_of(recent)[0]
+
+        self.age(self.Job.search([("backend_id", "=", self.backend.id)]) - self.jobs_of(recent))
+        attempts = superseded.attempt_ids
+        self.assertEqual(len(attempts), 2)
         purged = self.Job._cron_purge(days=90)
-        self.assertEqual(purged, 1)
-        self.assertFalse(done_job.exists(), "old delivered job purged")
-        self.assertFalse(attempts.exists(), "with its attempt log")
+        self.assertEqual(purged, 2)
+        self.assertFalse(superseded.exists(), "old delivered jobs purged")
+        self.assertFalse(attempts.exists(), "with their attempt logs")
+        self.assertTrue(latest.exists(), "a document's latest job stays: its sequence goes on from it")
+        self.assertTrue(linked_old.exists(), "jobs of an open exception stay")
+        self.assertTrue(last_heard.exists() and cancelled.exists(), "what the backend last heard stays")
         self.assertTrue(failed_job.exists(), "failed jobs are never purged")
-        self.assertTrue(linked_done.exists(), "jobs of an open exception stay")
-        self.assertTrue(recent.exists(), "recent jobs stay")
+        self.assertTrue(recent_superseded.exists(), "recent jobs stay")
+
         exc.action_resolve()
-        self.assertEqual(self.Job._cron_purge(days=90), 1)
+        self.assertEqual(self.Job._cron_purge(days=90), 1, "released once its exception is closed")
+        self.assertFalse(linked_old.exists())
         self.assertEqual(self.Job._cron_purge(days=0), 0, "0 days keeps everything")
+
+        # The platform still hears of the old invoice's payment, with the next sequence number.
+        self.commit_hooks()
+        self._register_payment(posted)
+        self.commit_hooks()
+        change = self.jobs_of(posted)[-1]
+        self.assertEqual((change.event_type, change.sequence), ("invoice.payment_state_changed", 4))
+
+    def test_retention_cron_purges_in_batches(self):
+        self.respond(200)
+        invoices = self._create_invoice(post=True) | self._create_invoice(post=True)
+        invoices.button_draft()
+        self.drain()
+        first_events = self.jobs_of(invoices[0])[0] | self.jobs_of(invoices[1])[0]
+        self.age(first_events)
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_RETENTION_DAYS, "30")
+        self.patch(const, "PURGE_BATCH_SIZE", 1)
+        cron = self.env.ref("finance_sync.ir_cron_purge_jobs")
+        self.assertEqual(cron.code, "model._cron_purge()")
+        self.env.flush_all()
+        with self.enter_registry_test_mode():  # the cron's own cursor is this test's
+            cron.method_direct_trigger()
+        self.env.invalidate_all()
+        self.assertFalse(first_events.exists())
+        self.assertEqual(len(self.Job.search([("move_id", "in", invoices.ids)])), 2)
 
 
 @tagged("post_install", "-at_install")
 class TestExceptionAccess(FinanceSyncCase):
-    def test_finance_user_handles_exceptions_but_not_configuration(self):
-        user = self.env["res.users"].create(
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user = cls.env["res.users"].create(
             {
                 "name": "Finance user",
                 "login": "fs_fin_user",
-                "group_ids": [(6, 0, [self.env.ref("finance_sync.finance_sync_group_user").id])],
+                "group_ids": [(6, 0, [cls.env.ref("finance_sync.finance_sync_group_user").id])],
             }
         )
-        plain = self.env["res.users"].create(
-            {"name": "Plain", "login": "fs_plain2", "group_ids": [(6, 0, [self.env.ref("base.group_user").id])]}
+        cls.plain = cls.env["res.users"].create(
+            {"name": "Plain", "login": "fs_plain2", "group_ids": [(6, 0, [cls.env.ref("base.group_user").id])]}
         )
+        cls.backend.auth_mode = "bearer"
+        cls.backend.auth_secret = "s3cret-token"
+
+    def test_finance_user_handles_exceptions_but_not_configuration(self):
         invoice = self._create_invoice(post=True)
         self.respond(400, once=True)
         self.dispatch()
-        exc = self.jobs_of(invoice).exception_ids
-        as_user = exc.with_user(user)
-        self.assertTrue(self.jobs_of(invoice).with_user(user).read(["state"]))
-        as_user.write({"state": "in_progress"})
+        job = self.jobs_of(invoice)
+        exc = job.exception_ids
+        as_user = exc.with_user(self.user)
+        self.assertTrue(job.with_user(self.user).read(["state", "last_error"]))
+        self.assertTrue(job.attempt_ids.with_user(self.user).read(["status_code"]))
+        self.assertTrue(
+            self.backend.with_user(self.user).read(
+                ["name", "health", "pending_count", "failures_24h", "last_success_at", "circuit_state"]
+            )
+        )
+        as_user.write({"state": "in_progress", "user_id": self.user.id})
         self.respond(200)
         as_user.action_retry()
         self.assertEqual(exc.state, "resolved")
+        other = self.env["finance.sync.exception"]._raise(self.backend, "conflict", "x", fingerprint_key="u")
+        self.env["finance.sync.exception.ignore"].with_user(self.user).with_context(active_ids=other.ids).create(
+            {"reason": "Known difference"}
+        ).action_confirm()
+        self.assertEqual(other.state, "ignored")
+
+        for fname in ("auth_secret_encrypted", "signing_secret_encrypted", "webhook_token"):
+            with self.assertRaises(AccessError, msg=fname):
+                self.backend.with_user(self.user).read([fname])
+        self.assertFalse(self.backend.with_user(self.user).auth_secret, "write-only: never read back")
         with self.assertRaises(AccessError):
-            self.backend.with_user(user).write({"name": "x"})
+            self.backend.with_user(self.user).write({"name": "x"})
         with self.assertRaises(AccessError):
-            self.backend.with_user(user).read(["auth_secret_encrypted"])
+            self.backend.with_user(self.user).action_pause()
         with self.assertRaises(AccessError):
-            self.jobs_of(invoice).with_user(user).write({"state": "pending"})
-        for model in ("finance.sync.exception", "finance.sync.job", "finance.sync.backend"):
-            with self.assertRaises(AccessError):
-                self.env[model].with_user(plain).search([])
+            job.with_user(self.user).write({"state": "pending"})
+        with self.assertRaises(AccessError):
+            exc.with_user(self.user).unlink()
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Codes"})
+        self.assertTrue(mapping_set.with_user(self.user).read(["name"]))
+        with self.assertRaises(AccessError):
+            mapping_set.with_user(self.user).write({"name": "x"})
+        with self.assertRaises(AccessError):
+            self.env["finance.sync.mapping"].with_user(self.user).create(
+                {"set_id": mapping_set.id, "kind": "partner", "partner_id": self.partner_a.id, "external_code": "P"}
+            )
+
+    def test_plain_internal_user_has_no_access(self):
+        for model in (
+            "finance.sync.exception",
+            "finance.sync.job",
+            "finance.sync.attempt",
+            "finance.sync.backend",
+            "finance.sync.mapping",
+        ):
+            with self.assertRaises(AccessError, msg=model):
+                self.env[model].with_user(self.plain).search([])
+        with self.assertRaises(AccessError):
+            self.env["account.move"].with_user(self.plain).search([("finance_sync_status", "in", ["failed"])])
 
 
 @tagged("post_install", "-at_install")
@@ -218,7 +549,9 @@ class TestExceptionTour(FinanceSyncCase, HttpCase):
         self.dispatch()
         job = self.jobs_of(invoice)
         exc = job.exception_ids
-        self.assertEqual((job.state, exc.category, exc.state), ("blocked", "missing_mapping", "new"))
+        self.assertEqual(
+            (job.state, exc.category, exc.severity, exc.state), ("blocked", "missing_mapping", "blocking", "new")
+        )
         self.assertFalse(self.receiver.log)
 
         self.env["res.users"].create(
@@ -233,11 +566,12 @@ class TestExceptionTour(FinanceSyncCase, HttpCase):
         )
         self.start_tour("/odoo", "finance_sync_fix_exception", login="fs_tour", password="fs_tour_password")
 
+        # What the browser did, read back from the database: proof that the tour really ran.
         self.env.invalidate_all()
         mapping = self.env["finance.sync.mapping"].search([("set_id", "=", mapping_set.id)])
         self.assertEqual(
-            (mapping.kind, mapping.partner_id, mapping.external_code),
-            ("partner", invoice.partner_id.commercial_partner_id, "CUST-TOUR"),
+            (mapping.kind, mapping.partner_id, mapping.external_code, mapping.create_uid.login),
+            ("partner", invoice.partner_id.commercial_partner_id, "CUST-TOUR", "fs_tour"),
             "made in the browser",
         )
         self.assertEqual((job.state, exc.state), ("done", "resolved"), "sent from the browser after the release")

@@ -1,7 +1,8 @@
 import { registry } from "@web/core/registry";
 
-// A user opens a blocking missing-mapping exception, adds the mapping from there, and sees the
-// exception resolve itself; the held job is queued again, and sending it now shows it delivered.
+// A user opens a blocking missing-mapping exception, adds the mapping from there, sees the
+// exception resolve itself, sends the released job and sees it delivered, then finds the backend
+// healthy on the dashboard.
 registry.category("web_tour.tours").add("finance_sync_fix_exception", {
     url: "/odoo/action-finance_sync.finance_sync_exception_action",
     steps: () => [
@@ -51,6 +52,15 @@ registry.category("web_tour.tours").add("finance_sync_fix_exception", {
         {
             content: "The job went out",
             trigger: ".o_statusbar_status .o_arrow_button_current:contains('Done')",
+        },
+        {
+            content: "Open the dashboard",
+            trigger: ".o_main_navbar [data-menu-xmlid='finance_sync.finance_sync_dashboard_menu']",
+            run: "click",
+        },
+        {
+            content: "The backend's card shows its health: nothing pending, a last success",
+            trigger: ".o_kanban_record:contains('Warehouse'):contains('Healthy'):contains('none')",
         },
     ],
 });

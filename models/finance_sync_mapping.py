@@ -91,18 +91,8 @@ class FinanceSyncMapping(models.Model):
         mappings = super().create(vals_list)
         # Callers creating lines in bulk (Find unmapped) post their own summary.
         quiet = self.env.context.get("finance_sync_mapping_summary")
-        for mapping_set, lines in ({} if quiet else mappings.grouped("set_id")).items():
-            mapping_set.message_post(
-                body=Markup("<br/>").join(
-                    self.env._(
-                        "Mapping added: %(kind)s %(record)s → %(code)s",
-                        kind=line._kind_label(),
-                        record=line.record_name,
-                        code=line.external_code or "—",
-                    )
-                    for line in lines
-                )
-            )
+        if not quiet:
+            mappings._post_to_sets(self.env._("Mapping added: %(kind)s %(record)s → %(code)s"))
         mappings._release_blocked_jobs()
         return mappings
 
@@ -142,19 +132,19 @@ class FinanceSyncMapping(models.Model):
         return res
 
     def unlink(self):
+        self._post_to_sets(self.env._("Mapping removed: %(kind)s %(record)s (%(code)s)"))
+        return super().unlink()
+
+    def _post_to_sets(self, template):
+        """One chatter message per set listing these lines with ``template`` (kind, record, code)."""
         for mapping_set, lines in self.grouped("set_id").items():
             mapping_set.message_post(
                 body=Markup("<br/>").join(
-                    self.env._(
-                        "Mapping removed: %(kind)s %(record)s (%(code)s)",
-                        kind=line._kind_label(),
-                        record=line.record_name,
-                        code=line.external_code or "—",
-                    )
+                    template
+                    % {"kind": line._kind_label(), "record": line.record_name, "code": line.external_code or "—"}
                     for line in lines
                 )
             )
-        return super().unlink()
 
     # === BUSINESS METHODS === #
 

@@ -128,18 +128,21 @@ class FinanceSyncMappingSet(models.Model):
         self.ensure_one()
         line_scope, payment_scope = self._get_scope_domains()
         used = {kind: set() for kind, _label in MAPPING_KINDS}
+
+        def add_common(company, partner, journal, currency):
+            used["company"].add(company.id)
+            used["currency"].update((company.currency_id.id, currency.id))
+            used["partner"].add(partner.id)
+            used["journal"].add(journal.id)
+
         Line = self.env["account.move.line"].sudo()
         lines = line_scope & Domain("parent_state", "=", "posted") & Domain("display_type", "=", "product")
         for company, account, partner, journal, currency in Line._read_group(
             lines,
             ["company_id", "account_id", "partner_id.commercial_partner_id", "journal_id", "currency_id"],
         ):
-            used["company"].add(company.id)
-            used["currency"].add(company.currency_id.id)
+            add_common(company, partner, journal, currency)
             used["account"].add(account.id)
-            used["partner"].add(partner.id)
-            used["journal"].add(journal.id)
-            used["currency"].add(currency.id)
         for (tax,) in Line._read_group(lines & Domain("tax_ids", "!=", False), ["tax_ids"]):
             used["tax"].add(tax.id)
         query = Line._search(lines & Domain("analytic_distribution", "!=", False))
@@ -151,11 +154,7 @@ class FinanceSyncMappingSet(models.Model):
             payments,
             ["company_id", "partner_id.commercial_partner_id", "journal_id", "currency_id", "payment_method_line_id"],
         ):
-            used["company"].add(company.id)
-            used["currency"].add(company.currency_id.id)
-            used["partner"].add(partner.id)
-            used["journal"].add(journal.id)
-            used["currency"].add(currency.id)
+            add_common(company, partner, journal, currency)
             used["payment_method"].add(method.id)
         # Distribution keys may outlive their analytic accounts.
         used["analytic"] = set(self.env["account.analytic.account"].sudo().browse(used["analytic"]).exists().ids)

@@ -46,12 +46,26 @@ JOB_OPEN_STATES = ("pending", "blocked", "failed", "dead")
 
 # --- Dispatch defaults ------------------------------------------------------------------
 DEFAULT_TIMEOUT = 10  # seconds
-DEFAULT_BATCH_SIZE = 50
+DEFAULT_MAX_CONCURRENT = 8  # requests in flight per backend (1 = one at a time)
+MAX_CONCURRENT_LIMIT = 64
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_CIRCUIT_THRESHOLD = 5  # consecutive transport failures that open the circuit
 DEFAULT_CIRCUIT_COOLDOWN = 300  # seconds before a probe is allowed
 DEFAULT_SECRET_OVERLAP_HOURS = 24
 BACKOFF_BASE_SECONDS = 30
+DEFAULT_429_PACE_SECONDS = 5  # a 429 without Retry-After holds the whole backend this long
+
+# --- Dispatcher (see models/finance_sync_dispatcher.py) -------------------------------------
+PARAM_DISPATCHER_WORKERS = "finance_sync.dispatcher_workers"
+DEFAULT_DISPATCHER_WORKERS = 1
+DISPATCH_MAX_WORKERS = 32
+DISPATCH_MAX_THREADS = 64  # sending threads of one worker, all backends together
+DISPATCH_FREEZE_BATCH = 50  # bodies rendered and committed at once, per backend
+DISPATCH_LEASE_MARGIN_SECONDS = 30  # a claim outlives the backend timeout by this much
+DISPATCH_REFRESH_SECONDS = 5  # backends, secrets and circuits are read again this often
+DISPATCH_POLL_SECONDS = 0.5  # longest wait for an answer before looking for new work
+DISPATCH_IDLE_WAIT_SECONDS = 30  # a worker with nothing due waits this long for work coming due
+DISPATCH_MIN_SLICE_SECONDS = 2  # room kept before the deadline to record and commit
 RESPONSE_EXCERPT_LIMIT = 2000
 
 # --- Server configuration keys (odoo.conf [options]) / environment variables -------------

@@ -116,18 +116,21 @@ class _WebhookAdapter(HTTPAdapter):
 
 
 class WebhookTransport(Transport):
-    """JSON POST over HTTP(S) on one pooled session.
+    """JSON POST over HTTP(S) on one pooled session, safe to share between sending threads.
 
     No redirects (a redirect is the platform's answer, reported as such), no urllib3 retries
     (the engine retries with backoff and the same event id), a connect timeout of at most
     5 s and a read timeout of ``request.timeout``, and at most ``max_response_bytes`` of the
-    answer read (of which :func:`redact.excerpt` keeps the start).
+    answer read (of which :func:`redact.excerpt` keeps the start). ``pool_maxsize``
+    keep-alive connections are kept per host: as many as requests the caller has in flight.
     """
 
-    def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES):
+    def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES, pool_maxsize: int = POOL_MAXSIZE):
         self.max_response_bytes = max_response_bytes
         self.session = requests.Session()
-        adapter = _WebhookAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+        adapter = _WebhookAdapter(
+            pool_connections=POOL_CONNECTIONS, pool_maxsize=max(1, pool_maxsize), max_retries=0
+        )
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT

@@ -7,6 +7,7 @@ from . import finance_sync_mapping
 from . import finance_sync_backend
 from . import finance_sync_job
 from . import finance_sync_attempt
+from . import finance_sync_dispatcher
 from . import finance_sync_exception
 from . import finance_sync_inbound_event
 from . import finance_sync_binding

@@ -1,9 +1,15 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..engine import circuit as circuit_lib
 
 
 class FinanceSyncAttempt(models.Model):
     """One delivery attempt of a job: when, how long, what the platform answered.
-    Response excerpts are stored with secrets and personal data masked."""
+    Response excerpts are stored with secrets and personal data masked.
+
+    The attempt log is also where a backend's circuit breaker reads its facts: the circuit is
+    derived from it, never written, so concurrent workers never contend for a shared row."""
 
     _name = "finance.sync.attempt"
     _description = "Finance Sync Delivery Attempt"
@@ -23,3 +29,42 @@ class FinanceSyncAttempt(models.Model):
     error = fields.Text(readonly=True)
 
     _backend_recent_idx = models.Index("(backend_id, started_at DESC, id DESC)")
+
+    @api.model
+    def _circuit_facts(self, backends):
+        """{backend id: (consecutive transport failures, latest attempt, last success)} from each
+        backend's latest ``circuit_threshold`` attempts since its last manual reset, in one query
+        whatever the number of backends (both lateral subqueries read the index above)."""
+        if not backends:
+            return {}
+        self.flush_model()
+        backends.flush_recordset(["circuit_reset_at", "circuit_threshold"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT backend.id, recent.outcomes, recent.latest, success.started_at
+                     FROM finance_sync_backend backend
+                     LEFT JOIN LATERAL (
+                          SELECT array_agg(last.outcome ORDER BY last.started_at DESC, last.id DESC) AS outcomes,
+                                 max(last.started_at) AS latest
+                            FROM (SELECT attempt.id, attempt.outcome, attempt.started_at
+                                    FROM finance_sync_attempt attempt
+                                   WHERE attempt.backend_id = backend.id
+                                     AND attempt.started_at >= COALESCE(backend.circuit_reset_at, '-infinity'::timestamp)
+                                   ORDER BY attempt.started_at DESC, attempt.id DESC
+                                   LIMIT GREATEST(backend.circuit_threshold, 1)) last
+                     ) recent ON TRUE
+                     LEFT JOIN LATERAL (
+                          SELECT attempt.started_at
+                            FROM finance_sync_attempt attempt
+                           WHERE attempt.backend_id = backend.id AND attempt.outcome = 'done'
+                           ORDER BY attempt.started_at DESC, attempt.id DESC
+                           LIMIT 1
+                     ) success ON TRUE
+                    WHERE backend.id IN %s""",
+                tuple(backends.ids),
+            )
+        )
+        return {
+            backend_id: (circuit_lib.consecutive_failures(outcomes), latest, last_success)
+            for backend_id, outcomes, latest, last_success in self.env.cr.fetchall()
+        }

@@ -1,4 +1,3 @@
-import base64
 import logging
 import secrets as pysecrets
 import uuid
@@ -9,11 +8,14 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
+from odoo.tools import config
 
 from .. import const
+from ..engine import budget, signing, url_guard
 from ..engine import payload as payload_lib
-from ..engine import redact, signing, url_guard
-from ..engine.transport import OutboundRequest, TransportResult, get_transport
+from ..engine.circuit import Circuit
+from ..engine.sender import Sender
+from ..engine.transport import TransportResult, get_transport
 from ..utils import allow_private_endpoints, secret_box
 
 _logger = logging.getLogger(__name__)
@@ -187,9 +189,25 @@ class FinanceSyncBackend(models.Model):
         "account.journal", string="Journals", help="Only documents of these journals; all journals when empty."
     )
     start_date = fields.Date(help="Documents dated before this day are not sent.", tracking=True)
-    timeout = fields.Integer("Timeout (s)", default=const.DEFAULT_TIMEOUT)
-    batch_size = fields.Integer(default=const.DEFAULT_BATCH_SIZE)
+    timeout = fields.Integer(
+        "Timeout (s)",
+        default=const.DEFAULT_TIMEOUT,
+        help="How long one request may wait for the platform's answer. It must fit the dispatcher's time budget, "
+        "which follows the server's cron time limit.",
+    )
+    max_concurrent = fields.Integer(
+        "Max concurrent requests",
+        default=const.DEFAULT_MAX_CONCURRENT,
+        help="Requests sent to this platform at the same time by one dispatcher worker (1 = one at a time). "
+        "Events of one document always go one after the other, in order.",
+    )
     max_attempts = fields.Integer(default=const.DEFAULT_MAX_ATTEMPTS)
+    paced_until = fields.Datetime(
+        "Slowed down until",
+        readonly=True,
+        copy=False,
+        help="The platform answered 429 or sent Retry-After: no request to it starts before this moment.",
+    )
 
     # --- circuit breaker -----------------------------------------------------------------
     # Derived from the attempt log, never written by the dispatcher: two workers sending for
@@ -229,11 +247,40 @@ class FinanceSyncBackend(models.Model):
     # === CONSTRAINTS === #
 
     _positive_settings = models.Constraint(
-        "CHECK(timeout > 0 AND batch_size > 0 AND max_attempts > 0 AND circuit_threshold > 0 "
+        "CHECK(timeout > 0 AND max_concurrent > 0 AND max_attempts > 0 AND circuit_threshold > 0 "
         "AND circuit_cooldown >= 0 AND signing_overlap_hours >= 0)",
-        "Timeout, batch size, max attempts and circuit threshold must be positive.",
+        "Timeout, concurrent requests, max attempts and circuit threshold must be positive.",
     )
     _webhook_token_uniq = models.UniqueIndex("(webhook_token)", "Webhook tokens must be unique.")
+
+    @api.constrains("timeout", "max_concurrent")
+    def _check_delivery_settings(self):
+        limit = budget.server_limit(
+            config["limit_time_real_cron"], config["limit_time_real"], config["limit_time_cpu"], bool(config["workers"])
+        )
+        for backend in self:
+            if not budget.fits(backend.timeout, limit):
+                raise ValidationError(
+                    _(
+                        "The timeout of %(name)s (%(timeout)s s) does not fit the dispatcher's time budget: "
+                        "a dispatcher run lasts at most %(budget)s s under this server's cron time limit of "
+                        "%(limit)s s (limit_time_real_cron, or limit_time_real), and must have room for two "
+                        "rounds of requests. Lower the timeout to %(max)s s or less, or raise the server's limit.",
+                        name=backend.name,
+                        timeout=backend.timeout,
+                        budget=int(budget.run_budget(limit)),
+                        limit=int(limit),
+                        max=int(budget.run_budget(limit) // 2),
+                    )
+                )
+            if backend.max_concurrent > const.MAX_CONCURRENT_LIMIT:
+                raise ValidationError(
+                    _(
+                        "%(name)s: at most %(max)s concurrent requests per backend.",
+                        name=backend.name,
+                        max=const.MAX_CONCURRENT_LIMIT,
+                    )
+                )
 
     @api.constrains("endpoint_url")
     def _check_endpoint_url(self):
@@ -382,18 +429,14 @@ class FinanceSyncBackend(models.Model):
 
     def _compute_circuit(self):
         now = fields.Datetime.now()
-        statuses = self._origin._circuit_statuses(now)
+        facts = self.env["finance.sync.attempt"]._circuit_facts(self._origin)
         for backend in self:
-            status = statuses.get(backend._origin.id) or {
-                "state": "closed",
-                "failures": 0,
-                "open_until": False,
-                "last_success_at": False,
-            }
-            backend.circuit_state = status["state"]
-            backend.consecutive_failures = status["failures"]
-            backend.circuit_open_until = status["open_until"]
-            backend.last_success_at = status["last_success_at"]
+            failures, latest, last_success = facts.get(backend._origin.id) or (0, None, None)
+            circuit = Circuit(backend.circuit_threshold, backend.circuit_cooldown, failures, latest)
+            backend.circuit_state = circuit.state(now)
+            backend.consecutive_failures = failures
+            backend.circuit_open_until = circuit.open_until() or False
+            backend.last_success_at = last_success or False
 
     # === INVERSE METHODS === #
 
@@ -457,7 +500,7 @@ class FinanceSyncBackend(models.Model):
     # === ACTION METHODS === #
 
     def action_activate(self):
-        self.write({"state": "active"})
+        self.write({"state": "active", "paced_until": False})
         self.env["finance.sync.job"]._trigger_dispatch()
 
     action_resume = action_activate
@@ -491,15 +534,17 @@ class FinanceSyncBackend(models.Model):
             raise UserError(_("Set an endpoint URL first."))
         event_id = str(uuid.uuid4())
         body = payload_lib.canonical_json(self._prepare_ping_payload(event_id))
-        with self._open_transport() as transport:
-            result = self._send(transport, event_id, body)
+        sender = self._prepare_sender()
+        request = sender.request(event_id, body)
+        with get_transport(self.transport) as transport:
+            result = request if isinstance(request, TransportResult) else transport.send(request)
         ok = result.status is not None and 200 <= result.status < 300
         if result.status is None:
             message = _("No answer: %s", result.error)
         else:
             message = _("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
         self.message_post(
-            body=Markup("%s<br/>%s") % (_("Connection test: %s", message), self._mask(result.body_excerpt)[:500])
+            body=Markup("%s<br/>%s") % (_("Connection test: %s", message), sender.mask(result.body_excerpt)[:500])
         )
         return {
             "type": "ir.actions.client",
@@ -698,111 +743,42 @@ class FinanceSyncBackend(models.Model):
 
     def _mask(self, text):
         """Mask this backend's secrets and personal data in text meant for logs and views."""
-        return redact.mask_text(text or "", [s for s in (self._get_secret("auth"), self._get_secret("signing")) if s])
+        return self._prepare_sender().mask(text)
 
-    def _open_transport(self):
+    def _prepare_sender(self):
+        """What the dispatcher needs to send for this backend, read once per refresh: endpoint
+        (checked by the URL guard now, not per attempt), decrypted secrets, credentials."""
         self.ensure_one()
-        return get_transport(self.transport)
-
-    def _prepare_headers(self, event_id, body):
-        headers = {"Content-Type": "application/json", "Idempotency-Key": event_id}
-        if self.signing_enabled:
-            secret = self._get_secret("signing")
-            if not secret:
-                raise UserError(_("Backend %s signs its events but has no signing secret.", self.name))
-            headers.update(signing.build_headers(secret, event_id, body))
-        if self.auth_mode == "bearer":
-            headers["Authorization"] = f"Bearer {self._get_secret('auth') or ''}"
-        elif self.auth_mode == "basic":
-            raw = f"{self.auth_username or ''}:{self._get_secret('auth') or ''}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        return headers
-
-    def _send(self, transport, event_id, body):
-        """The one place that sends HTTP: guard the URL, sign, send, never raise for transport errors."""
-        self.ensure_one()
+        refusal = None
         try:
-            # Checked at every send, not only on save: DNS answers can change (rebinding).
             url_guard.check_endpoint_url(self.endpoint_url, allow_private=allow_private_endpoints())
         except url_guard.UnsafeURLError as exc:
-            return TransportResult(status=None, headers={}, body_excerpt="", duration_ms=0, error=exc)
-        request = OutboundRequest(
-            url=self.endpoint_url, body=body, headers=self._prepare_headers(event_id, body), timeout=self.timeout
+            refusal = exc
+        signing_secret = self._get_secret("signing") if self.signing_enabled else None
+        if self.signing_enabled and not signing_secret:
+            refusal = refusal or ValueError(_("Backend %s signs its events but has no signing secret.", self.name))
+        return Sender.build(
+            self.endpoint_url,
+            self.timeout,
+            signing_secret=signing_secret,
+            auth_mode=self.auth_mode,
+            username=self.auth_username,
+            auth_secret=self._get_secret("auth") if self.auth_mode != "none" else None,
+            refusal=refusal,
         )
-        result = transport.send(request)
-        _logger.info(
-            "finance_sync: backend %s event %s -> %s in %s ms",
-            self.id,
-            event_id,
-            result.status if result.status is not None else type(result.error).__name__,
-            result.duration_ms,
-        )
-        return result
 
-    # --- circuit breaker ----------------------------------------------------------------
-
-    def _circuit_status(self, now):
-        """State of this backend's circuit (see ``_circuit_statuses``)."""
+    def _pace(self, until):
+        """No request to this platform starts before ``until`` (it answered 429 / Retry-After)."""
         self.ensure_one()
-        return self._circuit_statuses(now)[self.id]
-
-    def _circuit_statuses(self, now):
-        """State of the circuit of each of these backends, derived from their latest attempts,
-        in one query whatever the number of backends: {backend id: {state, failures,
-        open_until, last_success_at}}.
-
-        The circuit is open when the last ``circuit_threshold`` attempts since the last manual
-        reset all failed in transport (no answer, timeout, 5xx, 408, 429), and stays open for
-        ``circuit_cooldown`` seconds after the latest of them; then it lets one probe through.
-        Both lateral subqueries read the (backend_id, started_at DESC, id DESC) index.
-        """
-        if not self:
-            return {}
-        self.env["finance.sync.attempt"].flush_model()
-        self.flush_recordset(["circuit_reset_at", "circuit_threshold", "circuit_cooldown"])
+        self.flush_recordset(["paced_until"])
         self.env.cr.execute(
-            """SELECT backend.id, backend.circuit_threshold, backend.circuit_cooldown, recent.outcomes,
-                      recent.latest, success.started_at
-                 FROM finance_sync_backend backend
-                 LEFT JOIN LATERAL (
-                      SELECT array_agg(last.outcome ORDER BY last.started_at DESC, last.id DESC) AS outcomes,
-                             max(last.started_at) AS latest
-                        FROM (SELECT attempt.id, attempt.outcome, attempt.started_at
-                                FROM finance_sync_attempt attempt
-                               WHERE attempt.backend_id = backend.id
-                                 AND attempt.started_at >= COALESCE(backend.circuit_reset_at, '-infinity'::timestamp)
-                               ORDER BY attempt.started_at DESC, attempt.id DESC
-                               LIMIT GREATEST(backend.circuit_threshold, 1)) last
-                 ) recent ON TRUE
-                 LEFT JOIN LATERAL (
-                      SELECT attempt.started_at
-                        FROM finance_sync_attempt attempt
-                       WHERE attempt.backend_id = backend.id AND attempt.outcome = 'done'
-                       ORDER BY attempt.started_at DESC, attempt.id DESC
-                       LIMIT 1
-                 ) success ON TRUE
-                WHERE backend.id IN %s""",
-            (tuple(self.ids),),
+            "UPDATE finance_sync_backend SET paced_until = GREATEST(COALESCE(paced_until, %s), %s) WHERE id = %s",
+            (until, until, self.id),
         )
-        result = {}
-        for backend_id, threshold, cooldown, outcomes, latest, last_success in self.env.cr.fetchall():
-            failures = 0
-            for outcome in outcomes or ():
-                if outcome != "retry":
-                    break
-                failures += 1
-            status = {"failures": failures, "open_until": False, "last_success_at": last_success or False}
-            if failures < threshold:
-                result[backend_id] = dict(status, state="closed")
-            else:
-                open_until = latest + timedelta(seconds=cooldown)
-                result[backend_id] = dict(
-                    status, state="open" if now < open_until else "half_open", open_until=open_until
-                )
-        return result
+        self.invalidate_recordset(["paced_until"])
 
-    def _circuit_allows(self, now):
-        """(how many jobs may be sent now, consecutive failures so far): 0 while open, 1 to probe."""
-        status = self._circuit_status(now)
-        limit = {"closed": self.batch_size, "half_open": 1, "open": 0}[status["state"]]
-        return limit, status["failures"]
+    def _pause_gone(self, event_id):
+        """The platform answered 410 Gone: pause the backend and say why in its chatter."""
+        self.ensure_one()
+        self.state = "paused"
+        self.message_post(body=_("Paused: the platform answered 410 Gone for event %s.", event_id))

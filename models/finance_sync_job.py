@@ -3,15 +3,12 @@ import logging
 import uuid
 from datetime import timedelta
 
-from psycopg2.errors import SerializationFailure
-
 from odoo import _, api, fields, models
-from odoo.exceptions import ConcurrencyError, UserError
+from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .. import const
-from ..engine import backoff, classify
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
 from ..utils import purge_in_batches, retention_cutoff
@@ -19,34 +16,13 @@ from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
 
-# Claim due jobs of one backend. A job is due when it is pending, its time has come, and no
-# earlier event of the same document is still open on that backend (per-document ordering).
-# SKIP LOCKED: two workers never claim the same row, and neither waits for the other.
-CLAIM_QUERY = """
-    SELECT job.id
-      FROM finance_sync_job job
-     WHERE job.backend_id = %(backend_id)s
-       AND job.state = 'pending'
-       AND job.next_attempt_at <= %(now)s
-       AND NOT EXISTS (
-            SELECT 1
-              FROM finance_sync_job prev
-             WHERE prev.backend_id = job.backend_id
-               AND prev.res_model = job.res_model
-               AND prev.res_id = job.res_id
-               AND prev.sequence < job.sequence
-               AND prev.state IN %(open_states)s)
-     ORDER BY job.next_attempt_at, job.id
-     LIMIT %(limit)s
-       FOR UPDATE OF job SKIP LOCKED
-"""
-
-
 class FinanceSyncJob(models.Model):
     """One event for one backend: the transactional outbox row.
 
     Written in the same transaction as the business change that caused it, sent by the
-    dispatcher cron, retried with the same event id until done, failed, dead or cancelled.
+    dispatcher (``finance.sync.dispatcher``), retried with the same event id and the same frozen
+    body until done, failed, dead or cancelled. Its state changes only through the named
+    transitions below (``_mark_*``), never by a direct write elsewhere.
     """
 
     _name = "finance.sync.job"
@@ -75,8 +51,20 @@ class FinanceSyncJob(models.Model):
     last_status_code = fields.Integer("Last HTTP status", readonly=True)
     last_error = fields.Text(readonly=True)
     payload = fields.Json(readonly=True, help="Canonical event as captured, before mappings.")
-    body = fields.Text("Sent body", readonly=True, help="The exact JSON sent; frozen at the first attempt.")
+    body = fields.Text(
+        "Sent body",
+        readonly=True,
+        help="The exact JSON sent; frozen (rendered, validated and committed) before the first attempt, "
+        "then re-sent byte for byte.",
+    )
+    frozen_at = fields.Datetime("Body frozen", readonly=True)
     sent_at = fields.Datetime("First sent", readonly=True)
+    lease_until = fields.Datetime(
+        "Claimed until",
+        readonly=True,
+        copy=False,
+        help="A dispatcher worker is sending this job; if it dies, the job is due again after this moment.",
+    )
     done_at = fields.Datetime(readonly=True)
     cancel_reason = fields.Text(readonly=True)
     confirmed_at = fields.Datetime(
@@ -121,12 +109,12 @@ class FinanceSyncJob(models.Model):
         return True
 
     def _send_now(self):
-        """Send the pending ones among these jobs right away, backend by backend (the circuit,
-        a paused backend and per-document order still apply). Callers check access first."""
+        """Send the pending ones among these jobs right away (the circuit, a paused backend and
+        per-document order still apply). Callers check access first."""
         jobs = self.sudo().filtered(lambda j: j.state == "pending")
-        jobs.write({"next_attempt_at": fields.Datetime.now()})
-        for backend, backend_jobs in jobs.grouped("backend_id").items():
-            jobs._dispatch_backend(backend, job_ids=backend_jobs.ids)
+        if jobs:
+            jobs.write({"next_attempt_at": fields.Datetime.now()})
+            self.env["finance.sync.dispatcher"]._dispatch(backends=jobs.backend_id, job_ids=jobs.ids)
 
     def action_retry(self):
         """Re-queue failed, dead or blocked jobs: same event id, attempts start again."""
@@ -134,8 +122,7 @@ class FinanceSyncJob(models.Model):
         jobs = self.sudo().filtered(lambda j: j.state in ("failed", "dead", "blocked"))
         if not jobs:
             raise UserError(_("Only failed, dead or blocked jobs can be retried."))
-        jobs.write({"state": "pending", "attempt_count": 0, "next_attempt_at": fields.Datetime.now()})
-        self._trigger_dispatch()
+        jobs._mark_pending(reset_attempts=True)
         return True
 
     def action_cancel(self):
@@ -161,9 +148,7 @@ class FinanceSyncJob(models.Model):
             date=fields.Datetime.now(),
             reason=reason.strip(),
         )
-        jobs.write({"state": "cancelled", "cancel_reason": stamp})
-        jobs.exception_ids._check_auto_resolve()
-        self._trigger_dispatch()  # later events of the same documents may now go
+        jobs._mark_cancelled(stamp)
 
     def action_open_document(self):
         self.ensure_one()
@@ -227,57 +212,9 @@ class FinanceSyncJob(models.Model):
 
     @api.model
     def _trigger_dispatch(self, at=None):
-        cron = self.env.ref("finance_sync.ir_cron_dispatch", raise_if_not_found=False)
-        if cron:
-            cron.sudo()._trigger(at)
-
-    # === DISPATCH === #
-
-    @api.model
-    def _cron_dispatch(self):
-        """Drain the outbox: every active backend, in batches, committing after each batch."""
-        backends = self.env["finance.sync.backend"].sudo().search([("state", "=", "active")])
-        if self.env.context.get("cron_id"):
-            due = self.search_count(
-                [
-                    ("backend_id", "in", backends.ids),
-                    ("state", "=", "pending"),
-                    ("next_attempt_at", "<=", fields.Datetime.now()),
-                ]
-            )
-            cron = self.env["ir.cron"]
-            cron._commit_progress(remaining=due)
-            for backend in backends:
-                if not self._drain_backend(backend, cron._commit_progress):
-                    return
-        else:  # called by hand (shell, tests): one transaction, the caller commits
-            for backend in backends:
-                while self._dispatch_backend(backend)[1]:
-                    pass
-        self._schedule_next_wakeup(backends)
-
-    @api.model
-    def _drain_backend(self, backend, commit, max_conflicts=5):
-        """Send ``backend``'s due jobs batch after batch; ``commit(processed)`` commits each batch
-        and returns the time left (0: stop). Returns False when time ran out."""
-        conflicts = 0
-        while True:
-            try:
-                processed, more = self._dispatch_backend(backend)
-            except (SerializationFailure, ConcurrencyError):
-                # REPEATABLE READ: another worker committed rows this transaction's snapshot still
-                # saw as due, and locking them failed (nothing was sent), or opened the same sync
-                # exception at the same time (the batch is sent again with the same event ids,
-                # which platforms deduplicate). Retry on a fresh snapshot.
-                self.env.cr.rollback()
-                conflicts += 1
-                if conflicts > max_conflicts:
-                    raise
-                continue
-            if not commit(processed):
-                return False
-            if not more:
-                return True
+        """Wake every dispatcher worker (after commit), now or ``at``."""
+        for cron in self.env["finance.sync.dispatcher"]._get_worker_crons():
+            cron._trigger(at)
 
     # === RETENTION === #
 
@@ -314,112 +251,7 @@ class FinanceSyncJob(models.Model):
         )
         return purge_in_batches(self, domain, "id", const.PURGE_BATCH_SIZE)
 
-    @api.model
-    def _schedule_next_wakeup(self, backends):
-        """Wake the cron when the earliest retry is due rather than waiting for the next minute."""
-        first = self.search(
-            [("backend_id", "in", backends.ids), ("state", "=", "pending")], order="next_attempt_at", limit=1
-        )
-        if first and first.next_attempt_at > fields.Datetime.now():
-            self._trigger_dispatch(first.next_attempt_at)
-
-    @api.model
-    def _claim(self, backend, limit, job_ids=None):
-        self.flush_model()  # the query reads states and times written earlier in this transaction
-        query = CLAIM_QUERY
-        params = {
-            "backend_id": backend.id,
-            "now": fields.Datetime.now(),
-            "open_states": const.JOB_OPEN_STATES,
-            "limit": limit,
-        }
-        if job_ids:
-            query = query.replace("AND job.state = 'pending'", "AND job.state = 'pending' AND job.id IN %(job_ids)s")
-            params["job_ids"] = tuple(job_ids)
-        self.env.cr.execute(query, params)
-        return self.browse([row[0] for row in self.env.cr.fetchall()])
-
-    @api.model
-    def _dispatch_backend(self, backend, job_ids=None):
-        """Claim and send one batch of ``backend``'s due jobs.
-
-        :return: (number of jobs processed, whether more may be due)
-        """
-        backend = backend.sudo()  # runs as the system: crons, and buttons after their access check
-        now = fields.Datetime.now()
-        if backend.state != "active":
-            return 0, False
-        limit, failures = backend._circuit_allows(now)
-        if not limit:
-            return 0, False
-        jobs = self.sudo()._claim(backend, limit, job_ids)
-        if not jobs:
-            return 0, False
-        attempts = []
-        processed = 0
-        # A probe (limit 1) reopens the circuit on its first failure.
-        circuit = {"failures": failures, "threshold": backend.circuit_threshold if limit > 1 else 1}
-        with backend._open_transport() as transport:
-            for job in jobs:
-                processed += 1
-                if job.with_company(job.company_id)._send_one(backend, transport, attempts, circuit):
-                    break  # circuit opened or backend paused: the rest of the batch stays due
-        jobs.env["finance.sync.attempt"].create(attempts)
-        stopped = processed < len(jobs)
-        return processed, len(jobs) == limit and not stopped and backend.state == "active"
-
-    def _send_one(self, backend, transport, attempts, circuit):
-        """Send one claimed job and record the outcome. Return True to stop the batch."""
-        self.ensure_one()
-        now = fields.Datetime.now()
-        if not self.body:
-            body = self._prepare_body(backend)
-            if body is None:
-                return False  # blocked or failed before sending; nothing left the building
-            self.write({"body": body, "sent_at": now})
-        result = backend._send(transport, self.event_uuid, self.body.encode("utf-8"))
-        if result.status is not None:
-            verdict = classify.classify_status(result.status, result.body_excerpt)
-        else:
-            verdict = classify.classify_error(result.error)
-        excerpt = backend._mask(result.body_excerpt)[: const.RESPONSE_EXCERPT_LIMIT]
-        error = backend._mask(verdict.message) if verdict.outcome != classify.DONE else False
-        attempts.append(
-            {
-                "job_id": self.id,
-                "started_at": now,
-                "duration_ms": result.duration_ms,
-                "status_code": result.status or 0,
-                "outcome": verdict.outcome,
-                "response_excerpt": excerpt,
-                "error": error,
-            }
-        )
-        self.attempt_count += 1
-        self.last_status_code = result.status or 0
-        circuit["failures"] = circuit["failures"] + 1 if verdict.outcome == classify.RETRY else 0
-        circuit_opened = circuit["failures"] >= circuit["threshold"]
-        if verdict.outcome == classify.DONE:
-            self._finish("done")
-        elif verdict.outcome == classify.PAUSE:
-            backend.state = "paused"
-            backend.message_post(body=_("Paused: the platform answered 410 Gone for event %s.", self.event_uuid))
-            self.write({"last_error": error, "next_attempt_at": now})
-            self._raise_exception("transport", error)
-            return True
-        elif verdict.outcome == classify.FAILED:
-            self._finish("failed", error=error, category=verdict.category or "rejected")
-        elif self.attempt_count >= backend.max_attempts:
-            self._finish(
-                "dead",
-                error=_("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempt_count, err=error),
-                category="transport",
-            )
-        else:
-            retry_after = backoff.parse_retry_after(result.retry_after, now)
-            delay = backoff.next_delay(self.attempt_count, retry_after=retry_after, base=const.BACKOFF_BASE_SECONDS)
-            self.write({"last_error": error, "next_attempt_at": now + timedelta(seconds=delay)})
-        return circuit_opened
+    # === RENDERING AND FREEZING === #
 
     def _render(self, backend):
         """The payload as ``backend`` receives it (profile, then mappings) and the required
@@ -433,20 +265,24 @@ class FinanceSyncJob(models.Model):
         payload, missing = self._render(backend)
         return payload_lib.canonical_json(payload).decode("utf-8"), missing, payload_lib.validate(payload)
 
-    def _prepare_body(self, backend):
-        """Render and validate the captured payload; return the exact text to send, or None
-        after blocking (missing mappings) or failing (schema errors) the job."""
-        payload, missing = self._render(backend)
-        if missing:
-            self._block(backend, missing)
-            return None
-        errors = payload_lib.validate(payload, self.event_type)
-        if errors:
-            self._finish("failed", error="\n".join(errors[:20]), category="validation")
-            return None
-        return payload_lib.canonical_json(payload).decode("utf-8")
+    def _freeze(self, backend):
+        """Render and validate each job's captured payload and store the exact text to send
+        (the dispatcher commits it before sending); a job missing required mappings is blocked,
+        one failing its schema failed, instead."""
+        for job in self:
+            payload, missing = job._render(backend)
+            if missing:
+                job._mark_blocked(backend, missing)
+                continue
+            errors = payload_lib.validate(payload, job.event_type)
+            if errors:
+                job._mark_failed(0, job.attempt_count, "\n".join(errors[:20]), "validation")
+                continue
+            job.write({"body": payload_lib.canonical_json(payload).decode("utf-8"), "frozen_at": fields.Datetime.now()})
 
-    def _block(self, backend, missing):
+    # === STATE TRANSITIONS === #
+
+    def _mark_blocked(self, backend, missing):
         """Hold the job on its missing mappings: one exception per missing record (shared by
         every job it holds), released automatically when the mapping is added."""
         labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
@@ -476,15 +312,85 @@ class FinanceSyncJob(models.Model):
                 name=_("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
             )
 
-    def _finish(self, state, error=False, category=None):
-        vals = {"state": state, "last_error": error or False}
-        if state == "done":
-            vals["done_at"] = fields.Datetime.now()
+    def _mark_done(self, status, attempt_count):
+        """Delivered: the platform answered ``status`` (2xx) at attempt ``attempt_count``."""
+        self.write(
+            {
+                "state": "done",
+                "done_at": fields.Datetime.now(),
+                "last_status_code": status,
+                "attempt_count": attempt_count,
+                "last_error": False,
+                "lease_until": False,
+            }
+        )
+        self.exception_ids._check_auto_resolve()
+
+    def _mark_retry(self, status, attempt_count, error, at):
+        """Not delivered, worth another try at ``at`` (same id, same body)."""
+        self.write(
+            {
+                "last_status_code": status,
+                "attempt_count": attempt_count,
+                "last_error": error,
+                "next_attempt_at": at,
+                "lease_until": False,
+            }
+        )
+
+    def _mark_paused(self, attempt_count, error):
+        """The endpoint is gone (410): the backend is paused and the job waits for it."""
+        self.write(
+            {
+                "last_status_code": 410,
+                "attempt_count": attempt_count,
+                "last_error": error,
+                "next_attempt_at": fields.Datetime.now(),
+                "lease_until": False,
+            }
+        )
+        self._raise_exception("transport", error)
+
+    def _mark_failed(self, status, attempt_count, error, category):
+        """Refused for good (trying again unchanged cannot help): a person must act."""
+        self.write(
+            {
+                "state": "failed",
+                "last_status_code": status,
+                "attempt_count": attempt_count,
+                "last_error": error,
+                "lease_until": False,
+            }
+        )
+        self._raise_exception(category, error)
+
+    def _mark_dead(self, status, attempt_count, error):
+        """Attempts exhausted."""
+        message = self.env._("Gave up after %(n)s attempts. Last error: %(err)s", n=attempt_count, err=error)
+        self.write(
+            {
+                "state": "dead",
+                "last_status_code": status,
+                "attempt_count": attempt_count,
+                "last_error": message,
+                "lease_until": False,
+            }
+        )
+        self._raise_exception("transport", message)
+
+    def _mark_pending(self, reset_attempts=False):
+        """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""
+        vals = {"state": "pending", "next_attempt_at": fields.Datetime.now(), "lease_until": False}
+        if reset_attempts:
+            vals["attempt_count"] = 0
         self.write(vals)
-        if state == "done":
-            self.exception_ids._check_auto_resolve()
-        elif state in ("failed", "dead"):
-            self._raise_exception(category or "transport", error)
+        self._trigger_dispatch()
+
+    def _mark_cancelled(self, reason):
+        """Cancelled by a person: never sent; later events of its document may go."""
+        self.write({"state": "cancelled", "cancel_reason": reason, "lease_until": False})
+        self.exception_ids._check_auto_resolve()
+        self._trigger_dispatch()
 
     def _raise_exception(self, category, message):
         for job in self:

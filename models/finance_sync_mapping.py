@@ -201,6 +201,5 @@ class FinanceSyncMapping(models.Model):
                     body=reason or self.env._("Resolved: the mapping exists now; the held documents are queued again.")
                 )
         if jobs:
-            jobs.write({"state": "pending", "next_attempt_at": fields.Datetime.now()})
-            self.env["finance.sync.job"]._trigger_dispatch()
+            jobs._mark_pending()
         return jobs

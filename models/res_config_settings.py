@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .. import const
 
@@ -34,3 +34,21 @@ class ResConfigSettings(models.TransientModel):
         help="A backend whose oldest pending job waits longer than this shows as failing on the dashboard and its "
         "responsible gets an activity.",
     )
+    finance_sync_dispatcher_workers = fields.Integer(
+        "Dispatcher workers",
+        config_parameter=const.PARAM_DISPATCHER_WORKERS,
+        default=const.DEFAULT_DISPATCHER_WORKERS,
+        help="Dispatcher crons that send in parallel, each in a cron thread of any Odoo server on this database. "
+        "Add cron threads (--max-cron-threads) or Odoo servers to give them room to run.",
+    )
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        res["finance_sync_dispatcher_workers"] = len(self.env["finance.sync.dispatcher"]._get_worker_crons()) or 1
+        return res
+
+    def set_values(self):
+        super().set_values()
+        if self.env.user.has_group("base.group_system"):
+            self.env["finance.sync.dispatcher"]._set_worker_count(self.finance_sync_dispatcher_workers)

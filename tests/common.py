@@ -69,7 +69,8 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
     # --- Odoo helpers ------------------------------------------------------------------
 
     def dispatch(self, backend=None):
-        return self.Job._dispatch_backend((backend or self.backend).sudo())
+        """Send what is due to ``backend`` (default: the shared one); return the attempts made."""
+        return self.env["finance.sync.dispatcher"]._dispatch(backends=(backend or self.backend).sudo())
 
     def jobs_of(self, record, backend=None):
         field = "move_id" if record._name == "account.move" else "payment_id"

@@ -50,7 +50,7 @@ class TestConcurrentDispatch(BaseCase):
                     "endpoint_url": self.receiver.url_for("/hook"),
                     "signing_secret": signing.generate_secret(),
                     "state": "active",
-                    "batch_size": 4,
+                    "max_concurrent": 4,
                     "company_ids": [(6, 0, env.ref("base.main_company").ids)],
                 }
             )
@@ -82,10 +82,14 @@ class TestConcurrentDispatch(BaseCase):
                 try:
                     with self._cursor() as cr:
                         env = api.Environment(cr, SUPERUSER_ID, {})
-                        backend = env["finance.sync.backend"].browse(backend_id)
                         barrier.wait()
-                        # What the cron runs, committing after each batch as _commit_progress does.
-                        env["finance.sync.job"]._drain_backend(backend, lambda _n, cr=cr: cr.commit() or True)
+                        # What the cron runs, committing its claims and outcomes as it goes.
+                        env["finance.sync.dispatcher"]._run(
+                            time.monotonic() + 60,
+                            lambda synchronous=True, cr=cr: cr.commit(),
+                            lambda cr=cr: cr.rollback() or True,
+                            backend_ids=[backend_id],
+                        )
                 except Exception as exc:  # reported by the assertion below
                     errors.append(exc)
 

@@ -165,7 +165,7 @@ class TestDispatch(FinanceSyncCase):
     def test_success_with_verifiable_standard_webhooks_signature(self):
         _invoice, job = self.post_invoice()
         self.respond(200)
-        self.assertEqual(self.dispatch(), (1, False))
+        self.assertEqual(self.dispatch(), 1)
         self.assertEqual(job.state, "done")
         ((headers, body, raw),) = self.received()
         self.assertEqual(headers["webhook-id"], job.event_uuid)
@@ -187,7 +187,7 @@ class TestDispatch(FinanceSyncCase):
         self.dispatch()
         self.assertEqual((job.state, job.attempt_count, job.last_status_code), ("pending", 1, 500))
         self.assertGreater(job.next_attempt_at, fields.Datetime.now())
-        self.assertEqual(self.dispatch(), (0, False), "not due before its backoff")
+        self.assertEqual(self.dispatch(), 0, "not due before its backoff")
         job.next_attempt_at = fields.Datetime.now()
         self.dispatch()
         self.assertEqual(job.state, "done")
@@ -288,7 +288,7 @@ class TestDispatch(FinanceSyncCase):
         _invoice, job = self.post_invoice()
         self.assertEqual(job.state, "pending")
         self.respond(200)
-        self.assertEqual(self.dispatch(), (0, False))
+        self.assertEqual(self.dispatch(), 0)
         self.assertFalse(self.receiver.log)
         self.backend.action_resume()
         self.dispatch()
@@ -308,14 +308,12 @@ class TestDispatch(FinanceSyncCase):
         self.assertEqual(len(self.receiver.log), 1)
         first.action_retry()
         self.dispatch()
-        self.assertEqual((first.state, second.state), ("done", "pending"), "one event of a document per batch")
-        self.dispatch()
-        self.assertEqual((first.state, second.state), ("done", "done"))
+        self.assertEqual((first.state, second.state), ("done", "done"), "the second goes once the first is through")
         self.assertEqual(self.received_event_ids(), [first.event_uuid, first.event_uuid, second.event_uuid])
         self.assertEqual(first.exception_ids.state, "resolved", "resolved itself once the job went through")
 
     def test_circuit_breaker_opens_then_probes_with_one_job(self):
-        self.backend.write({"circuit_threshold": 2, "circuit_cooldown": 60})
+        self.backend.write({"circuit_threshold": 2, "circuit_cooldown": 60, "max_concurrent": 1})
         jobs = self.post_invoice()[1] | self.post_invoice()[1] | self.post_invoice()[1]
         self.respond(503)
         now = datetime(2026, 3, 1, 10, 0, 0)
@@ -327,16 +325,25 @@ class TestDispatch(FinanceSyncCase):
         self.assertEqual(len(self.receiver.log), 2, "stopped sending when the circuit opened")
         with freeze_time(now + timedelta(seconds=30)):
             jobs.write({"next_attempt_at": now})
-            self.assertEqual(self.dispatch(), (0, False), "cooling down")
+            self.assertEqual(self.dispatch(), 0, "cooling down")
         self.receiver.clear()
         self.respond(200)
         with freeze_time(now + timedelta(seconds=61)):
-            self.assertEqual(self.dispatch()[0], 1, "one probe")
+            self.assertEqual(self.dispatch(), 3, "one probe, then the rest once it went through")
             self.backend.invalidate_recordset()
             self.assertEqual(self.backend.circuit_state, "closed")
-        with freeze_time(now + timedelta(seconds=62)):
-            self.dispatch()
         self.assertEqual(set(jobs.mapped("state")), {"done"})
+
+    def test_circuit_opens_under_concurrency_after_the_first_wave(self):
+        self.backend.write({"circuit_threshold": 2, "circuit_cooldown": 60, "max_concurrent": 4})
+        jobs = self.Job
+        for _i in range(10):
+            jobs |= self.post_invoice()[1]
+        self.respond(503)
+        self.assertEqual(self.dispatch(), 4, "the first wave fails; nothing more is sent")
+        self.backend.invalidate_recordset()
+        self.assertEqual(self.backend.circuit_state, "open")
+        self.assertEqual(len(self.receiver.log), 4)
 
     def test_send_now_and_cancel_buttons(self):
         _invoice, job = self.post_invoice()
@@ -431,8 +438,8 @@ class TestCredentials(FinanceSyncCase):
 
 @tagged("post_install", "-at_install")
 class TestCronAndConnection(FinanceSyncCase):
-    def test_cron_drains_the_outbox_in_batches(self):
-        self.backend.batch_size = 2
+    def test_cron_drains_the_outbox_two_requests_at_a_time(self):
+        self.backend.max_concurrent = 2
         invoices = [self._create_invoice(post=True) for _i in range(5)]
         self.respond(200)
         cron = self.env.ref("finance_sync.ir_cron_dispatch")

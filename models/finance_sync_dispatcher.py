@@ -1,0 +1,542 @@
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from psycopg2.extensions import TransactionRollbackError
+
+from odoo import api, fields, models, modules
+from odoo.tools import SQL, config
+
+from .. import const
+from ..engine import backoff, budget, classify
+from ..engine.circuit import Circuit
+from ..engine.transport import TransportResult, get_transport
+
+_logger = logging.getLogger(__name__)
+
+# A job is *due* when it is pending, its time has come, no worker holds it (lease) and no
+# earlier event of the same document is still open on that backend (per-document order).
+# Only the earliest open event of a document can ever be due, so two events of one document
+# are never in flight together, whichever worker or server claims them.
+DUE_CONDITION = """
+       job.state = 'pending'
+   AND job.next_attempt_at <= %(now)s
+   AND (job.lease_until IS NULL OR job.lease_until < %(now)s)
+   AND NOT EXISTS (
+        SELECT 1
+          FROM finance_sync_job prev
+         WHERE prev.backend_id = job.backend_id
+           AND prev.res_model = job.res_model
+           AND prev.res_id = job.res_id
+           AND prev.sequence < job.sequence
+           AND prev.state IN %(open_states)s)
+"""
+
+
+@dataclasses.dataclass
+class Claim:
+    """A job leased by this worker: what the sending thread needs, read in the claim query."""
+
+    job_id: int
+    event_id: str
+    body: str
+    attempt_count: int
+    company_id: int
+
+
+@dataclasses.dataclass
+class Channel:
+    """One backend while a worker runs: its settings, the in-memory circuit, its transport and
+    the requests in flight. Plain data: the sending threads only ever see ``sender`` and
+    ``transport``."""
+
+    backend_id: int
+    max_concurrent: int
+    timeout: int
+    max_attempts: int
+    circuit: Circuit
+    sender: object  # finance.sync.backend _prepare_sender(): builds requests, masks text
+    transport: object
+    paced_until: object = None  # datetime: the platform asked to slow down until then
+    in_flight: int = 0
+    active: bool = True
+
+    def slots(self, now):
+        """Requests that may start now."""
+        if not self.active or (self.paced_until and now < self.paced_until):
+            return 0
+        return max(0, self.circuit.allowed_in_flight(now, self.max_concurrent) - self.in_flight)
+
+
+class FinanceSyncDispatcher(models.AbstractModel):
+    """Delivers the outbox: claims due jobs, freezes their bodies, sends them concurrently and
+    records the outcomes.
+
+    Each run of a worker cron loops within a time budget derived from the server's cron limits:
+
+    1. *freeze* — due jobs without a body are rendered (profile, mappings), validated and their
+       exact body stored; that transaction commits (synchronously) before any byte leaves, so an
+       event id is only ever sent with one body;
+    2. *claim* — due frozen jobs are leased (``lease_until``) with ``FOR UPDATE SKIP LOCKED``, at
+       most as many per backend as it has free request slots, and the lease is committed;
+    3. *send* — worker threads POST the bodies on pooled keep-alive connections (HTTP only: no
+       ORM, cursor or environment there);
+    4. *record* — this thread records each outcome (named job transitions, attempt log,
+       exceptions, backend pacing) as soon as it arrives and commits; the freed slot is refilled
+       at once, so a stalled request holds one slot for its own timeout and nothing else.
+
+    A worker that dies leaves leases that expire after the backend's timeout plus a margin: its
+    jobs are then due again and resent with the same id and the same bytes, which the platform's
+    dedupe makes exactly-once in effect.
+    """
+
+    _name = "finance.sync.dispatcher"
+    _description = "Finance Sync Dispatcher"
+
+    # === CRON === #
+
+    @api.model
+    def _cron_dispatch(self, worker=1):
+        """One dispatcher worker (there are *Dispatcher workers* of them, see Settings): send
+        while there is due work, within the run's budget, then hand the cron thread back."""
+        if not self.env.context.get("cron_id"):  # by hand (shell): one pass in the caller's transaction
+            return self._dispatch()
+        cr = self.env.cr
+        deadline = self._deadline()
+
+        def commit(synchronous=True):
+            # A cron commits its progress: each freeze before sending, each claim and outcome as
+            # it happens. Claims and outcomes may be committed asynchronously: losing one in a
+            # database crash only means sending the same id and body again.
+            if not synchronous:
+                cr.execute("SET LOCAL synchronous_commit TO OFF")
+            cr.commit()
+
+        def rollback():
+            cr.rollback()
+            return True
+
+        # Under tests the cron runs in the test's transaction: no waiting for work coming due.
+        idle_wait = not (config["test_enable"] or modules.module.current_test)
+        sent, more = self._run(deadline, commit, rollback, idle_wait=idle_wait)
+        self.env["ir.cron"]._commit_progress(sent)
+        self._schedule_wakeup(more)
+        _logger.debug("finance_sync: dispatcher worker %s sent %s events", worker, sent)
+        return sent
+
+    @api.model
+    def _dispatch(self, backends=None, job_ids=None):
+        """Send what is due now (optionally only ``backends`` or the jobs ``job_ids``) in this
+        request or shell, then return how many attempts were made. Freezes are committed first
+        when the transaction may be committed (never under tests)."""
+        cr = self.env.cr
+        can_commit = not (config["test_enable"] or modules.module.current_test)
+
+        def commit(synchronous=True):
+            if can_commit:
+                cr.commit()
+
+        def rollback():
+            if can_commit:
+                cr.rollback()
+            return can_commit
+
+        backend_ids = backends.ids if backends is not None else None
+        sent, _more = self._run(self._deadline(), commit, rollback, backend_ids=backend_ids, job_ids=job_ids)
+        return sent
+
+    # === THE LOOP === #
+
+    @api.model
+    def _run(self, deadline, commit, rollback, backend_ids=None, job_ids=None, idle_wait=False):
+        """Claim, send and record until nothing is due (or, with ``idle_wait``, until nothing
+        comes due soon) or the ``deadline`` (``time.monotonic()``) nears.
+
+        ``commit(synchronous)`` ends a transaction; ``rollback()`` undoes one after a
+        serialization conflict and says whether it could (never under tests).
+
+        :return: (attempts made, whether due work was left for the next run)
+        """
+        self = self.sudo()  # noqa: PLW0642 - the system sends: crons, and buttons after their access check
+        channels = {}
+        in_flight = {}  # future -> (channel, claim, started at)
+        outcomes = []  # (channel, claim, started at, result) not yet committed
+        sent = 0
+        refreshed_at = 0.0
+        pool = None
+        try:
+            while True:
+                if time.monotonic() - refreshed_at > const.DISPATCH_REFRESH_SECONDS:
+                    self._refresh_channels(channels, backend_ids)
+                    refreshed_at = time.monotonic()
+                    if pool is None and channels:
+                        size = min(const.DISPATCH_MAX_THREADS, sum(c.max_concurrent for c in channels.values()))
+                        pool = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="finance_sync_send")
+                done = [item for item in in_flight if item.done()]
+                for future in done:
+                    channel, claim, started = in_flight.pop(future)
+                    channel.in_flight -= 1
+                    outcomes.append((channel, claim, started, future.result()))
+                try:
+                    self._record(outcomes)
+                    claims, froze = self._claim_all(channels, deadline, job_ids)
+                    commit(synchronous=froze)
+                except TransactionRollbackError:
+                    # Another worker committed rows this snapshot still saw as due. Nothing was
+                    # sent from this transaction: record again and claim on a fresh snapshot.
+                    if not rollback():
+                        raise
+                    self.env.invalidate_all()
+                    continue
+                outcomes = []
+                for channel, claim in claims:
+                    sent += 1
+                    started = fields.Datetime.now()
+                    request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
+                    if isinstance(request, TransportResult):  # refused before sending (URL guard)
+                        outcomes.append((channel, claim, started, request))
+                        continue
+                    channel.in_flight += 1
+                    in_flight[pool.submit(channel.transport.send, request)] = (channel, claim, started)
+                if outcomes:
+                    continue
+                if in_flight:
+                    concurrent.futures.wait(
+                        in_flight, timeout=const.DISPATCH_POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
+                    )
+                    continue
+                if claims:
+                    continue
+                # Nothing in flight, nothing claimable: wait for work coming due soon, or stop.
+                if not idle_wait:
+                    return sent, False
+                next_due = self._next_due(channels)
+                if next_due is None:
+                    return sent, False
+                wait = (next_due - fields.Datetime.now()).total_seconds()
+                left = deadline - time.monotonic()
+                if wait > min(const.DISPATCH_IDLE_WAIT_SECONDS, left - const.DISPATCH_MIN_SLICE_SECONDS):
+                    return sent, wait <= 0
+                time.sleep(min(max(wait, 0.05), const.DISPATCH_POLL_SECONDS))
+                if time.monotonic() >= deadline - const.DISPATCH_MIN_SLICE_SECONDS:
+                    return sent, True
+        finally:
+            # Requests in flight end within their timeout; their outcomes are recorded. When the
+            # loop broke on an error the transaction may be unusable: the leases then expire.
+            for future in concurrent.futures.as_completed(list(in_flight)):
+                channel, claim, started = in_flight.pop(future)
+                outcomes.append((channel, claim, started, future.result()))
+            try:
+                if outcomes:
+                    self._record(outcomes)
+                    commit(synchronous=False)
+            except Exception:
+                _logger.exception("finance_sync: could not record %s outcomes; their jobs will be sent again", len(outcomes))
+            if pool is not None:
+                pool.shutdown(wait=True)
+            for channel in channels.values():
+                channel.transport.close()
+
+    @api.model
+    def _deadline(self):
+        """``time.monotonic()`` by which this run must be over: the server's cron (or request)
+        limit less a margin, counted from the start of the cron thread's current pass when Odoo
+        tells it (one pass may have run other crons before this one), else shared between the
+        worker crons (all of them may run one after the other in one pass)."""
+        prefork = bool(config["workers"])
+        limit = budget.server_limit(
+            config["limit_time_real_cron"], config["limit_time_real"], config["limit_time_cpu"], prefork
+        )
+        run_budget = budget.run_budget(limit)
+        started = getattr(threading.current_thread(), "start_time", None)
+        if started:  # threaded server: the limit counts from the start of the thread's pass
+            return time.monotonic() + run_budget - max(0.0, time.time() - started)
+        # Prefork: the pass's start is not known, and every worker cron may run in one pass.
+        return time.monotonic() + run_budget / max(1, len(self._get_worker_crons()))
+
+    # === CHANNELS === #
+
+    @api.model
+    def _refresh_channels(self, channels, backend_ids=None):
+        """(Re)read the active backends: settings, circuit from the attempt log, pacing. Runs at
+        start and every few seconds, so a backend paused or changed meanwhile is followed."""
+        domain = [("state", "=", "active")]
+        if backend_ids is not None:
+            domain.append(("id", "in", backend_ids))
+        backends = self.env["finance.sync.backend"].sudo().search(domain)
+        facts = self.env["finance.sync.attempt"]._circuit_facts(backends)
+        for channel in channels.values():
+            channel.active = channel.backend_id in backends.ids
+        for backend in backends:
+            circuit = Circuit(backend.circuit_threshold, backend.circuit_cooldown, *facts[backend.id][:2])
+            channel = channels.get(backend.id)
+            if channel is None:
+                channels[backend.id] = Channel(
+                    backend_id=backend.id,
+                    max_concurrent=backend.max_concurrent,
+                    timeout=backend.timeout,
+                    max_attempts=backend.max_attempts,
+                    circuit=circuit,
+                    sender=backend._prepare_sender(),
+                    transport=get_transport(backend.transport, pool_maxsize=backend.max_concurrent),
+                    paced_until=backend.paced_until or None,
+                )
+            else:
+                channel.circuit = circuit
+                channel.max_concurrent = backend.max_concurrent
+                channel.max_attempts = backend.max_attempts
+                channel.sender = backend._prepare_sender()  # secrets may have changed
+                channel.paced_until = max(filter(None, (channel.paced_until, backend.paced_until)), default=None)
+
+    # === CLAIM === #
+
+    @api.model
+    def _claim_all(self, channels, deadline, job_ids=None):
+        """Lease due jobs for every backend with free slots, freezing bodies first where needed.
+
+        :return: ([(channel, claim)], whether bodies were frozen in this transaction)
+        """
+        claims, froze = [], False
+        now = fields.Datetime.now()
+        left = deadline - time.monotonic()
+        for channel in channels.values():
+            if left < channel.timeout + const.DISPATCH_MIN_SLICE_SECONDS:
+                continue  # a request started now could outlive the run
+            slots = channel.slots(now)
+            if not slots:
+                continue
+            got = self._claim(channel, slots, now, job_ids)
+            if len(got) < slots and self._freeze(channel, now, job_ids):
+                froze = True
+                got += self._claim(channel, slots - len(got), now, job_ids)
+            claims += [(channel, claim) for claim in got]
+        return claims, froze
+
+    @api.model
+    def _due_query(self, select, backend_id, now, limit, job_ids, frozen):
+        query = SQL(
+            """SELECT %(select)s
+                 FROM finance_sync_job job
+                WHERE job.backend_id = %(backend_id)s
+                  AND job.body IS %(frozen)s NULL
+                  AND %(due)s
+                  AND %(only)s
+                ORDER BY job.next_attempt_at, job.id
+                LIMIT %(limit)s
+                  FOR UPDATE OF job SKIP LOCKED""",
+            select=select,
+            backend_id=backend_id,
+            frozen=SQL("NOT") if frozen else SQL(""),
+            due=SQL(DUE_CONDITION, now=now, open_states=const.JOB_OPEN_STATES),
+            only=SQL("job.id IN %s", tuple(job_ids)) if job_ids else SQL("TRUE"),
+            limit=limit,
+        )
+        return query
+
+    @api.model
+    def _claim(self, channel, limit, now, job_ids=None):
+        """Lease up to ``limit`` due, frozen jobs of ``channel``'s backend to this worker."""
+        self.env["finance.sync.job"].flush_model()
+        lease_until = now + timedelta(seconds=channel.timeout + const.DISPATCH_LEASE_MARGIN_SECONDS)
+        self.env.cr.execute(
+            SQL(
+                """UPDATE finance_sync_job upd
+                      SET lease_until = %(lease_until)s, sent_at = COALESCE(upd.sent_at, %(now)s)
+                    WHERE upd.id IN (%(due)s)
+                RETURNING upd.id, upd.event_uuid, upd.body, COALESCE(upd.attempt_count, 0), upd.company_id""",
+                lease_until=lease_until,
+                now=now,
+                due=self._due_query(SQL("job.id"), channel.backend_id, now, limit, job_ids, frozen=True),
+            ),
+            log_exceptions=False,
+        )
+        rows = sorted(self.env.cr.fetchall())
+        self.env["finance.sync.job"].invalidate_model(["lease_until", "sent_at"], flush=False)
+        return [Claim(*row) for row in rows]
+
+    @api.model
+    def _freeze(self, channel, now, job_ids=None):
+        """Render, validate and store the exact body of a batch of due jobs without one. Jobs
+        missing a required mapping are blocked and jobs failing their schema failed instead.
+        :return: whether any job was frozen, blocked or failed (the caller commits)."""
+        self.env.cr.execute(
+            self._due_query(SQL("job.id"), channel.backend_id, now, const.DISPATCH_FREEZE_BATCH, job_ids, False),
+            log_exceptions=False,
+        )
+        jobs = self.env["finance.sync.job"].sudo().browse(row[0] for row in self.env.cr.fetchall())
+        if not jobs:
+            return False
+        backend = jobs.backend_id
+        for company, company_jobs in jobs.grouped("company_id").items():
+            company_jobs.with_company(company)._freeze(backend)
+        return True
+
+    # === RECORD === #
+
+    @api.model
+    def _record(self, outcomes):
+        """Record what came back for each (channel, claim, started at, result): the job's named
+        transition, the attempt log, exceptions, and the backend's pacing and circuit."""
+        if not outcomes:
+            return
+        Job = self.env["finance.sync.job"].sudo()
+        attempts, transitions = [], {}
+        now = fields.Datetime.now()
+        for channel, claim, started, result in outcomes:
+            if result.status is not None:
+                verdict = classify.classify_status(result.status, result.body_excerpt)
+            else:
+                verdict = classify.classify_error(result.error)
+            mask = channel.sender.mask
+            error = mask(verdict.message) if verdict.outcome != classify.DONE else False
+            attempts.append(
+                {
+                    "job_id": claim.job_id,
+                    "started_at": started,
+                    "duration_ms": result.duration_ms,
+                    "status_code": result.status or 0,
+                    "outcome": verdict.outcome,
+                    "response_excerpt": mask(result.body_excerpt)[: const.RESPONSE_EXCERPT_LIMIT],
+                    "error": error,
+                }
+            )
+            channel.circuit.record(verdict.outcome, now)
+            count = claim.attempt_count + 1
+            status = result.status or 0
+            if verdict.outcome == classify.DONE:
+                key = ("done", status, count)
+            elif verdict.outcome == classify.PAUSE:
+                channel.active = False
+                key = ("pause", channel.backend_id, count, error)
+            elif verdict.outcome == classify.FAILED:
+                key = ("failed", status, count, error, verdict.category or "rejected")
+            elif count >= channel.max_attempts:
+                key = ("dead", status, count, error)
+            else:
+                retry_after = backoff.parse_retry_after(result.retry_after, now)
+                delay = backoff.next_delay(count, retry_after=retry_after, base=const.BACKOFF_BASE_SECONDS)
+                if retry_after is not None or status == 429:
+                    pace = delay if retry_after is not None else const.DEFAULT_429_PACE_SECONDS
+                    self._pace(channel, now + timedelta(seconds=pace))
+                key = ("retry", status, count, error, now + timedelta(seconds=delay))
+            transitions.setdefault(key, []).append(claim.job_id)
+        self.env["finance.sync.attempt"].create(attempts)
+        for key, ids in transitions.items():
+            jobs = Job.browse(ids)
+            kind, *args = key
+            if kind == "done":
+                jobs._mark_done(*args)
+            elif kind == "failed":
+                jobs.with_company(jobs[:1].company_id)._mark_failed(*args)
+            elif kind == "dead":
+                jobs.with_company(jobs[:1].company_id)._mark_dead(*args)
+            elif kind == "retry":
+                jobs._mark_retry(*args)
+            else:  # 410 Gone: the backend is paused, its jobs wait for it
+                backend_id, count, error = args
+                self.env["finance.sync.backend"].sudo().browse(backend_id)._pause_gone(jobs[:1].event_uuid)
+                jobs._mark_paused(count, error)
+
+    @api.model
+    def _pace(self, channel, until):
+        """The platform asked to slow down: no request of this backend starts before ``until``,
+        in this worker and, through the backend, in the others."""
+        if channel.paced_until and channel.paced_until >= until:
+            return
+        channel.paced_until = until
+        self.env["finance.sync.backend"].sudo().browse(channel.backend_id)._pace(until)
+
+    # === WAKE-UPS === #
+
+    @api.model
+    def _next_due(self, channels):
+        """When the next job could come due on the active backends (None: nothing waits).
+
+        Every document's earliest open event counts, not only the earliest pending job: a job
+        waiting behind its document's earlier event comes due when that one does. A paced or
+        cooling-down backend comes due at the end of its pause.
+        """
+        if not channels:
+            return None
+        self.env["finance.sync.job"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT job.backend_id, min(GREATEST(job.next_attempt_at, COALESCE(job.lease_until, job.next_attempt_at)))
+                     FROM finance_sync_job job
+                    WHERE job.backend_id IN %(backend_ids)s
+                      AND job.state = 'pending'
+                      AND NOT EXISTS (
+                           SELECT 1 FROM finance_sync_job prev
+                            WHERE prev.backend_id = job.backend_id
+                              AND prev.res_model = job.res_model
+                              AND prev.res_id = job.res_id
+                              AND prev.sequence < job.sequence
+                              AND prev.state IN %(open_states)s)
+                    GROUP BY job.backend_id""",
+                backend_ids=tuple(channels),
+                open_states=const.JOB_OPEN_STATES,
+            )
+        )
+        moments = []
+        for backend_id, at in self.env.cr.fetchall():
+            channel = channels[backend_id]
+            if not channel.active:
+                continue
+            moments.append(max(filter(None, (at, channel.paced_until, channel.circuit.open_until()))))
+        return min(moments, default=None)
+
+    @api.model
+    def _schedule_wakeup(self, more):
+        """After a run: more due work goes to the next run at once (another cron pass, so other
+        crons get their turn); otherwise wake up when the next job comes due."""
+        Job = self.env["finance.sync.job"]
+        if more:
+            Job._trigger_dispatch()
+            return
+        channels = {}
+        self._refresh_channels(channels)
+        try:
+            next_due = self._next_due(channels)
+        finally:
+            for channel in channels.values():
+                channel.transport.close()
+        if next_due:
+            Job._trigger_dispatch(max(next_due, fields.Datetime.now()))
+
+    # === WORKERS === #
+
+    @api.model
+    def _get_worker_crons(self):
+        """The dispatcher worker crons: the module's own, then those added in Settings."""
+        first = self.env.ref("finance_sync.ir_cron_dispatch", raise_if_not_found=False)
+        extra = (
+            self.env["ir.cron"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("code", "=like", "model._cron_dispatch(worker=%)")], order="id")
+        )
+        return (first.sudo() if first else self.env["ir.cron"]) | extra
+
+    @api.model
+    def _set_worker_count(self, count):
+        """Have ``count`` dispatcher worker crons (at least 1). They run in parallel in any Odoo
+        server's cron threads on this database; each claims with SKIP LOCKED."""
+        count = max(1, min(int(count or 1), const.DISPATCH_MAX_WORKERS))
+        crons = self._get_worker_crons()
+        first, extra = crons[:1], crons[1:]
+        if not first:
+            return
+        wanted = count - 1
+        if len(extra) > wanted:
+            extra[wanted:].unlink()
+        for number in range(len(extra) + 2, count + 1):
+            first.copy(
+                {
+                    "name": self.env._("Finance Sync: send pending events (worker %s)", number),
+                    "code": f"model._cron_dispatch(worker={number})",
+                    "active": True,
+                }
+            )

@@ -128,9 +128,7 @@ class WebhookTransport(Transport):
     def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES, pool_maxsize: int = POOL_MAXSIZE):
         self.max_response_bytes = max_response_bytes
         self.session = requests.Session()
-        adapter = _WebhookAdapter(
-            pool_connections=POOL_CONNECTIONS, pool_maxsize=max(1, pool_maxsize), max_retries=0
-        )
+        adapter = _WebhookAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=max(1, pool_maxsize), max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT

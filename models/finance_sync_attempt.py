@@ -49,7 +49,7 @@ class FinanceSyncAttempt(models.Model):
                             FROM (SELECT attempt.id, attempt.outcome, attempt.started_at
                                     FROM finance_sync_attempt attempt
                                    WHERE attempt.backend_id = backend.id
-                                     AND attempt.started_at >= COALESCE(backend.circuit_reset_at, '-infinity'::timestamp)
+                                     AND attempt.started_at >= COALESCE(backend.circuit_reset_at, '-infinity')
                                    ORDER BY attempt.started_at DESC, attempt.id DESC
                                    LIMIT GREATEST(backend.circuit_threshold, 1)) last
                      ) recent ON TRUE

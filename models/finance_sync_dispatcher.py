@@ -71,6 +71,62 @@ class Channel:
         return max(0, self.circuit.allowed_in_flight(now, self.max_concurrent) - self.in_flight)
 
 
+class Run:
+    """The state of one dispatcher run: its channels, the requests in flight and the outcomes
+    not yet recorded. The sending threads run ``Transport.send`` only."""
+
+    def __init__(self, deadline, backend_ids=None, job_ids=None):
+        self.deadline = deadline
+        self.backend_ids = backend_ids
+        self.job_ids = job_ids
+        self.channels = {}  # backend id -> Channel
+        self.in_flight = {}  # future -> (channel, claim, started at)
+        self.outcomes = []  # (channel, claim, started at, result) not yet committed
+        self.sent = 0
+        self.refreshed_at = float("-inf")
+        self.closing = False  # no more claims: the deadline is near
+        self.pool = None
+
+    def time_left(self):
+        return self.deadline - time.monotonic()
+
+    def submit(self, claims):
+        """Start the requests of ``claims`` in the sending threads."""
+        if claims and self.pool is None:
+            size = min(const.DISPATCH_MAX_THREADS, sum(c.max_concurrent for c in self.channels.values()))
+            self.pool = concurrent.futures.ThreadPoolExecutor(max(1, size), thread_name_prefix="finance_sync_send")
+        for channel, claim in claims:
+            self.sent += 1
+            started = fields.Datetime.now()
+            request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
+            if isinstance(request, TransportResult):  # refused before sending (URL guard)
+                self.outcomes.append((channel, claim, started, request))
+                continue
+            channel.in_flight += 1
+            self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started)
+
+    def wait(self):
+        """Until a request ends (or a short while, to look for new work)."""
+        concurrent.futures.wait(
+            self.in_flight, timeout=const.DISPATCH_POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+
+    def collect(self, wait=False):
+        """Move the ended requests (with ``wait``: all of them) to the outcomes to record."""
+        futures = list(self.in_flight)
+        ended = concurrent.futures.as_completed(futures) if wait else [f for f in futures if f.done()]
+        for future in ended:
+            channel, claim, started = self.in_flight.pop(future)
+            channel.in_flight -= 1
+            self.outcomes.append((channel, claim, started, future.result()))
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        for channel in self.channels.values():
+            channel.transport.close()
+
+
 class FinanceSyncDispatcher(models.AbstractModel):
     """Delivers the outbox: claims due jobs, freezes their bodies, sends them concurrently and
     records the outcomes.
@@ -161,28 +217,14 @@ class FinanceSyncDispatcher(models.AbstractModel):
         :return: (attempts made, whether due work was left for the next run)
         """
         self = self.sudo()  # noqa: PLW0642 - the system sends: crons, and buttons after their access check
-        channels = {}
-        in_flight = {}  # future -> (channel, claim, started at)
-        outcomes = []  # (channel, claim, started at, result) not yet committed
-        sent = 0
-        refreshed_at = 0.0
-        pool = None
+        run = Run(deadline=deadline, backend_ids=backend_ids, job_ids=job_ids)
         try:
             while True:
-                if time.monotonic() - refreshed_at > const.DISPATCH_REFRESH_SECONDS:
-                    self._refresh_channels(channels, backend_ids)
-                    refreshed_at = time.monotonic()
-                    if pool is None and channels:
-                        size = min(const.DISPATCH_MAX_THREADS, sum(c.max_concurrent for c in channels.values()))
-                        pool = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="finance_sync_send")
-                done = [item for item in in_flight if item.done()]
-                for future in done:
-                    channel, claim, started = in_flight.pop(future)
-                    channel.in_flight -= 1
-                    outcomes.append((channel, claim, started, future.result()))
+                self._refresh_run(run)
+                run.collect()
                 try:
-                    self._record(outcomes)
-                    claims, froze = self._claim_all(channels, deadline, job_ids)
+                    self._record(run.outcomes)
+                    claims, froze = self._claim_all(run)
                     commit(synchronous=froze)
                 except TransactionRollbackError:
                     # Another worker committed rows this snapshot still saw as due. Nothing was
@@ -191,54 +233,50 @@ class FinanceSyncDispatcher(models.AbstractModel):
                         raise
                     self.env.invalidate_all()
                     continue
-                outcomes = []
-                for channel, claim in claims:
-                    sent += 1
-                    started = fields.Datetime.now()
-                    request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
-                    if isinstance(request, TransportResult):  # refused before sending (URL guard)
-                        outcomes.append((channel, claim, started, request))
-                        continue
-                    channel.in_flight += 1
-                    in_flight[pool.submit(channel.transport.send, request)] = (channel, claim, started)
-                if outcomes:
+                run.outcomes = []
+                run.submit(claims)
+                if run.outcomes:  # refused before sending: record them first
                     continue
-                if in_flight:
-                    concurrent.futures.wait(
-                        in_flight, timeout=const.DISPATCH_POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
-                    )
+                if run.in_flight:
+                    run.wait()
                     continue
-                if claims:
-                    continue
-                # Nothing in flight, nothing claimable: wait for work coming due soon, or stop.
-                if not idle_wait:
-                    return sent, False
-                next_due = self._next_due(channels)
-                if next_due is None:
-                    return sent, False
-                wait = (next_due - fields.Datetime.now()).total_seconds()
-                left = deadline - time.monotonic()
-                if wait > min(const.DISPATCH_IDLE_WAIT_SECONDS, left - const.DISPATCH_MIN_SLICE_SECONDS):
-                    return sent, wait <= 0
-                time.sleep(min(max(wait, 0.05), const.DISPATCH_POLL_SECONDS))
-                if time.monotonic() >= deadline - const.DISPATCH_MIN_SLICE_SECONDS:
-                    return sent, True
+                if run.closing:
+                    return run.sent, True
+                if not idle_wait or not self._wait_for_work(run):
+                    return run.sent, run.closing
         finally:
             # Requests in flight end within their timeout; their outcomes are recorded. When the
             # loop broke on an error the transaction may be unusable: the leases then expire.
-            for future in concurrent.futures.as_completed(list(in_flight)):
-                channel, claim, started = in_flight.pop(future)
-                outcomes.append((channel, claim, started, future.result()))
+            run.collect(wait=True)
             try:
-                if outcomes:
-                    self._record(outcomes)
+                if run.outcomes:
+                    self._record(run.outcomes)
                     commit(synchronous=False)
             except Exception:
-                _logger.exception("finance_sync: could not record %s outcomes; their jobs will be sent again", len(outcomes))
-            if pool is not None:
-                pool.shutdown(wait=True)
-            for channel in channels.values():
-                channel.transport.close()
+                _logger.exception("finance_sync: %s outcomes not recorded; those jobs go again", len(run.outcomes))
+            run.close()
+
+    @api.model
+    def _refresh_run(self, run):
+        """Read the backends again every few seconds (see ``_refresh_channels``)."""
+        if time.monotonic() - run.refreshed_at > const.DISPATCH_REFRESH_SECONDS:
+            self._refresh_channels(run.channels, run.backend_ids)
+            run.refreshed_at = time.monotonic()
+
+    @api.model
+    def _wait_for_work(self, run):
+        """Nothing in flight and nothing claimable: sleep a little when a job comes due soon
+        (a retry, the end of a pause or cool-down) and there is time left to send it; return
+        False when the run should end instead (``run.closing`` tells whether work is left)."""
+        next_due = self._next_due(run.channels)
+        if next_due is None:
+            return False
+        wait = (next_due - fields.Datetime.now()).total_seconds()
+        if wait > min(const.DISPATCH_IDLE_WAIT_SECONDS, run.time_left() - const.DISPATCH_MIN_SLICE_SECONDS):
+            run.closing = wait <= 0  # due now but no time left: the next run takes it
+            return False
+        time.sleep(min(max(wait, 0.05), const.DISPATCH_POLL_SECONDS))
+        return True
 
     @api.model
     def _deadline(self):
@@ -294,24 +332,25 @@ class FinanceSyncDispatcher(models.AbstractModel):
     # === CLAIM === #
 
     @api.model
-    def _claim_all(self, channels, deadline, job_ids=None):
+    def _claim_all(self, run):
         """Lease due jobs for every backend with free slots, freezing bodies first where needed.
+        Once the deadline is too near for a request to end before it, claim nothing more.
 
         :return: ([(channel, claim)], whether bodies were frozen in this transaction)
         """
         claims, froze = [], False
         now = fields.Datetime.now()
-        left = deadline - time.monotonic()
-        for channel in channels.values():
-            if left < channel.timeout + const.DISPATCH_MIN_SLICE_SECONDS:
-                continue  # a request started now could outlive the run
+        for channel in run.channels.values():
             slots = channel.slots(now)
             if not slots:
                 continue
-            got = self._claim(channel, slots, now, job_ids)
-            if len(got) < slots and self._freeze(channel, now, job_ids):
+            if run.time_left() < channel.timeout + const.DISPATCH_MIN_SLICE_SECONDS:
+                run.closing = True  # a request started now could outlive the run
+                continue
+            got = self._claim(channel, slots, now, run.job_ids)
+            if len(got) < slots and self._freeze(channel, now, run.job_ids):
                 froze = True
-                got += self._claim(channel, slots - len(got), now, job_ids)
+                got += self._claim(channel, slots - len(got), now, run.job_ids)
             claims += [(channel, claim) for claim in got]
         return claims, froze
 
@@ -378,11 +417,11 @@ class FinanceSyncDispatcher(models.AbstractModel):
 
     @api.model
     def _record(self, outcomes):
-        """Record what came back for each (channel, claim, started at, result): the job's named
-        transition, the attempt log, exceptions, and the backend's pacing and circuit."""
+        """Record what came back for each (channel, claim, started at, result): the attempt log,
+        then the jobs' named transitions, grouped so that a round of deliveries costs a handful of
+        queries, whatever its size."""
         if not outcomes:
             return
-        Job = self.env["finance.sync.job"].sudo()
         attempts, transitions = [], {}
         now = fields.Datetime.now()
         for channel, claim, started, result in outcomes:
@@ -390,8 +429,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
                 verdict = classify.classify_status(result.status, result.body_excerpt)
             else:
                 verdict = classify.classify_error(result.error)
-            mask = channel.sender.mask
-            error = mask(verdict.message) if verdict.outcome != classify.DONE else False
+            error = channel.sender.mask(verdict.message) if verdict.outcome != classify.DONE else False
             attempts.append(
                 {
                     "job_id": claim.job_id,
@@ -399,46 +437,46 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     "duration_ms": result.duration_ms,
                     "status_code": result.status or 0,
                     "outcome": verdict.outcome,
-                    "response_excerpt": mask(result.body_excerpt)[: const.RESPONSE_EXCERPT_LIMIT],
+                    "response_excerpt": channel.sender.mask(result.body_excerpt)[: const.RESPONSE_EXCERPT_LIMIT],
                     "error": error,
                 }
             )
             channel.circuit.record(verdict.outcome, now)
-            count = claim.attempt_count + 1
-            status = result.status or 0
-            if verdict.outcome == classify.DONE:
-                key = ("done", status, count)
-            elif verdict.outcome == classify.PAUSE:
-                channel.active = False
-                key = ("pause", channel.backend_id, count, error)
-            elif verdict.outcome == classify.FAILED:
-                key = ("failed", status, count, error, verdict.category or "rejected")
-            elif count >= channel.max_attempts:
-                key = ("dead", status, count, error)
-            else:
-                retry_after = backoff.parse_retry_after(result.retry_after, now)
-                delay = backoff.next_delay(count, retry_after=retry_after, base=const.BACKOFF_BASE_SECONDS)
-                if retry_after is not None or status == 429:
-                    pace = delay if retry_after is not None else const.DEFAULT_429_PACE_SECONDS
-                    self._pace(channel, now + timedelta(seconds=pace))
-                key = ("retry", status, count, error, now + timedelta(seconds=delay))
+            key = self._transition(channel, claim, result, verdict, error, now)
             transitions.setdefault(key, []).append(claim.job_id)
         self.env["finance.sync.attempt"].create(attempts)
-        for key, ids in transitions.items():
+        Job = self.env["finance.sync.job"].sudo()
+        for (method, *args), ids in transitions.items():
             jobs = Job.browse(ids)
-            kind, *args = key
-            if kind == "done":
-                jobs._mark_done(*args)
-            elif kind == "failed":
-                jobs.with_company(jobs[:1].company_id)._mark_failed(*args)
-            elif kind == "dead":
-                jobs.with_company(jobs[:1].company_id)._mark_dead(*args)
-            elif kind == "retry":
-                jobs._mark_retry(*args)
-            else:  # 410 Gone: the backend is paused, its jobs wait for it
+            if method == "_pause_gone":  # 410 Gone: the backend is paused, its jobs wait for it
                 backend_id, count, error = args
                 self.env["finance.sync.backend"].sudo().browse(backend_id)._pause_gone(jobs[:1].event_uuid)
                 jobs._mark_paused(count, error)
+            else:
+                getattr(jobs, method)(*args)
+
+    @api.model
+    def _transition(self, channel, claim, result, verdict, error, now):
+        """(job transition method, its arguments) for one outcome; jobs with equal ones are
+        moved together. A 429 or Retry-After also paces the whole backend, and a 410 takes it
+        out of this run."""
+        count = claim.attempt_count + 1
+        status = result.status or 0
+        if verdict.outcome == classify.DONE:
+            return ("_mark_done", status, count)
+        if verdict.outcome == classify.PAUSE:
+            channel.active = False
+            return ("_pause_gone", channel.backend_id, count, error)
+        if verdict.outcome == classify.FAILED:
+            return ("_mark_failed", status, count, error, verdict.category or "rejected")
+        if count >= channel.max_attempts:
+            return ("_mark_dead", status, count, error)
+        retry_after = backoff.parse_retry_after(result.retry_after, now)
+        delay = backoff.next_delay(count, retry_after=retry_after, base=const.BACKOFF_BASE_SECONDS)
+        if retry_after is not None or status == 429:
+            pace = delay if retry_after is not None else const.DEFAULT_429_PACE_SECONDS
+            self._pace(channel, now + timedelta(seconds=pace))
+        return ("_mark_retry", status, count, error, now + timedelta(seconds=delay))
 
     @api.model
     def _pace(self, channel, until):
@@ -464,7 +502,8 @@ class FinanceSyncDispatcher(models.AbstractModel):
         self.env["finance.sync.job"].flush_model()
         self.env.cr.execute(
             SQL(
-                """SELECT job.backend_id, min(GREATEST(job.next_attempt_at, COALESCE(job.lease_until, job.next_attempt_at)))
+                """SELECT job.backend_id,
+                          min(GREATEST(job.next_attempt_at, COALESCE(job.lease_until, job.next_attempt_at)))
                      FROM finance_sync_job job
                     WHERE job.backend_id IN %(backend_ids)s
                       AND job.state = 'pending'

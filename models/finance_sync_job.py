@@ -1,7 +1,6 @@
 import copy
 import logging
 import uuid
-from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -15,6 +14,7 @@ from ..utils import purge_in_batches, retention_cutoff
 from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
+
 
 class FinanceSyncJob(models.Model):
     """One event for one backend: the transactional outbox row.

@@ -1,41 +1,349 @@
 """Outbound benchmark: run inside `odoo-bin shell` on a database with finance_sync installed
-(`make bench` does it). Prints ratios measured side by side in one run; all data is rolled back.
+(`make bench` does it). Prints each figure beside its reference, with its goal and a PASS or
+MISS verdict, all measured in one run.
 
-(a) posting overhead: time to post N invoices with the capture hooks active (1 and 3 active
-    backends) vs disabled (context finance_sync_no_capture);
-(b) dispatch efficiency: events/s through the dispatcher vs raw `requests` POSTs of the same
-    bodies to the same local receiver;
-(c) SQL queries per dispatched event for several batch sizes (should stay flat).
+The dispatcher is measured as the worker cron runs it: `_run` on its own database cursor,
+committing as the cron does (bodies frozen synchronously before sending, claims and outcomes
+asynchronously). Its events are ping jobs, one document each (per-document ordering never holds
+one back), created with SQL and committed before the run; every scenario deletes its backend,
+jobs and attempts afterwards. The receiver is bench/receiver.py in a process of its own,
+threaded, HTTP/1.1 keep-alive, answering 200 `{}`. A dispatcher rate counts the jobs over the
+time from the start of the run until every job has been attempted once, body freezing included.
+
+1. Dispatch, receiver answering at once: the dispatcher (one worker, max_concurrent 8) vs
+   (a) one `requests.Session` POSTing the same frozen bodies one after the other and (b) 8
+   threads with a session each. Goal: at least 0.6 x (a); (b) is shown for information.
+2. Dispatch, receiver answering after 50 ms: the dispatcher vs 8 concurrent sessions, the same
+   concurrency as the backend's max_concurrent. Goal: at least 0.8 x.
+3. Stalled requests: at 50 ms, every 50th request (2 %) is held longer than the backend's 2 s
+   timeout. The stalled jobs are rescheduled (30 s backoff); the rate counts first attempts,
+   until every job has been attempted once, vs the fault-free rate of figure 2. Goal: at least
+   0.5 x.
+4. Two workers vs one at 50 ms: two threads, each with its own cursor running `_run`, vs one
+   (each bounded by max_concurrent 8; the receiver serves any number of requests at once).
+   Goal: at least 1.7 x.
+5. Posting overhead: time to post invoices with the capture hooks active (1 and 3 active
+   backends) vs disabled (context finance_sync_no_capture), median of rounds, rolled back.
+   Goals: at most 1.10 x with one backend, 1.15 x with three.
+6. Memory: resident memory growth of a dispatcher run sending for a fixed time (receiver at
+   0 ms) with 100,000 vs 10,000 pending jobs, each measured in a fresh process
+   (bench/memory_probe.py). Goal: flat, at most 1.1 x.
+
+Sizes (environment variables): BENCH_EVENTS (figure 1, default 1000), BENCH_SLOW_EVENTS
+(figures 2 and 3, 600), BENCH_WORKER_EVENTS (figure 4, 1200), BENCH_INVOICES and BENCH_ROUNDS
+(figure 5, 100 and 3), BENCH_MEMORY_JOBS (figure 6, "10000,100000"), BENCH_MEMORY_SECONDS (5).
 """
 # ruff: noqa: F821  (env is provided by odoo-bin shell)
 
+import json
 import os
+import re
 import statistics
+import subprocess
+import sys
 import threading
 import time
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+import traceback
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
 
 import requests
 
-N = int(os.environ.get("BENCH_INVOICES", "100"))
+from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.modules.module import get_module_path
+from odoo.tools import config
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "1000"))
+SLOW_EVENTS = int(os.environ.get("BENCH_SLOW_EVENTS", "600"))
+WORKER_EVENTS = int(os.environ.get("BENCH_WORKER_EVENTS", "1200"))
+INVOICES = int(os.environ.get("BENCH_INVOICES", "100"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+MEMORY_JOBS = [int(n) for n in os.environ.get("BENCH_MEMORY_JOBS", "10000,100000").split(",")]
+MEMORY_SECONDS = float(os.environ.get("BENCH_MEMORY_SECONDS", "5"))
+
+LATENCY_MS = 50
+STALL_EVERY = 50  # 2 % of the requests
+CONCURRENCY = 8
+BACKEND_SETTINGS = {
+    "max_concurrent": CONCURRENCY,
+    "timeout": 2,  # seconds: a stalled request holds its slot this long
+    "max_attempts": 8,
+    "circuit_threshold": 1000,  # stalls must not open the circuit
+}
+RUN_SECONDS = 300  # deadline of a measured dispatcher run: far beyond what any scenario needs
+BENCH_DIR = Path(get_module_path("finance_sync")) / "bench"
+JSON_HEADERS = {"Content-Type": "application/json"}
+MIB = 1024 * 1024
+
+verdicts = []
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
+# === REPORTING === #
 
 
-def start_receiver():
-    def app(environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        environ["wsgi.input"].read(length)
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
-        return [b"{}"]
+def section(title):
+    print(f"\n-- {title}", flush=True)
 
-    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}/hook"
+
+def report(label, value, ref_label, ref_value, unit, goal=None, at_most=False, fmt="8.1f"):
+    """One figure beside its reference: the ratio, and against ``goal`` the verdict."""
+    ratio = value / ref_value if ref_value else float("inf")
+    text = f"{label:<26} {value:{fmt}} {unit} | {ref_label:<28} {ref_value:{fmt}} {unit} | ratio {ratio:5.2f}"
+    if goal is None:
+        text += " | for information"
+    else:
+        met = ratio <= goal if at_most else ratio >= goal
+        verdicts.append(met)
+        text += f" | goal {'<=' if at_most else '>='} {goal:.2f} | {'PASS' if met else 'MISS'}"
+    print(text, flush=True)
+
+
+def note(text):
+    print(f"   {text}", flush=True)
+
+
+# === RECEIVER === #
+
+
+class Receiver:
+    """bench/receiver.py in its own process, for the duration of a ``with`` block."""
+
+    def __init__(self, latency_ms=0, stall_every=0, stall_seconds=0.0):
+        self.args = [
+            f"--latency-ms={latency_ms}",
+            f"--stall-every={stall_every}",
+            f"--stall-seconds={stall_seconds}",
+        ]
+        self.process = None
+        self.url = None
+
+    def __enter__(self):
+        command = [sys.executable, str(BENCH_DIR / "receiver.py"), *self.args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.process.kill()
+            raise RuntimeError(f"receiver did not start: {port!r}")
+        self.url = f"http://127.0.0.1:{port}/hook"
+        return self
+
+    def __exit__(self, *exc_info):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+# === DATA === #
+
+
+def create_backend(env, url, name):
+    """A committed active backend with the benchmark's settings."""
+    backend = env["finance.sync.backend"].create(
+        {
+            "name": name,
+            "endpoint_url": url,
+            "state": "active",
+            "company_ids": [(6, 0, env.company.ids)],
+            **BACKEND_SETTINGS,
+        }
+    )
+    env.cr.commit()
+    return backend
+
+
+def add_ping_jobs(env, backend, count):
+    """``count`` pending ping jobs of ``backend``, one synthetic document each, committed."""
+    template = backend._prepare_ping_payload("")
+    due = fields.Datetime.now() - timedelta(seconds=1)
+    env.cr.execute(
+        """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
+                                         sequence, state, attempt_count, next_attempt_at, payload,
+                                         create_uid, write_uid, create_date, write_date)
+           SELECT %(backend)s, %(company)s, uuid, 'ping', 'res.partner', n, 1, 'pending', 0, %(due)s,
+                  jsonb_set(%(payload)s::jsonb, '{event_id}', to_jsonb(uuid)), %(uid)s, %(uid)s, %(due)s, %(due)s
+             FROM (SELECT n, gen_random_uuid()::text AS uuid FROM generate_series(1, %(count)s) n) AS new""",
+        {
+            "backend": backend.id,
+            "company": env.company.id,
+            "due": due,
+            "payload": json.dumps(template),
+            "uid": SUPERUSER_ID,
+            "count": count,
+        },
+    )
+    env.cr.execute("ANALYZE finance_sync_job")  # plan the dispatcher's queries on this table's real size
+    env.cr.commit()
+
+
+def drop_backend(env, backend):
+    """Delete ``backend`` with its jobs, attempts and exceptions, committed."""
+    env.invalidate_all()
+    env["finance.sync.exception"].search([("backend_id", "=", backend.id)]).unlink()
+    env.cr.execute("DELETE FROM finance_sync_job WHERE backend_id = %s", (backend.id,))  # attempts cascade
+    backend.unlink()
+    env.cr.commit()
+
+
+def attempted_jobs(env, backend):
+    """{job state: count} of the jobs attempted at least once, and how many were not."""
+    env.cr.execute(
+        """SELECT state, count(*) FILTER (WHERE attempt_count > 0), count(*) FILTER (WHERE attempt_count = 0)
+             FROM finance_sync_job WHERE backend_id = %s GROUP BY state""",
+        (backend.id,),
+    )
+    rows = env.cr.fetchall()
+    return {state: done for state, done, _left in rows if done}, sum(left for _state, _done, left in rows)
+
+
+def frozen_bodies(env, backend):
+    env.cr.execute("SELECT body FROM finance_sync_job WHERE backend_id = %s ORDER BY id", (backend.id,))
+    return [body.encode() for (body,) in env.cr.fetchall()]
+
+
+# === DISPATCHER === #
+
+
+def cron_commit(cr):
+    """Commit as the dispatcher cron does: claims and outcomes without waiting for the disk."""
+
+    def commit(synchronous=True):
+        if not synchronous:
+            cr.execute("SET LOCAL synchronous_commit TO OFF")
+        cr.commit()
+
+    return commit
+
+
+def cron_rollback(cr):
+    def rollback():
+        cr.rollback()
+        return True
+
+    return rollback
+
+
+def run_workers(dbname, backend, workers=1):
+    """Run ``workers`` dispatcher workers at once, each in a thread on its own cursor, until
+    nothing is due. :return: (seconds, attempts made, SQL queries made)"""
+    barrier = threading.Barrier(workers + 1, timeout=60)
+    results, errors = [], []
+
+    def work():
+        try:
+            with closing(sql_db.db_connect(dbname).cursor()) as cr:
+                dispatcher = api.Environment(cr, SUPERUSER_ID, {})["finance.sync.dispatcher"]
+                barrier.wait()
+                sent, _more = dispatcher._run(
+                    time.monotonic() + RUN_SECONDS, cron_commit(cr), cron_rollback(cr), backend_ids=[backend.id]
+                )
+                results.append((sent, cr.sql_log_count))
+        except Exception:
+            errors.append(traceback.format_exc())
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, name=f"bench_worker_{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError("dispatcher worker failed:\n" + "\n".join(errors))
+    return elapsed, sum(sent for sent, _q in results), sum(queries for _s, queries in results)
+
+
+def dispatch(env, url, events, workers=1, name="Bench"):
+    """Dispatch ``events`` fresh ping jobs to ``url`` with ``workers`` workers.
+
+    :return: (events attempted per second, frozen bodies, SQL queries per attempt)
+    """
+    backend = create_backend(env, url, name)
+    try:
+        add_ping_jobs(env, backend, events)
+        elapsed, sent, queries = run_workers(env.cr.dbname, backend, workers)
+        states, never_attempted = attempted_jobs(env, backend)
+        note(f"{name}: {sent} attempts in {elapsed:.2f} s; attempted jobs by state {states}")
+        if never_attempted:
+            note(f"WARNING: {never_attempted} of {events} jobs were never attempted")
+        return (events - never_attempted) / elapsed, frozen_bodies(env, backend), queries / max(sent, 1)
+    finally:
+        drop_backend(env, backend)
+
+
+# === REFERENCES: bare requests === #
+
+
+def post_all(url, bodies):
+    with requests.Session() as session:
+        for body in bodies:
+            session.post(url, data=body, headers=JSON_HEADERS, timeout=30).raise_for_status()
+
+
+def sequential_rate(url, bodies):
+    start = time.perf_counter()
+    post_all(url, bodies)
+    return len(bodies) / (time.perf_counter() - start)
+
+
+def concurrent_rate(url, bodies, threads=CONCURRENCY):
+    errors = []
+
+    def post_share(share):
+        try:
+            post_all(url, share)
+        except Exception as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=post_share, args=(bodies[i::threads],)) for i in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return len(bodies) / elapsed
+
+
+# === FIGURES 1-4 === #
+
+
+def bench_dispatch(env):
+    section(f"1. Dispatch, receiver at 0 ms: {EVENTS} ping events, one worker, max_concurrent {CONCURRENCY}")
+    with Receiver() as receiver:
+        rate, bodies, queries = dispatch(env, receiver.url, EVENTS, name="Bench 0 ms")
+        sequential = sequential_rate(receiver.url, bodies)
+        concurrent = concurrent_rate(receiver.url, bodies)
+    note(f"bodies: {statistics.mean(map(len, bodies)):.0f} bytes on average; {queries:.1f} SQL queries per attempt")
+    report("dispatch @0ms", rate, "sequential requests", sequential, "ev/s", goal=0.6)
+    report("dispatch @0ms", rate, f"{CONCURRENCY} concurrent requests", concurrent, "ev/s")
+
+    section(f"2. Dispatch, receiver at {LATENCY_MS} ms: {SLOW_EVENTS} events, max_concurrent {CONCURRENCY}")
+    with Receiver(latency_ms=LATENCY_MS) as receiver:
+        fault_free, bodies, _queries = dispatch(env, receiver.url, SLOW_EVENTS, name=f"Bench {LATENCY_MS} ms")
+        concurrent = concurrent_rate(receiver.url, bodies)
+    report(f"dispatch @{LATENCY_MS}ms", fault_free, f"{CONCURRENCY} concurrent requests", concurrent, "ev/s", goal=0.8)
+
+    timeout = BACKEND_SETTINGS["timeout"]
+    section(
+        f"3. Stalls: at {LATENCY_MS} ms, every {STALL_EVERY}th request held {timeout + 1} s "
+        f"(backend timeout {timeout} s); rate of first attempts of {SLOW_EVENTS} events"
+    )
+    with Receiver(latency_ms=LATENCY_MS, stall_every=STALL_EVERY, stall_seconds=timeout + 1) as receiver:
+        stalled, _bodies, _queries = dispatch(env, receiver.url, SLOW_EVENTS, name="Bench stalls")
+    report("first attempts, 2% stalled", stalled, f"fault-free dispatch @{LATENCY_MS}ms", fault_free, "ev/s", goal=0.5)
+
+    section(f"4. Workers: at {LATENCY_MS} ms, {WORKER_EVENTS} events, max_concurrent {CONCURRENCY} per worker")
+    with Receiver(latency_ms=LATENCY_MS) as receiver:
+        one, _bodies, _queries = dispatch(env, receiver.url, WORKER_EVENTS, workers=1, name="Bench 1 worker")
+        two, _bodies, _queries = dispatch(env, receiver.url, WORKER_EVENTS, workers=2, name="Bench 2 workers")
+    report(f"2 workers @{LATENCY_MS}ms", two, f"1 worker @{LATENCY_MS}ms", one, "ev/s", goal=1.7)
+
+
+# === FIGURE 5: posting overhead === #
 
 
 def make_drafts(env, n):
@@ -60,14 +368,14 @@ def make_drafts(env, n):
 
 
 def timed_post(env, context, backends_active):
-    """Seconds to post N fresh invoices, rolled back afterwards."""
+    """Seconds to post INVOICES fresh invoices, rolled back afterwards."""
     cr = env.cr
     env.flush_all()  # what is pending in the ORM belongs before the savepoint
     cr.execute("SAVEPOINT bench_post")
     try:
         env["finance.sync.backend"].search([]).write({"state": "paused"})
         backends_active.write({"state": "active"})
-        moves = make_drafts(env, N)
+        moves = make_drafts(env, INVOICES)
         env.flush_all()
         start = time.perf_counter()
         moves.with_context(**context).action_post()
@@ -78,81 +386,95 @@ def timed_post(env, context, backends_active):
         env.invalidate_all()
 
 
-def bench_posting(env, url):
-    Backend = env["finance.sync.backend"]
-    backends = Backend.create(
-        [
-            {"name": f"Bench {i}", "endpoint_url": url, "state": "paused", "company_ids": [(6, 0, env.company.ids)]}
-            for i in range(3)
+def bench_posting(env):
+    section(f"5. Posting overhead: {INVOICES} invoices (3 lines each), median of {ROUNDS} rounds")
+    try:
+        backends = env["finance.sync.backend"].create(
+            [
+                {
+                    "name": f"Bench posting {i}",
+                    "endpoint_url": "http://127.0.0.1:9/hook",  # never called: posting only captures
+                    "state": "paused",
+                    "company_ids": [(6, 0, env.company.ids)],
+                }
+                for i in range(3)
+            ]
+        )
+        results = {"off": [], "1 backend": [], "3 backends": []}
+        for _round in range(ROUNDS):  # interleaved, so drift hits every variant alike
+            results["off"].append(timed_post(env, {"finance_sync_no_capture": True}, backends[:1]))
+            results["1 backend"].append(timed_post(env, {}, backends[:1]))
+            results["3 backends"].append(timed_post(env, {}, backends))
+    finally:
+        env.cr.rollback()
+    off = statistics.median(results["off"])
+    report("posting, 1 backend", statistics.median(results["1 backend"]), "capture off", off, "s", 1.10, True, "8.3f")
+    report("posting, 3 backends", statistics.median(results["3 backends"]), "capture off", off, "s", 1.15, True, "8.3f")
+
+
+# === FIGURE 6: memory === #
+
+
+def memory_growth(env, url, jobs):
+    """Peak resident memory growth (bytes) of a fresh process's dispatcher run with ``jobs``
+    pending, and the attempts it made."""
+    backend = create_backend(env, url, f"Bench memory {jobs}")
+    try:
+        add_ping_jobs(env, backend, jobs)
+        command = [
+            sys.executable,
+            sys.argv[0],  # odoo-bin
+            "shell",
+            "-c",
+            config["config"],
+            "-d",
+            env.cr.dbname,
+            "--no-http",
+            "--log-level=warn",
         ]
-    )
-    results = {"disabled": [], "1 backend": [], "3 backends": []}
-    for _round in range(ROUNDS):  # interleaved, so drift hits every variant alike
-        results["disabled"].append(timed_post(env, {"finance_sync_no_capture": True}, backends[:1]))
-        results["1 backend"].append(timed_post(env, {}, backends[:1]))
-        results["3 backends"].append(timed_post(env, {}, backends))
-    base = statistics.median(results["disabled"])
-    print(f"\n(a) posting {N} invoices (3 lines each), median of {ROUNDS} rounds")
-    for name, values in results.items():
-        med = statistics.median(values)
-        print(f"    {name:<12} {med:7.3f} s   {N / med:8.1f} invoices/s   overhead x{med / base:5.2f}")
-    return backends
-
-
-def bench_dispatch(env, backend, batch_sizes=(10, 50, 200)):
-    """Post N invoices once, then for each batch size dispatch every job and roll back to the
-    savepoint, so each batch size sends the same N events."""
-    Job = env["finance.sync.job"]
-    cr = env.cr
-    backend.write({"state": "active", "max_attempts": 3})
-    make_drafts(env, N).action_post()
-    jobs = Job.search([("backend_id", "=", backend.id), ("state", "=", "pending")])
-    print(f"\n(b)+(c) dispatch of {len(jobs)} invoice.posted events to a local receiver")
-    raw_rate = None
-    for batch in batch_sizes:
-        backend.batch_size = batch
-        env.flush_all()
-        cr.execute("SAVEPOINT bench_dispatch")
-        try:
-            queries_before = cr.sql_log_count
-            start = time.perf_counter()
-            sent = 0
-            while True:
-                processed, _more = Job._dispatch_backend(backend)
-                if not processed:
-                    break
-                sent += processed
-            env.flush_all()
-            elapsed = time.perf_counter() - start
-            queries = cr.sql_log_count - queries_before
-            assert sent == len(jobs) and set(jobs.mapped("state")) == {"done"}, (sent, len(jobs))
-            if raw_rate is None:
-                bodies = [job.body.encode() for job in jobs]
-                with requests.Session() as session:
-                    start = time.perf_counter()
-                    for body in bodies:
-                        session.post(
-                            backend.endpoint_url, data=body, timeout=10, headers={"Content-Type": "application/json"}
-                        ).raise_for_status()
-                    raw_rate = len(bodies) / (time.perf_counter() - start)
-            rate = sent / elapsed
-            print(
-                f"    batch {batch:>4}: {rate:8.1f} events/s vs raw requests {raw_rate:8.1f}/s "
-                f"-> efficiency {rate / raw_rate:5.2f}; {queries / sent:5.2f} SQL queries per event"
+        probe_env = dict(os.environ, BENCH_PROBE_BACKEND=str(backend.id), BENCH_PROBE_SECONDS=str(MEMORY_SECONDS))
+        with open(BENCH_DIR / "memory_probe.py", encoding="utf-8") as script:
+            done = subprocess.run(
+                command, stdin=script, capture_output=True, text=True, env=probe_env, timeout=300, check=False
             )
-        finally:
-            cr.execute("ROLLBACK TO SAVEPOINT bench_dispatch")
-            env.invalidate_all()
+        found = re.search(r"^BENCH_PROBE (.*)$", done.stdout, re.MULTILINE)
+        if not found:
+            raise RuntimeError(f"memory probe failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+        result = json.loads(found.group(1))
+        growth = result["rss_peak"] - result["rss_before"]
+        note(
+            f"{jobs:>7} pending: RSS {result['rss_before'] / MIB:.1f} MiB before, peak {result['rss_peak'] / MIB:.1f}"
+            f" MiB; {result['sent']} attempts in {result['seconds']:.1f} s"
+        )
+        return growth, result["sent"]
+    finally:
+        drop_backend(env, backend)
+
+
+def bench_memory(env):
+    small, large = MEMORY_JOBS
+    section(f"6. Memory: dispatcher sending for {MEMORY_SECONDS:g} s at 0 ms, {small} vs {large} pending jobs")
+    with Receiver() as receiver:
+        small_growth, _sent = memory_growth(env, receiver.url, small)
+        large_growth, _sent = memory_growth(env, receiver.url, large)
+    report(
+        f"RSS growth, {large} jobs",
+        large_growth / MIB,
+        f"RSS growth, {small} jobs",
+        small_growth / MIB,
+        "MiB",
+        goal=1.1,
+        at_most=True,
+    )
 
 
 def main(env):
-    server, url = start_receiver()
-    try:
-        backends = bench_posting(env, url)
-        bench_dispatch(env, backends[0])
-    finally:
-        server.shutdown()
-        env.cr.rollback()
+    env.cr.rollback()
+    start = time.perf_counter()
+    bench_dispatch(env)
+    bench_posting(env)
+    bench_memory(env)
+    print(f"\n{sum(verdicts)} of {len(verdicts)} goals met ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
 main(env)

@@ -379,7 +379,8 @@ class FinanceSyncDispatcher(models.AbstractModel):
     def _claim(self, channel, limit, now, job_ids=None):
         """Lease up to ``limit`` due, frozen jobs of ``channel``'s backend to this worker."""
         self.env["finance.sync.job"].flush_model()
-        lease_until = now + timedelta(seconds=channel.timeout + const.DISPATCH_LEASE_MARGIN_SECONDS)
+        # Connecting may take up to the timeout (at most 5 s), then reading the answer the timeout.
+        lease_until = now + timedelta(seconds=2 * channel.timeout + const.DISPATCH_LEASE_MARGIN_SECONDS)
         self.env.cr.execute(
             SQL(
                 """UPDATE finance_sync_job upd

@@ -109,11 +109,11 @@ class OdooServer:
         return []
 
 
-def wake_crons(db):
-    """Wake the cron threads and workers of every server on ``db`` (what a trigger does on commit)."""
-    with contextlib.closing(sql_db.db_connect("postgres").cursor()) as cr:
-        cr.execute("SELECT pg_notify('cron_trigger', %s)", [db])
-        cr.commit()
+def wake_dispatchers(db):
+    """Make the dispatcher crons of ``db`` ready and wake the servers' cron threads and workers
+    (what a posting's commit does)."""
+    with committed_env(db) as env:
+        env["finance.sync.job"]._trigger_dispatch()
 
 
 @contextlib.contextmanager

@@ -53,6 +53,18 @@ def canonical_json(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def json_object_body(*objects: dict) -> str:
+    """The JSON text of the object made of ``objects``' members, each given as a dict or as the
+    JSON text of an object (so that a snapshot serialised once can take several envelopes)."""
+    parts = []
+    for obj in objects:
+        text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+        inner = text.strip()[1:-1].strip()
+        if inner:
+            parts.append(inner)
+    return "{" + ",".join(parts) + "}"
+
+
 @functools.cache
 def schema_registry(schema_dir: pathlib.Path, base_uri: str) -> Registry:
     """Every schema of ``schema_dir`` under ``base_uri``, so that ``$ref`` between them resolve

@@ -158,7 +158,12 @@ class FinanceSyncJob(models.Model):
 
     @api.model
     def _enqueue(self, event_type, records, payloads, backends_by_record):
-        """Create one job per (record, backend).
+        """Create one job per (record, backend), in the current transaction.
+
+        Each document's snapshot is serialised once; a backend's copy only adds its envelope (event
+        id, sequence), and all rows go in one INSERT: capturing for a second or third backend costs
+        a few string operations, not another ORM create (jobs have no computed, tracked or
+        constrained field that the ORM would have to handle; their database constraints apply).
 
         :param records: account.move or account.payment recordset
         :param payloads: {record id: canonical payload without envelope ids}
@@ -177,36 +182,54 @@ class FinanceSyncJob(models.Model):
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
-        vals_list = []
+        occurred_at = payload_lib.iso_datetime(now)
+        snapshots = {rec.id: payload_lib.json_object_body(payloads[rec.id]) for rec in records}
+        names = {rec.id: rec.display_name for rec in records}
+        uid = self.env.uid
+        rows = []
         for rec, backend in pairs:
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
             event_uuid = str(uuid.uuid4())
-            payload = dict(
-                payloads[rec.id],
-                event_id=event_uuid,
-                type=event_type,
-                schema_version=const.SCHEMA_VERSION,
-                occurred_at=payload_lib.iso_datetime(now),
-                sequence=seq,
+            envelope = {
+                "event_id": event_uuid,
+                "type": event_type,
+                "schema_version": const.SCHEMA_VERSION,
+                "occurred_at": occurred_at,
+                "sequence": seq,
+            }
+            payload = payload_lib.json_object_body(envelope, snapshots[rec.id])
+            rows.append(
+                SQL(
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s::jsonb, %s, %s, %s, %s)",
+                    backend.id,
+                    rec.company_id.id,
+                    event_uuid,
+                    event_type,
+                    model,
+                    rec.id,
+                    rec.id if model == "account.move" else None,
+                    rec.id if model == "account.payment" else None,
+                    names[rec.id],
+                    seq,
+                    now,
+                    payload,
+                    uid,
+                    now,
+                    uid,
+                    now,
+                )
             )
-            vals_list.append(
-                {
-                    "backend_id": backend.id,
-                    "company_id": rec.company_id.id,
-                    "event_uuid": event_uuid,
-                    "event_type": event_type,
-                    "res_model": model,
-                    "res_id": rec.id,
-                    "move_id": rec.id if model == "account.move" else False,
-                    "payment_id": rec.id if model == "account.payment" else False,
-                    "document_ref": rec.display_name,
-                    "sequence": seq,
-                    "payload": payload,
-                    "next_attempt_at": now,
-                }
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
+                        move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
+                        payload, create_uid, create_date, write_uid, write_date)
+                   VALUES %s RETURNING id""",
+                SQL(", ").join(rows),
             )
-        jobs = self.sudo().create(vals_list)
+        )
+        jobs = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
         self._trigger_dispatch()
         return jobs
 

@@ -31,6 +31,37 @@ class FinanceSyncAttempt(models.Model):
     _backend_recent_idx = models.Index("(backend_id, started_at DESC, id DESC)")
 
     @api.model
+    def _log(self, vals_list):
+        """Append attempts (dicts of this model's stored fields, backend and company included) in
+        one statement: the dispatcher logs every answer, and the log is append-only."""
+        if not vals_list:
+            return
+        columns = [
+            "job_id",
+            "backend_id",
+            "company_id",
+            "started_at",
+            "duration_ms",
+            "status_code",
+            "outcome",
+            "response_excerpt",
+            "error",
+        ]
+        now, uid = fields.Datetime.now(), self.env.uid
+        rows = SQL(", ").join(
+            SQL("(%s)", SQL(", ").join([*(vals[column] or None for column in columns), uid, now, uid, now]))
+            for vals in vals_list
+        )
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO finance_sync_attempt (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
+                SQL(", ").join(SQL.identifier(column) for column in columns),
+                rows,
+            )
+        )
+        self.invalidate_model()
+
+    @api.model
     def _circuit_facts(self, backends):
         """{backend id: (consecutive transport failures, latest attempt, last success)} from each
         backend's latest ``circuit_threshold`` attempts since its last manual reset, in one query

@@ -1,3 +1,4 @@
+import collections
 import concurrent.futures
 import dataclasses
 import logging
@@ -47,11 +48,11 @@ class Claim:
     company_id: int
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Channel:
-    """One backend while a worker runs: its settings, the in-memory circuit, its transport and
-    the requests in flight. Plain data: the sending threads only ever see ``sender`` and
-    ``transport``."""
+    """One backend while a worker runs: its settings, the in-memory circuit, its transport, the
+    jobs leased and waiting for a free slot, and the requests in flight. Plain data: the sending
+    threads only ever see ``sender`` and ``transport``."""
 
     backend_id: int
     max_concurrent: int
@@ -63,12 +64,39 @@ class Channel:
     paced_until: object = None  # datetime: the platform asked to slow down until then
     in_flight: int = 0
     active: bool = True
+    queue: collections.deque = dataclasses.field(default_factory=collections.deque)  # leased Claims
+    pace_to_share: object = None  # a pacing not yet written on the backend for the other workers
 
-    def slots(self, now):
-        """Requests that may start now."""
+    def observe(self, result, now):
+        """The verdict on one answer, applied at once to what this worker sends next: the
+        circuit counts it, a 429 or Retry-After slows the backend down, a 410 stops it."""
+        if result.status is not None:
+            verdict = classify.classify_status(result.status, result.body_excerpt)
+        else:
+            verdict = classify.classify_error(result.error)
+        self.circuit.record(verdict.outcome, now)
+        if verdict.outcome == classify.PAUSE:
+            self.active = False
+        retry_after = backoff.parse_retry_after(result.retry_after, now)
+        if verdict.outcome == classify.RETRY and (retry_after is not None or result.status == 429):
+            seconds = const.DEFAULT_429_PACE_SECONDS if retry_after is None else backoff.next_delay(0, retry_after)
+            until = now + timedelta(seconds=seconds)
+            if not self.paced_until or until > self.paced_until:
+                self.paced_until = self.pace_to_share = until
+        return verdict
+
+    def allowed(self, now):
+        """Requests that may be in flight now (0 while paused, slowed down or the circuit open)."""
         if not self.active or (self.paced_until and now < self.paced_until):
             return 0
-        return max(0, self.circuit.allowed_in_flight(now, self.max_concurrent) - self.in_flight)
+        return self.circuit.allowed_in_flight(now, self.max_concurrent)
+
+    def wanted(self, now):
+        """Jobs to lease now: enough to fill the free slots and, while the platform is healthy,
+        as many again queued, so that answers are replaced at once, between database rounds."""
+        allowed = self.allowed(now)
+        ahead = allowed if allowed == self.max_concurrent and not self.circuit.failures else 0
+        return max(0, allowed + ahead - self.in_flight - len(self.queue))
 
 
 class Run:
@@ -82,45 +110,77 @@ class Run:
         self.channels = {}  # backend id -> Channel
         self.in_flight = {}  # future -> (channel, claim, started at)
         self.outcomes = []  # (channel, claim, started at, result) not yet committed
+        self.released = []  # job ids leased but not sent: their leases are lifted at the next round
         self.sent = 0
         self.refreshed_at = float("-inf")
+        self.round_at = float("-inf")
         self.closing = False  # no more claims: the deadline is near
         self.pool = None
 
     def time_left(self):
         return self.deadline - time.monotonic()
 
-    def submit(self, claims):
-        """Start the requests of ``claims`` in the sending threads."""
-        if claims and self.pool is None:
-            size = min(const.DISPATCH_MAX_THREADS, sum(c.max_concurrent for c in self.channels.values()))
+    def capacity(self):
+        return sum(channel.max_concurrent for channel in self.channels.values())
+
+    def start(self, now):
+        """Send queued jobs into the free slots of their backends (no database work)."""
+        for channel in self.channels.values():
+            allowed = channel.allowed(now)
+            if channel.queue and not allowed:
+                self.released += [claim.job_id for claim in channel.queue]
+                channel.queue.clear()
+            while channel.queue and channel.in_flight < allowed:
+                self._submit(channel, channel.queue.popleft())
+
+    def _submit(self, channel, claim):
+        if self.pool is None:
+            size = min(const.DISPATCH_MAX_THREADS, self.capacity())
             self.pool = concurrent.futures.ThreadPoolExecutor(max(1, size), thread_name_prefix="finance_sync_send")
-        for channel, claim in claims:
-            self.sent += 1
-            started = fields.Datetime.now()
-            request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
-            if isinstance(request, TransportResult):  # refused before sending (URL guard)
-                self.outcomes.append((channel, claim, started, request))
-                continue
-            channel.in_flight += 1
-            self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started)
+        self.sent += 1
+        started = fields.Datetime.now()
+        request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
+        if isinstance(request, TransportResult):  # refused before sending (URL guard)
+            self.outcomes.append((channel, claim, started, request, channel.observe(request, started)))
+            return
+        channel.in_flight += 1
+        self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started)
+
+    def round_due(self):
+        """Whether to record and claim now: nothing left to send or wait for, half the requests
+        answered, or a short while since the last round (outcomes are recorded promptly)."""
+        if not self.in_flight:
+            return True
+        if len(self.outcomes) * 2 >= max(1, len(self.in_flight) + len(self.outcomes)):
+            return True
+        return time.monotonic() - self.round_at >= const.DISPATCH_ROUND_SECONDS
 
     def wait(self):
-        """Until a request ends (or a short while, to look for new work)."""
-        concurrent.futures.wait(
-            self.in_flight, timeout=const.DISPATCH_POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
-        )
+        """Until a request ends, or the next round is due (outcomes wait to be recorded), or a
+        short while to look for new work."""
+        timeout = const.DISPATCH_POLL_SECONDS
+        if self.outcomes:
+            timeout = max(0.0, self.round_at + const.DISPATCH_ROUND_SECONDS - time.monotonic())
+        concurrent.futures.wait(self.in_flight, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
 
     def collect(self, wait=False):
         """Move the ended requests (with ``wait``: all of them) to the outcomes to record."""
         futures = list(self.in_flight)
         ended = concurrent.futures.as_completed(futures) if wait else [f for f in futures if f.done()]
+        now = fields.Datetime.now()
         for future in ended:
             channel, claim, started = self.in_flight.pop(future)
             channel.in_flight -= 1
-            self.outcomes.append((channel, claim, started, future.result()))
+            result = future.result()
+            self.outcomes.append((channel, claim, started, result, channel.observe(result, now)))
+
+    def queued(self):
+        return any(channel.queue for channel in self.channels.values())
 
     def close(self):
+        for channel in self.channels.values():
+            self.released += [claim.job_id for claim in channel.queue]
+            channel.queue.clear()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
         for channel in self.channels.values():
@@ -222,39 +282,53 @@ class FinanceSyncDispatcher(models.AbstractModel):
             while True:
                 self._refresh_run(run)
                 run.collect()
-                try:
-                    self._record(run.outcomes)
-                    claims, froze = self._claim_all(run)
-                    commit(synchronous=froze)
-                except TransactionRollbackError:
-                    # Another worker committed rows this snapshot still saw as due. Nothing was
-                    # sent from this transaction: record again and claim on a fresh snapshot.
-                    if not rollback():
-                        raise
-                    self.env.invalidate_all()
-                    continue
-                run.outcomes = []
-                run.submit(claims)
-                if run.outcomes:  # refused before sending: record them first
+                run.start(fields.Datetime.now())
+                if run.round_due() and not self._round(run, commit, rollback):
                     continue
                 if run.in_flight:
                     run.wait()
+                    continue
+                if run.outcomes or run.queued():  # nothing in flight: the next round is due at once
                     continue
                 if run.closing:
                     return run.sent, True
                 if not idle_wait or not self._wait_for_work(run):
                     return run.sent, run.closing
         finally:
-            # Requests in flight end within their timeout; their outcomes are recorded. When the
-            # loop broke on an error the transaction may be unusable: the leases then expire.
+            # Requests in flight end within their timeout; their outcomes are recorded, and the
+            # leases of queued jobs lifted. When the loop broke on an error the transaction may
+            # be unusable: the leases then expire.
             run.collect(wait=True)
+            run.close()
             try:
-                if run.outcomes:
+                if run.outcomes or run.released:
                     self._record(run.outcomes)
+                    self._release(run.released)
                     commit(synchronous=False)
             except Exception:
                 _logger.exception("finance_sync: %s outcomes not recorded; those jobs go again", len(run.outcomes))
-            run.close()
+
+    @api.model
+    def _round(self, run, commit, rollback):
+        """One database round: record the outcomes, lift unused leases, claim (and freeze) more,
+        commit, then start what was claimed. False when a conflict rolled it back."""
+        try:
+            self._record(run.outcomes)
+            self._release(run.released)
+            claims, froze = self._claim_all(run)
+            commit(synchronous=froze)
+        except TransactionRollbackError:
+            # Another worker committed rows this snapshot still saw as due. Nothing was sent from
+            # this transaction: the outcomes are recorded again on a fresh snapshot.
+            if not rollback():
+                raise
+            self.env.invalidate_all()
+            return False
+        run.outcomes, run.released, run.round_at = [], [], time.monotonic()
+        for channel, claim in claims:
+            channel.queue.append(claim)
+        run.start(fields.Datetime.now())
+        return True
 
     @api.model
     def _refresh_run(self, run):
@@ -333,7 +407,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
 
     @api.model
     def _claim_all(self, run):
-        """Lease due jobs for every backend with free slots, freezing bodies first where needed.
+        """Lease due jobs for every backend that wants some, freezing bodies first where needed.
         Once the deadline is too near for a request to end before it, claim nothing more.
 
         :return: ([(channel, claim)], whether bodies were frozen in this transaction)
@@ -341,18 +415,29 @@ class FinanceSyncDispatcher(models.AbstractModel):
         claims, froze = [], False
         now = fields.Datetime.now()
         for channel in run.channels.values():
-            slots = channel.slots(now)
-            if not slots:
+            wanted = channel.wanted(now)
+            if not wanted:
                 continue
             if run.time_left() < channel.timeout + const.DISPATCH_MIN_SLICE_SECONDS:
                 run.closing = True  # a request started now could outlive the run
                 continue
-            got = self._claim(channel, slots, now, run.job_ids)
-            if len(got) < slots and self._freeze(channel, now, run.job_ids):
+            got = self._claim(channel, wanted, now, run.job_ids)
+            if len(got) < wanted and self._freeze(channel, now, run.job_ids):
                 froze = True
-                got += self._claim(channel, slots - len(got), now, run.job_ids)
+                got += self._claim(channel, wanted - len(got), now, run.job_ids)
             claims += [(channel, claim) for claim in got]
         return claims, froze
+
+    @api.model
+    def _release(self, job_ids):
+        """Lift the leases of jobs claimed but not sent (backend paused, circuit opened, run over)."""
+        if job_ids:
+            self.env["finance.sync.job"].flush_model(["lease_until"])
+            self.env.cr.execute(
+                "UPDATE finance_sync_job SET lease_until = NULL WHERE id IN %s AND state = 'pending'",
+                [tuple(job_ids)],
+            )
+            self.env["finance.sync.job"].invalidate_model(["lease_until"])
 
     @api.model
     def _due_query(self, select, backend_id, now, limit, job_ids, frozen):
@@ -418,22 +503,20 @@ class FinanceSyncDispatcher(models.AbstractModel):
 
     @api.model
     def _record(self, outcomes):
-        """Record what came back for each (channel, claim, started at, result): the attempt log,
-        then the jobs' named transitions, grouped so that a round of deliveries costs a handful of
-        queries, whatever its size."""
+        """Record what came back for each (channel, claim, started at, result, verdict): the
+        attempt log, then the jobs' named transitions, grouped so that a round of deliveries costs
+        a handful of queries whatever its size, and the pacing the other workers must follow."""
         if not outcomes:
             return
         attempts, transitions = [], {}
         now = fields.Datetime.now()
-        for channel, claim, started, result in outcomes:
-            if result.status is not None:
-                verdict = classify.classify_status(result.status, result.body_excerpt)
-            else:
-                verdict = classify.classify_error(result.error)
+        for channel, claim, started, result, verdict in outcomes:
             error = channel.sender.mask(verdict.message) if verdict.outcome != classify.DONE else False
             attempts.append(
                 {
                     "job_id": claim.job_id,
+                    "backend_id": channel.backend_id,
+                    "company_id": claim.company_id,
                     "started_at": started,
                     "duration_ms": result.duration_ms,
                     "status_code": result.status or 0,
@@ -442,10 +525,9 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     "error": error,
                 }
             )
-            channel.circuit.record(verdict.outcome, now)
             key = self._transition(channel, claim, result, verdict, error, now)
             transitions.setdefault(key, []).append(claim.job_id)
-        self.env["finance.sync.attempt"].create(attempts)
+        self.env["finance.sync.attempt"]._log(attempts)
         Job = self.env["finance.sync.job"].sudo()
         for (method, *args), ids in transitions.items():
             jobs = Job.browse(ids)
@@ -455,18 +537,20 @@ class FinanceSyncDispatcher(models.AbstractModel):
                 jobs._mark_paused(count, error)
             else:
                 getattr(jobs, method)(*args)
+        for channel in {outcome[0] for outcome in outcomes}:
+            if channel.pace_to_share:
+                self.env["finance.sync.backend"].sudo().browse(channel.backend_id)._pace(channel.pace_to_share)
+                channel.pace_to_share = None
 
     @api.model
     def _transition(self, channel, claim, result, verdict, error, now):
         """(job transition method, its arguments) for one outcome; jobs with equal ones are
-        moved together. A 429 or Retry-After also paces the whole backend, and a 410 takes it
-        out of this run."""
+        moved together."""
         count = claim.attempt_count + 1
         status = result.status or 0
         if verdict.outcome == classify.DONE:
             return ("_mark_done", status, count)
         if verdict.outcome == classify.PAUSE:
-            channel.active = False
             return ("_pause_gone", channel.backend_id, count, error)
         if verdict.outcome == classify.FAILED:
             return ("_mark_failed", status, count, error, verdict.category or "rejected")
@@ -474,19 +558,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
             return ("_mark_dead", status, count, error)
         retry_after = backoff.parse_retry_after(result.retry_after, now)
         delay = backoff.next_delay(count, retry_after=retry_after, base=const.BACKOFF_BASE_SECONDS)
-        if retry_after is not None or status == 429:
-            pace = delay if retry_after is not None else const.DEFAULT_429_PACE_SECONDS
-            self._pace(channel, now + timedelta(seconds=pace))
         return ("_mark_retry", status, count, error, now + timedelta(seconds=delay))
-
-    @api.model
-    def _pace(self, channel, until):
-        """The platform asked to slow down: no request of this backend starts before ``until``,
-        in this worker and, through the backend, in the others."""
-        if channel.paced_until and channel.paced_until >= until:
-            return
-        channel.paced_until = until
-        self.env["finance.sync.backend"].sudo().browse(channel.backend_id)._pace(until)
 
     # === WAKE-UPS === #
 

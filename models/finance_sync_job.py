@@ -84,7 +84,10 @@ class FinanceSyncJob(models.Model):
     _document_sequence_uniq = models.UniqueIndex(
         "(backend_id, res_model, res_id, sequence)", "Two events of one document cannot share a sequence number."
     )
-    _due_idx = models.Index("(backend_id, next_attempt_at, id) WHERE state = 'pending'")
+    # What the dispatcher claims (frozen) and freezes (not yet): each search reads only its own
+    # rows, however many of the other kind wait.
+    _due_frozen_idx = models.Index("(backend_id, next_attempt_at, id) WHERE state = 'pending' AND body IS NOT NULL")
+    _due_unfrozen_idx = models.Index("(backend_id, next_attempt_at, id) WHERE state = 'pending' AND body IS NULL")
     _attempts_positive = models.Constraint("CHECK(attempt_count >= 0)", "Attempts cannot be negative.")
 
     # === COMPUTE METHODS === #
@@ -292,6 +295,7 @@ class FinanceSyncJob(models.Model):
         """Render and validate each job's captured payload and store the exact text to send
         (the dispatcher commits it before sending); a job missing required mappings is blocked,
         one failing its schema failed, instead."""
+        bodies = []
         for job in self:
             payload, missing = job._render(backend)
             if missing:
@@ -301,7 +305,18 @@ class FinanceSyncJob(models.Model):
             if errors:
                 job._mark_failed(0, job.attempt_count, "\n".join(errors[:20]), "validation")
                 continue
-            job.write({"body": payload_lib.canonical_json(payload).decode("utf-8"), "frozen_at": fields.Datetime.now()})
+            bodies.append(SQL("(%s, %s)", job.id, payload_lib.canonical_json(payload).decode("utf-8")))
+        if bodies:  # one statement for the whole batch: every body differs
+            self.flush_model(["body", "frozen_at"])
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE finance_sync_job job SET body = frozen.body, frozen_at = %s
+                         FROM (VALUES %s) AS frozen(id, body) WHERE job.id = frozen.id""",
+                    fields.Datetime.now(),
+                    SQL(", ").join(bodies),
+                )
+            )
+            self.invalidate_recordset(["body", "frozen_at"])
 
     # === STATE TRANSITIONS === #
 

@@ -62,7 +62,7 @@ class Channel:
     sender: object  # finance.sync.backend _prepare_sender(): builds requests, masks text
     transport: object
     paced_until: object = None  # datetime: the platform asked to slow down until then
-    in_flight: int = 0
+    sending: list = dataclasses.field(default_factory=list)  # time.monotonic() each request in flight started
     active: bool = True
     queue: collections.deque = dataclasses.field(default_factory=collections.deque)  # leased Claims
     pace_to_share: object = None  # a pacing not yet written on the backend for the other workers
@@ -96,7 +96,22 @@ class Channel:
         as many again queued, so that answers are replaced at once, between database rounds."""
         allowed = self.allowed(now)
         ahead = allowed if allowed == self.max_concurrent and not self.circuit.failures else 0
-        return max(0, allowed + ahead - self.in_flight - len(self.queue))
+        return max(0, allowed + ahead - self.busy() - len(self.queue))
+
+    def busy(self):
+        """Requests in flight that count against the backend's concurrency. One unanswered for
+        longer than DISPATCH_STALLED_SECONDS stops counting (the platform is not working on it,
+        or slowly): it ends by its own timeout while the others go on, and at most as many
+        stalled requests again as the backend's concurrency are ever open."""
+        stalled_before = time.monotonic() - const.DISPATCH_STALLED_SECONDS
+        answering = sum(1 for started in self.sending if started > stalled_before)
+        return max(answering, len(self.sending) - self.max_concurrent)
+
+    def next_stall(self):
+        """When the oldest request still counted becomes stalled (``time.monotonic()``)."""
+        stalled_before = time.monotonic() - const.DISPATCH_STALLED_SECONDS
+        counted = [started for started in self.sending if started > stalled_before]
+        return min(counted) + const.DISPATCH_STALLED_SECONDS if counted else None
 
 
 class Run:
@@ -108,7 +123,7 @@ class Run:
         self.backend_ids = backend_ids
         self.job_ids = job_ids
         self.channels = {}  # backend id -> Channel
-        self.in_flight = {}  # future -> (channel, claim, started at)
+        self.in_flight = {}  # future -> (channel, claim, started at, time.monotonic() at start)
         self.outcomes = []  # (channel, claim, started at, result) not yet committed
         self.released = []  # job ids leased but not sent: their leases are lifted at the next round
         self.sent = 0
@@ -130,12 +145,12 @@ class Run:
             if channel.queue and not allowed:
                 self.released += [claim.job_id for claim in channel.queue]
                 channel.queue.clear()
-            while channel.queue and channel.in_flight < allowed:
+            while channel.queue and channel.busy() < allowed:
                 self._submit(channel, channel.queue.popleft())
 
     def _submit(self, channel, claim):
         if self.pool is None:
-            size = min(const.DISPATCH_MAX_THREADS, self.capacity())
+            size = min(const.DISPATCH_MAX_THREADS, 2 * self.capacity())  # stalled requests do not count
             self.pool = concurrent.futures.ThreadPoolExecutor(max(1, size), thread_name_prefix="finance_sync_send")
         self.sent += 1
         started = fields.Datetime.now()
@@ -143,8 +158,9 @@ class Run:
         if isinstance(request, TransportResult):  # refused before sending (URL guard)
             self.outcomes.append((channel, claim, started, request, channel.observe(request, started)))
             return
-        channel.in_flight += 1
-        self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started)
+        mark = time.monotonic()
+        channel.sending.append(mark)
+        self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started, mark)
 
     def round_due(self):
         """Whether to record and claim now: nothing left to send or wait for, half the requests
@@ -158,9 +174,9 @@ class Run:
     def wait(self):
         """Until a request ends, or the next round is due (outcomes wait to be recorded), or a
         short while to look for new work."""
-        timeout = const.DISPATCH_POLL_SECONDS
-        if self.outcomes:
-            timeout = max(0.0, self.round_at + const.DISPATCH_ROUND_SECONDS - time.monotonic())
+        moments = [self.round_at + const.DISPATCH_ROUND_SECONDS] if self.outcomes else []
+        moments += [c.next_stall() for c in self.channels.values() if c.queue and c.next_stall()]
+        timeout = max(0.0, min([const.DISPATCH_POLL_SECONDS, *(at - time.monotonic() for at in moments)]))
         concurrent.futures.wait(self.in_flight, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
 
     def collect(self, wait=False):
@@ -169,8 +185,8 @@ class Run:
         ended = concurrent.futures.as_completed(futures) if wait else [f for f in futures if f.done()]
         now = fields.Datetime.now()
         for future in ended:
-            channel, claim, started = self.in_flight.pop(future)
-            channel.in_flight -= 1
+            channel, claim, started, mark = self.in_flight.pop(future)
+            channel.sending.remove(mark)
             result = future.result()
             self.outcomes.append((channel, claim, started, result, channel.observe(result, now)))
 

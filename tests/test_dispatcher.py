@@ -77,6 +77,26 @@ class TestDispatcher(FinanceSyncCase):
         self.assertEqual(sequences, [1, 2, 3, 4])
         self.assertEqual(len(handler.order), 4 + len(others))
 
+    def test_a_stalled_request_frees_its_slot_for_the_others(self):
+        """One request at a time, the first one unanswered for 3 s: after a second the others go
+        while it still waits (it ends by its own timeout or answer, nothing else waits for it)."""
+        self.backend.max_concurrent = 1
+        arrivals = []
+
+        def handler(request):
+            arrivals.append(time.monotonic())
+            if len(arrivals) == 1:
+                time.sleep(3)
+            return Response("{}", status=200, content_type="application/json")
+
+        self.receiver.expect_request("/hook", method="POST").respond_with_handler(handler)
+        for _i in range(4):
+            self._create_invoice(post=True)
+        self.assertEqual(self.dispatch(), 4)
+        self.assertEqual(len(arrivals), 4)
+        self.assertLess(arrivals[-1] - arrivals[0], 3, "the others did not wait for the stalled one")
+        self.assertGreaterEqual(arrivals[1] - arrivals[0], 0.9, "it counted for the concurrency until it stalled")
+
     def test_429_slows_down_the_whole_backend(self):
         self.backend.max_concurrent = 1
         first, second = self._create_invoice(post=True), self._create_invoice(post=True)

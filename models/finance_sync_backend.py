@@ -11,7 +11,7 @@ from odoo.fields import Command
 from odoo.tools import config
 
 from .. import const
-from ..engine import budget, signing, url_guard
+from ..engine import budget, redact, signing, url_guard
 from ..engine import payload as payload_lib
 from ..engine.circuit import Circuit
 from ..engine.sender import Sender
@@ -743,7 +743,7 @@ class FinanceSyncBackend(models.Model):
 
     def _mask(self, text):
         """Mask this backend's secrets and personal data in text meant for logs and views."""
-        return self._prepare_sender().mask(text)
+        return redact.mask_text(text or "", [s for s in (self._get_secret("auth"), self._get_secret("signing")) if s])
 
     def _prepare_sender(self):
         """What the dispatcher needs to send for this backend, read once per refresh: endpoint

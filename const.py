@@ -56,7 +56,6 @@ BACKOFF_BASE_SECONDS = 30
 DEFAULT_429_PACE_SECONDS = 5  # a 429 without Retry-After holds the whole backend this long
 
 # --- Dispatcher (see models/finance_sync_dispatcher.py) -------------------------------------
-PARAM_DISPATCHER_WORKERS = "finance_sync.dispatcher_workers"
 DEFAULT_DISPATCHER_WORKERS = 1
 DISPATCH_MAX_WORKERS = 32
 DISPATCH_MAX_THREADS = 64  # sending threads of one worker, all backends together

@@ -55,6 +55,7 @@ import psutil
 import requests
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
 from odoo.modules.module import get_module_path
 from odoo.tools import config
 
@@ -214,25 +215,6 @@ def frozen_bodies(env, backend):
 # === DISPATCHER === #
 
 
-def cron_commit(cr):
-    """Commit as the dispatcher cron does: claims and outcomes without waiting for the disk."""
-
-    def commit(synchronous=True):
-        if not synchronous:
-            cr.execute("SET LOCAL synchronous_commit TO OFF")
-        cr.commit()
-
-    return commit
-
-
-def cron_rollback(cr):
-    def rollback():
-        cr.rollback()
-        return True
-
-    return rollback
-
-
 def run_workers(dbname, backend, workers=1):
     """Run ``workers`` dispatcher workers at once, each in a thread on its own cursor, until
     nothing is due. :return: (seconds, attempts made, SQL queries made)"""
@@ -245,7 +227,7 @@ def run_workers(dbname, backend, workers=1):
                 dispatcher = api.Environment(cr, SUPERUSER_ID, {})["finance.sync.dispatcher"]
                 barrier.wait()
                 sent, _more = dispatcher._run(
-                    time.monotonic() + RUN_SECONDS, cron_commit(cr), cron_rollback(cr), backend_ids=[backend.id]
+                    time.monotonic() + RUN_SECONDS, *own_transactions(cr), backend_ids=[backend.id]
                 )
                 results.append((sent, cr.sql_log_count))
         except Exception:

@@ -19,28 +19,10 @@ import time
 import psutil
 
 from odoo.addons.finance_sync import const
+from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
 
 WARM_UP_JOBS = 50
 SAMPLE_SECONDS = 0.01
-
-
-def cron_commit(cr):
-    """Commit as the dispatcher cron does: claims and outcomes without waiting for the disk."""
-
-    def commit(synchronous=True):
-        if not synchronous:
-            cr.execute("SET LOCAL synchronous_commit TO OFF")
-        cr.commit()
-
-    return commit
-
-
-def cron_rollback(cr):
-    def rollback():
-        cr.rollback()
-        return True
-
-    return rollback
 
 
 class PeakRSS:
@@ -75,9 +57,7 @@ def probe(env):
 
     cr.execute("SELECT id FROM finance_sync_job WHERE backend_id = %s ORDER BY id LIMIT %s", (backend_id, WARM_UP_JOBS))
     warm_up_ids = [row[0] for row in cr.fetchall()]
-    dispatcher._run(
-        time.monotonic() + 60, cron_commit(cr), cron_rollback(cr), backend_ids=[backend_id], job_ids=warm_up_ids
-    )
+    dispatcher._run(time.monotonic() + 60, *own_transactions(cr), backend_ids=[backend_id], job_ids=warm_up_ids)
     env.invalidate_all()
     gc.collect()
 
@@ -86,9 +66,7 @@ def probe(env):
     rss_before = psutil.Process().memory_info().rss
     with PeakRSS() as rss:
         start = time.monotonic()
-        sent, _more = dispatcher._run(
-            start + deadline_after, cron_commit(cr), cron_rollback(cr), backend_ids=[backend_id]
-        )
+        sent, _more = dispatcher._run(start + deadline_after, *own_transactions(cr), backend_ids=[backend_id])
         elapsed = time.monotonic() - start
     result = {"rss_before": rss_before, "rss_peak": rss.peak, "sent": sent, "seconds": elapsed}
     print("BENCH_PROBE", json.dumps(result), flush=True)

@@ -37,6 +37,23 @@ DUE_CONDITION = """
 """
 
 
+def own_transactions(cr):
+    """(commit, rollback) for a dispatcher run that owns ``cr``, as a cron worker does: each
+    freeze commits before sending; claims and outcomes commit as they happen, asynchronously
+    (losing one in a crash of the database only means sending the same id and body again)."""
+
+    def commit(synchronous=True):
+        if not synchronous:
+            cr.execute("SET LOCAL synchronous_commit TO OFF")
+        cr.commit()
+
+    def rollback():
+        cr.rollback()
+        return True
+
+    return commit, rollback
+
+
 @dataclasses.dataclass
 class Claim:
     """A job leased by this worker: what the sending thread needs, read in the claim query."""
@@ -236,24 +253,10 @@ class FinanceSyncDispatcher(models.AbstractModel):
         while there is due work, within the run's budget, then hand the cron thread back."""
         if not self.env.context.get("cron_id"):  # by hand (shell): one pass in the caller's transaction
             return self._dispatch()
-        cr = self.env.cr
-        deadline = self._deadline()
-
-        def commit(synchronous=True):
-            # A cron commits its progress: each freeze before sending, each claim and outcome as
-            # it happens. Claims and outcomes may be committed asynchronously: losing one in a
-            # database crash only means sending the same id and body again.
-            if not synchronous:
-                cr.execute("SET LOCAL synchronous_commit TO OFF")
-            cr.commit()
-
-        def rollback():
-            cr.rollback()
-            return True
-
+        commit, rollback = own_transactions(self.env.cr)
         # Under tests the cron runs in the test's transaction: no waiting for work coming due.
         idle_wait = not (config["test_enable"] or modules.module.current_test)
-        sent, more = self._run(deadline, commit, rollback, idle_wait=idle_wait)
+        sent, more = self._run(self._deadline(), commit, rollback, idle_wait=idle_wait)
         self.env["ir.cron"]._commit_progress(sent)
         self._schedule_wakeup(more)
         _logger.debug("finance_sync: dispatcher worker %s sent %s events", worker, sent)

@@ -36,12 +36,12 @@ class ResConfigSettings(models.TransientModel):
     )
     finance_sync_dispatcher_workers = fields.Integer(
         "Dispatcher workers",
-        config_parameter=const.PARAM_DISPATCHER_WORKERS,
         default=const.DEFAULT_DISPATCHER_WORKERS,
         help="Dispatcher crons that send in parallel, each in a cron thread of any Odoo server on this database. "
         "Add cron threads (--max-cron-threads) or Odoo servers to give them room to run.",
     )
 
+    # The worker crons themselves are the setting: no parameter to drift from them.
     @api.model
     def get_values(self):
         res = super().get_values()

@@ -15,6 +15,7 @@ from odoo import SUPERUSER_ID, api, sql_db
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
+from ..models.finance_sync_dispatcher import own_transactions
 
 JOBS = 24
 
@@ -86,8 +87,7 @@ class TestConcurrentDispatch(BaseCase):
                         # What the cron runs, committing its claims and outcomes as it goes.
                         env["finance.sync.dispatcher"]._run(
                             time.monotonic() + 60,
-                            lambda synchronous=True, cr=cr: cr.commit(),
-                            lambda cr=cr: cr.rollback() or True,
+                            *own_transactions(cr),
                             backend_ids=[backend_id],
                         )
                 except Exception as exc:  # reported by the assertion below

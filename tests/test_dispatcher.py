@@ -18,6 +18,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
+from ..models.finance_sync_dispatcher import own_transactions
 from .common import FinanceSyncCase
 
 
@@ -246,8 +247,7 @@ class TestFrozenBodiesSurviveRollbacks(BaseCase):
                 cr.commit()
                 env["finance.sync.dispatcher"]._run(
                     time.monotonic() + 60,
-                    lambda synchronous=True: cr.commit(),
-                    lambda: cr.rollback() or True,
+                    *own_transactions(cr),
                     backend_ids=[ids["backend"]],
                 )
                 job.invalidate_recordset()

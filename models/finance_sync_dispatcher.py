@@ -141,7 +141,7 @@ class Run:
         self.job_ids = job_ids
         self.channels = {}  # backend id -> Channel
         self.in_flight = {}  # future -> (channel, claim, started at, time.monotonic() at start)
-        self.outcomes = []  # (channel, claim, started at, result) not yet committed
+        self.outcomes = []  # (channel, claim, started at, result, verdict) not yet committed
         self.released = []  # job ids leased but not sent: their leases are lifted at the next round
         self.sent = 0
         self.refreshed_at = float("-inf")
@@ -229,13 +229,15 @@ class FinanceSyncDispatcher(models.AbstractModel):
     1. *freeze* — due jobs without a body are rendered (profile, mappings), validated and their
        exact body stored; that transaction commits (synchronously) before any byte leaves, so an
        event id is only ever sent with one body;
-    2. *claim* — due frozen jobs are leased (``lease_until``) with ``FOR UPDATE SKIP LOCKED``, at
-       most as many per backend as it has free request slots, and the lease is committed;
+    2. *claim* — due frozen jobs are leased (``lease_until``) with ``FOR UPDATE SKIP LOCKED``, as
+       many per backend as it has free request slots and, while it is healthy, as many again
+       queued in memory; the leases are committed;
     3. *send* — worker threads POST the bodies on pooled keep-alive connections (HTTP only: no
-       ORM, cursor or environment there);
-    4. *record* — this thread records each outcome (named job transitions, attempt log,
-       exceptions, backend pacing) as soon as it arrives and commits; the freed slot is refilled
-       at once, so a stalled request holds one slot for its own timeout and nothing else.
+       ORM, cursor or environment there); each answer is judged at once (circuit, pacing) and
+       its slot refilled from the queue; a request unanswered for a second frees its slot;
+    4. *record* — this thread records the outcomes in rounds (half the requests answered, or
+       50 ms): attempt log, named job transitions, exceptions, backend pacing, then claims more
+       and commits.
 
     A worker that dies leaves leases that expire after the backend's timeout plus a margin: its
     jobs are then due again and resent with the same id and the same bytes, which the platform's

@@ -9,7 +9,7 @@
     "author": "finance_sync contributors",
     "website": "https://github.com/finance-sync/finance_sync",
     "depends": ["account", "mail"],
-    "external_dependencies": {"python": ["requests", "cryptography", "jsonschema"]},
+    "external_dependencies": {"python": ["requests", "cryptography", "jsonschema", "jsonschema-rs"]},
     "data": [
         "security/finance_sync_groups.xml",
         "security/ir.model.access.csv",

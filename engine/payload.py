@@ -10,7 +10,7 @@ import pathlib
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from jsonschema import Draft202012Validator
+import jsonschema_rs
 from referencing import Registry, Resource
 
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas" / "v1"
@@ -66,28 +66,40 @@ def json_object_body(*objects: dict) -> str:
 
 
 @functools.cache
-def schema_registry(schema_dir: pathlib.Path, base_uri: str) -> Registry:
-    """Every schema of ``schema_dir`` under ``base_uri``, so that ``$ref`` between them resolve
-    (shared by the outbound and inbound schema sets)."""
-    resources = []
-    for path in sorted(schema_dir.glob("*.json")):
-        schema = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((base_uri + path.name, Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
-
-
-def _registry() -> Registry:
-    return schema_registry(SCHEMA_DIR, SCHEMA_BASE_URI)
+def load_schemas(schema_dir: pathlib.Path, base_uri: str) -> tuple:
+    """((URI, schema), ...) for every schema of ``schema_dir``, so that ``$ref`` between them
+    resolve (the outbound and inbound schema sets are loaded alike)."""
+    return tuple(
+        (base_uri + path.name, json.loads(path.read_text(encoding="utf-8")))
+        for path in sorted(schema_dir.glob("*.json"))
+    )
 
 
 @functools.cache
-def validator(event_type: str) -> Draft202012Validator:
-    """The validator of one event type (schemas/v1/<event_type>.json)."""
+def schema_registry(schema_dir: pathlib.Path, base_uri: str) -> Registry:
+    """The schemas of ``schema_dir`` as a ``referencing`` registry (pure-Python ``jsonschema``)."""
+    return Registry().with_resources(
+        (uri, Resource.from_contents(schema)) for uri, schema in load_schemas(schema_dir, base_uri)
+    )
+
+
+@functools.cache
+def validator(event_type: str) -> jsonschema_rs.Validator:
+    """The validator of one event type (schemas/v1/<event_type>.json), compiled once.
+
+    Outbound payloads are validated on the dispatcher's hot path, once per event before its body
+    is frozen: ``jsonschema_rs`` (Rust) does it some 40 times faster than the pure-Python
+    ``jsonschema`` used for inbound events, which are validated once per request."""
     path = SCHEMA_DIR / f"{event_type}.json"
     if not path.exists():
         raise KeyError(f"no schema for event type {event_type!r}")
     schema = json.loads(path.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, registry=_registry())
+    return jsonschema_rs.validator_for(schema, registry=_rs_registry(), validate_formats=False)
+
+
+@functools.cache
+def _rs_registry() -> jsonschema_rs.Registry:
+    return jsonschema_rs.Registry(list(load_schemas(SCHEMA_DIR, SCHEMA_BASE_URI)))
 
 
 def event_types() -> list[str]:
@@ -102,5 +114,5 @@ def validate(payload: dict, event_type: str | None = None) -> list[str]:
         v = validator(kind)
     except KeyError as exc:
         return [str(exc.args[0])]
-    errors = sorted(v.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors]
+    errors = sorted(v.iter_errors(payload), key=lambda e: [str(part) for part in e.instance_path])
+    return [f"{'/'.join(map(str, e.instance_path)) or '(root)'}: {e.message}" for e in errors]

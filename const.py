@@ -64,6 +64,7 @@ DISPATCH_LEASE_MARGIN_SECONDS = 10  # a claim outlives the longest request (2 x 
 DISPATCH_REFRESH_SECONDS = 5  # backends, secrets and circuits are read again this often
 DISPATCH_POLL_SECONDS = 0.5  # longest wait for an answer before looking for new work
 DISPATCH_STALLED_SECONDS = 1.0  # an answer this late frees its request slot (see Channel.busy)
+DISPATCH_QUEUE_AHEAD = 3  # jobs leased ahead per backend, in multiples of its concurrency
 DISPATCH_ROUND_SECONDS = 0.05  # outcomes wait at most this long to be recorded together
 DISPATCH_IDLE_WAIT_SECONDS = 30  # a worker with nothing due waits this long for work coming due
 DISPATCH_MIN_SLICE_SECONDS = 2  # room kept before the deadline to record and commit

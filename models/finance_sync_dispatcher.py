@@ -110,9 +110,11 @@ class Channel:
 
     def wanted(self, now):
         """Jobs to lease now: enough to fill the free slots and, while the platform is healthy,
-        as many again queued, so that answers are replaced at once, between database rounds."""
+        a few times as many queued, so that answers are replaced at once, between database
+        rounds."""
         allowed = self.allowed(now)
-        ahead = allowed if allowed == self.max_concurrent and not self.circuit.failures else 0
+        healthy = allowed == self.max_concurrent and not self.circuit.failures
+        ahead = allowed * const.DISPATCH_QUEUE_AHEAD if healthy else 0
         return max(0, allowed + ahead - self.busy() - len(self.queue))
 
     def busy(self):
@@ -180,11 +182,13 @@ class Run:
         self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started, mark)
 
     def round_due(self):
-        """Whether to record and claim now: nothing left to send or wait for, half the requests
-        answered, or a short while since the last round (outcomes are recorded promptly)."""
-        if not self.in_flight:
+        """Whether to record and claim now: nothing left in flight, a backend about to run out of
+        queued jobs, as many answers as requests may fly, or a short while since the last round
+        (outcomes are recorded promptly)."""
+        if not self.in_flight or len(self.outcomes) >= self.capacity():
             return True
-        if len(self.outcomes) * 2 >= max(1, len(self.in_flight) + len(self.outcomes)):
+        now = fields.Datetime.now()
+        if any(len(c.queue) < c.allowed(now) and c.wanted(now) for c in self.channels.values()):
             return True
         return time.monotonic() - self.round_at >= const.DISPATCH_ROUND_SECONDS
 

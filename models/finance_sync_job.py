@@ -351,18 +351,35 @@ class FinanceSyncJob(models.Model):
             )
 
     def _mark_done(self, status, attempt_count):
-        """Delivered: the platform answered ``status`` (2xx) at attempt ``attempt_count``."""
-        self.write(
-            {
-                "state": "done",
-                "done_at": fields.Datetime.now(),
-                "last_status_code": status,
-                "attempt_count": attempt_count,
-                "last_error": False,
-                "lease_until": False,
-            }
+        """Delivered: the platform answered ``status`` (2xx) at attempt ``attempt_count``.
+
+        The dispatcher's most frequent transition: one statement for the whole group, which also
+        tells which jobs have exceptions to resolve (most have none)."""
+        if not self:
+            return
+        now = fields.Datetime.now()
+        self.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE finance_sync_job job
+                      SET state = 'done', done_at = %(now)s, last_status_code = %(status)s,
+                          attempt_count = %(count)s, last_error = NULL, lease_until = NULL,
+                          write_date = %(now)s, write_uid = %(uid)s
+                    WHERE job.id IN %(ids)s
+                RETURNING job.id,
+                          EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel WHERE rel.job_id = job.id)""",
+                now=now,
+                status=status,
+                count=attempt_count,
+                uid=self.env.uid,
+                ids=tuple(self.ids),
+            )
         )
-        self.exception_ids._check_auto_resolve()
+        with_exceptions = [job_id for job_id, has_exception in self.env.cr.fetchall() if has_exception]
+        self.invalidate_recordset(
+            ["state", "done_at", "last_status_code", "attempt_count", "last_error", "lease_until", "write_date"]
+        )
+        self.browse(with_exceptions).exception_ids._check_auto_resolve()
 
     def _mark_retry(self, status, attempt_count, error, at):
         """Not delivered, worth another try at ``at`` (same id, same body)."""

@@ -185,7 +185,7 @@ class Run:
         """Whether to record and claim now: nothing left in flight, a backend about to run out of
         queued jobs, as many answers as requests may fly, or a short while since the last round
         (outcomes are recorded promptly)."""
-        if not self.in_flight or len(self.outcomes) >= self.capacity():
+        if not self.in_flight or len(self.outcomes) >= 2 * self.capacity():
             return True
         now = fields.Datetime.now()
         if any(len(c.queue) < c.allowed(now) and c.wanted(now) for c in self.channels.values()):

@@ -479,6 +479,19 @@ class TestProfileAndPreview(MappingCase):
         wizard = self.env[action["res_model"]].with_user(user).with_context(action["context"]).create({})
         self.assertTrue(wizard.body)
 
+    def test_preview_reveals_nothing_of_another_company(self):
+        """A Finance Sync user of another company cannot preview this company's documents nor
+        learn of its backends by naming them in a preview."""
+        invoice = self._create_invoice(post=True)
+        other_company = self.setup_other_company()["company"]
+        outsider = self.make_user("fs_map_outsider", "finance_sync.finance_sync_group_user", companies=other_company)
+        Preview = self.env["finance.sync.preview"].with_user(outsider)
+        self.assertTrue(self.jobs_of(invoice), "a pending job holds the payload the preview would show")
+        with self.assertRaises(AccessError):
+            Preview.create({"backend_id": self.backend.id, "document_ref": f"account.move,{invoice.id}"}).read(
+                ["body", "backend_id"]
+            )
+
 
 @tagged("post_install", "-at_install")
 class TestFindUnmapped(MappingCase):

@@ -33,6 +33,30 @@ class FinanceSyncPreview(models.TransientModel):
     missing = fields.Text("Missing mappings", compute="_compute_preview")
     errors = fields.Text("Schema errors", compute="_compute_preview")
 
+    # === CRUD === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        wizards = super().create(vals_list)
+        wizards._check_readable()
+        return wizards
+
+    def write(self, vals):
+        res = super().write(vals)
+        self._check_readable()
+        return res
+
+    def _check_readable(self):
+        """The preview renders as the system: it may only show what its user may read, the
+        backend and the document (record rules and companies included)."""
+        for wizard in self:
+            if wizard.backend_id:
+                wizard.backend_id.check_access("read")
+            if wizard.document_ref:
+                wizard.document_ref.check_access("read")
+
+    # === COMPUTE METHODS === #
+
     @api.depends("backend_id", "document_ref")
     def _compute_scope_backend_ids(self):
         for wizard in self:
@@ -46,6 +70,7 @@ class FinanceSyncPreview(models.TransientModel):
             wizard.source = wizard.body = wizard.body_pretty = wizard.missing = wizard.errors = False
             if not (wizard.backend_id and wizard.document_ref):
                 continue
+            wizard._check_readable()
             job, source = wizard._get_job()
             if job.body:  # sent already: its body is frozen, resends are byte for byte the same
                 body, missing, errors = job.body, [], []

@@ -2,6 +2,7 @@
 127.0.0.1 standing in for the external platform, and an active backend pointing at it."""
 
 import json
+import uuid
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -82,3 +83,27 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
         """Run what runs just before a commit (payment status changes are reported there)."""
         self.env.flush_all()
         self.env.cr.precommit.run()
+
+
+def create_ping_jobs(env, backend, partners, events_per_partner=1):
+    """``events_per_partner`` ping events for each partner (a document),
+    sequences 1..n, as the outbox holds them. Returns {event id: (partner id, sequence)}."""
+    vals, index = [], {}
+    for partner in partners:
+        for sequence in range(1, events_per_partner + 1):
+            event_id = str(uuid.uuid4())
+            index[event_id] = (partner.id, sequence)
+            vals.append(
+                {
+                    "backend_id": backend.id,
+                    "company_id": backend.company_ids[:1].id,
+                    "event_uuid": event_id,
+                    "event_type": "ping",
+                    "res_model": "res.partner",
+                    "res_id": partner.id,
+                    "sequence": sequence,
+                    "payload": backend._prepare_ping_payload(event_id),
+                }
+            )
+    env["finance.sync.job"].create(vals)
+    return index

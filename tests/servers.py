@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -161,27 +160,3 @@ class Recorder:
 
     def __exit__(self, *exc):
         self.server.stop()
-
-
-def create_ping_jobs(env, backend, partners, events_per_partner=1):
-    """Committed-data helper: ``events_per_partner`` ping events for each partner (a document),
-    sequences 1..n, as the outbox holds them. Returns {event id: (partner id, sequence)}."""
-    vals, index = [], {}
-    for partner in partners:
-        for sequence in range(1, events_per_partner + 1):
-            event_id = str(uuid.uuid4())
-            index[event_id] = (partner.id, sequence)
-            vals.append(
-                {
-                    "backend_id": backend.id,
-                    "company_id": backend.company_ids[:1].id,
-                    "event_uuid": event_id,
-                    "event_type": "ping",
-                    "res_model": "res.partner",
-                    "res_id": partner.id,
-                    "sequence": sequence,
-                    "payload": backend._prepare_ping_payload(event_id),
-                }
-            )
-    env["finance.sync.job"].create(vals)
-    return index

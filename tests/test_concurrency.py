@@ -5,7 +5,6 @@ instead of running inside the usual rolled-back test transaction."""
 
 import threading
 import time
-import uuid
 from contextlib import closing
 
 from pytest_httpserver import HTTPServer
@@ -16,6 +15,7 @@ from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
 from ..models.finance_sync_dispatcher import own_transactions
+from .common import create_ping_jobs
 
 JOBS = 24
 
@@ -56,23 +56,8 @@ class TestConcurrentDispatch(BaseCase):
                 }
             )
             partners = env["res.partner"].create([{"name": f"Concurrency {i}"} for i in range(JOBS)])
-            vals = []
-            for partner in partners:  # one document per job: ordering never holds a job back
-                event_id = str(uuid.uuid4())
-                vals.append(
-                    {
-                        "backend_id": backend.id,
-                        "company_id": backend.company_ids.id,
-                        "event_uuid": event_id,
-                        "event_type": "ping",
-                        "res_model": "res.partner",
-                        "res_id": partner.id,
-                        "sequence": 1,
-                        "payload": backend._prepare_ping_payload(event_id),
-                    }
-                )
-            jobs = env["finance.sync.job"].create(vals)
-            expected = sorted(jobs.mapped("event_uuid"))
+            # one document per job: ordering never holds a job back
+            expected = sorted(create_ping_jobs(env, backend, partners))
             backend_id, partner_ids = backend.id, tuple(partners.ids)
             cr.commit()
         try:

@@ -6,7 +6,6 @@ import collections
 import json
 import threading
 import time
-import uuid
 from contextlib import closing
 from datetime import timedelta
 
@@ -19,7 +18,7 @@ from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
 from ..models.finance_sync_dispatcher import own_transactions
-from .common import FinanceSyncCase
+from .common import FinanceSyncCase, create_ping_jobs
 
 
 class InFlight:
@@ -200,19 +199,8 @@ class TestFrozenBodiesSurviveRollbacks(BaseCase):
                 }
             )
             partner = env["res.partner"].create({"name": "Frozen bodies"})
-            event_id = str(uuid.uuid4())
-            job = env["finance.sync.job"].create(
-                {
-                    "backend_id": backend.id,
-                    "company_id": company.id,
-                    "event_uuid": event_id,
-                    "event_type": "ping",
-                    "res_model": "res.partner",
-                    "res_id": partner.id,
-                    "sequence": 1,
-                    "payload": backend._prepare_ping_payload(event_id),
-                }
-            )
+            (event_id,) = create_ping_jobs(env, backend, partner)
+            job = env["finance.sync.job"].search([("event_uuid", "=", event_id)])
             ids = {"set": mapping_set.id, "backend": backend.id, "partner": partner.id, "job": job.id}
             cr.commit()
         try:

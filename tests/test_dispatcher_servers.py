@@ -16,7 +16,8 @@ import time
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from .servers import OdooServer, Recorder, committed_env, create_ping_jobs, wake_dispatchers
+from .common import create_ping_jobs
+from .servers import OdooServer, Recorder, committed_env, wake_dispatchers
 
 
 @tagged("post_install", "-at_install")

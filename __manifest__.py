@@ -3,7 +3,7 @@
     "summary": "Send posted invoices, credit notes and payments to BI, treasury, billing and "
     "payment platforms exactly once, with signed webhooks, an exception queue and audit trail",
     "description": " ",  # the Apps page is static/description/index.html
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Accounting/Accounting",
     "license": "LGPL-3",
     "author": "finance_sync contributors",

@@ -16,7 +16,7 @@ class FinanceSyncAttempt(models.Model):
     _order = "started_at desc, id desc"
 
     job_id = fields.Many2one("finance.sync.job", required=True, ondelete="cascade", index=True, readonly=True)
-    backend_id = fields.Many2one(related="job_id.backend_id", store=True, index=True)
+    backend_id = fields.Many2one(related="job_id.backend_id", store=True)  # indexed by _backend_recent_idx
     company_id = fields.Many2one(related="job_id.company_id", store=True)
     started_at = fields.Datetime(required=True, readonly=True)
     duration_ms = fields.Integer("Duration (ms)", readonly=True)

@@ -33,8 +33,11 @@ class FinanceSyncJob(models.Model):
 
     # === FIELDS === #
 
-    backend_id = fields.Many2one("finance.sync.backend", required=True, ondelete="restrict", index=True, readonly=True)
-    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
+    # No single-column indexes on backend_id or company_id: the unique indexes below lead with
+    # backend_id, and company filters (record rules) match most rows. Each index is one more
+    # write for every job captured, claimed and delivered.
+    backend_id = fields.Many2one("finance.sync.backend", required=True, ondelete="restrict", readonly=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
     event_uuid = fields.Char("Event ID", required=True, readonly=True, copy=False, default=lambda s: str(uuid.uuid4()))
     event_type = fields.Selection(const.EVENT_TYPES, required=True, readonly=True)
     res_model = fields.Char("Document model", required=True, readonly=True)

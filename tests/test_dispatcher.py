@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import closing
 from datetime import timedelta
+from unittest.mock import patch
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -254,3 +255,25 @@ class TestFrozenBodiesSurviveRollbacks(BaseCase):
                 cr.execute("DELETE FROM finance_sync_mapping_set WHERE id = %s", [ids["set"]])
                 cr.execute("DELETE FROM res_partner WHERE id = %s", [ids["partner"]])
                 cr.commit()
+
+    def test_asynchronous_commit_is_set_once_per_session_and_freezes_commit_synchronously(self):
+        with self.cursor() as cr:
+            commit, rollback = own_transactions(cr)
+
+            def setting():
+                cr.execute("SHOW synchronous_commit")
+                return cr.fetchone()[0]
+
+            default = setting()
+            self.assertNotEqual(default, "off")
+            commit(synchronous=False)
+            self.assertEqual(setting(), "off", "the outcomes' commits are asynchronous for the whole run")
+            with patch.object(cr, "execute", wraps=cr.execute) as execute:
+                commit(synchronous=False)
+                commit(synchronous=True)
+            statements = [call.args[0] for call in execute.call_args_list]
+            self.assertEqual(statements, ["SET LOCAL synchronous_commit TO ON"], "no SET before asynchronous commits")
+            self.assertEqual(setting(), "off", "a synchronous commit only overrides its own transaction")
+            commit.reset()
+            self.assertEqual(setting(), default, "what the cron commits after the run is synchronous again")
+            rollback()

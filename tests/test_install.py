@@ -1,6 +1,8 @@
 """The addon installs, uninstalls cleanly, and its security skeleton holds."""
 
+import importlib.util
 import os
+import pathlib
 import subprocess
 import sys
 import uuid
@@ -8,7 +10,7 @@ import uuid
 import odoo
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import config
+from odoo.tools import SQL, config
 
 
 @tagged("post_install", "-at_install")
@@ -90,3 +92,24 @@ class TestInstallUninstall(TransactionCase):
             self.assertEqual(self._sql(db, LEFTOVERS), "0|0|0")
         finally:
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False, capture_output=True)
+
+
+@tagged("post_install", "-at_install")
+class TestMigrations(TransactionCase):
+    def test_upgrade_drops_the_indexes_the_outbox_no_longer_declares(self):
+        script = pathlib.Path(__file__).parent.parent / "migrations" / "19.0.1.1.0" / "post-migrate.py"
+        spec = importlib.util.spec_from_file_location("finance_sync_migrate_19_0_1_1_0", script)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        obsolete = [(table, index) for table, indexes in migration.OBSOLETE.items() for index in indexes]
+        for table, index in obsolete:  # as a database installed with an earlier version has them
+            self.env.cr.execute(SQL("CREATE INDEX %s ON %s (id)", SQL.identifier(index), SQL.identifier(table)))
+
+        migration.migrate(self.env.cr, "19.0.1.0.0")
+
+        self.env.cr.execute("SELECT indexname FROM pg_indexes WHERE indexname IN %s", [tuple(i for _t, i in obsolete)])
+        self.assertEqual(self.env.cr.fetchall(), [])
+        self.env.cr.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'finance_sync_job'")
+        indexes = {row[0] for row in self.env.cr.fetchall()}
+        self.assertIn("finance_sync_job_event_uniq", indexes, "the unique indexes serving backend lookups stay")
+        self.assertIn("finance_sync_job_document_sequence_uniq", indexes)

@@ -624,7 +624,7 @@ class TestInboundSchemas(BaseCase):
         )
         self.assertEqual(inbound.validate(valid), "payment.status")
         with self.assertRaises(inbound.MalformedJSON):
-            inbound.parse_json(b"{")
+            inbound.parse_json(b"{", max_depth=const.INBOUND_MAX_JSON_DEPTH)
 
 
 @tagged("post_install", "-at_install")

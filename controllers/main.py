@@ -53,7 +53,7 @@ class FinanceSyncWebhookController(http.Controller):
             backend = _find_backend(token)
             body = _read_request(backend)
             webhook_id = _verify(backend, body)
-            payload = _parse(body)
+            payload = _parse(body, backend)
         except _Refusal as refusal:
             return refusal.answer(backend)
 
@@ -141,14 +141,16 @@ def _verify(backend, body):
     return webhook_id
 
 
-def _parse(body):
-    """7. JSON that PostgreSQL can store, then the event's schema. Returns the event."""
+def _parse(body, backend):
+    """7. JSON that PostgreSQL can store, then the event's schema, then its amounts against their
+    currency's decimal places. Returns the event."""
     try:
         payload = inbound.parse_json(body, max_depth=const.INBOUND_MAX_JSON_DEPTH)
     except inbound.MalformedJSON as exc:
         raise _Refusal(400, exc.code, exc.message) from None
     try:
         inbound.validate(payload, limit=const.INBOUND_MAX_SCHEMA_ERRORS)
+        backend.env["finance.sync.inbound.event"]._check_amount_precision(payload)
     except inbound.InvalidEvent as exc:
         raise _Refusal(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations]) from None
     return payload

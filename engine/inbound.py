@@ -14,6 +14,7 @@ import math
 import pathlib
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
@@ -93,6 +94,13 @@ def json_deeper_than(body: bytes, limit: int) -> bool:
         if depth > limit:
             return True
     return False
+
+
+def excess_decimals(amount, decimal_places: int) -> bool:
+    """Whether the decimal ``amount`` (text or Decimal) is finer than ``decimal_places`` allow:
+    "10.005" is for 2 places, "10.000" is not (trailing zeros change nothing)."""
+    value = Decimal(amount)
+    return value != value.quantize(Decimal(1).scaleb(-decimal_places))
 
 
 def _finite_float(text: str) -> float:

@@ -14,7 +14,7 @@ from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
 from .. import const
-from ..engine import redact
+from ..engine import inbound, redact
 from ..utils import purge_in_batches, retention_cutoff
 
 _logger = logging.getLogger(__name__)
@@ -179,6 +179,22 @@ class FinanceSyncInboundEvent(models.Model):
         return event.id, False
 
     @api.model
+    def _check_amount_precision(self, payload):
+        """Refuse, before anything is stored, an amount finer than its currency allows (10.005
+        EUR): raise ``inbound.InvalidEvent`` (``amount_precision``). Trailing zeros are fine; an
+        unknown currency is left to the handler (a failed event and its exception)."""
+        if payload.get("type") != const.INBOUND_PAYMENT_STATUS:
+            return
+        data = payload["data"]
+        currency = self._find_currency(data["currency"])
+        if currency and inbound.excess_decimals(data["amount"], currency.decimal_places):
+            message = (
+                f"amount {data['amount']} has more decimal places than {currency.name} allows "
+                f"({currency.decimal_places})"
+            )
+            raise inbound.InvalidEvent("amount_precision", message, [inbound.SchemaViolation("/data/amount", message)])
+
+    @api.model
     def _prepare_event_vals(self, backend, webhook_id, payload, headers):
         kept = dict(list(redact.mask_headers(dict(headers)).items())[: const.INBOUND_MAX_HEADERS])
         return {
@@ -331,6 +347,9 @@ class FinanceSyncInboundEvent(models.Model):
             )
         return job
 
+    def _find_currency(self, code):
+        return self.env["res.currency"].with_context(active_test=False).search([("name", "=", code)], limit=1)
+
     def _find_invoice(self, ref):
         """The invoice a platform refers to, by the external id it acknowledged or by number,
         among the backend's companies."""
@@ -435,7 +454,7 @@ class FinanceSyncInboundEvent(models.Model):
     def _apply_payment_status(self, data):
         invoice = self._find_invoice(data["invoice"])
         backend = self.backend_id
-        currency = self.env["res.currency"].with_context(active_test=False).search([("name", "=", data["currency"])])
+        currency = self._find_currency(data["currency"])
         if not currency:
             raise InboundRefusal("inbound_invalid", _("Unknown currency %s.", data["currency"]), document=invoice)
         amount = Decimal(data["amount"])
@@ -538,7 +557,7 @@ class FinanceSyncInboundEvent(models.Model):
                 _("Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name)
             )
         value = float(amount)
-        if currency.compare_amounts(value, currency.round(value)) != 0 or currency.compare_amounts(value, 0) <= 0:
+        if inbound.excess_decimals(amount, currency.decimal_places) or amount <= 0:
             raise conflict(_("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name))
         residual = invoice.amount_residual
         if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):

@@ -103,3 +103,22 @@ def test_control_characters_in_headers():
     headers = {"Content-Type": "application/json", "webhook-id": "msg\x00", "X-Other": "\x01"}
     assert inbound.header_with_control_character(headers) == "webhook-id"
     assert inbound.header_with_control_character({"webhook-id": "msg_1"}) is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "places", "excess"),
+    [
+        ("10.00", 2, False),
+        ("10", 2, False),
+        ("10.000", 2, False),  # trailing zeros change nothing
+        ("10.005", 2, True),
+        ("0.001", 2, True),
+        ("10.5", 0, True),
+        ("10.0", 0, False),
+        ("1.234", 3, False),
+        ("123456789012345.123456", 6, False),
+        ("123456789012345.1234561", 6, True),
+    ],
+)
+def test_excess_decimals(amount, places, excess):
+    assert inbound.excess_decimals(amount, places) is excess

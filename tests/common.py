@@ -74,6 +74,19 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
             }
         )
 
+    @classmethod
+    def create_backend_without_secret(cls, name):
+        """An active backend that signs nothing and has no secret: it accepts no delivery."""
+        return cls.env["finance.sync.backend"].create(
+            {
+                "name": name,
+                "signing_enabled": False,
+                "endpoint_url": cls.receiver.url_for("/hook"),
+                "company_ids": [(6, 0, cls.company.ids)],
+                "state": "active",
+            }
+        )
+
     def setUp(self):
         super().setUp()
         self.receiver.clear()

@@ -417,15 +417,7 @@ class TestInboundRefusals(InboundCase):
 
     def test_backend_without_secret_accepts_nothing(self):
         before = self.snapshot()
-        bare = self.env["finance.sync.backend"].create(
-            {
-                "name": "No secret",
-                "signing_enabled": False,
-                "endpoint_url": self.receiver.url_for("/hook"),
-                "company_ids": [(6, 0, self.company.ids)],
-                "state": "active",
-            }
-        )
+        bare = self.create_backend_without_secret("No secret")
         self.assertFalse(bare.has_signing_secret)
         url = f"/finance_sync/webhook/{bare.sudo().webhook_token}"
         self.assertRefused(self.post(self.valid_payload(), url=url), 401, "no_secret", before)

@@ -126,6 +126,7 @@ INBOUND_PAUSED_RETRY_AFTER = 300  # seconds, sent as Retry-After while a backend
 INBOUND_MAX_HEADERS = 50  # headers kept (masked) on a stored event
 INBOUND_MAX_HEADER_VALUE = 500  # characters kept per header value
 INBOUND_MAX_SCHEMA_ERRORS = 20  # schema violations listed in a 422 answer
+INBOUND_MAX_JSON_DEPTH = 64  # nesting levels of arrays and objects in an event body (an event needs 4)
 INBOUND_PURGE_BATCH = 1000
 
 # --- Retention (system parameter shared with the job retention) ----------------------------

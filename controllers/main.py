@@ -1,9 +1,10 @@
 """Inbound webhooks: platforms post signed status updates to Odoo.
 
-The route stays thin: find the backend → check method, type and size → verify the signature →
-parse and validate → hand over to ``finance.sync.inbound.event._receive`` (store once, apply as
-the technical user) → answer. Every refusal is a JSON ``{"error": code, "message": text}`` and
-writes nothing.
+The route stays thin: find the backend → check method, type and size → check the headers →
+verify the signature → parse and validate → hand over to ``finance.sync.inbound.event._receive``
+(store once, apply as the technical user) → answer. Every refusal is a JSON
+``{"error": code, "message": text}`` with a 4xx status (503 while the backend is paused), writes
+nothing and logs one short line; nothing a caller sends can make the route answer 5xx.
 
 ``auth='none'``: the caller is authenticated by the Standard Webhooks signature, not by a session.
 No session user and no public user are involved: a stray session cookie changes nothing, and no
@@ -47,77 +48,112 @@ class FinanceSyncWebhookController(http.Controller):
         max_content_length=_stream_limit,
     )
     def finance_sync_webhook(self, token):
-        httprequest = request.httprequest
-
-        # 1. Token: unknown, archived and draft backends all look the same.
-        backend = request.env["finance.sync.backend"].sudo()._get_by_webhook_token(token)
-        if not backend:
-            return _refuse(404, "not_found", "There is no webhook endpoint at this address.")
-
-        # 2. Method and content type.
-        if httprequest.method != "POST":
-            return _refuse(405, "method_not_allowed", "Use POST.", headers=[("Allow", "POST")])
-        if httprequest.mimetype != "application/json":
-            return _refuse(415, "unsupported_media_type", "Send the event as application/json.")
-
-        # 3. Size: from Content-Length before reading anything, then while reading.
-        limit = const.INBOUND_MAX_BODY_BYTES
-        too_large = f"The body exceeds {limit} bytes."
-        if httprequest.content_length is not None and httprequest.content_length > limit:
-            return _refuse(413, "payload_too_large", too_large)
-        body = _read_body(limit)
-        if body is None:
-            return _refuse(413, "payload_too_large", too_large)
-
-        # 4. Signature (fails closed without a secret), before parsing anything of the body.
+        backend = None
         try:
-            secrets = backend._get_inbound_secrets()
-        except DecryptError:
-            _logger.warning("finance_sync: the signing secret of backend %s cannot be decrypted", backend.id)
-            secrets = []  # fail closed: answered like a backend without a secret
-        try:
-            webhook_id = signing.verify(
-                secrets,
-                httprequest.headers,
-                body,
-                tolerance=const.INBOUND_TIMESTAMP_TOLERANCE,
-            )
-        except signing.SignatureError as exc:
-            _logger.info("finance_sync: inbound delivery refused for backend %s: %s", backend.id, exc.code)
-            return _refuse(401, exc.code, exc.message)
-        if len(webhook_id) > 255:
-            return _refuse(400, "bad_webhook_id", "webhook-id is longer than 255 characters.")
+            backend = _find_backend(token)
+            body = _read_request(backend)
+            webhook_id = _verify(backend, body)
+            payload = _parse(body, backend)
+        except _Refusal as refusal:
+            return refusal.answer(backend)
 
-        # 5. A paused backend takes nothing now; the platform retries later.
-        if backend.state == "paused":
-            return _refuse(
-                503,
-                "backend_paused",
-                "This endpoint is paused; retry later.",
-                headers=[("Retry-After", str(const.INBOUND_PAUSED_RETRY_AFTER))],
-            )
-
-        # 6. JSON, then the event's schema.
-        try:
-            payload = inbound.parse_json(body)
-        except inbound.MalformedJSON as exc:
-            return _refuse(400, "malformed_json", f"The body is not valid JSON: {exc}")
-        try:
-            inbound.validate(payload, limit=const.INBOUND_MAX_SCHEMA_ERRORS)
-        except inbound.InvalidEvent as exc:
-            return _refuse(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations])
-
-        # 7. Store once and apply, as the technical user.
+        # 8. Store once and apply, as the technical user.
         Event = backend._inbound_env(request.env["finance.sync.inbound.event"])
-        event_id, duplicate = Event._receive(backend.with_env(Event.env), webhook_id, payload, httprequest.headers)
+        headers = request.httprequest.headers
+        event_id, duplicate = Event._receive(backend.with_env(Event.env), webhook_id, payload, headers)
         if duplicate:
             return request.make_json_response({"status": "duplicate", "duplicate": True, "id": event_id}, status=200)
         state = Event.browse(event_id).state
         return request.make_json_response({"status": "accepted", "id": event_id, "state": state}, status=202)
 
 
-def _refuse(status, code, message, headers=None, **extra):
-    return request.make_json_response({"error": code, "message": message, **extra}, headers=headers, status=status)
+class _Refusal(Exception):
+    """A delivery refused by one of the checks: answered in JSON, nothing written."""
+
+    def __init__(self, status, code, message, headers=None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers, self.extra = status, code, message, headers, extra
+
+    def answer(self, backend):
+        """The JSON answer, and one short log line (never the token, the headers or the body)."""
+        _logger.info(
+            "finance_sync: inbound delivery refused for backend %s: %s %s",
+            backend.id if backend else "-",
+            self.status,
+            self.code,
+        )
+        return request.make_json_response(
+            {"error": self.code, "message": self.message, **self.extra}, headers=self.headers, status=self.status
+        )
+
+
+def _find_backend(token):
+    """1. Token: unknown, archived and draft backends all look the same, and so does a token with
+    control characters (a NUL cannot even be searched for)."""
+    Backend = request.env["finance.sync.backend"].sudo()
+    backend = Backend if inbound.has_control_character(token) else Backend._get_by_webhook_token(token)
+    if not backend:
+        raise _Refusal(404, "not_found", "There is no webhook endpoint at this address.")
+    return backend
+
+
+def _read_request(backend):
+    """2. Method and content type. 3. Size: from Content-Length before reading anything, then
+    while reading. 4. Headers are text: control characters (RFC 9110 allows none but HTAB) are
+    neither signed, compared nor stored. Returns the body."""
+    httprequest = request.httprequest
+    if httprequest.method != "POST":
+        raise _Refusal(405, "method_not_allowed", "Use POST.", headers=[("Allow", "POST")])
+    if httprequest.mimetype != "application/json":
+        raise _Refusal(415, "unsupported_media_type", "Send the event as application/json.")
+    limit = const.INBOUND_MAX_BODY_BYTES
+    too_large = _Refusal(413, "payload_too_large", f"The body exceeds {limit} bytes.")
+    if httprequest.content_length is not None and httprequest.content_length > limit:
+        raise too_large
+    body = _read_body(limit)
+    if body is None:
+        raise too_large
+    bad_header = inbound.header_with_control_character(httprequest.headers)
+    if bad_header:
+        raise _Refusal(400, "bad_header", f"Header {bad_header[:64]} holds a control character.")
+    return body
+
+
+def _verify(backend, body):
+    """5. Signature (fails closed without a secret), before parsing anything of the body.
+    6. A paused backend takes nothing now; the platform retries later. Returns the webhook-id."""
+    try:
+        secrets = backend._get_inbound_secrets()
+    except DecryptError:
+        _logger.warning("finance_sync: the signing secret of backend %s cannot be decrypted", backend.id)
+        secrets = []  # fail closed: answered like a backend without a secret
+    try:
+        webhook_id = signing.verify(
+            secrets, request.httprequest.headers, body, tolerance=const.INBOUND_TIMESTAMP_TOLERANCE
+        )
+    except signing.SignatureError as exc:
+        raise _Refusal(401, exc.code, exc.message) from None
+    if len(webhook_id) > 255:
+        raise _Refusal(400, "bad_webhook_id", "webhook-id is longer than 255 characters.")
+    if backend.state == "paused":
+        retry_after = [("Retry-After", str(const.INBOUND_PAUSED_RETRY_AFTER))]
+        raise _Refusal(503, "backend_paused", "This endpoint is paused; retry later.", headers=retry_after)
+    return webhook_id
+
+
+def _parse(body, backend):
+    """7. JSON that PostgreSQL can store, then the event's schema, then its amounts against their
+    currency's decimal places. Returns the event."""
+    try:
+        payload = inbound.parse_json(body, max_depth=const.INBOUND_MAX_JSON_DEPTH)
+    except inbound.MalformedJSON as exc:
+        raise _Refusal(400, exc.code, exc.message) from None
+    try:
+        inbound.validate(payload, limit=const.INBOUND_MAX_SCHEMA_ERRORS)
+        backend.env["finance.sync.inbound.event"]._check_amount_precision(payload)
+    except inbound.InvalidEvent as exc:
+        raise _Refusal(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations]) from None
+    return payload
 
 
 def _read_body(limit):

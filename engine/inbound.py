@@ -1,15 +1,22 @@
-"""Inbound events (platform -> Odoo): JSON parsing and JSON Schema validation.
+"""Inbound events (platform -> Odoo): request hygiene, JSON parsing and JSON Schema validation.
 
 Plain Python. The schemas live in ``schemas/inbound/v1`` (apart from the outbound ``schemas/v1``):
 one file per event type, sharing ``_defs.json``.
+
+Everything a refusal is decided on is checked here before it can reach PostgreSQL or a recursive
+function: control characters in the token and headers, the nesting depth of the JSON text (before
+it is parsed), then characters jsonb cannot store and numbers JSON cannot carry.
 """
 
 import functools
 import json
+import math
 import pathlib
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
 
 from .payload import schema_registry
@@ -18,8 +25,29 @@ SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas" / "inbou
 SCHEMA_BASE_URI = "https://finance-sync.dev/schemas/inbound/v1/"
 
 
+# C0 control characters and DEL. HTAB is left out: RFC 9110 allows it inside header values.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# JSON strings, from the opening quote to the closing one, or to the end of an unterminated one
+# (so that every quote starts a match and the scan stays linear, whatever the body).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]+")
+# What PostgreSQL's jsonb refuses in a string: NUL (\u0000) and lone UTF-16 surrogates, which
+# have no UTF-8 form.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+MALFORMED_JSON = "malformed_json"
+JSON_TOO_DEEP = "json_too_deep"
+UNSUPPORTED_CHARACTER = "unsupported_character"
+
+
 class MalformedJSON(ValueError):
-    """The body is not a JSON document (or not UTF-8)."""
+    """The body is not a JSON document Odoo can take; ``code`` says why: ``malformed_json`` (not
+    UTF-8, not JSON, NaN or an infinite number), ``json_too_deep`` or ``unsupported_character``."""
+
+    def __init__(self, message: str, code: str = MALFORMED_JSON):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -44,16 +72,123 @@ class InvalidEvent(ValueError):
         self.violations = list(violations)
 
 
-def parse_json(body: bytes):
-    """Decode a UTF-8 JSON body; raise :class:`MalformedJSON`."""
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` (a header value, a path segment) holds a C0 control character or DEL."""
+    return bool(_CONTROL_CHARACTER.search(text))
+
+
+def header_with_control_character(headers) -> str | None:
+    """The name of the first header whose value holds a control character, else None."""
+    return next((name for name, value in headers.items() if has_control_character(value)), None)
+
+
+def json_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether the JSON text ``body`` nests arrays and objects more than ``limit`` levels deep,
+    found without parsing it (so without recursion): brackets inside strings do not count.
+
+    On a malformed body the answer may be wrong the other way only (brackets after a broken
+    string are not counted), and the parser then stops at that string anyway."""
+    depth = 0
+    for char in _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", body)):
+        depth += 1 if char in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def excess_decimals(amount, decimal_places: int) -> bool:
+    """Whether the decimal ``amount`` (text or Decimal) is finer than ``decimal_places`` allow:
+    "10.005" is for 2 places, "10.000" is not (trailing zeros change nothing)."""
+    value = Decimal(amount)
+    return value != value.quantize(Decimal(1).scaleb(-decimal_places))
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def has_unstorable_text(value) -> bool:
+    """Whether a string of the parsed document, key or value, holds NUL or a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def parse_json(body: bytes, *, max_depth: int):
+    """Decode a UTF-8 JSON body that PostgreSQL can store as jsonb; raise :class:`MalformedJSON`.
+
+    Refused: invalid UTF-8 or JSON, ``NaN``/``Infinity`` and numbers too large for a float
+    (``malformed_json``); nesting deeper than ``max_depth``, checked before parsing
+    (``json_too_deep``); NUL or a lone surrogate in a string (``unsupported_character``).
+    """
+    if json_deeper_than(body, max_depth):
+        raise MalformedJSON(f"The JSON nests arrays and objects deeper than {max_depth} levels.", JSON_TOO_DEEP)
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedJSON(str(exc)) from None
+        payload = json.loads(body.decode("utf-8"), parse_float=_finite_float, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJSON(f"The body is not valid JSON: {exc}") from None
+    if has_unstorable_text(payload):
+        raise MalformedJSON(
+            "The JSON holds a NUL character (\\u0000) or a lone surrogate (\\ud800-\\udfff), which cannot be stored.",
+            UNSUPPORTED_CHARACTER,
+        )
+    return payload
 
 
 def _registry() -> Registry:
     return schema_registry(SCHEMA_DIR, SCHEMA_BASE_URI)
+
+
+@functools.cache
+def ecma_regex(pattern: str) -> re.Pattern:
+    """A JSON Schema ``pattern`` (ECMA-262 dialect) compiled for Python's ``re``.
+
+    In Python ``$`` also matches before a final newline, so ``^[0-9]+$`` would accept "10\\n";
+    in ECMA-262 (and in the Rust engine that validates outbound payloads) it only matches at the
+    end of the text. Each ``$`` outside a character class becomes ``\\Z``, which means that.
+    """
+    parts, in_class, chars = [], False, iter(pattern)
+    for char in chars:
+        if char == "\\":
+            parts.append(char + next(chars, ""))
+        elif in_class:
+            in_class = char != "]"
+            parts.append(char)
+        else:
+            in_class = char == "["
+            parts.append(r"\Z" if char == "$" else char)
+    return re.compile("".join(parts))
+
+
+def _pattern(validator_, pattern, instance, schema):
+    """The ``pattern`` keyword with ECMA-262 semantics (see :func:`ecma_regex`)."""
+    if validator_.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12, with the ``pattern`` keyword of the JSON Schema specification (ECMA-262).
+InboundValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+def compile_schema(schema: dict):
+    """The validator of an inbound schema; ``$ref`` resolve among ``schemas/inbound/v1``."""
+    return InboundValidator(schema, registry=_registry())
 
 
 @functools.cache
@@ -63,17 +198,16 @@ def event_types() -> tuple[str, ...]:
 
 
 @functools.cache
-def validator(event_type: str) -> Draft202012Validator:
+def validator(event_type: str):
     """The validator of one inbound event type (schemas/inbound/v1/<event_type>.json)."""
     if event_type not in event_types():
         raise KeyError(f"no inbound schema for event type {event_type!r}")
-    schema = json.loads((SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, registry=_registry())
+    return compile_schema(json.loads((SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8")))
 
 
 @functools.cache
-def _envelope_validator() -> Draft202012Validator:
-    return Draft202012Validator({"$ref": SCHEMA_BASE_URI + "_defs.json#/$defs/envelope"}, registry=_registry())
+def _envelope_validator():
+    return compile_schema({"$ref": SCHEMA_BASE_URI + "_defs.json#/$defs/envelope"})
 
 
 def _pointer(path) -> str:

@@ -93,7 +93,11 @@ def validator(event_type: str) -> jsonschema_rs.Validator:
     path = SCHEMA_DIR / f"{event_type}.json"
     if not path.exists():
         raise KeyError(f"no schema for event type {event_type!r}")
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    return compile_schema(json.loads(path.read_text(encoding="utf-8")))
+
+
+def compile_schema(schema: dict) -> jsonschema_rs.Validator:
+    """The validator of an outbound schema; ``$ref`` resolve among ``schemas/v1``."""
     return jsonschema_rs.validator_for(schema, registry=_rs_registry(), validate_formats=False)
 
 

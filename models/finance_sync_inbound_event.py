@@ -14,7 +14,7 @@ from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
 from .. import const
-from ..engine import redact
+from ..engine import inbound, redact
 from ..utils import purge_in_batches, retention_cutoff
 
 _logger = logging.getLogger(__name__)
@@ -150,33 +150,40 @@ class FinanceSyncInboundEvent(models.Model):
         :return: (event id, duplicate) where ``duplicate`` tells that an event with this
             webhook-id was already stored: nothing was applied again, the repeat was counted.
         """
-        # sudo: a repeat must be found even if the backend's companies changed since.
-        existing = self.sudo().search([("backend_id", "=", backend.id), ("webhook_id", "=", webhook_id)], limit=1)
-        if existing:
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE finance_sync_inbound_event"
-                    "   SET duplicate_count = COALESCE(duplicate_count, 0) + 1, last_received_at = %s WHERE id = %s",
-                    fields.Datetime.now(),
-                    existing.id,
-                )
+        # Deliveries of one webhook-id take turns from here (a lock held until this transaction
+        # ends). A delivery stored by another transaction after this one's snapshot was taken is
+        # invisible here (REPEATABLE READ), so repeats are looked for and counted in a fresh
+        # snapshot: no insert is ever made that the unique index would refuse, and concurrent
+        # repeats wait for each other instead of failing.
+        self.env.cr.execute(
+            SQL(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                f"finance.sync.inbound.event:{backend.id}:{webhook_id}",
             )
-            existing.invalidate_recordset(["duplicate_count", "last_received_at"])
-            return existing.id, True
-        vals = self._prepare_event_vals(backend, webhook_id, payload, headers)
-        try:
-            with self.env.cr.savepoint():
-                event = self.create(vals)
-                event.flush_recordset()
-        except pg_errors.UniqueViolation as exc:
-            if exc.diag.constraint_name != type(self)._webhook_uniq.full_name(self):
-                raise
-            # Another request stored the same delivery after this transaction's snapshot was
-            # taken: our insert waited on the unique index until that one committed, then failed.
-            # Under REPEATABLE READ its row stays invisible here, so count it apart.
-            return self._count_concurrent_duplicate(backend, webhook_id), True
+        )
+        repeated, event_id = self._count_duplicate(backend, webhook_id)
+        if repeated:
+            _logger.debug("finance_sync: repeated delivery %s of backend %s", webhook_id, backend.id)
+            return event_id, True
+        event = self.create(self._prepare_event_vals(backend, webhook_id, payload, headers))
         event._process()
         return event.id, False
+
+    @api.model
+    def _check_amount_precision(self, payload):
+        """Refuse, before anything is stored, an amount finer than its currency allows (10.005
+        EUR): raise ``inbound.InvalidEvent`` (``amount_precision``). Trailing zeros are fine; an
+        unknown currency is left to the handler (a failed event and its exception)."""
+        if payload.get("type") != const.INBOUND_PAYMENT_STATUS:
+            return
+        data = payload["data"]
+        currency = self._find_currency(data["currency"])
+        if currency and inbound.excess_decimals(data["amount"], currency.decimal_places):
+            message = (
+                f"amount {data['amount']} has more decimal places than {currency.name} allows "
+                f"({currency.decimal_places})"
+            )
+            raise inbound.InvalidEvent("amount_precision", message, [inbound.SchemaViolation("/data/amount", message)])
 
     @api.model
     def _prepare_event_vals(self, backend, webhook_id, payload, headers):
@@ -202,9 +209,14 @@ class FinanceSyncInboundEvent(models.Model):
         return invoice.get("number") or invoice.get("external_id") or False
 
     @api.model
-    def _count_concurrent_duplicate(self, backend, webhook_id):
-        """Count a repeat whose first delivery committed after this transaction began, in a
-        short transaction of its own (a fresh snapshot sees that row). Returns the event id."""
+    def _count_duplicate(self, backend, webhook_id):
+        """Count a repeated delivery in a short transaction of its own, whose fresh snapshot also
+        sees a first delivery committed after this transaction began (any backend company: no
+        record rule applies).
+
+        :return: (repeated, event id): (False, False) when no event has this webhook-id; the id
+            is None when the event exists but stayed too busy to be counted.
+        """
         query = SQL(
             """UPDATE finance_sync_inbound_event
                   SET duplicate_count = COALESCE(duplicate_count, 0) + 1, last_received_at = %s
@@ -217,19 +229,19 @@ class FinanceSyncInboundEvent(models.Model):
         for attempt in range(DUPLICATE_COUNT_TRIES):
             with self.env.registry.cursor() as cr:
                 try:
-                    cr.execute(query)
+                    cr.execute(query, log_exceptions=False)
                 except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
-                    # Several repeats counted at the same moment: each retry is a new snapshot.
+                    # The event was written meanwhile (reprocessed): each retry is a new snapshot.
                     cr.rollback()
                     time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311 - jitter, not crypto
                     continue
                 row = cr.fetchone()
                 cr.commit()
-                return row[0] if row else False
+                return (True, row[0]) if row else (False, False)
         _logger.info(
             "finance_sync: repeated delivery %s of backend %s not counted (contention)", webhook_id, backend.id
         )
-        return False
+        return True, None
 
     # === PROCESSING === #
 
@@ -330,6 +342,9 @@ class FinanceSyncInboundEvent(models.Model):
                 fingerprint_key=f"event:{event_uuid}",
             )
         return job
+
+    def _find_currency(self, code):
+        return self.env["res.currency"].with_context(active_test=False).search([("name", "=", code)], limit=1)
 
     def _find_invoice(self, ref):
         """The invoice a platform refers to, by the external id it acknowledged or by number,
@@ -435,7 +450,7 @@ class FinanceSyncInboundEvent(models.Model):
     def _apply_payment_status(self, data):
         invoice = self._find_invoice(data["invoice"])
         backend = self.backend_id
-        currency = self.env["res.currency"].with_context(active_test=False).search([("name", "=", data["currency"])])
+        currency = self._find_currency(data["currency"])
         if not currency:
             raise InboundRefusal("inbound_invalid", _("Unknown currency %s.", data["currency"]), document=invoice)
         amount = Decimal(data["amount"])
@@ -538,7 +553,7 @@ class FinanceSyncInboundEvent(models.Model):
                 _("Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name)
             )
         value = float(amount)
-        if currency.compare_amounts(value, currency.round(value)) != 0 or currency.compare_amounts(value, 0) <= 0:
+        if inbound.excess_decimals(amount, currency.decimal_places) or amount <= 0:
             raise conflict(_("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name))
         residual = invoice.amount_residual
         if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):

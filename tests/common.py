@@ -2,7 +2,9 @@
 127.0.0.1 standing in for the external platform, and an active backend pointing at it."""
 
 import json
+import logging
 import uuid
+from contextlib import contextmanager
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -10,6 +12,37 @@ from werkzeug import Response
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from ..engine import signing
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+# Levels while a request is checked: this module's lines, and the errors of the HTTP layer and of
+# the database layer (tracebacks of failed requests, failed queries), whatever the run's levels.
+CAPTURED_LEVELS = {"odoo.addons.finance_sync": logging.INFO, "odoo.http": logging.ERROR, "odoo.sql_db": logging.ERROR}
+
+
+@contextmanager
+def captured_logs():
+    """Every record logged meanwhile (see ``CAPTURED_LEVELS``)."""
+    handler = _Records()
+    loggers = {logging.getLogger(name): level for name, level in CAPTURED_LEVELS.items()}
+    levels = {logger: logger.level for logger in loggers}
+    for logger, level in loggers.items():
+        logger.setLevel(level)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for logger, level in levels.items():
+            logger.setLevel(level)
 
 
 class FinanceSyncCase(AccountTestInvoicingCommon):
@@ -38,6 +71,19 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
                 "company_ids": [(6, 0, (companies or cls.company).ids)],
                 "state": "active",
                 **vals,
+            }
+        )
+
+    @classmethod
+    def create_backend_without_secret(cls, name):
+        """An active backend that signs nothing and has no secret: it accepts no delivery."""
+        return cls.env["finance.sync.backend"].create(
+            {
+                "name": name,
+                "signing_enabled": False,
+                "endpoint_url": cls.receiver.url_for("/hook"),
+                "company_ids": [(6, 0, cls.company.ids)],
+                "state": "active",
             }
         )
 

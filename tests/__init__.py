@@ -1,0 +1,25 @@
+# Every test module, so that Odoo's own runner (odoo-bin --test-enable) finds them as pytest does.
+# isort: skip_file
+from . import test_concurrency
+from . import test_dispatcher
+from . import test_dispatcher_servers
+from . import test_engine
+from . import test_engine_backoff
+from . import test_engine_budget
+from . import test_engine_circuit
+from . import test_engine_classify
+from . import test_engine_crypto
+from . import test_engine_inbound
+from . import test_engine_redact
+from . import test_engine_sender
+from . import test_engine_signing
+from . import test_engine_transport
+from . import test_engine_url_guard
+from . import test_exceptions
+from . import test_inbound
+from . import test_install
+from . import test_loader
+from . import test_mappings
+from . import test_outbound
+from . import test_schema_patterns
+from . import test_webhook_table

@@ -20,9 +20,20 @@ class Sender:
     authorization: str | None = None  # the Authorization header, when the backend has one
     secrets: tuple = ()  # values masked in anything kept from an answer
     refusal: BaseException | None = None  # why the URL guard refused the endpoint, if it did
+    address: str | None = None  # the address the URL guard vetted: requests connect there
 
     @classmethod
-    def build(cls, url, timeout, signing_secret=None, auth_mode="none", username="", auth_secret=None, refusal=None):
+    def build(
+        cls,
+        url,
+        timeout,
+        signing_secret=None,
+        auth_mode="none",
+        username="",
+        auth_secret=None,
+        refusal=None,
+        address=None,
+    ):
         """A sender for a backend with these settings (``auth_mode``: none, bearer or basic)."""
         authorization = None
         if auth_mode == "bearer":
@@ -31,7 +42,7 @@ class Sender:
             raw = f"{username or ''}:{auth_secret or ''}".encode()
             authorization = "Basic " + base64.b64encode(raw).decode()
         secrets = tuple(s for s in (auth_secret, signing_secret) if s)
-        return cls(url, timeout, signing_secret, authorization, secrets, refusal)
+        return cls(url, timeout, signing_secret, authorization, secrets, refusal, address)
 
     def headers(self, event_id: str, body: bytes) -> dict:
         """JSON, the event id as idempotency key, the Standard Webhooks signature and credentials."""
@@ -47,7 +58,9 @@ class Sender:
         failed the URL guard (nothing is sent then)."""
         if self.refusal is not None:
             return TransportResult(status=None, headers={}, body_excerpt="", duration_ms=0, error=self.refusal)
-        return OutboundRequest(url=self.url, body=body, headers=self.headers(event_id, body), timeout=self.timeout)
+        return OutboundRequest(
+            url=self.url, body=body, headers=self.headers(event_id, body), timeout=self.timeout, address=self.address
+        )
 
     def mask(self, text: str | None) -> str:
         """``text`` with this backend's secrets and personal data masked."""

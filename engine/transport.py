@@ -10,11 +10,12 @@ import abc
 import dataclasses
 import logging
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 
 from .redact import excerpt
 
@@ -38,6 +39,7 @@ class OutboundRequest:
     body: bytes
     headers: dict
     timeout: float = DEFAULT_TIMEOUT
+    address: str | None = None  # connect to this address (vetted by the URL guard), not to what DNS says now
 
 
 @dataclasses.dataclass
@@ -101,12 +103,39 @@ def split_timeout(timeout):
     return timeout
 
 
+def pinned(url: str, address: str) -> tuple[str, str, str]:
+    """``url`` with its host replaced by ``address``, the ``Host`` header the platform expects,
+    and the host name TLS must present and verify: ``(url, host header, host name)``."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), parts.netloc.rpartition("@")[2], parts.hostname
+
+
 class _WebhookAdapter(HTTPAdapter):
-    """A pooled adapter that splits a single timeout into connect and read timeouts.
+    """A pooled adapter that splits a single timeout into connect and read timeouts, and opens
+    TLS to a pinned address under the endpoint's host name.
 
     The split happens here, below ``Session.send``, so that the session is called with one
     number, as Odoo's test harness expects when it checks (and raises) outbound timeouts.
     """
+
+    def __init__(self, *args, **kwargs):
+        self.tls_names = {}  # netloc of a pinned URL (address:port) -> host name for SNI and certificate
+        super().__init__(*args, **kwargs)
+
+    def get_connection(self, url, proxies=None):  # requests < 2.32
+        name = self.tls_names.get(urlsplit(url).netloc)
+        if name and not select_proxy(url, proxies):
+            return self.poolmanager.connection_from_url(url, pool_kwargs={"server_hostname": name})
+        return super().get_connection(url, proxies)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # requests >= 2.32
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        name = self.tls_names.get(urlsplit(request.url).netloc)
+        if name:
+            pool_kwargs["server_hostname"] = name
+        return host_params, pool_kwargs
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         """Send as :class:`HTTPAdapter` does, with :func:`split_timeout` applied."""
@@ -128,9 +157,11 @@ class WebhookTransport(Transport):
     def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES, pool_maxsize: int = POOL_MAXSIZE):
         self.max_response_bytes = max_response_bytes
         self.session = requests.Session()
-        adapter = _WebhookAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=max(1, pool_maxsize), max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.adapter = _WebhookAdapter(
+            pool_connections=POOL_CONNECTIONS, pool_maxsize=max(1, pool_maxsize), max_retries=0
+        )
+        self.session.mount("https://", self.adapter)
+        self.session.mount("http://", self.adapter)
         self.session.headers["User-Agent"] = USER_AGENT
 
     def _read_answer(self, response: requests.Response, deadline: float) -> tuple[bytes, BaseException | None]:
@@ -148,14 +179,20 @@ class WebhookTransport(Transport):
         return b"".join(chunks)[: self.max_response_bytes], None
 
     def send(self, request: OutboundRequest) -> TransportResult:
-        """POST ``request.body`` to ``request.url``; the result holds the status or the error."""
+        """POST ``request.body`` to ``request.url`` (at ``request.address`` when given); the
+        result holds the status or the error."""
         start = time.monotonic()
         read_timeout = request.timeout if request.timeout and request.timeout > 0 else DEFAULT_TIMEOUT
+        url, headers = request.url, request.headers
+        if request.address:
+            url, host_header, name = pinned(request.url, request.address)
+            headers = {**headers, "Host": host_header}
+            self.adapter.tls_names[urlsplit(url).netloc] = name
         try:
             with self.session.post(
-                request.url,
+                url,
                 data=request.body,
-                headers=request.headers,
+                headers=headers,
                 timeout=read_timeout,  # the adapter caps the connect part (split_timeout)
                 allow_redirects=False,
                 stream=True,

@@ -6,10 +6,14 @@ service, whether written literally in the URL or answered by DNS (also IPv4 addr
 carried inside IPv6 ones). A server-level setting (``allow_private``, for tests and local
 demos) lifts the address checks and admits plain ``http://``.
 
-The check runs when a backend is saved and again before every send, since DNS answers can
-change between the two.
+The check runs when a backend is saved and again whenever the dispatcher prepares to send
+(every few seconds), since DNS answers can change between the two. :func:`pin_endpoint` returns
+the address it vetted, and the transport connects to that address (with the URL's host name for
+the ``Host`` header, TLS SNI and the certificate check) instead of asking DNS again: an answer
+that changes to an internal address after the check (DNS rebinding) is never connected to.
 """
 
+import dataclasses
 import ipaddress
 import re
 import socket
@@ -28,6 +32,20 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class UnsafeURLError(ValueError):
     """The URL is not an acceptable endpoint; the message says why, for the person who typed it."""
+
+
+class UnresolvedHostError(UnsafeURLError):
+    """DNS gave no address for the host now. Refused when a backend is saved; when sending, a
+    failure of the network worth a retry (see :func:`pin_endpoint`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    """Where a request to an endpoint goes: the URL's host name (``Host`` header, TLS SNI and
+    certificate check) and the one address the guard vetted for it."""
+
+    host: str
+    address: str | None  # None: not vetted (private endpoints allowed), DNS decides
 
 
 def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
@@ -86,7 +104,7 @@ def _resolve(host: str, port: int, resolver) -> list[IPAddress]:
         if literal is not None:
             addresses.append(literal)
     if not addresses:
-        raise UnsafeURLError(f"cannot resolve {host}: check the host name of the endpoint URL")
+        raise UnresolvedHostError(f"cannot resolve {host}: check the host name of the endpoint URL")
     return addresses
 
 
@@ -105,6 +123,11 @@ def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.ge
     ``allow_private`` also admits plain ``http://`` and any address, and then looks nothing
     up in DNS. ``resolver`` has the signature of :func:`socket.getaddrinfo`.
     """
+    _vetted_addresses(url, allow_private, resolver)
+
+
+def _vetted_addresses(url: str, allow_private: bool, resolver) -> list | None:
+    """The checks of :func:`check_endpoint_url`; the addresses vetted (None: not looked up)."""
     parts, port = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
@@ -117,7 +140,7 @@ def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.ge
     if parts.username is not None or parts.password is not None:
         raise UnsafeURLError("credentials must not be written into the URL; use the backend's authentication")
     if allow_private:
-        return
+        return None
     if host.rstrip(".") in METADATA_HOSTS:
         raise UnsafeURLError(f"{host} is a cloud metadata service; it cannot be an endpoint")
     literal = _literal_address(host)
@@ -130,3 +153,15 @@ def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.ge
                 f"{host} points to an internal address ({address}); private, loopback, link-local, "
                 "reserved and cloud metadata addresses are refused"
             )
+    return addresses
+
+
+def pin_endpoint(url: str, allow_private: bool = False, resolver=socket.getaddrinfo) -> Pin:
+    """Check ``url`` as :func:`check_endpoint_url` does and return where its requests must go:
+    the first address vetted. With ``allow_private`` nothing is vetted and nothing pinned
+    (``address`` is None): connections go wherever DNS says, as for any development server.
+
+    Raises :class:`UnsafeURLError`, or :class:`UnresolvedHostError` when DNS has no answer now.
+    """
+    addresses = _vetted_addresses(url, allow_private, resolver)
+    return Pin(host=_split(url)[0].hostname, address=str(addresses[0]) if addresses else None)

@@ -747,11 +747,14 @@ class FinanceSyncBackend(models.Model):
 
     def _prepare_sender(self):
         """What the dispatcher needs to send for this backend, read once per refresh: endpoint
-        (checked by the URL guard now, not per attempt), decrypted secrets, credentials."""
+        (checked by the URL guard now, not per attempt, and pinned to the address it vetted),
+        decrypted secrets, credentials."""
         self.ensure_one()
-        refusal = None
+        refusal = address = None
         try:
-            url_guard.check_endpoint_url(self.endpoint_url, allow_private=allow_private_endpoints())
+            address = url_guard.pin_endpoint(self.endpoint_url, allow_private=allow_private_endpoints()).address
+        except url_guard.UnresolvedHostError as exc:
+            refusal = ConnectionError(str(exc))  # DNS may answer again: retried, as a network failure
         except url_guard.UnsafeURLError as exc:
             refusal = exc
         signing_secret = self._get_secret("signing") if self.signing_enabled else None
@@ -765,6 +768,7 @@ class FinanceSyncBackend(models.Model):
             username=self.auth_username,
             auth_secret=self._get_secret("auth") if self.auth_mode != "none" else None,
             refusal=refusal,
+            address=address,
         )
 
     def _pace(self, until):

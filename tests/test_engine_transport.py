@@ -6,13 +6,19 @@ any timeout below 10 s raised to 10 s), so the short timeouts used here really a
 ``BaseCase`` at the end checks the transport inside that harness, as the model tests use it.
 """
 
+import datetime
 import json
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -344,3 +350,86 @@ class TestUnderOdooTestHarness(BaseCase):
         self.assertIsNone(result.error)
         self.assertEqual((result.status, result.body_excerpt), (200, "late but fine"))
         self.assertGreaterEqual(result.duration_ms, 700)
+
+
+# --- pinned address (DNS rebinding) ---------------------------------------------------------------
+
+PINNED_HOST = "platform.invalid"  # a name no DNS answers (RFC 6761): only the pin can reach it
+
+
+def test_a_pinned_request_goes_to_the_vetted_address_under_the_url_host_name(receiver, sender):
+    receiver.expect_oneshot_request("/hook", method="POST").respond_with_data("{}", status=200)
+    url = f"http://{PINNED_HOST}:{receiver.port}/hook"
+    result = sender.send(transport.OutboundRequest(url=url, body=BODY, headers={}, timeout=5, address="127.0.0.1"))
+    assert (result.status, result.error) == (200, None)
+    (request, _response) = receiver.log[0]
+    assert request.headers["Host"] == f"{PINNED_HOST}:{receiver.port}", "the platform sees its own host name"
+
+
+def test_without_a_pin_the_host_name_is_resolved_again(receiver, sender):
+    url = f"http://{PINNED_HOST}:{receiver.port}/hook"
+    result = sender.send(transport.OutboundRequest(url=url, body=BODY, headers={}, timeout=5))
+    assert result.status is None and result.error is not None
+    assert receiver.log == []
+
+
+def _certificate_authority(tmp_path, host):
+    """A throwaway CA and a server certificate for ``host`` it signed: (CA file, ssl context)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, issuer, public_key, signing_key, extensions):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("test CA", "test CA", ca_key.public_key(), ca_key, [(x509.BasicConstraints(True, None), True)])
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate(
+        host, "test CA", key.public_key(), ca_key, [(x509.SubjectAlternativeName([x509.DNSName(host)]), False)]
+    )
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return str(ca_file), context
+
+
+@pytest.mark.parametrize(("certificate_for", "delivered"), [(PINNED_HOST, True), ("other.invalid", False)])
+def test_tls_to_a_pinned_address_presents_and_verifies_the_url_host_name(
+    tmp_path, monkeypatch, certificate_for, delivered
+):
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would replace the session's CA
+        monkeypatch.delenv(variable, raising=False)
+    ca_file, context = _certificate_authority(tmp_path, certificate_for)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.expect_request("/hook", method="POST").respond_with_data("{}", status=200)
+    server.start()
+    try:
+        with transport.WebhookTransport() as webhook:
+            webhook.session.verify = ca_file
+            url = f"https://{PINNED_HOST}:{server.port}/hook"
+            result = webhook.send(
+                transport.OutboundRequest(url=url, body=BODY, headers={}, timeout=5, address="127.0.0.1")
+            )
+    finally:
+        server.stop()
+    if delivered:
+        assert (result.status, result.error) == (200, None)
+    else:  # a certificate for another name is refused: the pin never weakens verification
+        assert result.status is None
+        assert classify.classify_error(result.error).outcome == classify.RETRY
+        assert "certificate" in classify.classify_error(result.error).message.lower()

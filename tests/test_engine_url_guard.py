@@ -240,3 +240,32 @@ def test_is_internal_on_addresses():
 )
 def test_ipv4_addresses_carried_inside_ipv6_are_found(address, carried):
     assert [str(inner) for inner in url_guard.embedded_ipv4(ipaddress.ip_address(address))] == carried
+
+
+# --- pinning -----------------------------------------------------------------------------------
+
+
+def test_pin_is_the_first_vetted_address_under_the_url_host_name():
+    pin = url_guard.pin_endpoint("https://Platform.example:8443/hook", resolver=FakeResolver(PUBLIC_V4, PUBLIC_V6))
+    assert pin == url_guard.Pin(host="platform.example", address=PUBLIC_V4)
+
+
+def test_a_literal_address_is_its_own_pin():
+    assert url_guard.pin_endpoint(f"https://[{PUBLIC_V6}]/hook", resolver=FakeResolver()).address == PUBLIC_V6
+
+
+def test_pinning_refuses_what_the_check_refuses():
+    with pytest.raises(url_guard.UnsafeURLError, match="internal address"):
+        url_guard.pin_endpoint("https://rebind.example/hook", resolver=FakeResolver(PUBLIC_V4, "127.0.0.1"))
+
+
+def test_a_name_without_dns_answer_is_a_resolution_failure_worth_a_retry():
+    with pytest.raises(url_guard.UnresolvedHostError, match="cannot resolve"):
+        url_guard.pin_endpoint("https://nowhere.example/hook", resolver=FakeResolver())
+
+
+def test_allow_private_pins_nothing_and_asks_no_dns():
+    resolver = FakeResolver(PUBLIC_V4)
+    pin = url_guard.pin_endpoint("http://localhost:8069/hook", allow_private=True, resolver=resolver)
+    assert pin == url_guard.Pin(host="localhost", address=None)
+    assert resolver.questions == []

@@ -64,20 +64,10 @@ def retention_cutoff(env, days=None):
     return fields.Datetime.now() - timedelta(days=days) if days > 0 else None
 
 
-def purge_in_batches(model, domain, order, batch_size):
-    """Unlink the records of ``domain`` oldest first, ``batch_size`` at a time; inside a cron
-    each batch is committed with the cron progress API (never under tests or a caller's
-    transaction). Return how many were deleted."""
-    records_model = model.sudo().with_context(active_test=False)
-    in_cron = bool(model.env.context.get("cron_id"))
-    total = 0
-    while True:
-        batch = records_model.search(domain, order=order, limit=batch_size)
-        batch.unlink()
-        total += len(batch)
-        more = len(batch) == batch_size
-        if in_cron and not model.env["ir.cron"]._commit_progress(len(batch), remaining=1 if more else 0):
-            break
-        if not more:
-            break
-    return total
+def purge_batch(model, domain, order, limit=None):
+    """Unlink the oldest ``limit`` records of ``domain`` (all of them without ``limit``), as the
+    superuser. :return: (how many were deleted, whether more are left), what an
+    ``@api.autovacuum`` method returns so that Odoo's garbage collection calls it again."""
+    batch = model.sudo().with_context(active_test=False).search(domain, order=order, limit=limit)
+    batch.unlink()
+    return len(batch), bool(limit) and len(batch) == limit

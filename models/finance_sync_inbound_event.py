@@ -15,7 +15,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound, redact
-from ..utils import purge_in_batches, retention_cutoff
+from ..utils import purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
@@ -593,20 +593,26 @@ class FinanceSyncInboundEvent(models.Model):
 
     # === RETENTION === #
 
+    @api.autovacuum
+    def _gc_applied_events(self):
+        """Odoo's daily garbage collection (``ir.autovacuum``) purges old applied events, one
+        batch per call, calling again while batches are left (see ``_purge_applied``)."""
+        return self._purge_applied(limit=const.INBOUND_PURGE_BATCH)
+
     @api.model
-    def _cron_purge(self, days=None):
+    def _purge_applied(self, days=None, limit=None):
         """Delete processed and ignored events older than the retention period
-        (``finance_sync.retention_days``), in batches; failed ones and those linked to an open
-        exception stay."""
+        (``finance_sync.retention_days``), the oldest ``limit`` of them or all; failed ones and
+        those linked to an open exception stay. :return: (deleted, whether more are left)"""
         cutoff = retention_cutoff(self.env, days)
         if not cutoff:
-            return 0
+            return 0, False
         domain = (
             Domain("state", "in", ("processed", "ignored"))
             & Domain("received_at", "<", cutoff)
             & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
         )
-        return purge_in_batches(self, domain, "received_at, id", const.INBOUND_PURGE_BATCH)
+        return purge_batch(self, domain, "received_at, id", limit)
 
 
 def _parse_datetime(value):

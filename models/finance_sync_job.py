@@ -10,7 +10,7 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
-from ..utils import purge_in_batches, retention_cutoff
+from ..utils import purge_batch, retention_cutoff
 from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
@@ -247,10 +247,17 @@ class FinanceSyncJob(models.Model):
 
     # === RETENTION === #
 
+    @api.autovacuum
+    def _gc_finished_jobs(self):
+        """Odoo's daily garbage collection (``ir.autovacuum``) purges finished jobs, one batch per
+        call, calling again while batches are left (see ``_purge_finished``)."""
+        return self._purge_finished(limit=const.PURGE_BATCH_SIZE)
+
     @api.model
-    def _cron_purge(self, days=None):
+    def _purge_finished(self, days=None, limit=None):
         """Delete finished (done or cancelled) jobs older than the retention period with their
-        attempt logs, in batches. Never purged: jobs still pending, blocked, failed or dead; jobs
+        attempt logs (the oldest ``limit`` of them, or all); return (deleted, whether more are
+        left). Never purged: jobs still pending, blocked, failed or dead; jobs
         linked to an exception that is not closed; and each document's latest job and latest
         job not cancelled per backend. Those two carry what a backend last heard of the
         document (a later reset, cancellation or payment status is only sent to backends that
@@ -258,7 +265,7 @@ class FinanceSyncJob(models.Model):
         keep growing for platforms that order events by it."""
         cutoff = retention_cutoff(self.env, days)
         if not cutoff:
-            return 0
+            return 0, False
         self.flush_model(["backend_id", "res_model", "res_id", "sequence", "state"])
         superseded = SQL(
             """SELECT job.id FROM finance_sync_job job
@@ -278,7 +285,7 @@ class FinanceSyncJob(models.Model):
             & Domain("id", "any!", superseded)
             & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
         )
-        return purge_in_batches(self, domain, "id", const.PURGE_BATCH_SIZE)
+        return purge_batch(self, domain, "id", limit)
 
     # === RENDERING AND FREEZING === #
 

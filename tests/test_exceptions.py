@@ -419,8 +419,8 @@ class TestExceptionQueue(FinanceSyncCase):
         self.age(self.Job.search([("backend_id", "=", self.backend.id)]) - self.jobs_of(recent))
         attempts = superseded.attempt_ids
         self.assertEqual(len(attempts), 2)
-        purged = self.Job._cron_purge(days=90)
-        self.assertEqual(purged, 2)
+        purged = self.Job._purge_finished(days=90)
+        self.assertEqual(purged, (2, False))
         self.assertFalse(superseded.exists(), "old delivered jobs purged")
         self.assertFalse(attempts.exists(), "with their attempt logs")
         self.assertTrue(latest.exists(), "a document's latest job stays: its sequence goes on from it")
@@ -430,9 +430,9 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertTrue(recent_superseded.exists(), "recent jobs stay")
 
         exc.action_resolve()
-        self.assertEqual(self.Job._cron_purge(days=90), 1, "released once its exception is closed")
+        self.assertEqual(self.Job._purge_finished(days=90), (1, False), "released once its exception is closed")
         self.assertFalse(linked_old.exists())
-        self.assertEqual(self.Job._cron_purge(days=0), 0, "0 days keeps everything")
+        self.assertEqual(self.Job._purge_finished(days=0), (0, False), "0 days keeps everything")
 
         # The platform still hears of the old invoice's payment, with the next sequence number.
         self.commit_hooks()
@@ -441,7 +441,7 @@ class TestExceptionQueue(FinanceSyncCase):
         change = self.jobs_of(posted)[-1]
         self.assertEqual((change.event_type, change.sequence), ("invoice.payment_state_changed", 4))
 
-    def test_retention_cron_purges_in_batches(self):
+    def test_odoos_garbage_collection_purges_in_batches(self):
         self.respond(200)
         invoices = self._create_invoice(post=True) | self._create_invoice(post=True)
         invoices.button_draft()
@@ -450,11 +450,10 @@ class TestExceptionQueue(FinanceSyncCase):
         self.age(first_events)
         self.env["ir.config_parameter"].sudo().set_param(const.PARAM_RETENTION_DAYS, "30")
         self.patch(const, "PURGE_BATCH_SIZE", 1)
-        cron = self.env.ref("finance_sync.ir_cron_purge_jobs")
-        self.assertEqual(cron.code, "model._cron_purge()")
+        self.assertEqual(self.Job._gc_finished_jobs(), (1, True), "one batch per call, and more are left")
         self.env.flush_all()
         with self.enter_registry_test_mode():  # the cron's own cursor is this test's
-            cron.method_direct_trigger()
+            self.env.ref("base.autovacuum_job").method_direct_trigger()  # calls again while batches are left
         self.env.invalidate_all()
         self.assertFalse(first_events.exists())
         self.assertEqual(len(self.Job.search([("move_id", "in", invoices.ids)])), 2)

@@ -643,22 +643,24 @@ class TestInboundRetention(InboundCase):
         old_with_open_exception = self.make_event("processed", 40, "old-open-exception")
         exception = self.env["finance.sync.exception"]._raise(self.backend, "conflict", "still open")
         old_with_open_exception.exception_ids = exception
-        deleted = self.Event._cron_purge()
-        self.assertEqual(deleted, 2)
+        deleted = self.Event._purge_applied()
+        self.assertEqual(deleted, (2, False))
         self.assertFalse((old_processed | old_ignored).exists())
         self.assertEqual(
             (recent | old_failed | old_with_open_exception).exists(), recent | old_failed | old_with_open_exception
         )
 
-    def test_purge_cron_runs_in_batches(self):
-        cron = self.env.ref("finance_sync.ir_cron_inbound_purge")
-        self.assertEqual(cron.model_id.model, "finance.sync.inbound.event")
+    def test_odoos_garbage_collection_purges_in_batches(self):
         old = self.make_event("processed", const.DEFAULT_RETENTION_DAYS + 1, "cron-old")
+        older = self.make_event("processed", const.DEFAULT_RETENTION_DAYS + 2, "cron-older")
         recent = self.make_event("processed", 1, "cron-recent")
         self.env["ir.config_parameter"].sudo().set_param(const.PARAM_RETENTION_DAYS, "")  # the default applies
         self.patch(const, "INBOUND_PURGE_BATCH", 1)
+        self.assertEqual(self.Event._gc_applied_events(), (1, True), "one batch per call, and more are left")
+        self.assertFalse(older.exists(), "the oldest first")
         self.env.flush_all()
-        cron.method_direct_trigger()
+        with self.enter_registry_test_mode():  # the cron's own cursor is this test's
+            self.env.ref("base.autovacuum_job").method_direct_trigger()  # calls again while batches are left
         self.env.invalidate_all()
         self.assertFalse(old.exists())
         self.assertTrue(recent.exists())

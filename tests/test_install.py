@@ -96,7 +96,7 @@ class TestInstallUninstall(TransactionCase):
 
 @tagged("post_install", "-at_install")
 class TestMigrations(TransactionCase):
-    def test_upgrade_drops_the_indexes_the_outbox_no_longer_declares(self):
+    def test_upgrade_drops_the_purge_crons_and_the_indexes_the_module_no_longer_declares(self):
         script = pathlib.Path(__file__).parent.parent / "migrations" / "19.0.1.1.0" / "post-migrate.py"
         spec = importlib.util.spec_from_file_location("finance_sync_migrate_19_0_1_1_0", script)
         migration = importlib.util.module_from_spec(spec)
@@ -104,8 +104,23 @@ class TestMigrations(TransactionCase):
         obsolete = [(table, index) for table, indexes in migration.OBSOLETE.items() for index in indexes]
         for table, index in obsolete:  # as a database installed with an earlier version has them
             self.env.cr.execute(SQL("CREATE INDEX %s ON %s (id)", SQL.identifier(index), SQL.identifier(table)))
+        model = self.env["ir.model"]._get("finance.sync.job")
+        crons = self.env["ir.cron"]
+        for xmlid in migration.OBSOLETE_CRONS:
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if not cron:
+                cron = self.env["ir.cron"].create(
+                    {"name": xmlid, "model_id": model.id, "state": "code", "code": "model"}
+                )
+                module, name = xmlid.split(".")
+                self.env["ir.model.data"].create(
+                    {"module": module, "name": name, "model": "ir.cron", "res_id": cron.id, "noupdate": True}
+                )
+            crons |= cron
 
         migration.migrate(self.env.cr, "19.0.1.0.0")
+
+        self.assertFalse(crons.exists(), "retention runs in Odoo's garbage collection now")
 
         self.env.cr.execute("SELECT indexname FROM pg_indexes WHERE indexname IN %s", [tuple(i for _t, i in obsolete)])
         self.assertEqual(self.env.cr.fetchall(), [])

@@ -22,4 +22,5 @@ from . import test_loader
 from . import test_mappings
 from . import test_outbound
 from . import test_schema_patterns
+from . import test_security
 from . import test_webhook_table

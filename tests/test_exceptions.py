@@ -229,7 +229,7 @@ class TestExceptionQueue(FinanceSyncCase):
         self.respond(503, once=True)
         self.respond(200)
         self.dispatch()
-        self.Job.search([("backend_id", "=", self.backend.id)]).write({"next_attempt_at": fields.Datetime.now()})
+        self.Job.search([("backend_id", "=", self.backend.id)])._reschedule(fields.Datetime.now())
         self.dispatch()
         self.backend.invalidate_recordset()
         self.assertEqual((self.backend.pending_count, self.backend.failures_24h), (0, 1))

@@ -1,0 +1,127 @@
+"""What users may not change or set off, whatever their group. Every attempt is made as a user
+through the ORM, as an RPC call would be, and must fail and change nothing."""
+
+from datetime import datetime
+
+from odoo import fields
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from .common import FinanceSyncCase
+
+# The context key the module's own methods set; RPC callers can send it with any JSON value.
+FORGED_CONTEXT = {"finance_sync_internal_write": True}
+
+
+class SecurityCase(FinanceSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other_company = cls.setup_other_company()["company"]
+        cls.fs_admin = cls.make_user("fs_sec_admin", "finance_sync.finance_sync_group_admin")
+        cls.fs_user = cls.make_user("fs_sec_user", "finance_sync.finance_sync_group_user")
+
+    def assertRefused(self, record, vals, error=AccessError):
+        """Writing ``vals`` on ``record`` fails, also with the internal key forged in the context,
+        and leaves every field as it was."""
+        fnames = list(vals)
+        before = record.sudo().read(fnames)
+        for label, attempt in (("plain", record), ("forged context", record.with_context(**FORGED_CONTEXT))):
+            with self.subTest(label, fields=fnames), self.assertRaises(error):
+                attempt.write(vals)
+                attempt.flush_recordset()
+            record.invalidate_recordset()
+        self.assertEqual(record.sudo().read(fnames), before)
+
+    def failed_inbound_event(self):
+        """A payment.status delivery for an invoice number that does not exist: stored, failed."""
+        payload = {
+            "type": "payment.status",
+            "schema_version": 1,
+            "occurred_at": "2026-01-05T10:00:00Z",
+            "data": {
+                "invoice": {"number": "INV/1999/0404"},
+                "status": "succeeded",
+                "amount": "100.00",
+                "currency": self.company.currency_id.name,
+                "date": "2026-01-05",
+                "reference": "pay_immutable",
+            },
+        }
+        Event = self.backend._inbound_env(self.env["finance.sync.inbound.event"])
+        event_id, _duplicate = Event._receive(
+            self.backend.with_env(Event.env), "msg_immutable", payload, {"Webhook-Id": "msg_immutable"}
+        )
+        event = self.env["finance.sync.inbound.event"].browse(event_id)
+        self.assertEqual(event.state, "failed")
+        return event
+
+
+@tagged("post_install", "-at_install")
+class TestInboundEventsAreImmutable(SecurityCase):
+    def test_nobody_rewrites_a_stored_delivery(self):
+        event = self.failed_inbound_event()
+        invoice = self.init_invoice("out_invoice", amounts=[100.0], post=True)
+        forged_payload = dict(event.payload, data=dict(event.payload["data"], invoice={"number": invoice.name}))
+        attempts = {
+            "payload": {"payload": forged_payload},
+            "headers": {"headers": {"Webhook-Id": "msg_other"}},
+            "webhook id": {"webhook_id": "msg_other"},
+            "received facts": {"received_at": datetime(2020, 1, 1), "duplicate_count": 7, "reference": "x"},
+            "processing": {"state": "received", "result_message": "fine"},
+            "links": {"move_id": invoice.id, "company_id": self.other_company.id},
+        }
+        for who in (self.fs_admin, self.env.user):
+            for label, vals in attempts.items():
+                with self.subTest(user=who.login, attempt=label):
+                    self.assertRefused(event.with_user(who), vals)
+        with self.assertRaises(AccessError):
+            event.sudo().write({"payload": forged_payload})
+        self.assertEqual(event.payload["data"]["invoice"], {"number": "INV/1999/0404"})
+
+    def test_reprocessing_replays_what_was_received(self):
+        event = self.failed_inbound_event()
+        self.backend.write(
+            {"payment_authority": True, "payment_journal_id": self.company_data["default_journal_bank"].id}
+        )
+        self.init_invoice("out_invoice", amounts=[100.0], post=True)
+        payments_before = self.env["account.payment"].search_count([])
+        event.with_user(self.fs_admin).action_reprocess()
+        self.assertEqual(event.state, "failed", "still the unknown number it was sent with")
+        self.assertEqual(event.process_count, 2)
+        self.assertEqual(event.payload["data"]["invoice"], {"number": "INV/1999/0404"})
+        self.assertEqual(self.env["account.payment"].search_count([]), payments_before)
+
+
+@tagged("post_install", "-at_install")
+class TestOutboxCannotBeFalsified(SecurityCase):
+    def sent_job(self):
+        invoice = self._create_invoice(post=True)
+        self.respond(500, once=True)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        self.assertEqual((job.state, job.attempt_count), ("pending", 1))
+        return job
+
+    def test_an_administrator_cannot_rewrite_a_job(self):
+        job = self.sent_job().with_user(self.fs_admin)
+        attempts = {
+            "state done": {"state": "done"},
+            "body": {"body": '{"event_id": "forged"}'},
+            "confirmed": {"confirmed_at": fields.Datetime.now(), "external_id": "ext-forged"},
+            "delivery facts": {"done_at": fields.Datetime.now(), "last_status_code": 200, "attempt_count": 0},
+            "schedule": {"next_attempt_at": datetime(2099, 1, 1), "lease_until": datetime(2099, 1, 1)},
+            "identity": {"event_uuid": "forged", "company_id": self.other_company.id},
+        }
+        for label, vals in attempts.items():
+            with self.subTest(label):
+                self.assertRefused(job, vals)
+        # What the administrator may do goes through the named transitions.
+        job._cancel("Duplicate of another invoice")
+        self.assertEqual(job.state, "cancelled")
+
+    def test_the_engine_still_moves_jobs(self):
+        job = self.sent_job()
+        self.respond(200)
+        job.action_send_now()
+        self.assertEqual((job.state, job.last_status_code, job.attempt_count), ("done", 200, 2))

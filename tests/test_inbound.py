@@ -21,6 +21,7 @@ from odoo.tools import mute_logger
 
 from .. import const
 from ..engine import inbound, signing
+from ..utils import internal
 from .common import FinanceSyncCase, captured_logs
 
 
@@ -429,9 +430,8 @@ class TestInboundRefusals(InboundCase):
         for secret in (old_secret, new_secret):
             self.assertEqual(self.post(self.valid_payload(), secret=secret).status_code, 202)
         # The overlap window ends: as if the rotation happened longer ago than the overlap.
-        self.backend.signing_secret_rotated_at = fields.Datetime.now() - timedelta(
-            hours=self.backend.signing_overlap_hours, minutes=1
-        )
+        rotated_at = fields.Datetime.now() - timedelta(hours=self.backend.signing_overlap_hours, minutes=1)
+        internal(self.backend).write({"signing_secret_rotated_at": rotated_at})
         before = self.snapshot()
         self.assertRefused(self.post(self.valid_payload(), secret=old_secret), 401, "bad_signature", before)
         self.assertEqual(self.post(self.valid_payload(), secret=new_secret).status_code, 202)

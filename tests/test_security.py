@@ -4,8 +4,9 @@ through the ORM, as an RPC call would be, and must fail and change nothing."""
 from datetime import datetime
 
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import FinanceSyncCase
 
@@ -125,3 +126,59 @@ class TestOutboxCannotBeFalsified(SecurityCase):
         self.respond(200)
         job.action_send_now()
         self.assertEqual((job.state, job.last_status_code, job.attempt_count), ("done", 200, 2))
+
+    def test_an_administrator_cannot_keep_an_old_secret_valid_or_choose_a_token(self):
+        backend = self.backend.with_user(self.fs_admin)
+        token = self.backend.sudo().webhook_token
+        self.assertRefused(backend, {"signing_secret_rotated_at": datetime(2099, 1, 1)})
+        self.assertRefused(backend, {"webhook_token": "a"})
+        self.assertRefused(backend, {"paced_until": False, "circuit_reset_at": datetime(2099, 1, 1)})
+        self.assertEqual(self.backend.sudo().webhook_token, token)
+        with self.assertRaises(AccessError):
+            self.env["finance.sync.backend"].with_user(self.fs_admin).create(
+                {"name": "Chosen token", "company_ids": [(6, 0, self.company.ids)], "webhook_token": "a"}
+            )
+        with self.assertRaises(AccessError):
+            self.env["finance.sync.backend"].with_user(self.fs_admin).create(
+                {
+                    "name": "Old secret",
+                    "company_ids": [(6, 0, self.company.ids)],
+                    "signing_secret_rotated_at": "2099-01-01",
+                }
+            )
+
+    def test_tokens_are_generated_by_the_regenerate_button(self):
+        old = self.backend.sudo().webhook_token
+        self.backend.with_user(self.fs_admin).action_regenerate_webhook_token()
+        new = self.backend.sudo().webhook_token
+        self.assertNotEqual(new, old)
+        self.assertGreaterEqual(len(new), 32)
+        Backend = self.env["finance.sync.backend"]
+        self.assertEqual(Backend._get_by_webhook_token(new), self.backend)
+        self.assertFalse(Backend._get_by_webhook_token(old), "the old inbound URL no longer answers")
+        self.assertIn("regenerated", self.backend.message_ids[:1].body)
+        with self.assertRaises(AccessError):
+            self.backend.with_user(self.fs_user).action_regenerate_webhook_token()
+        self.assertEqual(self.backend.sudo().webhook_token, new)
+
+    def test_the_responsible_is_an_internal_user(self):
+        portal = self.env["res.users"].create(
+            {
+                "name": "Portal",
+                "login": "fs_sec_portal",
+                "group_ids": [(6, 0, self.env.ref("base.group_portal").ids)],
+            }
+        )
+        with self.assertRaises(ValidationError), mute_logger("odoo.sql_db"):
+            self.backend.with_user(self.fs_admin).write({"user_id": portal.id})
+            self.backend.flush_recordset()
+        self.backend.invalidate_recordset()
+        self.assertNotEqual(self.backend.user_id, portal)
+        with self.assertRaises(ValidationError):
+            self.env["finance.sync.backend"].with_user(self.fs_admin).create(
+                {"name": "Portal responsible", "company_ids": [(6, 0, self.company.ids)], "user_id": portal.id}
+            )
+        field = self.env["finance.sync.backend"].fields_get(["user_id"])["user_id"]
+        self.assertIn("share", str(field["domain"]))
+        self.backend.with_user(self.fs_admin).write({"user_id": self.fs_user.id})
+        self.assertEqual(self.backend.user_id, self.fs_user)

@@ -574,8 +574,10 @@ class FinanceSyncBackend(models.Model):
         return True
 
     def action_test_connection(self):
-        """Send a signed ``ping`` event now (outside the outbox) and show the answer."""
+        """Send a signed ``ping`` event now (outside the outbox) and show the answer. Only users
+        who may configure the backend may make it send anything."""
         self.ensure_one()
+        self.check_access("write")
         if not self.endpoint_url:
             raise UserError(_("Set an endpoint URL first."))
         event_id = str(uuid.uuid4())

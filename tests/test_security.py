@@ -182,3 +182,14 @@ class TestOutboxCannotBeFalsified(SecurityCase):
         self.assertIn("share", str(field["domain"]))
         self.backend.with_user(self.fs_admin).write({"user_id": self.fs_user.id})
         self.assertEqual(self.backend.user_id, self.fs_user)
+
+
+@tagged("post_install", "-at_install")
+class TestRightsBeforeSideEffects(SecurityCase):
+    def test_a_read_only_user_cannot_send_a_test_ping(self):
+        self.respond(200)
+        with self.assertRaises(AccessError):
+            self.backend.with_user(self.fs_user).action_test_connection()
+        self.assertEqual(len(self.receiver.log), 0, "nothing was sent")
+        self.backend.with_user(self.fs_admin).action_test_connection()
+        self.assertEqual(len(self.receiver.log), 1)

@@ -54,6 +54,8 @@ class FinanceSyncBackend(models.Model):
     _description = "Finance Sync Backend"
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "sequence, name, id"
+    _check_company_auto = True
+    _check_company_domain = models.check_companies_domain_parent_of
 
     # === FIELDS === #
 
@@ -159,6 +161,7 @@ class FinanceSyncBackend(models.Model):
         "Payment journal",
         domain="[('type', 'in', ('bank', 'cash', 'credit'))]",
         tracking=True,
+        check_company=True,
         help="Journal of the payments registered for this platform.",
     )
     inbound_event_count = fields.Integer(compute="_compute_inbound_event_count")
@@ -166,6 +169,7 @@ class FinanceSyncBackend(models.Model):
     mapping_set_id = fields.Many2one(
         "finance.sync.mapping.set",
         tracking=True,
+        check_company=True,
         help="Codes this platform uses for Odoo's accounts, taxes, partners, ...; Odoo's own codes without one.",
     )
 
@@ -205,7 +209,10 @@ class FinanceSyncBackend(models.Model):
     send_customer_payments = fields.Boolean(default=True, tracking=True)
     send_vendor_payments = fields.Boolean(default=True, tracking=True)
     journal_ids = fields.Many2many(
-        "account.journal", string="Journals", help="Only documents of these journals; all journals when empty."
+        "account.journal",
+        string="Journals",
+        check_company=True,
+        help="Only documents of these journals; all journals when empty.",
     )
     start_date = fields.Date(help="Documents dated before this day are not sent.", tracking=True)
     timeout = fields.Integer(

@@ -61,7 +61,9 @@ class FinanceSyncInboundEvent(models.Model):
 
     # === FIELDS === #
 
-    backend_id = fields.Many2one("finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade")
+    backend_id = fields.Many2one(
+        "finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade", check_company=True
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     webhook_id = fields.Char(
         "Webhook ID",
@@ -89,12 +91,19 @@ class FinanceSyncInboundEvent(models.Model):
     processed_at = fields.Datetime(readonly=True)
     process_count = fields.Integer("Processing runs", default=0, readonly=True)
     job_id = fields.Many2one("finance.sync.job", "Job", readonly=True, index="btree_not_null", ondelete="set null")
-    move_id = fields.Many2one("account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null")
+    move_id = fields.Many2one(
+        "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
+    )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="set null"
+        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
     )
     external_payment_id = fields.Many2one(
-        "finance.sync.external.payment", "External payment", readonly=True, index="btree_not_null", ondelete="set null"
+        "finance.sync.external.payment",
+        "External payment",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        check_company=True,
     )
     exception_ids = fields.Many2many(
         "finance.sync.exception",

@@ -38,15 +38,19 @@ class FinanceSyncJob(models.Model):
     # No single-column indexes on backend_id or company_id: the unique indexes below lead with
     # backend_id, and company filters (record rules) match most rows. Each index is one more
     # write for every job captured, claimed and delivered.
-    backend_id = fields.Many2one("finance.sync.backend", required=True, ondelete="restrict", readonly=True)
+    backend_id = fields.Many2one(
+        "finance.sync.backend", required=True, ondelete="restrict", readonly=True, check_company=True
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     event_uuid = fields.Char("Event ID", required=True, readonly=True, copy=False, default=lambda s: str(uuid.uuid4()))
     event_type = fields.Selection(const.EVENT_TYPES, required=True, readonly=True)
     res_model = fields.Char("Document model", required=True, readonly=True)
     res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
-    move_id = fields.Many2one("account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null")
+    move_id = fields.Many2one(
+        "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
+    )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="set null"
+        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
     )
     document_ref = fields.Char("Document", readonly=True)
     sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")

@@ -193,8 +193,8 @@ class TestExceptionQueue(FinanceSyncCase):
         ages = {"1_day": 0.5, "2_week": 3, "3_month": 10, "4_older": 40}
         excs = self.Exception
         for bucket, days in ages.items():
-            exc = self.Exception._raise(self.backend, "transport", bucket, fingerprint_key=bucket)
-            exc.first_seen = now - timedelta(days=days)
+            with freeze_time(now - timedelta(days=days)):  # first seen that long ago
+                exc = self.Exception._raise(self.backend, "transport", bucket, fingerprint_key=bucket)
             excs |= exc
         self.assertEqual(excs.mapped("age_bucket"), list(ages))
         self.assertTrue(self.Exception.fields_get(["age_bucket"])["age_bucket"]["groupable"])

@@ -4,7 +4,7 @@ through the ORM, as an RPC call would be, and must fail and change nothing."""
 from datetime import datetime
 
 from odoo import fields
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -182,6 +182,88 @@ class TestOutboxCannotBeFalsified(SecurityCase):
         self.assertIn("share", str(field["domain"]))
         self.backend.with_user(self.fs_admin).write({"user_id": self.fs_user.id})
         self.assertEqual(self.backend.user_id, self.fs_user)
+
+
+@tagged("post_install", "-at_install")
+class TestCompanyFields(SecurityCase):
+    def exception(self):
+        invoice = self._create_invoice(post=True)
+        return self.env["finance.sync.exception"]._raise(self.backend, "conflict", "x", document=invoice)
+
+    def test_a_user_cannot_move_an_exception_to_another_company(self):
+        user = self.make_user(
+            "fs_sec_two_companies",
+            "finance_sync.finance_sync_group_user",
+            companies=self.company | self.other_company,
+        )
+        exc = self.exception()
+        self.assertEqual(exc.company_id, self.company)
+        other_backend = self.create_backend("Other company", companies=self.other_company)
+        for vals in ({"company_id": self.other_company.id}, {"backend_id": other_backend.id}):
+            with self.subTest(vals=vals):
+                self.assertRefused(exc.with_user(user), vals, error=UserError)
+        self.assertEqual(exc.company_id, self.company)
+        # What users do with exceptions still works.
+        exc.with_user(user).write({"state": "in_progress", "user_id": user.id})
+        self.assertEqual(exc.state, "in_progress")
+
+    def test_cross_company_links_are_refused(self):
+        invoice = self._create_invoice(post=True)
+        foreign_set = self.env["finance.sync.mapping.set"].create(
+            {"name": "Other company codes", "company_ids": [(6, 0, self.other_company.ids)]}
+        )
+        shared_set = self.env["finance.sync.mapping.set"].create({"name": "Shared codes", "company_ids": False})
+        foreign_journal = self.env["account.journal"].search(
+            [("company_id", "=", self.other_company.id), ("type", "=", "bank")], limit=1
+        )
+        with self.subTest("mapping set of another company"), self.assertRaises(UserError):
+            self.backend.mapping_set_id = foreign_set
+        self.backend.mapping_set_id = shared_set
+        with self.subTest("journal filter of another company"), self.assertRaises(UserError):
+            self.backend.journal_ids = foreign_journal
+        other_backend = self.create_backend("Other company", companies=self.other_company)
+        with self.subTest("binding of a document to another company's backend"), self.assertRaises(UserError):
+            self.env["finance.sync.binding"].create(
+                {
+                    "backend_id": other_backend.id,
+                    "company_id": self.other_company.id,
+                    "res_model": "account.move",
+                    "res_id": invoice.id,
+                    "move_id": invoice.id,
+                    "external_id": "ext-cross",
+                }
+            )
+        with self.subTest("exception of another company's backend"), self.assertRaises(UserError):
+            self.env["finance.sync.exception"].create(
+                {
+                    "name": "Cross",
+                    "backend_id": other_backend.id,
+                    "company_id": self.company.id,
+                    "category": "conflict",
+                    "fingerprint": "cross",
+                }
+            )
+
+    def test_company_fields_of_records_written_by_the_engine_cannot_be_written(self):
+        event = self.failed_inbound_event()
+        invoice = self._create_invoice(post=True)
+        binding = self.env["finance.sync.binding"]._bind(self.backend, invoice, "ext-company")
+        external = (
+            self.env["finance.sync.external.payment"]
+            .sudo()
+            .create(
+                {
+                    "backend_id": self.backend.id,
+                    "move_id": invoice.id,
+                    "reference": "pay_company",
+                    "status": "failed",
+                    "currency_id": invoice.currency_id.id,
+                }
+            )
+        )
+        for record in (event, binding, external, self.jobs_of(invoice)):
+            with self.subTest(record._name):
+                self.assertRefused(record.with_user(self.fs_admin), {"company_id": self.other_company.id})
 
 
 @tagged("post_install", "-at_install")

@@ -46,6 +46,18 @@ def new_webhook_token():
     return pysecrets.token_urlsafe(24)
 
 
+def move_types(customer_invoices, vendor_bills, refunds):
+    """The account.move types of these document kinds."""
+    types = []
+    if customer_invoices:
+        types.append("out_invoice")
+    if vendor_bills:
+        types.append("in_invoice")
+    if refunds:
+        types += ["out_refund", "in_refund"]
+    return types
+
+
 class FinanceSyncBackend(models.Model):
     """A connection to one external platform (BI warehouse, treasury engine, billing
     or payment platform, middleware) that receives this company's finance events."""
@@ -152,9 +164,11 @@ class FinanceSyncBackend(models.Model):
         help="Where the platform posts its signed status updates (delivery, payment and invoice status).",
     )
     payment_authority = fields.Boolean(
+        "Payment authority",
         tracking=True,
-        help="The platform collects payments for Odoo's invoices: a succeeded payment it reports is "
-        "registered in Odoo (once per platform reference) in the payment journal below.",
+        help="The platform collects payments for Odoo's documents: a succeeded payment it reports is "
+        "registered in Odoo (once per platform reference) in the payment journal below, for the kinds of "
+        "documents chosen below.",
     )
     payment_journal_id = fields.Many2one(
         "account.journal",
@@ -163,6 +177,24 @@ class FinanceSyncBackend(models.Model):
         tracking=True,
         check_company=True,
         help="Journal of the payments registered for this platform.",
+    )
+    payment_authority_invoices = fields.Boolean(
+        "Pays customer invoices",
+        default=True,
+        tracking=True,
+        help="Register the platform's payments of customer invoices (inbound customer payments).",
+    )
+    payment_authority_bills = fields.Boolean(
+        "Pays vendor bills",
+        tracking=True,
+        help="Register the platform's payments of vendor bills (outbound supplier payments). "
+        "Without it, a payment reported for a vendor bill is a conflict and nothing is registered.",
+    )
+    payment_authority_refunds = fields.Boolean(
+        "Pays credit notes",
+        tracking=True,
+        help="Register the platform's refunds of customer credit notes (outbound customer payments) and of "
+        "vendor credit notes (inbound supplier payments). Without it, they are conflicts.",
     )
     inbound_event_count = fields.Integer(compute="_compute_inbound_event_count")
 
@@ -318,12 +350,23 @@ class FinanceSyncBackend(models.Model):
                     _("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=exc)
                 ) from None
 
-    @api.constrains("payment_authority", "payment_journal_id", "company_ids")
+    @api.constrains(
+        "payment_authority",
+        "payment_journal_id",
+        "company_ids",
+        "payment_authority_invoices",
+        "payment_authority_bills",
+        "payment_authority_refunds",
+    )
     def _check_payment_journal(self):
         for backend in self.filtered("payment_authority"):
             if not backend.payment_journal_id:
                 raise ValidationError(
                     _("Backend %s is the payment authority: choose its payment journal.", backend.name)
+                )
+            if not backend._get_payment_authority_move_types():
+                raise ValidationError(
+                    _("Backend %s is the payment authority: choose the documents it pays.", backend.name)
                 )
             if backend.payment_journal_id.company_id not in backend.company_ids:
                 raise ValidationError(_("The payment journal of %s must belong to one of its companies.", backend.name))
@@ -711,14 +754,14 @@ class FinanceSyncBackend(models.Model):
 
     def _get_scope_move_types(self):
         self.ensure_one()
-        types = []
-        if self.send_customer_invoices:
-            types.append("out_invoice")
-        if self.send_vendor_bills:
-            types.append("in_invoice")
-        if self.send_credit_notes:
-            types += ["out_refund", "in_refund"]
-        return types
+        return move_types(self.send_customer_invoices, self.send_vendor_bills, self.send_credit_notes)
+
+    def _get_payment_authority_move_types(self):
+        """The kinds of documents whose payments this backend's platform registers in Odoo."""
+        self.ensure_one()
+        if not self.payment_authority:
+            return []
+        return move_types(self.payment_authority_invoices, self.payment_authority_bills, self.payment_authority_refunds)
 
     def _get_scope_payment_types(self):
         self.ensure_one()

@@ -553,7 +553,9 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _register_payment(self, invoice, amount, currency, date, reference):
         """Register a platform's payment on ``invoice`` the standard way (payment register),
-        reconciled, after checking it fits; raise InboundRefusal (conflict) otherwise."""
+        reconciled, after checking it fits; raise InboundRefusal (conflict) otherwise. The
+        backend must be the payment authority for this kind of document, and the payment goes
+        the document's way (const.PAYMENT_DIRECTIONS)."""
         journal = self.backend_id.payment_journal_id
 
         def conflict(message):
@@ -564,6 +566,17 @@ class FinanceSyncInboundEvent(models.Model):
                 "inbound_invalid",
                 _("The backend is the payment authority but has no payment journal."),
                 document=invoice,
+            )
+        if invoice.move_type not in self.backend_id._get_payment_authority_move_types():
+            kind = dict(invoice._fields["move_type"]._description_selection(self.env))[invoice.move_type]
+            raise conflict(
+                _(
+                    "%(backend)s is not the payment authority for documents of type %(kind)s: "
+                    "no payment was registered for %(doc)s.",
+                    backend=self.backend_id.name,
+                    kind=kind,
+                    doc=invoice.display_name,
+                )
             )
         if journal.company_id not in invoice.company_id.parent_ids:
             raise conflict(_("Payment journal %s belongs to another company than the invoice.", journal.display_name))
@@ -609,6 +622,8 @@ class FinanceSyncInboundEvent(models.Model):
                 }
             )
         )
+        if (wizard.payment_type, wizard.partner_type) != const.PAYMENT_DIRECTIONS[invoice.move_type]:
+            raise conflict(_("The payment would not go the way %s is settled.", invoice.display_name))
         payments = wizard._create_payments()
         return payments.with_env(self.env)
 

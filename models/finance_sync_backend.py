@@ -6,7 +6,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import config
 
@@ -39,6 +39,17 @@ INTERNAL_FIELDS = {
     "paced_until",
     "circuit_reset_at",
 }
+# Whoever sets these decides which payments Odoo registers: accounting administrators only.
+PAYMENT_AUTHORITY_FIELDS = (
+    "payment_authority",
+    "payment_journal_id",
+    "payment_authority_invoices",
+    "payment_authority_bills",
+    "payment_authority_refunds",
+)
+# Whoever knows the secrets of a payment authority can sign a payment it registers.
+PAYMENT_AUTHORITY_SECRETS = ("signing_secret", "signing_overlap_hours", "auth_username", "auth_secret")
+ACCOUNTING_ADMIN_GROUP = "account.group_account_manager"
 
 
 def new_webhook_token():
@@ -168,7 +179,8 @@ class FinanceSyncBackend(models.Model):
         tracking=True,
         help="The platform collects payments for Odoo's documents: a succeeded payment it reports is "
         "registered in Odoo (once per platform reference) in the payment journal below, for the kinds of "
-        "documents chosen below.",
+        "documents chosen below. Only accounting administrators may change this, the journal, the kinds of "
+        "documents and, while it is set, the secrets; accounting administrators are told of each change.",
     )
     payment_journal_id = fields.Many2one(
         "account.journal",
@@ -195,6 +207,10 @@ class FinanceSyncBackend(models.Model):
         tracking=True,
         help="Register the platform's refunds of customer credit notes (outbound customer payments) and of "
         "vendor credit notes (inbound supplier payments). Without it, they are conflicts.",
+    )
+    can_manage_payment_authority = fields.Boolean(
+        compute="_compute_can_manage_payment_authority",
+        help="Whether the current user may change the payment authority settings and its secrets.",
     )
     inbound_event_count = fields.Integer(compute="_compute_inbound_event_count")
 
@@ -422,6 +438,10 @@ class FinanceSyncBackend(models.Model):
             backend.oldest_pending_at = since or False
             backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0
 
+    @api.depends_context("uid")
+    def _compute_can_manage_payment_authority(self):
+        self.can_manage_payment_authority = self._may_manage_payment_authority()
+
     @api.depends("webhook_token")
     def _compute_inbound_url(self):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
@@ -559,15 +579,24 @@ class FinanceSyncBackend(models.Model):
     def create(self, vals_list):
         for vals in vals_list:
             check_guarded_fields(self, vals, INTERNAL_FIELDS)
+            if any(vals.get(fname) for fname in PAYMENT_AUTHORITY_FIELDS if fname != "payment_authority_invoices"):
+                self._check_payment_authority_rights()
             if vals.get("signing_enabled", True) and not vals.get("signing_secret"):
                 vals["signing_secret"] = signing.generate_secret()
         backends = super().create(vals_list)
         backends._grant_inbound_user_companies()
+        for backend in backends.filtered("payment_authority"):
+            backend._post_security_change(_("created this backend as a payment authority"))
         return backends
 
     def write(self, vals):
         check_guarded_fields(self, vals, INTERNAL_FIELDS)
+        changes = self._get_payment_authority_changes(vals)
+        if changes:
+            self._check_payment_authority_rights()
         res = super().write(vals)
+        for backend, labels in changes.items():
+            backend._post_security_change(_("changed %s", ", ".join(labels)), notify=True)
         if "company_ids" in vals:
             self._grant_inbound_user_companies()
         if "mapping_set_id" in vals or any(key.startswith("profile_") for key in vals):
@@ -616,11 +645,11 @@ class FinanceSyncBackend(models.Model):
         """Give these backends a new inbound webhook URL: the old one stops answering at once, so
         the platform must be given the new one. Tokens are always generated, never typed."""
         self.check_access("write")
+        if self.filtered("payment_authority"):
+            self._check_payment_authority_rights()
         for backend in self:
             internal(backend).write({"webhook_token": new_webhook_token()})
-            backend.message_post(
-                body=_("%s regenerated the webhook token (the inbound URL changed).", self.env.user.name)
-            )
+            backend._post_security_change(_("regenerated the webhook token (the inbound URL changed)"))
         return True
 
     def action_test_connection(self):
@@ -762,6 +791,64 @@ class FinanceSyncBackend(models.Model):
         if not self.payment_authority:
             return []
         return move_types(self.payment_authority_invoices, self.payment_authority_bills, self.payment_authority_refunds)
+
+    # --- payment authority: segregation of duties ---------------------------------------------
+
+    def _may_manage_payment_authority(self):
+        """Accounting administrators who are also Finance Sync administrators (or the system)."""
+        user = self.env.user
+        return self.env.su or (
+            user.has_group(ACCOUNTING_ADMIN_GROUP) and user.has_group("finance_sync.finance_sync_group_admin")
+        )
+
+    def _check_payment_authority_rights(self):
+        """Raise AccessError unless the user may change payment authority settings and secrets."""
+        if not self._may_manage_payment_authority():
+            raise AccessError(
+                _(
+                    "Only accounting administrators (who are also Finance Sync administrators) may make a platform "
+                    "the payment authority, choose its journal or the documents it pays, or change the secrets "
+                    "and webhook token of a payment authority."
+                )
+            )
+
+    def _get_payment_authority_changes(self, vals):
+        """{backend: [labels of the fields ``vals`` changes]} for the changes that need accounting
+        administrator rights: payment authority settings, and the secrets of a payment authority."""
+        changes = {}
+        for backend in self:
+            fnames = [fname for fname in PAYMENT_AUTHORITY_FIELDS if fname in vals and backend._differs(fname, vals)]
+            if backend.payment_authority or vals.get("payment_authority"):
+                fnames += [
+                    fname
+                    for fname in PAYMENT_AUTHORITY_SECRETS
+                    if fname in vals and (vals[fname] if fname in SECRET_FIELDS else backend._differs(fname, vals))
+                ]
+            if fnames:
+                changes[backend] = [self._fields[fname].string for fname in fnames]
+        return changes
+
+    def _differs(self, fname, vals):
+        """Whether writing ``vals[fname]`` changes this backend's value."""
+        current, value = self[fname], vals[fname]
+        if self._fields[fname].type == "many2one":
+            return current.id != (value or False)
+        return (current or False) != (value or False)
+
+    def _post_security_change(self, what, notify=None):
+        """Write a change that concerns payment authority to the chatter; when the backend is
+        (or was, ``notify``) the payment authority, the accounting administrators of its
+        companies are notified, so that no one changes who registers payments unseen."""
+        self.ensure_one()
+        body = _("%(user)s %(what)s.", user=self.env.user.name, what=what)
+        partners = self.env["res.partner"]
+        if notify or self.payment_authority:
+            admins = self.env.ref(ACCOUNTING_ADMIN_GROUP).sudo().all_user_ids
+            partners = admins.filtered(
+                lambda u: u.active and not u.share and u.company_ids & self.company_ids
+            ).partner_id
+            body = _("Payment authority: %s", body)
+        self.message_post(body=body, partner_ids=partners.ids, subtype_xmlid="mail.mt_note")
 
     def _get_scope_payment_types(self):
         self.ensure_one()

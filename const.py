@@ -31,6 +31,13 @@ MOVE_KINDS = {
     "in_refund": "vendor_credit_note",
 }
 PAYMENT_KINDS = {"inbound": "customer_payment", "outbound": "vendor_payment"}
+# The payment that settles each kind of document: (account.payment payment_type, partner_type).
+PAYMENT_DIRECTIONS = {
+    "out_invoice": ("inbound", "customer"),
+    "in_invoice": ("outbound", "supplier"),
+    "out_refund": ("outbound", "customer"),
+    "in_refund": ("inbound", "supplier"),
+}
 
 # --- Job lifecycle ----------------------------------------------------------------------
 JOB_STATES = [

@@ -1,4 +1,5 @@
-"""Small helpers the models and the controller share (server configuration, secrets)."""
+"""Small helpers the models and the controller share (server configuration, secrets, fields
+written only by the module's own methods)."""
 
 import functools
 import logging
@@ -6,6 +7,7 @@ import os
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tools import config, str2bool
 
 from . import const
@@ -71,3 +73,35 @@ def purge_batch(model, domain, order, limit=None):
     batch = model.sudo().with_context(active_test=False).search(domain, order=order, limit=limit)
     batch.unlink()
     return len(batch), bool(limit) and len(batch) == limit
+
+
+# --- Fields only the module's own methods write ------------------------------------------------
+# Outbox rows, stored deliveries, rotation stamps and webhook tokens are facts the module
+# records; users (administrators included, whatever the ACL lets them write) never set them.
+# The key's value is a Python object: a JSON-RPC call can put any JSON value in its context,
+# never this object, so only the module's own code can grant it.
+_INTERNAL_KEY = "finance_sync_internal_write"
+_INTERNAL = object()
+
+
+def internal(records):
+    """``records`` with the right to write their guarded fields: only for the named methods
+    that record what happened (state transitions, processing results, secret rotation)."""
+    return records.with_context(**{_INTERNAL_KEY: _INTERNAL})
+
+
+def check_guarded_fields(records, fnames, guarded=None):
+    """Raise AccessError when ``fnames`` (written or created) include fields of ``guarded``
+    (every field when None) and the caller is not one of the module's named methods."""
+    if records.env.context.get(_INTERNAL_KEY) is _INTERNAL:
+        return
+    touched = sorted(set(fnames) if guarded is None else set(fnames) & set(guarded))
+    if touched:
+        labels = ", ".join(records._fields[f].string if f in records._fields else f for f in touched)
+        raise AccessError(
+            records.env._(
+                "%(model)s: %(fields)s can only be changed by Finance Sync itself, never by hand.",
+                model=records._description,
+                fields=labels,
+            )
+        )

@@ -1,11 +1,13 @@
 from odoo import _, api, fields, models
 
+from ..utils import check_guarded_fields
 from .finance_sync_inbound_event import InboundRefusal
 
 
 class FinanceSyncBinding(models.Model):
     """The id a platform gave one of Odoo's documents (told by a ``delivery.acknowledged``
-    event): one per (backend, document) and one document per (backend, external id)."""
+    event): one per (backend, document) and one document per (backend, external id).
+    Never rewritten: a wrong binding is deleted, and the next acknowledgement binds again."""
 
     _name = "finance.sync.binding"
     _description = "Finance Sync Binding"
@@ -13,16 +15,22 @@ class FinanceSyncBinding(models.Model):
     _rec_name = "external_id"
     _check_company_auto = True
 
-    backend_id = fields.Many2one("finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade")
+    backend_id = fields.Many2one(
+        "finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade", check_company=True
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     res_model = fields.Char("Document model", required=True, readonly=True)
     res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
     external_id = fields.Char("External ID", required=True, readonly=True)
-    move_id = fields.Many2one("account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="cascade")
-    payment_id = fields.Many2one(
-        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="cascade"
+    move_id = fields.Many2one(
+        "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
     )
-    job_id = fields.Many2one("finance.sync.job", "Acknowledged event", readonly=True, ondelete="set null")
+    payment_id = fields.Many2one(
+        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
+    )
+    job_id = fields.Many2one(
+        "finance.sync.job", "Acknowledged event", readonly=True, ondelete="set null", check_company=True
+    )
 
     _document_uniq = models.UniqueIndex(
         "(backend_id, res_model, res_id)", "A document has one external id per backend."
@@ -30,6 +38,10 @@ class FinanceSyncBinding(models.Model):
     _external_uniq = models.UniqueIndex(
         "(backend_id, res_model, external_id)", "An external id designates one document per backend."
     )
+
+    def write(self, vals):
+        check_guarded_fields(self, vals)
+        return super().write(vals)
 
     @api.model
     def _bind(self, backend, document, external_id, job=None):

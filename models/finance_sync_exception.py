@@ -10,10 +10,29 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .. import const
+from ..utils import check_guarded_fields, internal
 
 _logger = logging.getLogger(__name__)
 
 BLOCKING_CATEGORIES = {"missing_mapping", "validation", "rejected", "transport", "authentication"}
+# What an exception is about and where it belongs: set when it is raised or bumped, never by
+# hand (moving an exception to another backend or company would take it out of its queue).
+FACT_FIELDS = {
+    "backend_id",
+    "company_id",
+    "category",
+    "fingerprint",
+    "message",
+    "job_ids",
+    "inbound_event_ids",
+    "res_model",
+    "res_id",
+    "move_id",
+    "payment_id",
+    "first_seen",
+    "last_seen",
+    "occurrence_count",
+}
 
 
 def _explanations(env):
@@ -78,9 +97,19 @@ class FinanceSyncException(models.Model):
     _check_company_auto = True
 
     name = fields.Char("Summary", required=True, tracking=True)
-    backend_id = fields.Many2one("finance.sync.backend", required=True, index=True, ondelete="cascade", tracking=True)
-    company_id = fields.Many2one("res.company", required=True, index=True)
-    category = fields.Selection(const.EXCEPTION_CATEGORIES, required=True, tracking=True)
+    backend_id = fields.Many2one(
+        "finance.sync.backend",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+        tracking=True,
+        check_company=True,
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, readonly=True, index=True, help="The document's company, or the backend's."
+    )
+    category = fields.Selection(const.EXCEPTION_CATEGORIES, required=True, readonly=True, tracking=True)
     severity = fields.Selection([("blocking", "Blocking"), ("warning", "Warning")], required=True, default="blocking")
     state = fields.Selection(
         [("new", "New"), ("in_progress", "In progress"), ("resolved", "Resolved"), ("ignored", "Ignored")],
@@ -96,7 +125,12 @@ class FinanceSyncException(models.Model):
     explanation = fields.Text(compute="_compute_explanation")
     suggested_fix = fields.Text(compute="_compute_explanation")
     job_ids = fields.Many2many(
-        "finance.sync.job", "finance_sync_exception_job_rel", "exception_id", "job_id", string="Jobs", readonly=True
+        "finance.sync.job",
+        "finance_sync_exception_job_rel",
+        "exception_id",
+        "job_id",
+        string="Jobs",
+        readonly=True,
     )
     job_count = fields.Integer(compute="_compute_job_count")
     inbound_event_ids = fields.Many2many(
@@ -109,9 +143,11 @@ class FinanceSyncException(models.Model):
     )
     res_model = fields.Char("Document model", readonly=True)
     res_id = fields.Many2oneReference("Document ID", model_field="res_model", readonly=True)
-    move_id = fields.Many2one("account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="cascade")
+    move_id = fields.Many2one(
+        "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
+    )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="cascade"
+        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
     )
     first_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
     last_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
@@ -191,7 +227,8 @@ class FinanceSyncException(models.Model):
     def write(self, vals):
         """Closing goes through here whichever way it is done (buttons, the clickable status bar,
         an import): the closing time is kept, activities are marked done, and ignoring needs a
-        reason."""
+        reason. What the exception is about (FACT_FIELDS) is only written when it is raised again."""
+        check_guarded_fields(self, vals, FACT_FIELDS)
         state = vals.get("state")
         reason_given = (vals.get("ignore_reason") or "").strip()
         if state == "ignored" and not reason_given and any(e.state != "ignored" and not e.ignore_reason for e in self):
@@ -344,7 +381,7 @@ class FinanceSyncException(models.Model):
         now = fields.Datetime.now()
         existing = self._find_open(fingerprint)
         if existing:
-            existing.write(
+            internal(existing).write(
                 {
                     "last_seen": now,
                     "occurrence_count": existing.occurrence_count + 1,

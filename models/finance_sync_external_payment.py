@@ -4,12 +4,14 @@ from odoo import api, fields, models
 from odoo.exceptions import ConcurrencyError
 
 from .. import const
+from ..utils import check_guarded_fields
 
 
 class FinanceSyncExternalPayment(models.Model):
     """A payment a platform reported for an invoice (``payment.status`` events), one per
     (backend, platform reference). When the backend is the payment authority, the payment it
-    registered in Odoo is linked here: that link is what makes registration happen once."""
+    registered in Odoo is linked here: that link is what makes registration happen once, so
+    only the processing of inbound events writes these records."""
 
     _name = "finance.sync.external.payment"
     _description = "Finance Sync External Payment"
@@ -17,7 +19,9 @@ class FinanceSyncExternalPayment(models.Model):
     _rec_name = "reference"
     _check_company_auto = True
 
-    backend_id = fields.Many2one("finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade")
+    backend_id = fields.Many2one(
+        "finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade", check_company=True
+    )
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
     move_id = fields.Many2one("account.move", "Invoice", required=True, readonly=True, index=True, ondelete="cascade")
     reference = fields.Char("Platform reference", required=True, readonly=True)
@@ -28,12 +32,21 @@ class FinanceSyncExternalPayment(models.Model):
     date = fields.Date(readonly=True)
     message = fields.Text(readonly=True)
     payment_id = fields.Many2one(
-        "account.payment", "Registered payment", readonly=True, index="btree_not_null", ondelete="set null"
+        "account.payment",
+        "Registered payment",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        check_company=True,
     )
 
     _reference_uniq = models.UniqueIndex(
         "(backend_id, reference)", "A platform payment reference is recorded once per backend."
     )
+
+    def write(self, vals):
+        check_guarded_fields(self, vals)
+        return super().write(vals)
 
     @api.model
     def _create_once(self, vals):

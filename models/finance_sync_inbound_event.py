@@ -15,7 +15,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound, redact
-from ..utils import purge_batch, retention_cutoff
+from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
@@ -47,7 +47,11 @@ class InboundRefusal(Exception):
 
 class FinanceSyncInboundEvent(models.Model):
     """One verified delivery from a platform: stored once per (backend, webhook-id), applied
-    once, kept for audit. Repeated deliveries of the same webhook-id only count."""
+    once, kept for audit. Repeated deliveries of the same webhook-id only count.
+
+    Immutable for every user: what was received (payload, headers, webhook-id, times) is never
+    written again, and the processing fields change only through the processing methods below.
+    Reprocessing replays what was received."""
 
     _name = "finance.sync.inbound.event"
     _description = "Finance Sync Inbound Event"
@@ -57,7 +61,9 @@ class FinanceSyncInboundEvent(models.Model):
 
     # === FIELDS === #
 
-    backend_id = fields.Many2one("finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade")
+    backend_id = fields.Many2one(
+        "finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade", check_company=True
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     webhook_id = fields.Char(
         "Webhook ID",
@@ -85,12 +91,19 @@ class FinanceSyncInboundEvent(models.Model):
     processed_at = fields.Datetime(readonly=True)
     process_count = fields.Integer("Processing runs", default=0, readonly=True)
     job_id = fields.Many2one("finance.sync.job", "Job", readonly=True, index="btree_not_null", ondelete="set null")
-    move_id = fields.Many2one("account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null")
+    move_id = fields.Many2one(
+        "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
+    )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="set null"
+        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
     )
     external_payment_id = fields.Many2one(
-        "finance.sync.external.payment", "External payment", readonly=True, index="btree_not_null", ondelete="set null"
+        "finance.sync.external.payment",
+        "External payment",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        check_company=True,
     )
     exception_ids = fields.Many2many(
         "finance.sync.exception",
@@ -121,6 +134,12 @@ class FinanceSyncInboundEvent(models.Model):
         labels = dict(const.INBOUND_EVENT_TYPES)
         for event in self:
             event.display_name = f"{labels.get(event.event_type, event.event_type)} · {event.webhook_id}"
+
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        check_guarded_fields(self, vals)
+        return super().write(vals)
 
     # === ACTION METHODS === #
 
@@ -257,7 +276,7 @@ class FinanceSyncInboundEvent(models.Model):
         for event in self.filtered(lambda e: e.state in ("received", "failed")):
             earlier_exceptions = event.exception_ids
             data = (event.payload or {}).get("data") or {}
-            event.process_count += 1
+            internal(event).write({"process_count": event.process_count + 1})
             try:
                 with self.env.cr.savepoint():
                     state, message = getattr(event, handlers[event.event_type])(data)
@@ -274,7 +293,9 @@ class FinanceSyncInboundEvent(models.Model):
                 )
                 event._fail(InboundRefusal("inbound_invalid", _("Odoo could not apply this event: %s", exc)))
             else:
-                event.write({"state": state, "result_message": message, "processed_at": fields.Datetime.now()})
+                internal(event).write(
+                    {"state": state, "result_message": message, "processed_at": fields.Datetime.now()}
+                )
                 # Exceptions of earlier failed runs are solved once all their events went through.
                 earlier_exceptions._check_inbound_auto_resolve()
 
@@ -298,7 +319,7 @@ class FinanceSyncInboundEvent(models.Model):
         if refusal.job:
             vals["job_id"] = refusal.job.id
         vals.update(self._document_vals(document))
-        self.write(vals)
+        internal(self).write(vals)
         _logger.info(
             "finance_sync: inbound event %s of backend %s failed (%s)", self.id, self.backend_id.id, refusal.category
         )
@@ -327,7 +348,7 @@ class FinanceSyncInboundEvent(models.Model):
             document=document or None,
             fingerprint_key=fingerprint_key or f"inbound:{self.id}",
         )
-        self.exception_ids = [Command.link(exception.id)]
+        internal(self).write({"exception_ids": [Command.link(exception.id)]})
 
     # --- references ------------------------------------------------------------------------
 
@@ -384,7 +405,7 @@ class FinanceSyncInboundEvent(models.Model):
                 _("No invoice %s in this backend's companies.", label),
                 fingerprint_key=f"invoice:{label}",
             )
-        self.write(self._document_vals(move))
+        internal(self).write(self._document_vals(move))
         return move
 
     # --- handlers: each returns (state, message) or raises InboundRefusal ---------------------
@@ -392,12 +413,12 @@ class FinanceSyncInboundEvent(models.Model):
     def _apply_delivery_acknowledged(self, data):
         job = self._find_job(data["event_id"])
         document = job.env[job.res_model].browse(job.res_id).exists()
-        self.write({"job_id": job.id, **self._document_vals(document)})
+        internal(self).write({"job_id": job.id, **self._document_vals(document)})
         if document:
             self.env["finance.sync.binding"]._bind(self.backend_id, document, data["external_id"], job=job)
         if job.confirmed_at:
             return "processed", _("Already confirmed on %s.", job.confirmed_at)
-        job.write({"confirmed_at": fields.Datetime.now(), "external_id": data["external_id"]})
+        job._mark_confirmed(data["external_id"])
         return "processed", _(
             "Event %(event)s confirmed; external id %(ext)s.", event=job.event_uuid, ext=data["external_id"]
         )
@@ -405,7 +426,7 @@ class FinanceSyncInboundEvent(models.Model):
     def _apply_delivery_rejected(self, data):
         job = self._find_job(data["event_id"])
         document = job.env[job.res_model].browse(job.res_id).exists()
-        self.write({"job_id": job.id, **self._document_vals(document)})
+        internal(self).write({"job_id": job.id, **self._document_vals(document)})
         message = _(
             "The platform rejected event %(event)s: [%(code)s] %(reason)s",
             event=job.event_uuid,
@@ -469,7 +490,7 @@ class FinanceSyncInboundEvent(models.Model):
                 fingerprint_key=f"payment:{data['reference']}",
             )
         if external and external.status_at and self.occurred_at and self.occurred_at < external.status_at:
-            self.external_payment_id = external
+            internal(self).write({"external_payment_id": external.id})
             return "ignored", _("Older than the payment status already recorded (%s).", external.status)
         vals = {
             "status": data["status"],
@@ -480,19 +501,19 @@ class FinanceSyncInboundEvent(models.Model):
             "message": data.get("message") or False,
         }
         if external:
-            external.write(vals)
+            internal(external).write(vals)
         else:
             external = ExternalPayment._create_once(
                 {**vals, "backend_id": backend.id, "reference": data["reference"], "move_id": invoice.id}
             )
-        self.external_payment_id = external
+        internal(self).write({"external_payment_id": external.id})
         result = _("Payment %(ref)s %(status)s.", ref=data["reference"], status=data["status"])
         if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
             payment = self._register_payment(
                 invoice, amount, currency, fields.Date.to_date(data["date"]), data["reference"]
             )
-            external.payment_id = payment
-            self.payment_id = payment
+            internal(external).write({"payment_id": payment.id})
+            internal(self).write({"payment_id": payment.id})
             result = _(
                 "Payment %(ref)s registered as %(payment)s.", ref=data["reference"], payment=payment.display_name
             )
@@ -532,7 +553,9 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _register_payment(self, invoice, amount, currency, date, reference):
         """Register a platform's payment on ``invoice`` the standard way (payment register),
-        reconciled, after checking it fits; raise InboundRefusal (conflict) otherwise."""
+        reconciled, after checking it fits; raise InboundRefusal (conflict) otherwise. The
+        backend must be the payment authority for this kind of document, and the payment goes
+        the document's way (const.PAYMENT_DIRECTIONS)."""
         journal = self.backend_id.payment_journal_id
 
         def conflict(message):
@@ -543,6 +566,17 @@ class FinanceSyncInboundEvent(models.Model):
                 "inbound_invalid",
                 _("The backend is the payment authority but has no payment journal."),
                 document=invoice,
+            )
+        if invoice.move_type not in self.backend_id._get_payment_authority_move_types():
+            kind = dict(invoice._fields["move_type"]._description_selection(self.env))[invoice.move_type]
+            raise conflict(
+                _(
+                    "%(backend)s is not the payment authority for documents of type %(kind)s: "
+                    "no payment was registered for %(doc)s.",
+                    backend=self.backend_id.name,
+                    kind=kind,
+                    doc=invoice.display_name,
+                )
             )
         if journal.company_id not in invoice.company_id.parent_ids:
             raise conflict(_("Payment journal %s belongs to another company than the invoice.", journal.display_name))
@@ -588,6 +622,8 @@ class FinanceSyncInboundEvent(models.Model):
                 }
             )
         )
+        if (wizard.payment_type, wizard.partner_type) != const.PAYMENT_DIRECTIONS[invoice.move_type]:
+            raise conflict(_("The payment would not go the way %s is settled.", invoice.display_name))
         payments = wizard._create_payments()
         return payments.with_env(self.env)
 

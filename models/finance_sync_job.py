@@ -10,7 +10,7 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
-from ..utils import purge_batch, retention_cutoff
+from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
 from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
@@ -22,7 +22,9 @@ class FinanceSyncJob(models.Model):
     Written in the same transaction as the business change that caused it, sent by the
     dispatcher (``finance.sync.dispatcher``), retried with the same event id and the same frozen
     body until done, failed, dead or cancelled. Its state changes only through the named
-    transitions below (``_mark_*``), never by a direct write elsewhere.
+    transitions below (``_mark_*``), never by a direct write elsewhere: ``write`` refuses every
+    other caller, administrators and the superuser included, so that the outbox and its
+    delivery facts cannot be falsified.
     """
 
     _name = "finance.sync.job"
@@ -36,15 +38,19 @@ class FinanceSyncJob(models.Model):
     # No single-column indexes on backend_id or company_id: the unique indexes below lead with
     # backend_id, and company filters (record rules) match most rows. Each index is one more
     # write for every job captured, claimed and delivered.
-    backend_id = fields.Many2one("finance.sync.backend", required=True, ondelete="restrict", readonly=True)
+    backend_id = fields.Many2one(
+        "finance.sync.backend", required=True, ondelete="restrict", readonly=True, check_company=True
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     event_uuid = fields.Char("Event ID", required=True, readonly=True, copy=False, default=lambda s: str(uuid.uuid4()))
     event_type = fields.Selection(const.EVENT_TYPES, required=True, readonly=True)
     res_model = fields.Char("Document model", required=True, readonly=True)
     res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
-    move_id = fields.Many2one("account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null")
+    move_id = fields.Many2one(
+        "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
+    )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="set null"
+        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
     )
     document_ref = fields.Char("Document", readonly=True)
     sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")
@@ -101,6 +107,12 @@ class FinanceSyncJob(models.Model):
         for job in self:
             job.display_name = f"{labels.get(job.event_type, job.event_type)} · {job.document_ref or job.res_id}"
 
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        check_guarded_fields(self, vals)
+        return super().write(vals)
+
     # === ACTION METHODS === #
 
     # Users read jobs but never write them directly: these actions check read access on the
@@ -119,7 +131,7 @@ class FinanceSyncJob(models.Model):
         per-document order still apply). Callers check access first."""
         jobs = self.sudo().filtered(lambda j: j.state == "pending")
         if jobs:
-            jobs.write({"next_attempt_at": fields.Datetime.now()})
+            jobs._reschedule(fields.Datetime.now())
             self.env["finance.sync.dispatcher"]._dispatch(backends=jobs.backend_id, job_ids=jobs.ids)
 
     def action_retry(self):
@@ -330,11 +342,19 @@ class FinanceSyncJob(models.Model):
 
     # === STATE TRANSITIONS === #
 
+    def _reschedule(self, at):
+        """Due at ``at`` (the dispatcher picks pending jobs once due)."""
+        internal(self).write({"next_attempt_at": at})
+
+    def _mark_confirmed(self, external_id):
+        """The platform acknowledged processing the event (inbound webhook) under ``external_id``."""
+        internal(self).write({"confirmed_at": fields.Datetime.now(), "external_id": external_id})
+
     def _mark_blocked(self, backend, missing):
         """Hold the job on its missing mappings: one exception per missing record (shared by
         every job it holds), released automatically when the mapping is added."""
         labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
-        self.write(
+        internal(self).write(
             {
                 "state": "blocked",
                 "last_error": _(
@@ -393,7 +413,7 @@ class FinanceSyncJob(models.Model):
 
     def _mark_retry(self, status, attempt_count, error, at):
         """Not delivered, worth another try at ``at`` (same id, same body)."""
-        self.write(
+        internal(self).write(
             {
                 "last_status_code": status,
                 "attempt_count": attempt_count,
@@ -405,7 +425,7 @@ class FinanceSyncJob(models.Model):
 
     def _mark_paused(self, attempt_count, error):
         """The endpoint is gone (410): the backend is paused and the job waits for it."""
-        self.write(
+        internal(self).write(
             {
                 "last_status_code": 410,
                 "attempt_count": attempt_count,
@@ -418,7 +438,7 @@ class FinanceSyncJob(models.Model):
 
     def _mark_failed(self, status, attempt_count, error, category):
         """Refused for good (trying again unchanged cannot help): a person must act."""
-        self.write(
+        internal(self).write(
             {
                 "state": "failed",
                 "last_status_code": status,
@@ -432,7 +452,7 @@ class FinanceSyncJob(models.Model):
     def _mark_dead(self, status, attempt_count, error):
         """Attempts exhausted."""
         message = self.env._("Gave up after %(n)s attempts. Last error: %(err)s", n=attempt_count, err=error)
-        self.write(
+        internal(self).write(
             {
                 "state": "dead",
                 "last_status_code": status,
@@ -448,12 +468,12 @@ class FinanceSyncJob(models.Model):
         vals = {"state": "pending", "next_attempt_at": fields.Datetime.now(), "lease_until": False}
         if reset_attempts:
             vals["attempt_count"] = 0
-        self.write(vals)
+        internal(self).write(vals)
         self._trigger_dispatch()
 
     def _mark_cancelled(self, reason):
         """Cancelled by a person: never sent; later events of its document may go."""
-        self.write({"state": "cancelled", "cancel_reason": reason, "lease_until": False})
+        internal(self).write({"state": "cancelled", "cancel_reason": reason, "lease_until": False})
         self.exception_ids._check_auto_resolve()
         self._trigger_dispatch()
 

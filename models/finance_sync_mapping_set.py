@@ -51,6 +51,13 @@ class FinanceSyncMappingSet(models.Model):
     mapping_ids = fields.One2many("finance.sync.mapping", "set_id", string="Mappings", copy=True)
     mapping_count = fields.Integer(compute="_compute_mapping_count")
 
+    def _check_company_domain(self, companies):
+        """A set without companies serves every company; otherwise one of its companies must
+        be (a parent of) one of ``companies``."""
+        if not companies:
+            return [("company_ids", "=", False)]
+        return ["|", ("company_ids", "=", False), *models.check_companies_domain_parent_of(self, companies)]
+
     def _compute_mapping_count(self):
         counts = dict(
             self.env["finance.sync.mapping"]._read_group([("set_id", "in", self.ids)], ["set_id"], ["__count"])

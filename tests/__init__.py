@@ -21,5 +21,7 @@ from . import test_install
 from . import test_loader
 from . import test_mappings
 from . import test_outbound
+from . import test_payment_authority
 from . import test_schema_patterns
+from . import test_security
 from . import test_webhook_table

@@ -87,6 +87,21 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
             }
         )
 
+    @classmethod
+    def make_user(cls, login, *group_xmlids, companies=None):
+        """An internal user of ``companies`` (default: the test company) with these groups."""
+        companies = companies or cls.company
+        return cls.env["res.users"].create(
+            {
+                "name": login,
+                "login": login,
+                "email": f"{login}@example.com",
+                "company_id": companies[:1].id,
+                "company_ids": [(6, 0, companies.ids)],
+                "group_ids": [(6, 0, [cls.env.ref(xmlid).id for xmlid in ("base.group_user", *group_xmlids)])],
+            }
+        )
+
     def setUp(self):
         super().setUp()
         self.receiver.clear()

@@ -19,6 +19,7 @@ from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
 from ..models.finance_sync_dispatcher import own_transactions
+from ..utils import internal
 from .common import FinanceSyncCase, create_ping_jobs
 
 
@@ -157,8 +158,8 @@ class TestDispatcher(FinanceSyncCase):
         retry_doc = self._create_invoice(post=True)
         retry_job = self.jobs_of(retry_doc)
         later = fields.Datetime.now() + timedelta(seconds=40)
-        retry_job.write({"next_attempt_at": later})
-        self.jobs_of(blocked_doc)[1].write({"next_attempt_at": fields.Datetime.now() - timedelta(minutes=5)})
+        retry_job._reschedule(later)
+        self.jobs_of(blocked_doc)[1]._reschedule(fields.Datetime.now() - timedelta(minutes=5))
         cron = self.env.ref("finance_sync.ir_cron_dispatch")
         self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
         self.env["finance.sync.dispatcher"]._schedule_wakeup(False)
@@ -232,7 +233,8 @@ class TestFrozenBodiesSurviveRollbacks(BaseCase):
                 self.assertEqual((job.state, job.attempt_count), ("pending", 0), "its outcome was lost")
                 self.assertIn('"code":"CO-1"', job.body)
                 env["finance.sync.mapping"].browse(mapping.id).external_code = "CO-2"
-                job.lease_until = fields.Datetime.now() - timedelta(seconds=1)  # the dead worker's lease ran out
+                # The dead worker's lease ran out (time passes: the job's own methods never do this).
+                internal(job).write({"lease_until": fields.Datetime.now() - timedelta(seconds=1)})
                 cr.commit()
                 env["finance.sync.dispatcher"]._run(
                     time.monotonic() + 60,

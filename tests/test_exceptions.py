@@ -193,8 +193,8 @@ class TestExceptionQueue(FinanceSyncCase):
         ages = {"1_day": 0.5, "2_week": 3, "3_month": 10, "4_older": 40}
         excs = self.Exception
         for bucket, days in ages.items():
-            exc = self.Exception._raise(self.backend, "transport", bucket, fingerprint_key=bucket)
-            exc.first_seen = now - timedelta(days=days)
+            with freeze_time(now - timedelta(days=days)):  # first seen that long ago
+                exc = self.Exception._raise(self.backend, "transport", bucket, fingerprint_key=bucket)
             excs |= exc
         self.assertEqual(excs.mapped("age_bucket"), list(ages))
         self.assertTrue(self.Exception.fields_get(["age_bucket"])["age_bucket"]["groupable"])
@@ -229,7 +229,7 @@ class TestExceptionQueue(FinanceSyncCase):
         self.respond(503, once=True)
         self.respond(200)
         self.dispatch()
-        self.Job.search([("backend_id", "=", self.backend.id)]).write({"next_attempt_at": fields.Datetime.now()})
+        self.Job.search([("backend_id", "=", self.backend.id)])._reschedule(fields.Datetime.now())
         self.dispatch()
         self.backend.invalidate_recordset()
         self.assertEqual((self.backend.pending_count, self.backend.failures_24h), (0, 1))

@@ -21,6 +21,7 @@ from odoo.tools import mute_logger
 
 from .. import const
 from ..engine import inbound, signing
+from ..utils import internal
 from .common import FinanceSyncCase, captured_logs
 
 
@@ -429,9 +430,8 @@ class TestInboundRefusals(InboundCase):
         for secret in (old_secret, new_secret):
             self.assertEqual(self.post(self.valid_payload(), secret=secret).status_code, 202)
         # The overlap window ends: as if the rotation happened longer ago than the overlap.
-        self.backend.signing_secret_rotated_at = fields.Datetime.now() - timedelta(
-            hours=self.backend.signing_overlap_hours, minutes=1
-        )
+        rotated_at = fields.Datetime.now() - timedelta(hours=self.backend.signing_overlap_hours, minutes=1)
+        internal(self.backend).write({"signing_secret_rotated_at": rotated_at})
         before = self.snapshot()
         self.assertRefused(self.post(self.valid_payload(), secret=old_secret), 401, "bad_signature", before)
         self.assertEqual(self.post(self.valid_payload(), secret=new_secret).status_code, 202)
@@ -621,7 +621,7 @@ class TestInboundSchemas(BaseCase):
 
 @tagged("post_install", "-at_install")
 class TestInboundRetention(InboundCase):
-    def make_event(self, state, days_ago, webhook_id):
+    def make_event(self, state, days_ago, webhook_id, **vals):
         return self.Event.sudo().create(
             {
                 "backend_id": self.backend.id,
@@ -631,6 +631,7 @@ class TestInboundRetention(InboundCase):
                 "payload": {},
                 "state": state,
                 "received_at": fields.Datetime.now() - timedelta(days=days_ago),
+                **vals,
             }
         )
 
@@ -640,9 +641,10 @@ class TestInboundRetention(InboundCase):
         old_ignored = self.make_event("ignored", 40, "old-ignored")
         recent = self.make_event("processed", 10, "recent")
         old_failed = self.make_event("failed", 40, "old-failed")
-        old_with_open_exception = self.make_event("processed", 40, "old-open-exception")
         exception = self.env["finance.sync.exception"]._raise(self.backend, "conflict", "still open")
-        old_with_open_exception.exception_ids = exception
+        old_with_open_exception = self.make_event(
+            "processed", 40, "old-open-exception", exception_ids=[(6, 0, exception.ids)]
+        )
         deleted = self.Event._purge_applied()
         self.assertEqual(deleted, (2, False))
         self.assertFalse((old_processed | old_ignored).exists())

@@ -53,18 +53,6 @@ class MappingCase(FinanceSyncCase):
         ((_headers, body, _raw),) = self.received()
         return body
 
-    def make_user(self, login, *group_xmlids, companies=None):
-        companies = companies or self.company
-        return self.env["res.users"].create(
-            {
-                "name": login,
-                "login": login,
-                "company_id": companies[:1].id,
-                "company_ids": [(6, 0, companies.ids)],
-                "group_ids": [(6, 0, [self.env.ref(x).id for x in ("base.group_user", *group_xmlids)])],
-            }
-        )
-
 
 @tagged("post_install", "-at_install")
 class TestMappings(MappingCase):

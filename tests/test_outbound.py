@@ -188,7 +188,7 @@ class TestDispatch(FinanceSyncCase):
         self.assertEqual((job.state, job.attempt_count, job.last_status_code), ("pending", 1, 500))
         self.assertGreater(job.next_attempt_at, fields.Datetime.now())
         self.assertEqual(self.dispatch(), 0, "not due before its backoff")
-        job.next_attempt_at = fields.Datetime.now()
+        job._reschedule(fields.Datetime.now())
         self.dispatch()
         self.assertEqual(job.state, "done")
         ids = self.received_event_ids()
@@ -200,7 +200,7 @@ class TestDispatch(FinanceSyncCase):
         _invoice, job = self.post_invoice()
         self.respond(429, headers={"Retry-After": "120"})
         with freeze_time("2026-03-01 10:00:00"):
-            job.next_attempt_at = datetime(2026, 3, 1, 10, 0, 0)
+            job._reschedule(datetime(2026, 3, 1, 10, 0, 0))
             self.dispatch()
         self.assertEqual(job.state, "pending")
         self.assertEqual(job.next_attempt_at, datetime(2026, 3, 1, 10, 2, 0))
@@ -213,7 +213,7 @@ class TestDispatch(FinanceSyncCase):
         delays = []
         for _i in range(4):
             with freeze_time(start):
-                job.next_attempt_at = start
+                job._reschedule(start)
                 self.dispatch()
                 delays.append((job.next_attempt_at - start).total_seconds())
         for attempt, delay in enumerate(delays, start=1):
@@ -263,7 +263,7 @@ class TestDispatch(FinanceSyncCase):
         _invoice, job = self.post_invoice()
         self.respond(502)
         self.dispatch()
-        job.next_attempt_at = fields.Datetime.now()
+        job._reschedule(fields.Datetime.now())
         self.dispatch()
         self.assertEqual((job.state, job.attempt_count), ("dead", 2))
         self.assertEqual(job.exception_ids.category, "transport")
@@ -318,13 +318,13 @@ class TestDispatch(FinanceSyncCase):
         self.respond(503)
         now = datetime(2026, 3, 1, 10, 0, 0)
         with freeze_time(now):
-            jobs.write({"next_attempt_at": now})
+            jobs._reschedule(now)
             self.dispatch()
             self.backend.invalidate_recordset()
             self.assertEqual(self.backend.circuit_state, "open")
         self.assertEqual(len(self.receiver.log), 2, "stopped sending when the circuit opened")
         with freeze_time(now + timedelta(seconds=30)):
-            jobs.write({"next_attempt_at": now})
+            jobs._reschedule(now)
             self.assertEqual(self.dispatch(), 0, "cooling down")
         self.receiver.clear()
         self.respond(200)
@@ -348,7 +348,7 @@ class TestDispatch(FinanceSyncCase):
     def test_send_now_and_cancel_buttons(self):
         _invoice, job = self.post_invoice()
         self.respond(200)
-        job.next_attempt_at = fields.Datetime.now() + timedelta(hours=1)
+        job._reschedule(fields.Datetime.now() + timedelta(hours=1))
         job.action_send_now()
         self.assertEqual(job.state, "done")
         _invoice2, job2 = self.post_invoice()

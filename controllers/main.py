@@ -88,10 +88,11 @@ class _Refusal(Exception):
 
 
 def _find_backend(token):
-    """1. Token: unknown, archived and draft backends all look the same, and so does a token with
-    control characters (a NUL cannot even be searched for)."""
-    Backend = request.env["finance.sync.backend"].sudo()
-    backend = Backend if inbound.has_control_character(token) else Backend._get_by_webhook_token(token)
+    """1. Token: unknown, archived and draft backends all look the same. A token with control
+    characters is no token at all (a NUL cannot even be searched for): a malformed request."""
+    if inbound.has_control_character(token):
+        raise _Refusal(400, "bad_token", "The address holds control characters; no webhook token has any.")
+    backend = request.env["finance.sync.backend"].sudo()._get_by_webhook_token(token)
     if not backend:
         raise _Refusal(404, "not_found", "There is no webhook endpoint at this address.")
     return backend

@@ -41,6 +41,7 @@ PAID = {
     "account_payment": 1,
     "mail_message": SOME,
 }
+CONFLICT = {"finance_sync_inbound_event": 1, "finance_sync_exception": 1, "mail_message": SOME}
 TOLERANCE = const.INBOUND_TIMESTAMP_TOLERANCE
 DEPTH = const.INBOUND_MAX_JSON_DEPTH
 WEBHOOK = "/finance_sync/webhook/"
@@ -72,9 +73,9 @@ def nested(depth):
 ROWS = [
     # --- address, method, content type, size
     Row("unknown token", 404, "not_found", path=WEBHOOK + "no-such-token"),
-    Row("NUL as the token, unsigned", 404, "not_found", path=WEBHOOK + "%00", signed=False),
-    Row("NUL inside the token", 404, "not_found", path=WEBHOOK + "abc%00def"),
-    Row("control character in the token", 404, "not_found", path=WEBHOOK + "abc%01def", signed=False),
+    Row("NUL as the token, unsigned", 400, "bad_token", path=WEBHOOK + "%00", signed=False),
+    Row("NUL inside the token", 400, "bad_token", path=WEBHOOK + "abc%00def"),
+    Row("control character in the token", 400, "bad_token", path=WEBHOOK + "abc%01def", signed=False),
     Row("invalid UTF-8 in the token", 404, "not_found", path=WEBHOOK + "%FF%FE", signed=False),
     Row("encoded surrogate in the token", 404, "not_found", path=WEBHOOK + "%ED%A0%80", signed=False),
     Row("draft backend", 404, "not_found", backend="draft"),
@@ -125,6 +126,13 @@ ROWS = [
     Row("nesting at the limit", 202, "accepted", body=lambda t: t.status_event(extra=nested(DEPTH - 2)),
         changes={"finance_sync_inbound_event": 1, "finance_sync_exception": 1, "mail_message": SOME}),
     Row("replayed delivery", 200, "duplicate", body=lambda t: t.payment(amount="10.00"), replay=True),
+    # --- the backend pays customer invoices only: any other document is a conflict, never a payment
+    Row("payment of a vendor bill", 202, "accepted", body=lambda t: t.payment(move_type="in_invoice"),
+        changes=CONFLICT),
+    Row("payment of a customer credit note", 202, "accepted", body=lambda t: t.payment(move_type="out_refund"),
+        changes=CONFLICT),
+    Row("payment of a vendor credit note", 202, "accepted", body=lambda t: t.payment(move_type="in_refund"),
+        changes=CONFLICT),
 ]  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 # finance_sync: set-up, serve, test and lint an Odoo 19 addon from its repository root.
 #   make run                      set everything up, then serve on http://127.0.0.1:8069
 #   make test [ARGS='-k name']    set everything up, install into a fresh test database, run pytest
-#   make lint                     ruff check + format check
+#   make lint                     ruff check + format check + pylint-odoo
 
 ODOO_SRC       ?= /opt/odoo
 PYTHON         ?= python3
@@ -35,6 +35,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd $(BUILD)/addons && $(VENV)/bin/pylint --rcfile=$(CURDIR)/.pylintrc finance_sync
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

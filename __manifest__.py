@@ -2,14 +2,14 @@
     "name": "Finance Sync",
     "summary": "Send posted invoices, credit notes and payments to BI, treasury, billing and "
     "payment platforms exactly once, with signed webhooks, an exception queue and audit trail",
-    "description": " ",  # the Apps page is static/description/index.html
     "version": "19.0.1.1.0",
     "category": "Accounting/Accounting",
-    "license": "LGPL-3",
-    "author": "finance_sync contributors",
     "website": "https://github.com/finance-sync/finance_sync",
-    "depends": ["account", "mail"],
+    "author": "finance_sync contributors",
+    "license": "LGPL-3",
+    "application": True,
     "external_dependencies": {"python": ["requests", "cryptography", "jsonschema", "jsonschema-rs"]},
+    "depends": ["account", "mail"],
     "data": [
         "security/finance_sync_groups.xml",
         "security/ir.model.access.csv",
@@ -35,6 +35,4 @@
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],
     },
     "images": ["static/description/icon.png"],
-    "application": True,
-    "installable": True,
 }

@@ -58,13 +58,14 @@ class AccountMove(models.Model):
         # payment_state is computed, never written. Note which invoices were recomputed and,
         # just before the transaction commits, tell each platform whose last event shows
         # another status: one event per net change, none for flips within the transaction.
-        super()._compute_payment_state()
+        res = super()._compute_payment_state()
         touched = [m.id for m in self._finance_sync_invoices() if isinstance(m.id, int) and m.state == "posted"]
         if touched:
             data = self.env.cr.precommit.data
             if PRECOMMIT_KEY not in data:
                 self.env.cr.precommit.add(self._finance_sync_flush_payment_states)
             data.setdefault(PRECOMMIT_KEY, set()).update(touched)
+        return res
 
     def _finance_sync_flush_payment_states(self):
         ids = self.env.cr.precommit.data.pop(PRECOMMIT_KEY, set())

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import config
@@ -335,7 +335,7 @@ class FinanceSyncBackend(models.Model):
         for backend in self:
             if not budget.fits(backend.timeout, limit):
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "The timeout of %(name)s (%(timeout)s s) does not fit the dispatcher's time budget: "
                         "a dispatcher run lasts at most %(budget)s s under this server's cron time limit of "
                         "%(limit)s s (limit_time_real_cron, or limit_time_real), and must have room for two "
@@ -349,7 +349,7 @@ class FinanceSyncBackend(models.Model):
                 )
             if backend.max_concurrent > const.MAX_CONCURRENT_LIMIT:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "%(name)s: at most %(max)s concurrent requests per backend.",
                         name=backend.name,
                         max=const.MAX_CONCURRENT_LIMIT,
@@ -363,7 +363,7 @@ class FinanceSyncBackend(models.Model):
                 url_guard.check_endpoint_url(backend.endpoint_url, allow_private=allow_private_endpoints())
             except url_guard.UnsafeURLError as exc:
                 raise ValidationError(
-                    _("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=exc)
+                    self.env._("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=exc)
                 ) from None
 
     @api.constrains(
@@ -378,21 +378,23 @@ class FinanceSyncBackend(models.Model):
         for backend in self.filtered("payment_authority"):
             if not backend.payment_journal_id:
                 raise ValidationError(
-                    _("Backend %s is the payment authority: choose its payment journal.", backend.name)
+                    self.env._("Backend %s is the payment authority: choose its payment journal.", backend.name)
                 )
             if not backend._get_payment_authority_move_types():
                 raise ValidationError(
-                    _("Backend %s is the payment authority: choose the documents it pays.", backend.name)
+                    self.env._("Backend %s is the payment authority: choose the documents it pays.", backend.name)
                 )
             if backend.payment_journal_id.company_id not in backend.company_ids:
-                raise ValidationError(_("The payment journal of %s must belong to one of its companies.", backend.name))
+                raise ValidationError(
+                    self.env._("The payment journal of %s must belong to one of its companies.", backend.name)
+                )
 
     @api.constrains("user_id")
     def _check_user_id(self):
         for backend in self:
             if backend.user_id.share:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "The responsible of %(backend)s must be an internal user; %(user)s is not.",
                         backend=backend.name,
                         user=backend.user_id.name,
@@ -403,7 +405,9 @@ class FinanceSyncBackend(models.Model):
     def _check_active_has_endpoint(self):
         for backend in self:
             if backend.state == "active" and not backend.endpoint_url:
-                raise ValidationError(_("Backend %s needs an endpoint URL before it can be activated.", backend.name))
+                raise ValidationError(
+                    self.env._("Backend %s needs an endpoint URL before it can be activated.", backend.name)
+                )
 
     # === COMPUTE METHODS === #
 
@@ -487,14 +491,18 @@ class FinanceSyncBackend(models.Model):
             backend.open_exception_count = exceptions.get(backend._origin, 0)
             alerts = []
             if backend.circuit_state == "open":
-                alerts.append(_("the circuit is open after %s consecutive failures", backend.consecutive_failures))
+                alerts.append(
+                    self.env._("the circuit is open after %s consecutive failures", backend.consecutive_failures)
+                )
             if backend.state == "active" and backend.pending_count > max_backlog:
                 alerts.append(
-                    _("%(n)s jobs wait to be sent (alert above %(max)s)", n=backend.pending_count, max=max_backlog)
+                    self.env._(
+                        "%(n)s jobs wait to be sent (alert above %(max)s)", n=backend.pending_count, max=max_backlog
+                    )
                 )
             if backend.state == "active" and backend.oldest_pending_minutes > max_age:
                 alerts.append(
-                    _(
+                    self.env._(
                         "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
                         n=backend.oldest_pending_minutes,
                         max=max_age,
@@ -550,7 +558,7 @@ class FinanceSyncBackend(models.Model):
                 try:
                     signing.secret_bytes(backend.signing_secret)
                 except ValueError as exc:
-                    raise ValidationError(_("The signing secret is not valid: %s", exc)) from None
+                    raise ValidationError(self.env._("The signing secret is not valid: %s", exc)) from None
         self._store_secret("signing_secret")
 
     def _store_secret(self, fname):
@@ -569,7 +577,7 @@ class FinanceSyncBackend(models.Model):
                 vals.update(
                     signing_secret_previous_encrypted=stored[target], signing_secret_rotated_at=fields.Datetime.now()
                 )
-                backend.message_post(body=_("Signing secret rotated."))
+                backend.message_post(body=self.env._("Signing secret rotated."))
             internal(stored).write(vals)
         self.invalidate_recordset([fname])  # write-only: never keep the clear text, not even in cache
 
@@ -586,7 +594,7 @@ class FinanceSyncBackend(models.Model):
         backends = super().create(vals_list)
         backends._grant_inbound_user_companies()
         for backend in backends.filtered("payment_authority"):
-            backend._post_security_change(_("created this backend as a payment authority"))
+            backend._post_security_change(self.env._("created this backend as a payment authority"))
         return backends
 
     def write(self, vals):
@@ -596,7 +604,7 @@ class FinanceSyncBackend(models.Model):
             self._check_payment_authority_rights()
         res = super().write(vals)
         for backend, labels in changes.items():
-            backend._post_security_change(_("changed %s", ", ".join(labels)), notify=True)
+            backend._post_security_change(self.env._("changed %s", ", ".join(labels)), notify=True)
         if "company_ids" in vals:
             self._grant_inbound_user_companies()
         if "mapping_set_id" in vals or any(key.startswith("profile_") for key in vals):
@@ -607,7 +615,10 @@ class FinanceSyncBackend(models.Model):
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
-        return [dict(vals, name=_("%s (copy)", backend.name)) for backend, vals in zip(self, vals_list, strict=True)]
+        return [
+            dict(vals, name=self.env._("%s (copy)", backend.name))
+            for backend, vals in zip(self, vals_list, strict=True)
+        ]
 
     # === ACTION METHODS === #
 
@@ -624,7 +635,7 @@ class FinanceSyncBackend(models.Model):
     def action_reset_circuit(self):
         self.check_access("write")
         internal(self).write({"circuit_reset_at": fields.Datetime.now()})
-        self.message_post(body=_("Circuit closed by hand: earlier failures no longer count."))
+        self.message_post(body=self.env._("Circuit closed by hand: earlier failures no longer count."))
         self.env["finance.sync.job"]._trigger_dispatch()
 
     def action_view_jobs(self):
@@ -649,7 +660,7 @@ class FinanceSyncBackend(models.Model):
             self._check_payment_authority_rights()
         for backend in self:
             internal(backend).write({"webhook_token": new_webhook_token()})
-            backend._post_security_change(_("regenerated the webhook token (the inbound URL changed)"))
+            backend._post_security_change(self.env._("regenerated the webhook token (the inbound URL changed)"))
         return True
 
     def action_test_connection(self):
@@ -658,7 +669,7 @@ class FinanceSyncBackend(models.Model):
         self.ensure_one()
         self.check_access("write")
         if not self.endpoint_url:
-            raise UserError(_("Set an endpoint URL first."))
+            raise UserError(self.env._("Set an endpoint URL first."))
         event_id = str(uuid.uuid4())
         body = payload_lib.canonical_json(self._prepare_ping_payload(event_id))
         sender = self._prepare_sender()
@@ -667,17 +678,18 @@ class FinanceSyncBackend(models.Model):
             result = request if isinstance(request, TransportResult) else transport.send(request)
         ok = result.status is not None and 200 <= result.status < 300
         if result.status is None:
-            message = _("No answer: %s", result.error)
+            message = self.env._("No answer: %s", result.error)
         else:
-            message = _("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
+            message = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
         self.message_post(
-            body=Markup("%s<br/>%s") % (_("Connection test: %s", message), sender.mask(result.body_excerpt)[:500])
+            body=Markup("%s<br/>%s")
+            % (self.env._("Connection test: %s", message), sender.mask(result.body_excerpt)[:500])
         )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": _("Connection OK") if ok else _("Connection failed"),
+                "title": self.env._("Connection OK") if ok else self.env._("Connection failed"),
                 "message": message,
                 "type": "success" if ok else "danger",
                 "sticky": not ok,
@@ -701,7 +713,7 @@ class FinanceSyncBackend(models.Model):
     def _action_preview(self, document):
         return {
             "type": "ir.actions.act_window",
-            "name": _("Payload preview"),
+            "name": self.env._("Payload preview"),
             "res_model": "finance.sync.preview",
             "view_mode": "form",
             "target": "new",
@@ -742,12 +754,12 @@ class FinanceSyncBackend(models.Model):
                 if user:
                     backend.activity_schedule(
                         HEALTH_ACTIVITY_TYPE,
-                        summary=_("Sync failing: %s", backend.name),
-                        note=_("%(name)s: %(why)s.", name=backend.name, why=backend.health_alert),
+                        summary=self.env._("Sync failing: %s", backend.name),
+                        note=self.env._("%(name)s: %(why)s.", name=backend.name, why=backend.health_alert),
                         user_id=user.id,
                     )
             elif backend.health != "critical" and alert:
-                alert.action_feedback(feedback=_("Back under the alert thresholds."))
+                alert.action_feedback(feedback=self.env._("Back under the alert thresholds."))
 
     # === BUSINESS METHODS === #
 
@@ -805,7 +817,7 @@ class FinanceSyncBackend(models.Model):
         """Raise AccessError unless the user may change payment authority settings and secrets."""
         if not self._may_manage_payment_authority():
             raise AccessError(
-                _(
+                self.env._(
                     "Only accounting administrators (who are also Finance Sync administrators) may make a platform "
                     "the payment authority, choose its journal or the documents it pays, or change the secrets "
                     "and webhook token of a payment authority."
@@ -840,14 +852,14 @@ class FinanceSyncBackend(models.Model):
         (or was, ``notify``) the payment authority, the accounting administrators of its
         companies are notified, so that no one changes who registers payments unseen."""
         self.ensure_one()
-        body = _("%(user)s %(what)s.", user=self.env.user.name, what=what)
+        body = self.env._("%(user)s %(what)s.", user=self.env.user.name, what=what)
         partners = self.env["res.partner"]
         if notify or self.payment_authority:
             admins = self.env.ref(ACCOUNTING_ADMIN_GROUP).sudo().all_user_ids
             partners = admins.filtered(
                 lambda u: u.active and not u.share and u.company_ids & self.company_ids
             ).partner_id
-            body = _("Payment authority: %s", body)
+            body = self.env._("Payment authority: %s", body)
         self.message_post(body=body, partner_ids=partners.ids, subtype_xmlid="mail.mt_note")
 
     def _get_scope_payment_types(self):
@@ -924,7 +936,8 @@ class FinanceSyncBackend(models.Model):
     @api.model
     def _grant_inbound_user_all_companies(self):
         """At install and update: every existing backend's companies."""
-        self.sudo().with_context(active_test=False).search([])._grant_inbound_user_companies()
+        # All of them: a handful of configuration records.
+        self.sudo().with_context(active_test=False).search([])._grant_inbound_user_companies()  # pylint: disable=no-search-all
 
     def _mask(self, text):
         """Mask this backend's secrets and personal data in text meant for logs and views."""
@@ -944,7 +957,9 @@ class FinanceSyncBackend(models.Model):
             refusal = exc
         signing_secret = self._get_secret("signing") if self.signing_enabled else None
         if self.signing_enabled and not signing_secret:
-            refusal = refusal or ValueError(_("Backend %s signs its events but has no signing secret.", self.name))
+            refusal = refusal or ValueError(
+                self.env._("Backend %s signs its events but has no signing secret.", self.name)
+            )
         return Sender.build(
             self.endpoint_url,
             self.timeout,
@@ -970,4 +985,4 @@ class FinanceSyncBackend(models.Model):
         """The platform answered 410 Gone: pause the backend and say why in its chatter."""
         self.ensure_one()
         self.state = "paused"
-        self.message_post(body=_("Paused: the platform answered 410 Gone for event %s.", event_id))
+        self.message_post(body=self.env._("Paused: the platform answered 410 Gone for event %s.", event_id))

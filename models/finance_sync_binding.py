@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from ..utils import check_guarded_fields
 from .finance_sync_inbound_event import InboundRefusal
@@ -26,7 +26,7 @@ class FinanceSyncBinding(models.Model):
         "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
     )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
+        "account.payment", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
     )
     job_id = fields.Many2one(
         "finance.sync.job", "Acknowledged event", readonly=True, ondelete="set null", check_company=True
@@ -61,13 +61,13 @@ class FinanceSyncBinding(models.Model):
                 return binding
             other = self.env[binding.res_model].browse(binding.res_id).display_name
             message = (
-                _(
+                self.env._(
                     "%(doc)s is already known to the platform as %(ext)s.",
                     doc=document.display_name,
                     ext=binding.external_id,
                 )
                 if binding.res_id == document.id
-                else _("External id %(ext)s already designates %(other)s.", ext=external_id, other=other)
+                else self.env._("External id %(ext)s already designates %(other)s.", ext=external_id, other=other)
             )
             raise InboundRefusal(
                 "conflict", message, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"

@@ -4,7 +4,7 @@ from datetime import timedelta
 from markupsafe import Markup
 from psycopg2.errors import UniqueViolation
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ConcurrencyError, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
@@ -147,7 +147,7 @@ class FinanceSyncException(models.Model):
         "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
     )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
+        "account.payment", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
     )
     first_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
     last_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
@@ -232,7 +232,7 @@ class FinanceSyncException(models.Model):
         state = vals.get("state")
         reason_given = (vals.get("ignore_reason") or "").strip()
         if state == "ignored" and not reason_given and any(e.state != "ignored" and not e.ignore_reason for e in self):
-            raise UserError(_("Give a reason to ignore an exception: use the Ignore button."))
+            raise UserError(self.env._("Give a reason to ignore an exception: use the Ignore button."))
         closing = self.env["finance.sync.exception"]
         if state in ("resolved", "ignored"):
             closing = self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
@@ -244,7 +244,7 @@ class FinanceSyncException(models.Model):
         res = super().write(vals)
         if closing:
             label = dict(self._fields["state"].selection)[state]
-            closing.activity_ids.action_feedback(feedback=_("Exception %s.", label))
+            closing.activity_ids.action_feedback(feedback=self.env._("Exception %s.", label))
         return res
 
     # === ACTION METHODS === #
@@ -256,12 +256,12 @@ class FinanceSyncException(models.Model):
         exceptions without such a job are left as they are."""
         jobs = self.job_ids.filtered(lambda j: j.state in ("failed", "dead", "blocked"))
         if not jobs:
-            raise UserError(_("There is no failed, dead or blocked job to retry on these exceptions."))
+            raise UserError(self.env._("There is no failed, dead or blocked job to retry on these exceptions."))
         retried = self.filtered(lambda e: e.job_ids & jobs)
         retried.filtered(lambda e: e.state == "new").state = "in_progress"
         for exc in retried:
             exc.message_post(
-                body=_(
+                body=self.env._(
                     "Retry requested by %(user)s for %(n)s job(s).", user=self.env.user.name, n=len(exc.job_ids & jobs)
                 )
             )
@@ -271,14 +271,14 @@ class FinanceSyncException(models.Model):
 
     def action_resolve(self):
         if not self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES):
-            raise UserError(_("These exceptions are already closed."))
+            raise UserError(self.env._("These exceptions are already closed."))
         self._close("resolved")
         return True
 
     def action_ignore(self):
         return {
             "type": "ir.actions.act_window",
-            "name": _("Ignore exceptions"),
+            "name": self.env._("Ignore exceptions"),
             "res_model": "finance.sync.exception.ignore",
             "view_mode": "form",
             "target": "new",
@@ -288,13 +288,13 @@ class FinanceSyncException(models.Model):
     def _ignore(self, reason):
         reason = (reason or "").strip()
         if not reason:
-            raise UserError(_("Give a reason to ignore an exception."))
+            raise UserError(self.env._("Give a reason to ignore an exception."))
         opened = self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
         if not opened:
-            raise UserError(_("These exceptions are already closed."))
+            raise UserError(self.env._("These exceptions are already closed."))
         opened.write({"state": "ignored", "ignore_reason": reason})
         for exc in opened:
-            exc.message_post(body=Markup("%s<br/>%s") % (_("Ignored. Reason:"), reason))
+            exc.message_post(body=Markup("%s<br/>%s") % (self.env._("Ignored. Reason:"), reason))
 
     def action_add_mapping(self):
         """Open a new mapping, prefilled with the record this exception says is missing."""
@@ -304,7 +304,7 @@ class FinanceSyncException(models.Model):
         kind, res_id = self.fingerprint.rsplit("|", 1)[1].split(":")[1:3]
         return {
             "type": "ir.actions.act_window",
-            "name": _("Add mapping"),
+            "name": self.env._("Add mapping"),
             "res_model": "finance.sync.mapping",
             "view_mode": "form",
             "target": "new",
@@ -325,7 +325,7 @@ class FinanceSyncException(models.Model):
         """Apply the failed inbound events of these exceptions again (after fixing the cause)."""
         events = self.inbound_event_ids.filtered(lambda e: e.state == "failed")
         if not events:
-            raise UserError(_("There is no failed inbound event to reprocess on these exceptions."))
+            raise UserError(self.env._("There is no failed inbound event to reprocess on these exceptions."))
         events.action_reprocess()
         self.filtered(lambda e: e.state == "new").state = "in_progress"
         return True
@@ -333,7 +333,7 @@ class FinanceSyncException(models.Model):
     def action_open_document(self):
         self.ensure_one()
         if not self.res_model or not self.res_id:
-            raise UserError(_("This exception is not linked to a document."))
+            raise UserError(self.env._("This exception is not linked to a document."))
         return self.env[self.res_model].browse(self.res_id)._get_records_action()
 
     # === BUSINESS METHODS === #
@@ -347,7 +347,7 @@ class FinanceSyncException(models.Model):
         for exc in self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.job_ids):
             if all(job.state in ("done", "cancelled") for job in exc.job_ids):
                 exc._close("resolved")
-                exc.message_post(body=_("Resolved automatically: every linked job went through."))
+                exc.message_post(body=self.env._("Resolved automatically: every linked job went through."))
 
     def _check_inbound_auto_resolve(self):
         """Resolve open exceptions whose inbound events have all been applied since (and whose
@@ -357,7 +357,7 @@ class FinanceSyncException(models.Model):
             jobs_done = all(job.state in ("done", "cancelled") for job in exc.job_ids)
             if events_done and jobs_done:
                 exc._close("resolved")
-                exc.message_post(body=_("Resolved automatically: every linked inbound event was applied."))
+                exc.message_post(body=self.env._("Resolved automatically: every linked inbound event was applied."))
 
     @api.model
     def _default_responsible(self):
@@ -424,7 +424,7 @@ class FinanceSyncException(models.Model):
         if exc.severity == "blocking" and exc.user_id:
             exc.activity_schedule(
                 "mail.mail_activity_data_todo",
-                summary=_("Sync blocked: %s", exc.name)[:200],
+                summary=self.env._("Sync blocked: %s", exc.name)[:200],
                 note=exc.explanation,
                 user_id=exc.user_id.id,
             )

@@ -8,7 +8,7 @@ from decimal import Decimal
 from markupsafe import Markup
 from psycopg2 import errors as pg_errors
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ConcurrencyError, UserError
 from odoo.fields import Command, Domain
 from odoo.tools import SQL
@@ -90,12 +90,12 @@ class FinanceSyncInboundEvent(models.Model):
     result_message = fields.Text("Result", readonly=True)
     processed_at = fields.Datetime(readonly=True)
     process_count = fields.Integer("Processing runs", default=0, readonly=True)
-    job_id = fields.Many2one("finance.sync.job", "Job", readonly=True, index="btree_not_null", ondelete="set null")
+    job_id = fields.Many2one("finance.sync.job", readonly=True, index="btree_not_null", ondelete="set null")
     move_id = fields.Many2one(
         "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
     )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
+        "account.payment", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
     )
     external_payment_id = fields.Many2one(
         "finance.sync.external.payment",
@@ -148,7 +148,7 @@ class FinanceSyncInboundEvent(models.Model):
         self.check_access("write")
         events = self.filtered(lambda e: e.state == "failed")
         if not events:
-            raise UserError(_("Only failed events can be reprocessed."))
+            raise UserError(self.env._("Only failed events can be reprocessed."))
         for backend, backend_events in events.sudo().grouped("backend_id").items():
             backend._inbound_env(backend_events)._process()
         return True
@@ -157,7 +157,7 @@ class FinanceSyncInboundEvent(models.Model):
         self.ensure_one()
         record = self.payment_id or self.move_id or self.job_id
         if not record:
-            raise UserError(_("This event is not linked to a document."))
+            raise UserError(self.env._("This event is not linked to a document."))
         return record._get_records_action()
 
     # === RECEPTION (called by the webhook controller, as the technical user) === #
@@ -255,7 +255,8 @@ class FinanceSyncInboundEvent(models.Model):
                     time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311 - jitter, not crypto
                     continue
                 row = cr.fetchone()
-                cr.commit()
+                # Its own short transaction, on its own cursor.
+                cr.commit()  # pylint: disable=invalid-commit
                 return (True, row[0]) if row else (False, False)
         _logger.info(
             "finance_sync: repeated delivery %s of backend %s not counted (contention)", webhook_id, backend.id
@@ -291,7 +292,7 @@ class FinanceSyncInboundEvent(models.Model):
                     event.event_type,
                     exc_info=True,
                 )
-                event._fail(InboundRefusal("inbound_invalid", _("Odoo could not apply this event: %s", exc)))
+                event._fail(InboundRefusal("inbound_invalid", self.env._("Odoo could not apply this event: %s", exc)))
             else:
                 internal(event).write(
                     {"state": state, "result_message": message, "processed_at": fields.Datetime.now()}
@@ -359,7 +360,7 @@ class FinanceSyncInboundEvent(models.Model):
         if not job:
             raise InboundRefusal(
                 "inbound_unknown_reference",
-                _("No event %s was sent to this platform.", event_uuid),
+                self.env._("No event %s was sent to this platform.", event_uuid),
                 fingerprint_key=f"event:{event_uuid}",
             )
         return job
@@ -395,14 +396,14 @@ class FinanceSyncInboundEvent(models.Model):
             if len(move) > 1:
                 raise InboundRefusal(
                     "inbound_invalid",
-                    _("Several invoices are numbered %s in this backend's companies.", ref["number"]),
+                    self.env._("Several invoices are numbered %s in this backend's companies.", ref["number"]),
                     fingerprint_key=f"invoice:{ref['number']}",
                 )
         if not move:
             label = ref.get("number") or ref.get("external_id")
             raise InboundRefusal(
                 "inbound_unknown_reference",
-                _("No invoice %s in this backend's companies.", label),
+                self.env._("No invoice %s in this backend's companies.", label),
                 fingerprint_key=f"invoice:{label}",
             )
         internal(self).write(self._document_vals(move))
@@ -417,9 +418,9 @@ class FinanceSyncInboundEvent(models.Model):
         if document:
             self.env["finance.sync.binding"]._bind(self.backend_id, document, data["external_id"], job=job)
         if job.confirmed_at:
-            return "processed", _("Already confirmed on %s.", job.confirmed_at)
+            return "processed", self.env._("Already confirmed on %s.", job.confirmed_at)
         job._mark_confirmed(data["external_id"])
-        return "processed", _(
+        return "processed", self.env._(
             "Event %(event)s confirmed; external id %(ext)s.", event=job.event_uuid, ext=data["external_id"]
         )
 
@@ -427,7 +428,7 @@ class FinanceSyncInboundEvent(models.Model):
         job = self._find_job(data["event_id"])
         document = job.env[job.res_model].browse(job.res_id).exists()
         internal(self).write({"job_id": job.id, **self._document_vals(document)})
-        message = _(
+        message = self.env._(
             "The platform rejected event %(event)s: [%(code)s] %(reason)s",
             event=job.event_uuid,
             code=data["code"],
@@ -446,13 +447,13 @@ class FinanceSyncInboundEvent(models.Model):
         invoice = self._find_invoice(data["invoice"])
         since = invoice.finance_sync_external_status_at
         if since and self.occurred_at and self.occurred_at < since:
-            return "ignored", _("Older than the status already recorded (%s).", since)
+            return "ignored", self.env._("Older than the status already recorded (%s).", since)
         label = data.get("label") or data["status"]
         if (
             invoice.finance_sync_external_status == data["status"]
             and invoice.finance_sync_external_status_label == label
         ):
-            return "processed", _("Status unchanged: %s.", data["status"])
+            return "processed", self.env._("Status unchanged: %s.", data["status"])
         invoice.write(
             {
                 "finance_sync_external_status": data["status"],
@@ -463,24 +464,26 @@ class FinanceSyncInboundEvent(models.Model):
         if data.get("note"):
             invoice.message_post(
                 body=Markup("%s<br/>%s")
-                % (_("%(backend)s: %(label)s", backend=self.backend_id.name, label=label), data["note"]),
+                % (self.env._("%(backend)s: %(label)s", backend=self.backend_id.name, label=label), data["note"]),
                 subtype_xmlid="mail.mt_note",
             )
-        return "processed", _("External status %s recorded.", data["status"])
+        return "processed", self.env._("External status %s recorded.", data["status"])
 
     def _apply_payment_status(self, data):
         invoice = self._find_invoice(data["invoice"])
         backend = self.backend_id
         currency = self._find_currency(data["currency"])
         if not currency:
-            raise InboundRefusal("inbound_invalid", _("Unknown currency %s.", data["currency"]), document=invoice)
+            raise InboundRefusal(
+                "inbound_invalid", self.env._("Unknown currency %s.", data["currency"]), document=invoice
+            )
         amount = Decimal(data["amount"])
         ExternalPayment = self.env["finance.sync.external.payment"]
         external = ExternalPayment.search([("backend_id", "=", backend.id), ("reference", "=", data["reference"])])
         if external and external.move_id != invoice:
             raise InboundRefusal(
                 "conflict",
-                _(
+                self.env._(
                     "Payment reference %(ref)s was reported for invoice %(other)s before, now for %(this)s.",
                     ref=data["reference"],
                     other=external.move_id.display_name,
@@ -491,7 +494,7 @@ class FinanceSyncInboundEvent(models.Model):
             )
         if external and external.status_at and self.occurred_at and self.occurred_at < external.status_at:
             internal(self).write({"external_payment_id": external.id})
-            return "ignored", _("Older than the payment status already recorded (%s).", external.status)
+            return "ignored", self.env._("Older than the payment status already recorded (%s).", external.status)
         vals = {
             "status": data["status"],
             "amount": float(amount),
@@ -507,18 +510,18 @@ class FinanceSyncInboundEvent(models.Model):
                 {**vals, "backend_id": backend.id, "reference": data["reference"], "move_id": invoice.id}
             )
         internal(self).write({"external_payment_id": external.id})
-        result = _("Payment %(ref)s %(status)s.", ref=data["reference"], status=data["status"])
+        result = self.env._("Payment %(ref)s %(status)s.", ref=data["reference"], status=data["status"])
         if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
             payment = self._register_payment(
                 invoice, amount, currency, fields.Date.to_date(data["date"]), data["reference"]
             )
             internal(external).write({"payment_id": payment.id})
             internal(self).write({"payment_id": payment.id})
-            result = _(
+            result = self.env._(
                 "Payment %(ref)s registered as %(payment)s.", ref=data["reference"], payment=payment.display_name
             )
         elif data["status"] == "succeeded" and external.payment_id:
-            result = _(
+            result = self.env._(
                 "Payment %(ref)s already registered as %(payment)s.",
                 ref=data["reference"],
                 payment=external.payment_id.display_name,
@@ -527,7 +530,7 @@ class FinanceSyncInboundEvent(models.Model):
             # Odoo never undoes an accounting entry on its own: a person reverses it.
             self._warn(
                 "conflict",
-                _(
+                self.env._(
                     "The platform reports payment %(ref)s as %(status)s, but Odoo registered it as %(payment)s: "
                     "reverse that payment in Odoo if the platform is right.",
                     ref=data["reference"],
@@ -538,7 +541,7 @@ class FinanceSyncInboundEvent(models.Model):
                 fingerprint_key=f"payment:{data['reference']}",
             )
         invoice.message_post(
-            body=_(
+            body=self.env._(
                 "%(backend)s: payment %(ref)s of %(amount)s %(currency)s on %(date)s %(status)s.",
                 backend=backend.name,
                 ref=data["reference"],
@@ -564,13 +567,13 @@ class FinanceSyncInboundEvent(models.Model):
         if not journal:
             raise InboundRefusal(
                 "inbound_invalid",
-                _("The backend is the payment authority but has no payment journal."),
+                self.env._("The backend is the payment authority but has no payment journal."),
                 document=invoice,
             )
         if invoice.move_type not in self.backend_id._get_payment_authority_move_types():
             kind = dict(invoice._fields["move_type"]._description_selection(self.env))[invoice.move_type]
             raise conflict(
-                _(
+                self.env._(
                     "%(backend)s is not the payment authority for documents of type %(kind)s: "
                     "no payment was registered for %(doc)s.",
                     backend=self.backend_id.name,
@@ -579,22 +582,28 @@ class FinanceSyncInboundEvent(models.Model):
                 )
             )
         if journal.company_id not in invoice.company_id.parent_ids:
-            raise conflict(_("Payment journal %s belongs to another company than the invoice.", journal.display_name))
+            raise conflict(
+                self.env._("Payment journal %s belongs to another company than the invoice.", journal.display_name)
+            )
         if invoice.state != "posted":
-            raise conflict(_("Invoice %s is not posted.", invoice.display_name))
+            raise conflict(self.env._("Invoice %s is not posted.", invoice.display_name))
         if currency != invoice.currency_id:
             raise conflict(
-                _("Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name)
+                self.env._(
+                    "Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name
+                )
             )
         value = float(amount)
         if inbound.excess_decimals(amount, currency.decimal_places) or amount <= 0:
-            raise conflict(_("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name))
+            raise conflict(
+                self.env._("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name)
+            )
         residual = invoice.amount_residual
         if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):
-            raise conflict(_("Invoice %s is already paid.", invoice.display_name))
+            raise conflict(self.env._("Invoice %s is already paid.", invoice.display_name))
         if currency.compare_amounts(value, residual) > 0:
             raise conflict(
-                _(
+                self.env._(
                     "Payment of %(amount)s %(cur)s exceeds the amount due on %(inv)s (%(due)s).",
                     amount=amount,
                     cur=currency.name,
@@ -605,7 +614,9 @@ class FinanceSyncInboundEvent(models.Model):
         locks = invoice.company_id._get_violated_lock_dates(date, False, journal)
         if locks:
             raise conflict(
-                _("The payment date %(date)s is in a locked period (until %(lock)s).", date=date, lock=locks[-1][0])
+                self.env._(
+                    "The payment date %(date)s is in a locked period (until %(lock)s).", date=date, lock=locks[-1][0]
+                )
             )
         wizard = (
             self.env["account.payment.register"]
@@ -623,7 +634,7 @@ class FinanceSyncInboundEvent(models.Model):
             )
         )
         if (wizard.payment_type, wizard.partner_type) != const.PAYMENT_DIRECTIONS[invoice.move_type]:
-            raise conflict(_("The payment would not go the way %s is settled.", invoice.display_name))
+            raise conflict(self.env._("The payment would not go the way %s is settled.", invoice.display_name))
         payments = wizard._create_payments()
         return payments.with_env(self.env)
 

@@ -2,7 +2,7 @@ import copy
 import logging
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
@@ -50,7 +50,7 @@ class FinanceSyncJob(models.Model):
         "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
     )
     payment_id = fields.Many2one(
-        "account.payment", "Payment", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
+        "account.payment", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
     )
     document_ref = fields.Char("Document", readonly=True)
     sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")
@@ -122,7 +122,7 @@ class FinanceSyncJob(models.Model):
         """Make the jobs due now and dispatch them in this request."""
         self.check_access("read")
         if not self.sudo().filtered(lambda j: j.state == "pending"):
-            raise UserError(_("Only pending jobs can be sent."))
+            raise UserError(self.env._("Only pending jobs can be sent."))
         self._send_now()
         return True
 
@@ -139,14 +139,14 @@ class FinanceSyncJob(models.Model):
         self.check_access("read")
         jobs = self.sudo().filtered(lambda j: j.state in ("failed", "dead", "blocked"))
         if not jobs:
-            raise UserError(_("Only failed, dead or blocked jobs can be retried."))
+            raise UserError(self.env._("Only failed, dead or blocked jobs can be retried."))
         jobs._mark_pending(reset_attempts=True)
         return True
 
     def action_cancel(self):
         return {
             "type": "ir.actions.act_window",
-            "name": _("Cancel jobs"),
+            "name": self.env._("Cancel jobs"),
             "res_model": "finance.sync.job.cancel",
             "view_mode": "form",
             "target": "new",
@@ -155,12 +155,12 @@ class FinanceSyncJob(models.Model):
 
     def _cancel(self, reason):
         if not (reason or "").strip():
-            raise UserError(_("Give a reason to cancel a job."))
+            raise UserError(self.env._("Give a reason to cancel a job."))
         self.check_access("read")
         jobs = self.sudo().filtered(lambda j: j.state not in ("done", "cancelled"))
         if len(jobs) != len(self):
-            raise UserError(_("Done or already cancelled jobs cannot be cancelled."))
-        stamp = _(
+            raise UserError(self.env._("Done or already cancelled jobs cannot be cancelled."))
+        stamp = self.env._(
             "Cancelled by %(user)s on %(date)s: %(reason)s",
             user=self.env.user.name,
             date=fields.Datetime.now(),
@@ -357,7 +357,7 @@ class FinanceSyncJob(models.Model):
         internal(self).write(
             {
                 "state": "blocked",
-                "last_error": _(
+                "last_error": self.env._(
                     "Missing mappings: %s", ", ".join(f"{labels[kind]} {name}" for kind, _rid, name in missing)
                 ),
             }
@@ -367,7 +367,7 @@ class FinanceSyncJob(models.Model):
             self.env["finance.sync.exception"]._raise(
                 backend=backend,
                 category="missing_mapping",
-                message=_(
+                message=self.env._(
                     "%(kind)s %(name)s (id %(id)s) has no code in mapping set %(set)s, which requires one.",
                     kind=labels[kind],
                     name=name,
@@ -377,7 +377,7 @@ class FinanceSyncJob(models.Model):
                 jobs=self,
                 document=document,
                 fingerprint_key=missing_mapping_key(kind, res_id),
-                name=_("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
+                name=self.env._("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
             )
 
     def _mark_done(self, status, attempt_count):

@@ -49,6 +49,7 @@ class ResConfigSettings(models.TransientModel):
         return res
 
     def set_values(self):
-        super().set_values()
+        res = super().set_values()
         if self.env.user.has_group("base.group_system"):
             self.env["finance.sync.dispatcher"]._set_worker_count(self.finance_sync_dispatcher_workers)
+        return res

@@ -10,6 +10,7 @@ database, a real receiver on 127.0.0.1, committed data (removed afterwards).
 """
 
 import collections
+import logging
 import re
 import time
 
@@ -18,6 +19,8 @@ from odoo.tests import BaseCase, get_db_name, tagged
 from ..engine import signing
 from .common import create_ping_jobs
 from .servers import OdooServer, Recorder, committed_env, wake_dispatchers
+
+_logger = logging.getLogger(__name__)
 
 
 @tagged("post_install", "-at_install")
@@ -211,4 +214,4 @@ class TestDispatcherUnderOdooCronRunner(BaseCase):
             heard[document] = max(heard[document], sequence)
         self.assertEqual([e for e, digests in bodies.items() if len(digests) > 1], [], "a repeat with another body")
         repeats = len(platform.requests) - len(index)
-        print(f"two servers, one killed: {len(index)} events, {repeats} re-sent (same id and bytes)")
+        _logger.info("two servers, one killed: %s events, %s re-sent (same id and bytes)", len(index), repeats)

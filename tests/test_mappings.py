@@ -384,7 +384,7 @@ class TestProfileAndPreview(MappingCase):
 
     def open_preview(self, record):
         action = record.action_finance_sync_preview()
-        return self.env[action["res_model"]].with_context(action["context"]).create({})
+        return self.env[action["res_model"]].with_context(**action["context"]).create({})
 
     def test_preview_equals_what_is_then_sent(self):
         invoice = self._create_invoice(post=True)
@@ -445,7 +445,7 @@ class TestProfileAndPreview(MappingCase):
     def test_preview_from_the_backend(self):
         invoice = self._create_invoice(post=True)
         action = self.backend.action_preview_payload()
-        wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
+        wizard = self.env[action["res_model"]].with_context(**action["context"]).create({})
         self.assertEqual(wizard.document_ref, invoice, "the latest document in scope, to change at will")
         self.assertTrue(wizard.body)
 
@@ -464,7 +464,7 @@ class TestProfileAndPreview(MappingCase):
         invoice = self._create_invoice(post=True)
         user = self.make_user("fs_map_preview", "finance_sync.finance_sync_group_user")
         action = invoice.with_user(user).action_finance_sync_preview()
-        wizard = self.env[action["res_model"]].with_user(user).with_context(action["context"]).create({})
+        wizard = self.env[action["res_model"]].with_user(user).with_context(**action["context"]).create({})
         self.assertTrue(wizard.body)
 
     def test_preview_reveals_nothing_of_another_company(self):

@@ -44,7 +44,7 @@ class TestCapture(FinanceSyncCase):
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
             invoice.action_post()
             self.assertTrue(self.jobs_of(invoice), "the job exists inside the posting's transaction")
-            raise ValidationError("posting fails after the capture")
+            raise ValidationError(self.env._("posting fails after the capture"))
         self.env.invalidate_all()
         self.assertEqual(invoice.state, "draft")
         self.assertFalse(self.jobs_of(invoice))

@@ -1,7 +1,7 @@
 import json
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from .. import const
 from ..engine import payload as payload_lib
@@ -95,9 +95,9 @@ class FinanceSyncPreview(models.TransientModel):
         )
         unsent = jobs.filtered(lambda j: not j.body and j.state in ("pending", "blocked"))
         if unsent:
-            return unsent[0], _("Next event to send: %s", unsent[0].display_name)
+            return unsent[0], self.env._("Next event to send: %s", unsent[0].display_name)
         if jobs and jobs[-1].body:
-            return jobs[-1], _("Last event sent: %s", jobs[-1].display_name)
+            return jobs[-1], self.env._("Last event sent: %s", jobs[-1].display_name)
         event_type = const.EVENT_INVOICE_POSTED if record._name == "account.move" else const.EVENT_PAYMENT_POSTED
         payload = record.with_company(record.company_id)._finance_sync_payloads()[record.id]
         payload.update(
@@ -117,4 +117,4 @@ class FinanceSyncPreview(models.TransientModel):
                 "res_id": record.id,
             }
         )
-        return job, _("No event yet: this is what posting it now would send (event id is a placeholder).")
+        return job, self.env._("No event yet: this is what posting it now would send (event id is a placeholder).")

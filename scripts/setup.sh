@@ -130,8 +130,16 @@ python_env() {
 
 # --- 5. build dir: the addon under its technical name, and configs -----------
 build_dir() {
-    mkdir -p "$BUILD/addons"
-    ln -sfn "$ROOT" "$BUILD/addons/finance_sync"
+    # The addon as Odoo sees it: a directory of links to the repository's entries, without the
+    # venv, this build directory and the dot files. Odoo walks a module's whole tree (to export
+    # its terms for translation, for one), and the repository holds a venv and a link back here.
+    local addon="$BUILD/addons/finance_sync"
+    [ -L "$addon" ] && rm -f "$addon"  # the earlier layout: one link to the whole repository
+    mkdir -p "$addon"
+    find "$addon" -maxdepth 1 -type l -delete
+    for entry in "$ROOT"/*; do
+        ln -s "$entry" "$addon/$(basename "$entry")"
+    done
     write_conf "$BUILD/odoo.conf" "$HTTP_PORT" "${DB_NAME:-finance_sync_demo}"
     write_conf "$BUILD/odoo-test.conf" "$TEST_HTTP_PORT" "${TEST_DB:-finance_sync_test}"
 }

@@ -17,6 +17,7 @@ from . import test_engine_transport
 from . import test_engine_url_guard
 from . import test_exceptions
 from . import test_inbound
+from . import test_i18n
 from . import test_install
 from . import test_loader
 from . import test_mappings

@@ -25,5 +25,5 @@ class TestTranslationTemplate(TransactionCase):
         self.assertEqual(
             without_dates(POT.read_text(encoding="utf-8")),
             without_dates(exported),
-            "i18n/finance_sync.pot is out of date: export it again (README, Translations)",
+            "i18n/finance_sync.pot is out of date: export it again (docs/development.md, Translations)",
         )

@@ -5,6 +5,7 @@ from . import finance_sync_mapping_set
 from . import finance_sync_mapping_policy
 from . import finance_sync_mapping
 from . import finance_sync_backend
+from . import finance_sync_backend_health
 from . import finance_sync_job
 from . import finance_sync_attempt
 from . import finance_sync_dispatcher

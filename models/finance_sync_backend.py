@@ -20,8 +20,6 @@ from ..utils import allow_private_endpoints, check_guarded_fields, internal, sec
 
 _logger = logging.getLogger(__name__)
 
-HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
-
 SECRET_FIELDS = {
     # write-only UI field -> encrypted stored field
     "auth_secret": "auth_secret_encrypted",
@@ -302,22 +300,6 @@ class FinanceSyncBackend(models.Model):
     last_success_at = fields.Datetime(compute="_compute_circuit")
 
     job_ids = fields.One2many("finance.sync.job", "backend_id")
-    job_count = fields.Integer(compute="_compute_job_stats")
-    pending_count = fields.Integer(compute="_compute_job_stats")
-    failed_count = fields.Integer(compute="_compute_job_stats")
-    # --- health (dashboard) ---------------------------------------------------------------
-    failures_24h = fields.Integer("Failures (24 h)", compute="_compute_health")
-    oldest_pending_at = fields.Datetime("Oldest pending since", compute="_compute_job_stats")
-    oldest_pending_minutes = fields.Integer("Oldest pending (min)", compute="_compute_job_stats")
-    open_exception_count = fields.Integer("Open exceptions", compute="_compute_health")
-    health = fields.Selection(
-        [("ok", "Healthy"), ("warning", "Needs attention"), ("critical", "Failing")],
-        compute="_compute_health",
-        help="Failing: circuit open, or backlog / oldest pending job above the alert thresholds in Settings. "
-        "Needs attention: open exceptions or failures in the last 24 hours.",
-    )
-    health_alert = fields.Char("Why failing", compute="_compute_health")
-
     # === CONSTRAINTS === #
 
     _positive_settings = models.Constraint(
@@ -422,26 +404,6 @@ class FinanceSyncBackend(models.Model):
             backend.has_auth_secret = bool(stored.auth_secret_encrypted)
             backend.has_signing_secret = bool(stored.signing_secret_encrypted)
 
-    def _compute_job_stats(self):
-        """Job counts per state and the oldest pending job, for all backends in one query."""
-        groups = self.env["finance.sync.job"]._read_group(
-            [("backend_id", "in", self._origin.ids)], ["backend_id", "state"], ["__count", "create_date:min"]
-        )
-        counts, oldest = {}, {}
-        for backend, state, count, first_created in groups:
-            counts[backend.id, state] = count
-            if state == "pending":
-                oldest[backend.id] = first_created
-        now = fields.Datetime.now()
-        for backend in self:
-            bid = backend._origin.id
-            backend.job_count = sum(c for (b, _s), c in counts.items() if b == bid)
-            backend.pending_count = counts.get((bid, "pending"), 0)
-            backend.failed_count = sum(counts.get((bid, s), 0) for s in ("failed", "dead", "blocked"))
-            since = oldest.get(bid)
-            backend.oldest_pending_at = since or False
-            backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0
-
     @api.depends_context("uid")
     def _compute_can_manage_payment_authority(self):
         self.can_manage_payment_authority = self._may_manage_payment_authority()
@@ -461,80 +423,6 @@ class FinanceSyncBackend(models.Model):
         )
         for backend in self:
             backend.inbound_event_count = counts.get(backend, 0)
-
-    def _compute_health(self):
-        """Dashboard health of all backends in a fixed number of queries (job counts, failures,
-        open exceptions, circuit), never one per backend."""
-        now = fields.Datetime.now()
-        ids = self._origin.ids
-        failures = dict(
-            self.env["finance.sync.attempt"]._read_group(
-                [
-                    ("backend_id", "in", ids),
-                    ("outcome", "in", ("retry", "failed", "pause")),
-                    ("started_at", ">=", now - timedelta(hours=24)),
-                ],
-                ["backend_id"],
-                ["__count"],
-            )
-        )
-        exceptions = dict(
-            self.env["finance.sync.exception"]._read_group(
-                [("backend_id", "in", ids), ("state", "in", const.EXCEPTION_OPEN_STATES)],
-                ["backend_id"],
-                ["__count"],
-            )
-        )
-        max_backlog, max_age = self._get_alert_thresholds()
-        for backend in self:
-            backend.failures_24h = failures.get(backend._origin, 0)
-            backend.open_exception_count = exceptions.get(backend._origin, 0)
-            alerts = []
-            if backend.circuit_state == "open":
-                alerts.append(
-                    self.env._("the circuit is open after %s consecutive failures", backend.consecutive_failures)
-                )
-            if backend.state == "active" and backend.pending_count > max_backlog:
-                alerts.append(
-                    self.env._(
-                        "%(n)s jobs wait to be sent (alert above %(max)s)", n=backend.pending_count, max=max_backlog
-                    )
-                )
-            if backend.state == "active" and backend.oldest_pending_minutes > max_age:
-                alerts.append(
-                    self.env._(
-                        "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
-                        n=backend.oldest_pending_minutes,
-                        max=max_age,
-                    )
-                )
-            if alerts:
-                backend.health = "critical"
-            elif backend.open_exception_count or backend.failures_24h or backend.state == "paused":
-                backend.health = "warning"
-            else:
-                backend.health = "ok"
-            backend.health_alert = "; ".join(alerts) if alerts else False
-
-    @api.model
-    def _get_alert_thresholds(self):
-        """(backlog, oldest pending minutes) above which a backend is failing (Settings)."""
-        params = self.env["ir.config_parameter"].sudo()
-
-        def read(key, default):
-            value = (params.get_param(key) or "").strip()
-            return int(value) if value.isdigit() else default
-
-        return (
-            read(const.PARAM_ALERT_BACKLOG, const.DEFAULT_ALERT_BACKLOG),
-            read(const.PARAM_ALERT_AGE_MINUTES, const.DEFAULT_ALERT_AGE_MINUTES),
-        )
-
-    def action_view_exceptions(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_exception_action")
-        action["domain"] = [("backend_id", "=", self.id)]
-        return action
 
     def _compute_circuit(self):
         now = fields.Datetime.now()
@@ -722,44 +610,6 @@ class FinanceSyncBackend(models.Model):
                 "default_document_ref": f"{document._name},{document.id}" if document else False,
             },
         }
-
-    # === CRON === #
-
-    @api.model
-    def _cron_check_health(self):
-        """Alert the responsible of each backend that is failing (circuit open, or backlog or
-        oldest pending job above the thresholds of Settings) with one activity on the backend
-        while it lasts, marked done once the backend is back under the thresholds."""
-        activity_type = self.env.ref(HEALTH_ACTIVITY_TYPE, raise_if_not_found=False)
-        if not activity_type:
-            return
-        backends = self.sudo().search([("state", "in", ("active", "paused"))])
-        alerts = (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "in", backends.ids),
-                    ("activity_type_id", "=", activity_type.id),
-                ]
-            )
-            .grouped("res_id")
-        )
-        default_user = self.env["finance.sync.exception"]._default_responsible()
-        for backend in backends:
-            alert = alerts.get(backend.id)
-            if backend.health == "critical" and not alert:
-                user = backend.user_id or default_user
-                if user:
-                    backend.activity_schedule(
-                        HEALTH_ACTIVITY_TYPE,
-                        summary=self.env._("Sync failing: %s", backend.name),
-                        note=self.env._("%(name)s: %(why)s.", name=backend.name, why=backend.health_alert),
-                        user_id=user.id,
-                    )
-            elif backend.health != "critical" and alert:
-                alert.action_feedback(feedback=self.env._("Back under the alert thresholds."))
 
     # === BUSINESS METHODS === #
 

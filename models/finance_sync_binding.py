@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 
+from ..errors import InboundRefusal
 from ..utils import check_guarded_fields
-from .finance_sync_inbound_event import InboundRefusal
 
 
 class FinanceSyncBinding(models.Model):

@@ -6,43 +6,20 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from markupsafe import Markup
-from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
-from odoo.exceptions import ConcurrencyError, UserError
+from odoo.exceptions import UserError
 from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound, redact
+from ..errors import RETRYABLE_ERRORS, InboundRefusal
 from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
-# Errors that Odoo answers by retrying the whole transaction (request or cron) on a fresh
-# snapshot: they must never be turned into a failed event.
-RETRYABLE_ERRORS = (
-    pg_errors.SerializationFailure,
-    pg_errors.LockNotAvailable,
-    pg_errors.DeadlockDetected,
-    ConcurrencyError,
-)
 DUPLICATE_COUNT_TRIES = 20
-
-
-class InboundRefusal(Exception):
-    """A valid, verified event that Odoo will not apply as it stands.
-
-    Turned into a sync exception of ``category`` linked to the event (and to the job and
-    document when known); whatever the handler wrote before is rolled back."""
-
-    def __init__(self, category, message, document=None, job=None, fingerprint_key=""):
-        super().__init__(message)
-        self.category = category
-        self.message = message
-        self.document = document
-        self.job = job
-        self.fingerprint_key = fingerprint_key
 
 
 class FinanceSyncInboundEvent(models.Model):
@@ -249,7 +226,7 @@ class FinanceSyncInboundEvent(models.Model):
             with self.env.registry.cursor() as cr:
                 try:
                     cr.execute(query, log_exceptions=False)
-                except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
+                except RETRYABLE_ERRORS:
                     # The event was written meanwhile (reprocessed): each retry is a new snapshot.
                     cr.rollback()
                     time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311 - jitter, not crypto

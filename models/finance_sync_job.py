@@ -1,4 +1,3 @@
-import copy
 import logging
 import uuid
 
@@ -304,7 +303,9 @@ class FinanceSyncJob(models.Model):
     def _render(self, backend):
         """The payload as ``backend`` receives it (profile, then mappings) and the required
         mappings it lacks. No side effect: the send path and the preview share it."""
-        payload = profile_lib.apply_profile(copy.deepcopy(self.payload or {}), backend._get_profile())
+        # The ORM hands out a deep copy of a Json field's value: the profile and the mappings
+        # may change it in place without touching the captured payload.
+        payload = profile_lib.apply_profile(self.payload or {}, backend._get_profile())
         missing = backend.mapping_set_id._apply(payload) if backend.mapping_set_id else []
         return payload, missing
 

@@ -433,3 +433,29 @@ def test_tls_to_a_pinned_address_presents_and_verifies_the_url_host_name(
         assert result.status is None
         assert classify.classify_error(result.error).outcome == classify.RETRY
         assert "certificate" in classify.classify_error(result.error).message.lower()
+
+
+# --- environment, read once -----------------------------------------------------------------------
+
+
+def test_the_environments_proxy_is_used(receiver, monkeypatch):
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{receiver.port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    receiver.expect_oneshot_request("/hook", method="POST").respond_with_data("{}", status=200)
+    with transport.WebhookTransport() as webhook:  # the platform's name resolves nowhere: only the proxy reaches it
+        result = webhook.send(transport.OutboundRequest(url=f"http://{PINNED_HOST}/hook", body=BODY, headers={}))
+    assert (result.status, result.error) == (200, None)
+    (request, _response) = receiver.log[0]
+    assert request.headers["Host"] == PINNED_HOST
+
+
+def test_netrc_credentials_never_reach_a_platform(receiver, sender, tmp_path, monkeypatch):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    receiver.expect_oneshot_request("/hook", method="POST").respond_with_data("{}", status=200)
+    assert post(sender, receiver.url_for("/hook")).status == 200
+    (request, _response) = receiver.log[0]
+    assert "Authorization" not in request.headers

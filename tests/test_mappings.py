@@ -330,6 +330,9 @@ class TestProfileAndPreview(MappingCase):
         self.assertNotIn("payments", body)
         self.assertEqual(body["partner"]["vat"], "********2701")
         self.assertIsNone(body["partner"]["email"])
+        captured = self.Job.search([("backend_id", "=", self.backend.id)], order="id desc", limit=1).payload
+        self.assertEqual(captured["partner"]["vat"], "BE0477472701", "the profile applies to a copy, never the capture")
+        self.assertTrue(captured["lines"])
         self.backend.profile_partner_vat = "omit"
         self._create_invoice(post=True)
         self.receiver.clear()

@@ -342,14 +342,14 @@ class FinanceSyncException(models.Model):
         """Close the open ones among these exceptions (see write for what closing does)."""
         self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES).write({"state": state})
 
-    def _check_auto_resolve(self):
+    def _resolve_if_fixed(self):
         """Resolve open exceptions whose linked jobs have all gone through (done or cancelled)."""
         for exc in self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.job_ids):
             if all(job.state in ("done", "cancelled") for job in exc.job_ids):
                 exc._close("resolved")
                 exc.message_post(body=self.env._("Resolved automatically: every linked job went through."))
 
-    def _check_inbound_auto_resolve(self):
+    def _resolve_if_inbound_applied(self):
         """Resolve open exceptions whose inbound events have all been applied since (and whose
         jobs, if any, went through)."""
         for exc in self.sudo().filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.inbound_event_ids):
@@ -374,7 +374,7 @@ class FinanceSyncException(models.Model):
         )
 
     @api.model
-    def _raise(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
+    def _open_or_bump(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
         """Open an exception, or bump the open one with the same fingerprint."""
         jobs = jobs or self.env["finance.sync.job"]
         fingerprint = f"{backend.id}|{category}|{fingerprint_key}"

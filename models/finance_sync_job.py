@@ -364,7 +364,7 @@ class FinanceSyncJob(models.Model):
         )
         document = self.env[self.res_model].browse(self.res_id)
         for kind, res_id, name in missing:
-            self.env["finance.sync.exception"]._raise(
+            self.env["finance.sync.exception"]._open_or_bump(
                 backend=backend,
                 category="missing_mapping",
                 message=self.env._(
@@ -409,7 +409,7 @@ class FinanceSyncJob(models.Model):
         self.invalidate_recordset(
             ["state", "done_at", "last_status_code", "attempt_count", "last_error", "lease_until", "write_date"]
         )
-        self.browse(with_exceptions).exception_ids._check_auto_resolve()
+        self.browse(with_exceptions).exception_ids._resolve_if_fixed()
 
     def _mark_retry(self, status, attempt_count, error, at):
         """Not delivered, worth another try at ``at`` (same id, same body)."""
@@ -474,12 +474,12 @@ class FinanceSyncJob(models.Model):
     def _mark_cancelled(self, reason):
         """Cancelled by a person: never sent; later events of its document may go."""
         internal(self).write({"state": "cancelled", "cancel_reason": reason, "lease_until": False})
-        self.exception_ids._check_auto_resolve()
+        self.exception_ids._resolve_if_fixed()
         self._trigger_dispatch()
 
     def _raise_exception(self, category, message):
         for job in self:
-            self.env["finance.sync.exception"]._raise(
+            self.env["finance.sync.exception"]._open_or_bump(
                 backend=job.backend_id,
                 category=category,
                 message=message,

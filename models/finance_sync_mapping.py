@@ -93,7 +93,7 @@ class FinanceSyncMapping(models.Model):
         quiet = self.env.context.get("finance_sync_mapping_summary")
         if not quiet:
             mappings._post_to_sets(self.env._("Mapping added: %(kind)s %(record)s → %(code)s"))
-        mappings._release_blocked_jobs()
+        mappings._release_held_jobs()
         return mappings
 
     def write(self, vals):
@@ -128,7 +128,7 @@ class FinanceSyncMapping(models.Model):
             if changes:
                 mapping_set.message_post(body=Markup("<br/>").join(changes))
         if RELEASE_FIELDS & set(vals):
-            self._release_blocked_jobs()
+            self._release_held_jobs()
         return res
 
     def unlink(self):
@@ -151,34 +151,28 @@ class FinanceSyncMapping(models.Model):
     def _kind_label(self):
         return dict(MAPPING_KINDS).get(self.kind, self.kind or "")
 
-    def _release_blocked_jobs(self):
-        """Release, without anyone pressing retry, the jobs held back for want of these mappings.
+    def _release_held_jobs(self, exception_domain=None, resolve=True, reason=None):
+        """Release, without anyone pressing retry, the jobs held back for want of a mapping.
 
-        The missing-mapping exceptions they answer resolve at once; their blocked jobs become
-        due now and the dispatcher is woken (after commit), so nothing is sent from inside this
-        transaction (an import's dry run sends nothing either).
-        """
-        complete = self.filtered(lambda m: not m.is_missing and m.res_id)
-        if not complete:
-            return
-        keys = {
-            f"{backend.id}|missing_mapping|{missing_mapping_key(m.kind, m.res_id)}"
-            for m in complete
-            for backend in m.set_id.sudo().backend_ids
-        }
-        if keys:
-            self._release_held_jobs([("fingerprint", "in", sorted(keys))])
-
-    @api.model
-    def _release_held_jobs(self, exception_domain, resolve=True, reason=None):
-        """Make due now the blocked jobs of the missing-mapping exceptions in ``exception_domain``
-        and wake the dispatcher; with ``resolve``, close those exceptions at once (their mapping
-        exists now, or is no longer required).
+        Those are the blocked jobs of the missing-mapping exceptions in ``exception_domain``, or,
+        without one, of the exceptions these (complete) mappings answer. They become due now and
+        the dispatcher is woken (after commit), so nothing is sent from inside this transaction
+        (an import's dry run sends nothing either). With ``resolve``, those exceptions close at
+        once (their mapping exists now, or is no longer required).
 
         A job still held by another open missing mapping stays blocked: sending it would only
         block it again. Jobs are re-rendered on dispatch, so one still lacking a code is held
         again rather than sent with a wrong one.
         """
+        if exception_domain is None:
+            keys = {
+                f"{backend.id}|missing_mapping|{missing_mapping_key(m.kind, m.res_id)}"
+                for m in self.filtered(lambda m: not m.is_missing and m.res_id)
+                for backend in m.set_id.sudo().backend_ids
+            }
+            if not keys:
+                return self.env["finance.sync.job"]
+            exception_domain = [("fingerprint", "in", sorted(keys))]
         exceptions = (
             self.env["finance.sync.exception"].sudo().search([*exception_domain, ("category", "=", "missing_mapping")])
         )

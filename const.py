@@ -105,7 +105,6 @@ EXCEPTION_CATEGORIES = [
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
 # --- Inbound webhooks -------------------------------------------------------------------
-INBOUND_SCHEMA_VERSION = 1
 INBOUND_DELIVERY_ACKNOWLEDGED = "delivery.acknowledged"
 INBOUND_DELIVERY_REJECTED = "delivery.rejected"
 INBOUND_PAYMENT_STATUS = "payment.status"

@@ -434,7 +434,7 @@ class FinanceSyncJob(models.Model):
                 "lease_until": False,
             }
         )
-        self._raise_exception("transport", error)
+        self._open_exception("transport", error)
 
     def _mark_failed(self, status, attempt_count, error, category):
         """Refused for good (trying again unchanged cannot help): a person must act."""
@@ -447,7 +447,7 @@ class FinanceSyncJob(models.Model):
                 "lease_until": False,
             }
         )
-        self._raise_exception(category, error)
+        self._open_exception(category, error)
 
     def _mark_dead(self, status, attempt_count, error):
         """Attempts exhausted."""
@@ -461,7 +461,7 @@ class FinanceSyncJob(models.Model):
                 "lease_until": False,
             }
         )
-        self._raise_exception("transport", message)
+        self._open_exception("transport", message)
 
     def _mark_pending(self, reset_attempts=False):
         """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""
@@ -477,7 +477,8 @@ class FinanceSyncJob(models.Model):
         self.exception_ids._resolve_if_fixed()
         self._trigger_dispatch()
 
-    def _raise_exception(self, category, message):
+    def _open_exception(self, category, message):
+        """Open, or bump, the exception of each job's document for ``category``."""
         for job in self:
             self.env["finance.sync.exception"]._open_or_bump(
                 backend=job.backend_id,

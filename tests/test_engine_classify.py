@@ -132,11 +132,6 @@ def test_read_timeout_is_retried_with_the_time_waited():
     assert "timed out after 0.3 s" in verdict.message
 
 
-def test_the_given_timeout_wins_in_the_message():
-    verdict = classify.classify_error(requests.ReadTimeout("Read timed out."), timeout=12)
-    assert "timed out after 12 s" in verdict.message
-
-
 def test_timeout_without_a_known_duration():
     verdict = classify.classify_error(TimeoutError())
     assert verdict.outcome == "retry"

@@ -1,7 +1,5 @@
 """Literals shared by the models, the dispatcher and the webhook controller."""
 
-SCHEMA_VERSION = 1
-
 # --- Outbound event types -------------------------------------------------------------
 EVENT_PING = "ping"
 EVENT_INVOICE_POSTED = "invoice.posted"

@@ -766,10 +766,7 @@ class FinanceSyncBackend(models.Model):
     def _prepare_ping_payload(self, event_id):
         company = self.company_ids[:1] or self.env.company
         return {
-            "event_id": event_id,
-            "type": const.EVENT_PING,
-            "schema_version": const.SCHEMA_VERSION,
-            "occurred_at": payload_lib.iso_datetime(fields.Datetime.now()),
+            **payload_lib.envelope(event_id, const.EVENT_PING, fields.Datetime.now()),
             "company": {
                 "id": company.id,
                 "code": company.company_registry or None,

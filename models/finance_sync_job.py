@@ -200,7 +200,6 @@ class FinanceSyncJob(models.Model):
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
-        occurred_at = payload_lib.iso_datetime(now)
         snapshots = {rec.id: payload_lib.json_object_body(payloads[rec.id]) for rec in records}
         names = {rec.id: rec.display_name for rec in records}
         uid = self.env.uid
@@ -209,13 +208,7 @@ class FinanceSyncJob(models.Model):
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
             event_uuid = str(uuid.uuid4())
-            envelope = {
-                "event_id": event_uuid,
-                "type": event_type,
-                "schema_version": const.SCHEMA_VERSION,
-                "occurred_at": occurred_at,
-                "sequence": seq,
-            }
+            envelope = payload_lib.envelope(event_uuid, event_type, now, seq)
             payload = payload_lib.json_object_body(envelope, snapshots[rec.id])
             rows.append(
                 SQL(

@@ -121,11 +121,6 @@ def _rs_registry() -> jsonschema_rs.Registry:
     return jsonschema_rs.Registry(list(load_schemas(SCHEMA_DIR, SCHEMA_BASE_URI)))
 
 
-def event_types() -> list[str]:
-    """Event types that have a schema (every file but the shared definitions)."""
-    return sorted(p.stem for p in SCHEMA_DIR.glob("*.json") if not p.stem.startswith("_"))
-
-
 def validate(payload: dict, event_type: str | None = None) -> list[str]:
     """Return the schema violations of ``payload`` as readable ``path: message`` strings."""
     kind = event_type or payload.get("type")

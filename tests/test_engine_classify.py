@@ -213,3 +213,7 @@ def test_a_self_referencing_chain_terminates():
     first, second = ConnectionError("a"), ConnectionError("b")
     first.__context__, second.__context__ = second, first
     assert classify.classify_error(first).outcome == "retry"
+
+
+def test_a_connect_timeout_is_retried():
+    assert classify.classify_error(requests.ConnectTimeout("x")).outcome == "retry"

@@ -10,6 +10,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .. import const
+from ..engine.mapping import KIND_FIELDS, parse_missing_mapping_key
 from ..utils import check_guarded_fields, internal
 
 _logger = logging.getLogger(__name__)
@@ -299,9 +300,7 @@ class FinanceSyncException(models.Model):
     def action_add_mapping(self):
         """Open a new mapping, prefilled with the record this exception says is missing."""
         self.ensure_one()
-        from .finance_sync_mapping import KIND_FIELDS
-
-        kind, res_id = self.fingerprint.rsplit("|", 1)[1].split(":")[1:3]
+        kind, res_id = parse_missing_mapping_key(self.fingerprint.rsplit("|", 1)[1])
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Add mapping"),
@@ -311,7 +310,7 @@ class FinanceSyncException(models.Model):
             "context": {
                 "default_set_id": self.backend_id.mapping_set_id.id,
                 "default_kind": kind,
-                f"default_{KIND_FIELDS[kind][0]}": int(res_id),
+                f"default_{KIND_FIELDS[kind][0]}": res_id,
             },
         }
 

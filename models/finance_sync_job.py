@@ -10,8 +10,8 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
+from ..engine.mapping import missing_mapping_key
 from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
-from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
 

@@ -4,27 +4,11 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const
-from .finance_sync_mapping_set import MAPPING_KINDS
+from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, missing_mapping_key
 
-# kind -> (field on the mapping, Odoo model)
-KIND_FIELDS = {
-    "account": ("account_id", "account.account"),
-    "tax": ("tax_id", "account.tax"),
-    "journal": ("journal_id", "account.journal"),
-    "partner": ("partner_id", "res.partner"),
-    "currency": ("currency_id", "res.currency"),
-    "analytic": ("analytic_account_id", "account.analytic.account"),
-    "company": ("mapped_company_id", "res.company"),
-    "payment_method": ("payment_method_line_id", "account.payment.method.line"),
-}
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
 # Changing one of these may give a held document the code it waits for.
 RELEASE_FIELDS = {"kind", "external_code", *RECORD_FIELDS}
-
-
-def missing_mapping_key(kind, res_id):
-    """Fingerprint key of the exception opened for a record of ``kind`` without a code."""
-    return f"mapping:{kind}:{res_id}"
 
 
 class FinanceSyncMapping(models.Model):

@@ -1,6 +1,10 @@
-"""Literals shared by the models, the dispatcher and the webhook controller."""
+"""Literals shared by the models, the dispatcher and the webhook controller.
 
-SCHEMA_VERSION = 1
+A value the plain-Python ``engine`` also needs is defined there, once, and imported here when the
+Odoo side names it; the engine never imports this module.
+"""
+
+from .engine.signing import DEFAULT_TOLERANCE as INBOUND_TIMESTAMP_TOLERANCE  # noqa: F401 - seconds, both directions
 
 # --- Outbound event types -------------------------------------------------------------
 EVENT_PING = "ping"
@@ -52,14 +56,12 @@ JOB_STATES = [
 JOB_OPEN_STATES = ("pending", "blocked", "failed", "dead")
 
 # --- Dispatch defaults ------------------------------------------------------------------
-DEFAULT_TIMEOUT = 10  # seconds
 DEFAULT_MAX_CONCURRENT = 8  # requests in flight per backend (1 = one at a time)
 MAX_CONCURRENT_LIMIT = 64
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_CIRCUIT_THRESHOLD = 5  # consecutive transport failures that open the circuit
 DEFAULT_CIRCUIT_COOLDOWN = 300  # seconds before a probe is allowed
 DEFAULT_SECRET_OVERLAP_HOURS = 24
-BACKOFF_BASE_SECONDS = 30
 DEFAULT_429_PACE_SECONDS = 5  # a 429 without Retry-After holds the whole backend this long
 
 # --- Dispatcher (see models/finance_sync_dispatcher.py) -------------------------------------
@@ -75,7 +77,6 @@ DISPATCH_QUEUE_AHEAD = 3  # jobs leased ahead per backend, in multiples of its c
 DISPATCH_ROUND_SECONDS = 0.05  # outcomes wait at most this long to be recorded together
 DISPATCH_IDLE_WAIT_SECONDS = 30  # a worker with nothing due waits this long for work coming due
 DISPATCH_MIN_SLICE_SECONDS = 2  # room kept before the deadline to record and commit
-RESPONSE_EXCERPT_LIMIT = 2000
 
 # --- Server configuration keys (odoo.conf [options]) / environment variables -------------
 CONFIG_ENCRYPTION_KEY = "finance_sync_encryption_key"
@@ -105,7 +106,6 @@ EXCEPTION_CATEGORIES = [
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
 # --- Inbound webhooks -------------------------------------------------------------------
-INBOUND_SCHEMA_VERSION = 1
 INBOUND_DELIVERY_ACKNOWLEDGED = "delivery.acknowledged"
 INBOUND_DELIVERY_REJECTED = "delivery.rejected"
 INBOUND_PAYMENT_STATUS = "payment.status"
@@ -128,11 +128,9 @@ EXTERNAL_PAYMENT_STATUSES = [
     ("refunded", "Refunded"),
 ]
 INBOUND_MAX_BODY_BYTES = 256 * 1024  # an event is a few hundred bytes; refuse anything bigger early
-INBOUND_TIMESTAMP_TOLERANCE = 300  # seconds, both directions (Standard Webhooks)
 INBOUND_PAUSED_RETRY_AFTER = 300  # seconds, sent as Retry-After while a backend is paused
 INBOUND_MAX_HEADERS = 50  # headers kept (masked) on a stored event
 INBOUND_MAX_HEADER_VALUE = 500  # characters kept per header value
-INBOUND_MAX_SCHEMA_ERRORS = 20  # schema violations listed in a 422 answer
 INBOUND_MAX_JSON_DEPTH = 64  # nesting levels of arrays and objects in an event body (an event needs 4)
 INBOUND_PURGE_BATCH = 1000
 

@@ -150,7 +150,7 @@ def _parse(body, backend):
     except inbound.MalformedJSON as exc:
         raise _Refusal(400, exc.code, exc.message) from None
     try:
-        inbound.validate(payload, limit=const.INBOUND_MAX_SCHEMA_ERRORS)
+        inbound.validate(payload)
         backend.env["finance.sync.inbound.event"]._check_amount_precision(payload)
     except inbound.InvalidEvent as exc:
         raise _Refusal(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations]) from None

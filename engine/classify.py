@@ -110,17 +110,13 @@ def _any(chain: list[BaseException], *types: type) -> bool:
     return any(isinstance(item, types) for item in chain)
 
 
-def _timeout_seconds(chain: list[BaseException], timeout: float | None) -> str:
-    """The timeout in force, as text: given, or read from requests' message (``read timeout=10``)."""
-    if timeout is None:
-        for item in chain:
-            found = _TIMEOUT_IN_TEXT.search(str(item))
-            if found:
-                timeout = float(found.group(1))
-                break
-    if timeout is None:
-        return ""
-    return f" after {timeout:g} s"
+def _timeout_seconds(chain: list[BaseException]) -> str:
+    """The timeout in force, as text, read from requests' message (``read timeout=10``)."""
+    for item in chain:
+        found = _TIMEOUT_IN_TEXT.search(str(item))
+        if found:
+            return f" after {float(found.group(1)):g} s"
+    return ""
 
 
 def _detail(exc: BaseException) -> str:
@@ -137,7 +133,7 @@ def _is_timeout(chain: list[BaseException]) -> bool:
     return _any(chain, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
-def _transport_message(chain: list[BaseException], timeout: float | None) -> str:
+def _transport_message(chain: list[BaseException]) -> str:
     """Plain words for a failed delivery, from the most telling error in ``chain``."""
     text = " ".join(str(item) for item in chain).lower()
     if _any(chain, ConnectionRefusedError) or "connection refused" in text:
@@ -145,7 +141,7 @@ def _transport_message(chain: list[BaseException], timeout: float | None) -> str
     if _any(chain, urllib3.exceptions.NameResolutionError, socket.gaierror):
         return "Could not reach the platform: cannot resolve the endpoint's host name"
     if _is_timeout(chain):
-        return f"The platform did not answer in time: timed out{_timeout_seconds(chain, timeout)}"
+        return f"The platform did not answer in time: timed out{_timeout_seconds(chain)}"
     if _any(chain, ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError):
         return "Could not open a secure (TLS) connection to the platform; check its certificate"
     if _any(chain, requests.ConnectionError, ConnectionError):
@@ -153,13 +149,12 @@ def _transport_message(chain: list[BaseException], timeout: float | None) -> str
     return "The connection to the platform broke before its answer was received"
 
 
-def classify_error(exc: BaseException | None, timeout: float | None = None) -> Classification:
+def classify_error(exc: BaseException | None) -> Classification:
     """Map a transport error (no HTTP answer) to an outcome.
 
     Timeouts, refused or broken connections and other network errors (requests, urllib3,
     OSError) are worth a retry. A ValueError (e.g. an endpoint the URL guard refused, an
-    invalid URL) cannot get better by itself: failed. ``timeout`` (seconds) is quoted in the
-    message of a timeout when given.
+    invalid URL) cannot get better by itself: failed.
     """
     if exc is None:
         return Classification(FAILED, CATEGORY_TRANSPORT, "No answer from the platform and no error was recorded")
@@ -168,5 +163,5 @@ def classify_error(exc: BaseException | None, timeout: float | None = None) -> C
     if isinstance(exc, ValueError) and not isinstance(exc, network):
         return Classification(FAILED, CATEGORY_VALIDATION, str(exc))
     if isinstance(exc, (*network, requests.RequestException, OSError)):
-        return Classification(RETRY, CATEGORY_TRANSPORT, f"{_transport_message(chain, timeout)} ({_detail(exc)})")
+        return Classification(RETRY, CATEGORY_TRANSPORT, f"{_transport_message(chain)} ({_detail(exc)})")
     return Classification(FAILED, CATEGORY_TRANSPORT, f"Unexpected error while sending: {_detail(exc)}")

@@ -62,10 +62,3 @@ class SecretBox:
                 "cannot decrypt: the encryption key changed? A stored credential was encrypted with a key "
                 "the server no longer has; restore that key or enter the credential again"
             ) from None
-
-    def rotate(self, token: str) -> str:
-        """``token`` encrypted again under the first key (after a key rotation)."""
-        try:
-            return self._fernet.rotate(str(token).encode("ascii")).decode("ascii")
-        except (InvalidToken, ValueError, UnicodeError):
-            raise DecryptError("cannot decrypt: the encryption key changed?") from None

@@ -39,6 +39,8 @@ MALFORMED_JSON = "malformed_json"
 JSON_TOO_DEEP = "json_too_deep"
 UNSUPPORTED_CHARACTER = "unsupported_character"
 
+MAX_SCHEMA_ERRORS = 20  # schema violations listed in an answer
+
 
 class MalformedJSON(ValueError):
     """The body is not a JSON document Odoo can take; ``code`` says why: ``malformed_json`` (not
@@ -219,7 +221,7 @@ def _violations(validator_, payload, limit):
     return [SchemaViolation(_pointer(e.absolute_path), e.message) for e in errors[:limit]]
 
 
-def validate(payload, limit: int = 20) -> str:
+def validate(payload, limit: int = MAX_SCHEMA_ERRORS) -> str:
     """Check an inbound event; return its type or raise :class:`InvalidEvent`.
 
     An unknown ``type`` is reported as such (``unknown_event_type``) before anything else, so a

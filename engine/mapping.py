@@ -3,7 +3,63 @@
 Every mappable record is an object ``{"id", "code", "name"}`` whose ``code`` a mapping replaces;
 currencies are ISO code strings. ``slots(payload)`` lists them so that the mapping layer can
 look all codes up at once and then rewrite them in place.
+
+The kinds of mappable records, the field and model of each, the policies for unmapped records and
+the key of a missing mapping are defined here, once, for the models of the mapping set, its lines
+and its policies, the jobs and the exceptions.
 """
+
+MAPPING_KINDS = [
+    ("account", "Account"),
+    ("tax", "Tax"),
+    ("journal", "Journal"),
+    ("partner", "Partner"),
+    ("currency", "Currency"),
+    ("analytic", "Analytic account"),
+    ("company", "Company / legal entity"),
+    ("payment_method", "Payment method"),
+]
+# kind -> (field on a mapping line, Odoo model)
+KIND_FIELDS = {
+    "account": ("account_id", "account.account"),
+    "tax": ("tax_id", "account.tax"),
+    "journal": ("journal_id", "account.journal"),
+    "partner": ("partner_id", "res.partner"),
+    "currency": ("currency_id", "res.currency"),
+    "analytic": ("analytic_account_id", "account.analytic.account"),
+    "company": ("mapped_company_id", "res.company"),
+    "payment_method": ("payment_method_line_id", "account.payment.method.line"),
+}
+POLICIES = [
+    ("required", "Required: hold the document until mapped"),
+    ("pass_through", "Pass-through: send Odoo's own code"),
+    ("default", "Default value: send the default code"),
+]
+# A new set changes nothing until the partner decides: every kind starts as pass-through (Odoo's
+# own codes). Kinds whose codes differ on the platform (often partners and legal entities) are
+# switched to "required" per set, so that no document leaves with an unknown code.
+DEFAULT_POLICIES = {
+    "account": "pass_through",
+    "tax": "pass_through",
+    "journal": "pass_through",
+    "partner": "pass_through",
+    "currency": "pass_through",
+    "analytic": "pass_through",
+    "company": "pass_through",
+    "payment_method": "pass_through",
+}
+
+
+def missing_mapping_key(kind, res_id):
+    """Fingerprint key of the exception opened for a record of ``kind`` without a code
+    (``res_id`` may be a ``%`` wildcard, to match every record of the kind)."""
+    return f"mapping:{kind}:{res_id}"
+
+
+def parse_missing_mapping_key(key):
+    """``(kind, res_id)`` of a key made by :func:`missing_mapping_key`."""
+    _prefix, kind, res_id = key.split(":")[:3]
+    return kind, int(res_id)
 
 
 def _ref(kind, obj):

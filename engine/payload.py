@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import jsonschema_rs
 from referencing import Registry, Resource
 
+SCHEMA_VERSION = 1
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas" / "v1"
 SCHEMA_BASE_URI = "https://finance-sync.dev/schemas/v1/"
 
@@ -46,6 +47,20 @@ def iso_datetime(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def envelope(event_id: str, event_type: str, occurred_at: datetime, sequence: int | None = None) -> dict:
+    """The members that identify an event, beside what it says of its document (``_defs.json``
+    ``envelope``): id, type, schema version, time and, for a document's events, their order."""
+    members = {
+        "event_id": event_id,
+        "type": event_type,
+        "schema_version": SCHEMA_VERSION,
+        "occurred_at": iso_datetime(occurred_at),
+    }
+    if sequence is not None:
+        members["sequence"] = sequence
+    return members
 
 
 def canonical_json(payload: dict) -> bytes:
@@ -104,11 +119,6 @@ def compile_schema(schema: dict) -> jsonschema_rs.Validator:
 @functools.cache
 def _rs_registry() -> jsonschema_rs.Registry:
     return jsonschema_rs.Registry(list(load_schemas(SCHEMA_DIR, SCHEMA_BASE_URI)))
-
-
-def event_types() -> list[str]:
-    """Event types that have a schema (every file but the shared definitions)."""
-    return sorted(p.stem for p in SCHEMA_DIR.glob("*.json") if not p.stem.startswith("_"))
 
 
 def validate(payload: dict, event_type: str | None = None) -> list[str]:

@@ -26,8 +26,8 @@ def _sensitive(value, how):
     return {"send": value, "mask": mask_value(value), "omit": None}[how]
 
 
-def apply_profile(payload: dict, profile: dict | None = None) -> dict:
-    """Apply ``profile`` to ``payload`` in place and return it."""
+def apply_profile(payload: dict, profile: dict | None) -> dict:
+    """Apply ``profile`` (the defaults when None) to ``payload`` in place and return it."""
     options = {**DEFAULT_PROFILE, **(profile or {})}
     if not options["lines"]:
         payload.pop("lines", None)

@@ -15,7 +15,7 @@ from ..engine import budget, redact, signing, url_guard
 from ..engine import payload as payload_lib
 from ..engine.circuit import Circuit
 from ..engine.sender import Sender
-from ..engine.transport import TransportResult, get_transport
+from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
 from ..utils import allow_private_endpoints, check_guarded_fields, internal, secret_box
 
 _logger = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ class FinanceSyncBackend(models.Model):
     start_date = fields.Date(help="Documents dated before this day are not sent.", tracking=True)
     timeout = fields.Integer(
         "Timeout (s)",
-        default=const.DEFAULT_TIMEOUT,
+        default=DEFAULT_TIMEOUT,
         help="How long one request may wait for the platform's answer. It must fit the dispatcher's time budget, "
         "which follows the server's cron time limit.",
     )
@@ -616,10 +616,7 @@ class FinanceSyncBackend(models.Model):
     def _prepare_ping_payload(self, event_id):
         company = self.company_ids[:1] or self.env.company
         return {
-            "event_id": event_id,
-            "type": const.EVENT_PING,
-            "schema_version": const.SCHEMA_VERSION,
-            "occurred_at": payload_lib.iso_datetime(fields.Datetime.now()),
+            **payload_lib.envelope(event_id, const.EVENT_PING, fields.Datetime.now()),
             "company": {
                 "id": company.id,
                 "code": company.company_registry or None,

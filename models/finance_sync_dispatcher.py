@@ -12,7 +12,7 @@ from odoo import api, fields, models, modules
 from odoo.tools import SQL, config
 
 from .. import const
-from ..engine import backoff, budget, classify
+from ..engine import backoff, budget, classify, redact
 from ..engine.circuit import Circuit
 from ..engine.transport import TransportResult, get_transport
 
@@ -569,7 +569,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     "duration_ms": result.duration_ms,
                     "status_code": result.status or 0,
                     "outcome": verdict.outcome,
-                    "response_excerpt": channel.sender.mask(result.body_excerpt)[: const.RESPONSE_EXCERPT_LIMIT],
+                    "response_excerpt": channel.sender.mask(result.body_excerpt)[: redact.EXCERPT_LIMIT],
                     "error": error,
                 }
             )
@@ -605,7 +605,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
         if count >= channel.max_attempts:
             return ("_mark_dead", status, count, error)
         retry_after = backoff.parse_retry_after(result.retry_after, now)
-        delay = backoff.next_delay(count, retry_after=retry_after, base=const.BACKOFF_BASE_SECONDS)
+        delay = backoff.next_delay(count, retry_after=retry_after)
         return ("_mark_retry", status, count, error, now + timedelta(seconds=delay))
 
     # === WAKE-UPS === #

@@ -10,6 +10,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .. import const
+from ..engine.mapping import KIND_FIELDS, parse_missing_mapping_key
 from ..utils import check_guarded_fields, internal
 
 _logger = logging.getLogger(__name__)
@@ -299,9 +300,7 @@ class FinanceSyncException(models.Model):
     def action_add_mapping(self):
         """Open a new mapping, prefilled with the record this exception says is missing."""
         self.ensure_one()
-        from .finance_sync_mapping import KIND_FIELDS
-
-        kind, res_id = self.fingerprint.rsplit("|", 1)[1].split(":")[1:3]
+        kind, res_id = parse_missing_mapping_key(self.fingerprint.rsplit("|", 1)[1])
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Add mapping"),
@@ -311,7 +310,7 @@ class FinanceSyncException(models.Model):
             "context": {
                 "default_set_id": self.backend_id.mapping_set_id.id,
                 "default_kind": kind,
-                f"default_{KIND_FIELDS[kind][0]}": int(res_id),
+                f"default_{KIND_FIELDS[kind][0]}": res_id,
             },
         }
 
@@ -342,14 +341,14 @@ class FinanceSyncException(models.Model):
         """Close the open ones among these exceptions (see write for what closing does)."""
         self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES).write({"state": state})
 
-    def _check_auto_resolve(self):
+    def _resolve_if_fixed(self):
         """Resolve open exceptions whose linked jobs have all gone through (done or cancelled)."""
         for exc in self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.job_ids):
             if all(job.state in ("done", "cancelled") for job in exc.job_ids):
                 exc._close("resolved")
                 exc.message_post(body=self.env._("Resolved automatically: every linked job went through."))
 
-    def _check_inbound_auto_resolve(self):
+    def _resolve_if_inbound_applied(self):
         """Resolve open exceptions whose inbound events have all been applied since (and whose
         jobs, if any, went through)."""
         for exc in self.sudo().filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES and e.inbound_event_ids):
@@ -374,7 +373,7 @@ class FinanceSyncException(models.Model):
         )
 
     @api.model
-    def _raise(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
+    def _open_or_bump(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
         """Open an exception, or bump the open one with the same fingerprint."""
         jobs = jobs or self.env["finance.sync.job"]
         fingerprint = f"{backend.id}|{category}|{fingerprint_key}"

@@ -275,12 +275,12 @@ class FinanceSyncInboundEvent(models.Model):
                     {"state": state, "result_message": message, "processed_at": fields.Datetime.now()}
                 )
                 # Exceptions of earlier failed runs are solved once all their events went through.
-                earlier_exceptions._check_inbound_auto_resolve()
+                earlier_exceptions._resolve_if_inbound_applied()
 
     def _fail(self, refusal):
         self.ensure_one()
         document = refusal.document
-        exception = self.env["finance.sync.exception"]._raise(
+        exception = self.env["finance.sync.exception"]._open_or_bump(
             backend=self.backend_id,
             category=refusal.category,
             message=refusal.message,
@@ -318,7 +318,7 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _warn(self, category, message, document=None, job=None, fingerprint_key=""):
         """Open a sync exception for an event that was applied but needs a person's attention."""
-        exception = self.env["finance.sync.exception"]._raise(
+        exception = self.env["finance.sync.exception"]._open_or_bump(
             backend=self.backend_id,
             category=category,
             message=message,

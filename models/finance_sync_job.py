@@ -9,8 +9,8 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
+from ..engine.mapping import missing_mapping_key
 from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
-from .finance_sync_mapping import missing_mapping_key
 
 _logger = logging.getLogger(__name__)
 
@@ -199,7 +199,6 @@ class FinanceSyncJob(models.Model):
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
-        occurred_at = payload_lib.iso_datetime(now)
         snapshots = {rec.id: payload_lib.json_object_body(payloads[rec.id]) for rec in records}
         names = {rec.id: rec.display_name for rec in records}
         uid = self.env.uid
@@ -208,13 +207,7 @@ class FinanceSyncJob(models.Model):
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
             event_uuid = str(uuid.uuid4())
-            envelope = {
-                "event_id": event_uuid,
-                "type": event_type,
-                "schema_version": const.SCHEMA_VERSION,
-                "occurred_at": occurred_at,
-                "sequence": seq,
-            }
+            envelope = payload_lib.envelope(event_uuid, event_type, now, seq)
             payload = payload_lib.json_object_body(envelope, snapshots[rec.id])
             rows.append(
                 SQL(
@@ -365,7 +358,7 @@ class FinanceSyncJob(models.Model):
         )
         document = self.env[self.res_model].browse(self.res_id)
         for kind, res_id, name in missing:
-            self.env["finance.sync.exception"]._raise(
+            self.env["finance.sync.exception"]._open_or_bump(
                 backend=backend,
                 category="missing_mapping",
                 message=self.env._(
@@ -410,7 +403,7 @@ class FinanceSyncJob(models.Model):
         self.invalidate_recordset(
             ["state", "done_at", "last_status_code", "attempt_count", "last_error", "lease_until", "write_date"]
         )
-        self.browse(with_exceptions).exception_ids._check_auto_resolve()
+        self.browse(with_exceptions).exception_ids._resolve_if_fixed()
 
     def _mark_retry(self, status, attempt_count, error, at):
         """Not delivered, worth another try at ``at`` (same id, same body)."""
@@ -435,7 +428,7 @@ class FinanceSyncJob(models.Model):
                 "lease_until": False,
             }
         )
-        self._raise_exception("transport", error)
+        self._open_exception("transport", error)
 
     def _mark_failed(self, status, attempt_count, error, category):
         """Refused for good (trying again unchanged cannot help): a person must act."""
@@ -448,7 +441,7 @@ class FinanceSyncJob(models.Model):
                 "lease_until": False,
             }
         )
-        self._raise_exception(category, error)
+        self._open_exception(category, error)
 
     def _mark_dead(self, status, attempt_count, error):
         """Attempts exhausted."""
@@ -462,7 +455,7 @@ class FinanceSyncJob(models.Model):
                 "lease_until": False,
             }
         )
-        self._raise_exception("transport", message)
+        self._open_exception("transport", message)
 
     def _mark_pending(self, reset_attempts=False):
         """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""
@@ -475,12 +468,13 @@ class FinanceSyncJob(models.Model):
     def _mark_cancelled(self, reason):
         """Cancelled by a person: never sent; later events of its document may go."""
         internal(self).write({"state": "cancelled", "cancel_reason": reason, "lease_until": False})
-        self.exception_ids._check_auto_resolve()
+        self.exception_ids._resolve_if_fixed()
         self._trigger_dispatch()
 
-    def _raise_exception(self, category, message):
+    def _open_exception(self, category, message):
+        """Open, or bump, the exception of each job's document for ``category``."""
         for job in self:
-            self.env["finance.sync.exception"]._raise(
+            self.env["finance.sync.exception"]._open_or_bump(
                 backend=job.backend_id,
                 category=category,
                 message=message,

@@ -4,27 +4,11 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const
-from .finance_sync_mapping_set import MAPPING_KINDS
+from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, missing_mapping_key
 
-# kind -> (field on the mapping, Odoo model)
-KIND_FIELDS = {
-    "account": ("account_id", "account.account"),
-    "tax": ("tax_id", "account.tax"),
-    "journal": ("journal_id", "account.journal"),
-    "partner": ("partner_id", "res.partner"),
-    "currency": ("currency_id", "res.currency"),
-    "analytic": ("analytic_account_id", "account.analytic.account"),
-    "company": ("mapped_company_id", "res.company"),
-    "payment_method": ("payment_method_line_id", "account.payment.method.line"),
-}
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
 # Changing one of these may give a held document the code it waits for.
 RELEASE_FIELDS = {"kind", "external_code", *RECORD_FIELDS}
-
-
-def missing_mapping_key(kind, res_id):
-    """Fingerprint key of the exception opened for a record of ``kind`` without a code."""
-    return f"mapping:{kind}:{res_id}"
 
 
 class FinanceSyncMapping(models.Model):
@@ -93,7 +77,7 @@ class FinanceSyncMapping(models.Model):
         quiet = self.env.context.get("finance_sync_mapping_summary")
         if not quiet:
             mappings._post_to_sets(self.env._("Mapping added: %(kind)s %(record)s → %(code)s"))
-        mappings._release_blocked_jobs()
+        mappings._release_held_jobs()
         return mappings
 
     def write(self, vals):
@@ -128,7 +112,7 @@ class FinanceSyncMapping(models.Model):
             if changes:
                 mapping_set.message_post(body=Markup("<br/>").join(changes))
         if RELEASE_FIELDS & set(vals):
-            self._release_blocked_jobs()
+            self._release_held_jobs()
         return res
 
     def unlink(self):
@@ -151,34 +135,28 @@ class FinanceSyncMapping(models.Model):
     def _kind_label(self):
         return dict(MAPPING_KINDS).get(self.kind, self.kind or "")
 
-    def _release_blocked_jobs(self):
-        """Release, without anyone pressing retry, the jobs held back for want of these mappings.
+    def _release_held_jobs(self, exception_domain=None, resolve=True, reason=None):
+        """Release, without anyone pressing retry, the jobs held back for want of a mapping.
 
-        The missing-mapping exceptions they answer resolve at once; their blocked jobs become
-        due now and the dispatcher is woken (after commit), so nothing is sent from inside this
-        transaction (an import's dry run sends nothing either).
-        """
-        complete = self.filtered(lambda m: not m.is_missing and m.res_id)
-        if not complete:
-            return
-        keys = {
-            f"{backend.id}|missing_mapping|{missing_mapping_key(m.kind, m.res_id)}"
-            for m in complete
-            for backend in m.set_id.sudo().backend_ids
-        }
-        if keys:
-            self._release_held_jobs([("fingerprint", "in", sorted(keys))])
-
-    @api.model
-    def _release_held_jobs(self, exception_domain, resolve=True, reason=None):
-        """Make due now the blocked jobs of the missing-mapping exceptions in ``exception_domain``
-        and wake the dispatcher; with ``resolve``, close those exceptions at once (their mapping
-        exists now, or is no longer required).
+        Those are the blocked jobs of the missing-mapping exceptions in ``exception_domain``, or,
+        without one, of the exceptions these (complete) mappings answer. They become due now and
+        the dispatcher is woken (after commit), so nothing is sent from inside this transaction
+        (an import's dry run sends nothing either). With ``resolve``, those exceptions close at
+        once (their mapping exists now, or is no longer required).
 
         A job still held by another open missing mapping stays blocked: sending it would only
         block it again. Jobs are re-rendered on dispatch, so one still lacking a code is held
         again rather than sent with a wrong one.
         """
+        if exception_domain is None:
+            keys = {
+                f"{backend.id}|missing_mapping|{missing_mapping_key(m.kind, m.res_id)}"
+                for m in self.filtered(lambda m: not m.is_missing and m.res_id)
+                for backend in m.set_id.sudo().backend_ids
+            }
+            if not keys:
+                return self.env["finance.sync.job"]
+            exception_domain = [("fingerprint", "in", sorted(keys))]
         exceptions = (
             self.env["finance.sync.exception"].sudo().search([*exception_domain, ("category", "=", "missing_mapping")])
         )

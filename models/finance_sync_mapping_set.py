@@ -3,36 +3,9 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 
 from ..engine import mapping as mapping_lib
+from ..engine.mapping import DEFAULT_POLICIES, KIND_FIELDS, MAPPING_KINDS
 
-MAPPING_KINDS = [
-    ("account", "Account"),
-    ("tax", "Tax"),
-    ("journal", "Journal"),
-    ("partner", "Partner"),
-    ("currency", "Currency"),
-    ("analytic", "Analytic account"),
-    ("company", "Company / legal entity"),
-    ("payment_method", "Payment method"),
-]
-POLICIES = [
-    ("required", "Required: hold the document until mapped"),
-    ("pass_through", "Pass-through: send Odoo's own code"),
-    ("default", "Default value: send the default code"),
-]
 INVOICE_TYPES = ("out_invoice", "in_invoice", "out_refund", "in_refund")
-# A new set changes nothing until the partner decides: every kind starts as pass-through (Odoo's
-# own codes). Kinds whose codes differ on the platform (often partners and legal entities) are
-# switched to "required" per set, so that no document leaves with an unknown code.
-DEFAULT_POLICIES = {
-    "account": "pass_through",
-    "tax": "pass_through",
-    "journal": "pass_through",
-    "partner": "pass_through",
-    "currency": "pass_through",
-    "analytic": "pass_through",
-    "company": "pass_through",
-    "payment_method": "pass_through",
-}
 
 
 class FinanceSyncMappingSet(models.Model):
@@ -87,8 +60,6 @@ class FinanceSyncMappingSet(models.Model):
         payments of this set's backends use and that have no line in this set, then list the
         lines still missing a code."""
         self.ensure_one()
-        from .finance_sync_mapping import KIND_FIELDS
-
         used = self._get_used_records()
         existing = {(m.kind, m.res_id) for m in self.mapping_ids}
         vals_list = [

@@ -213,3 +213,8 @@ def test_verify_refuses_malformed_signature_headers(value):
     good = headers_for()["webhook-signature"][3:]
     headers = dict(headers_for(), **{"webhook-signature": value.format(sig=good)})
     assert refusal([SECRET], headers) == "bad_signature"
+
+
+def test_a_stale_timestamp_says_it_is_too_old():
+    with pytest.raises(signing.SignatureError, match="too old"):
+        signing.verify([SECRET], headers_for(), BODY, now=TS + 301)

@@ -49,9 +49,9 @@ class TestExceptionQueue(FinanceSyncCase):
 
     def test_same_problem_recurring_updates_one_record(self):
         invoice = self._create_invoice(post=True)
-        first = self.Exception._raise(self.backend, "transport", "down", document=invoice, fingerprint_key="k")
+        first = self.Exception._open_or_bump(self.backend, "transport", "down", document=invoice, fingerprint_key="k")
         with freeze_time(fields.Datetime.now() + timedelta(hours=1)):
-            again = self.Exception._raise(
+            again = self.Exception._open_or_bump(
                 self.backend, "transport", "still down", document=invoice, fingerprint_key="k"
             )
         self.assertEqual(first, again)
@@ -59,7 +59,9 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertGreater(again.last_seen, again.first_seen)
         self.assertEqual((again.move_id, again.res_model, again.res_id), (invoice, "account.move", invoice.id))
         again.action_resolve()
-        third = self.Exception._raise(self.backend, "transport", "down again", document=invoice, fingerprint_key="k")
+        third = self.Exception._open_or_bump(
+            self.backend, "transport", "down again", document=invoice, fingerprint_key="k"
+        )
         self.assertNotEqual(third, first, "a closed exception is not reopened: a new one tells the new story")
 
     def test_a_failing_job_recurring_keeps_one_exception(self):
@@ -76,7 +78,7 @@ class TestExceptionQueue(FinanceSyncCase):
 
     def test_every_category_explains_itself(self):
         for category, _label in const.EXCEPTION_CATEGORIES:
-            exc = self.Exception._raise(self.backend, category, "x", fingerprint_key=category)
+            exc = self.Exception._open_or_bump(self.backend, category, "x", fingerprint_key=category)
             self.assertTrue(exc.explanation and exc.suggested_fix, category)
         self.assertEqual(
             self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
@@ -85,11 +87,11 @@ class TestExceptionQueue(FinanceSyncCase):
         )
 
     def test_an_exception_opened_concurrently_asks_for_a_retry(self):
-        exc = self.Exception._raise(self.backend, "transport", "down", fingerprint_key="race")
+        exc = self.Exception._open_or_bump(self.backend, "transport", "down", fingerprint_key="race")
         # Another transaction opened it after this one started: this snapshot does not see it.
         self.patch(type(self.Exception), "_find_open", lambda self, fingerprint: self.browse())
         with self.assertRaises(ConcurrencyError), mute_logger("odoo.sql_db"):
-            self.Exception._raise(self.backend, "transport", "down", fingerprint_key="race")
+            self.Exception._open_or_bump(self.backend, "transport", "down", fingerprint_key="race")
         self.assertEqual(exc.occurrence_count, 1, "the savepoint rolled the failed insert back")
 
     # --- activities ----------------------------------------------------------------------
@@ -100,7 +102,7 @@ class TestExceptionQueue(FinanceSyncCase):
         exc = job.exception_ids
         self.assertEqual((exc.severity, exc.user_id), ("blocking", self.finance_user))
         self.assertEqual(exc.activity_ids.user_id, self.finance_user)
-        warning = self.Exception._raise(self.backend, "conflict", "amounts differ", fingerprint_key="w")
+        warning = self.Exception._open_or_bump(self.backend, "conflict", "amounts differ", fingerprint_key="w")
         self.assertEqual(warning.severity, "warning")
         self.assertFalse(warning.activity_ids, "warnings do not schedule activities")
         exc.action_resolve()
@@ -142,7 +144,7 @@ class TestExceptionQueue(FinanceSyncCase):
         for _i in range(3):
             excs |= self.failed_invoice()[1].exception_ids
         self.assertEqual(len(excs), 3)
-        conflict = self.Exception._raise(self.backend, "conflict", "no job to retry", fingerprint_key="c")
+        conflict = self.Exception._open_or_bump(self.backend, "conflict", "no job to retry", fingerprint_key="c")
         selection = (excs | conflict).with_user(self.finance_user)
         self.respond(500)
         selection.action_retry()  # the platform still fails: the jobs wait for their next attempt
@@ -194,7 +196,7 @@ class TestExceptionQueue(FinanceSyncCase):
         excs = self.Exception
         for bucket, days in ages.items():
             with freeze_time(now - timedelta(days=days)):  # first seen that long ago
-                exc = self.Exception._raise(self.backend, "transport", bucket, fingerprint_key=bucket)
+                exc = self.Exception._open_or_bump(self.backend, "transport", bucket, fingerprint_key=bucket)
             excs |= exc
         self.assertEqual(excs.mapped("age_bucket"), list(ages))
         self.assertTrue(self.Exception.fields_get(["age_bucket"])["age_bucket"]["groupable"])
@@ -395,7 +397,7 @@ class TestExceptionQueue(FinanceSyncCase):
         linked.button_draft()
         self.drain()
         linked_old = self.jobs_of(linked)[0]
-        exc = self.Exception._raise(self.backend, "conflict", "x", jobs=linked_old, fingerprint_key="keep")
+        exc = self.Exception._open_or_bump(self.backend, "conflict", "x", jobs=linked_old, fingerprint_key="keep")
 
         cancelled_after = self._create_invoice(post=True)
         self.drain()
@@ -495,7 +497,7 @@ class TestExceptionAccess(FinanceSyncCase):
         self.respond(200)
         as_user.action_retry()
         self.assertEqual(exc.state, "resolved")
-        other = self.env["finance.sync.exception"]._raise(self.backend, "conflict", "x", fingerprint_key="u")
+        other = self.env["finance.sync.exception"]._open_or_bump(self.backend, "conflict", "x", fingerprint_key="u")
         self.env["finance.sync.exception.ignore"].with_user(self.user).with_context(active_ids=other.ids).create(
             {"reason": "Known difference"}
         ).action_confirm()

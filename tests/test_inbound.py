@@ -643,7 +643,7 @@ class TestInboundRetention(InboundCase):
         old_ignored = self.make_event("ignored", 40, "old-ignored")
         recent = self.make_event("processed", 10, "recent")
         old_failed = self.make_event("failed", 40, "old-failed")
-        exception = self.env["finance.sync.exception"]._raise(self.backend, "conflict", "still open")
+        exception = self.env["finance.sync.exception"]._open_or_bump(self.backend, "conflict", "still open")
         old_with_open_exception = self.make_event(
             "processed", 40, "old-open-exception", exception_ids=[(6, 0, exception.ids)]
         )

@@ -188,7 +188,7 @@ class TestOutboxCannotBeFalsified(SecurityCase):
 class TestCompanyFields(SecurityCase):
     def exception(self):
         invoice = self._create_invoice(post=True)
-        return self.env["finance.sync.exception"]._raise(self.backend, "conflict", "x", document=invoice)
+        return self.env["finance.sync.exception"]._open_or_bump(self.backend, "conflict", "x", document=invoice)
 
     def test_a_user_cannot_move_an_exception_to_another_company(self):
         user = self.make_user(

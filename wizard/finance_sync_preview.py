@@ -100,13 +100,7 @@ class FinanceSyncPreview(models.TransientModel):
             return jobs[-1], self.env._("Last event sent: %s", jobs[-1].display_name)
         event_type = const.EVENT_INVOICE_POSTED if record._name == "account.move" else const.EVENT_PAYMENT_POSTED
         payload = record.with_company(record.company_id)._finance_sync_payloads()[record.id]
-        payload.update(
-            event_id=PLACEHOLDER_EVENT_ID,
-            type=event_type,
-            schema_version=const.SCHEMA_VERSION,
-            occurred_at=payload_lib.iso_datetime(fields.Datetime.now()),
-            sequence=1,
-        )
+        payload.update(payload_lib.envelope(PLACEHOLDER_EVENT_ID, event_type, fields.Datetime.now(), sequence=1))
         job = Job.new(
             {
                 "backend_id": self.backend_id.id,

@@ -4,7 +4,9 @@ from odoo import api, fields, models
 from odoo.exceptions import ConcurrencyError
 
 from .. import const
-from ..utils import check_guarded_fields
+from ..engine import inbound
+from ..errors import InboundRefusal
+from ..utils import check_guarded_fields, internal
 
 
 class FinanceSyncExternalPayment(models.Model):
@@ -61,3 +63,92 @@ class FinanceSyncExternalPayment(models.Model):
                 raise
             raise ConcurrencyError(f"payment reference {vals['reference']} recorded concurrently") from exc
         return record
+
+    # === BUSINESS METHODS === #
+
+    def _register_payment(self, amount, currency, date):
+        """Register this platform payment in Odoo, once: the standard way (payment register) on
+        its invoice, reconciled, after checking it fits, and link it here; raise InboundRefusal
+        (conflict) otherwise. The backend must be the payment authority for this kind of
+        document, and the payment goes the document's way (const.PAYMENT_DIRECTIONS)."""
+        self.ensure_one()
+        invoice, reference = self.move_id, self.reference
+        journal = self.backend_id.payment_journal_id
+
+        def conflict(message):
+            return InboundRefusal("conflict", message, document=invoice, fingerprint_key=f"payment:{reference}")
+
+        if not journal:
+            raise InboundRefusal(
+                "inbound_invalid",
+                self.env._("The backend is the payment authority but has no payment journal."),
+                document=invoice,
+            )
+        if invoice.move_type not in self.backend_id._get_payment_authority_move_types():
+            kind = dict(invoice._fields["move_type"]._description_selection(self.env))[invoice.move_type]
+            raise conflict(
+                self.env._(
+                    "%(backend)s is not the payment authority for documents of type %(kind)s: "
+                    "no payment was registered for %(doc)s.",
+                    backend=self.backend_id.name,
+                    kind=kind,
+                    doc=invoice.display_name,
+                )
+            )
+        if journal.company_id not in invoice.company_id.parent_ids:
+            raise conflict(
+                self.env._("Payment journal %s belongs to another company than the invoice.", journal.display_name)
+            )
+        if invoice.state != "posted":
+            raise conflict(self.env._("Invoice %s is not posted.", invoice.display_name))
+        if currency != invoice.currency_id:
+            raise conflict(
+                self.env._(
+                    "Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name
+                )
+            )
+        value = float(amount)
+        if inbound.excess_decimals(amount, currency.decimal_places) or amount <= 0:
+            raise conflict(
+                self.env._("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name)
+            )
+        residual = invoice.amount_residual
+        if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):
+            raise conflict(self.env._("Invoice %s is already paid.", invoice.display_name))
+        if currency.compare_amounts(value, residual) > 0:
+            raise conflict(
+                self.env._(
+                    "Payment of %(amount)s %(cur)s exceeds the amount due on %(inv)s (%(due)s).",
+                    amount=amount,
+                    cur=currency.name,
+                    inv=invoice.display_name,
+                    due=currency.round(residual),
+                )
+            )
+        locks = invoice.company_id._get_violated_lock_dates(date, False, journal)
+        if locks:
+            raise conflict(
+                self.env._(
+                    "The payment date %(date)s is in a locked period (until %(lock)s).", date=date, lock=locks[-1][0]
+                )
+            )
+        wizard = (
+            self.env["account.payment.register"]
+            .with_company(invoice.company_id)
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create(
+                {
+                    "payment_date": date,
+                    "journal_id": journal.id,
+                    "amount": value,
+                    "currency_id": currency.id,
+                    "communication": reference,
+                    "payment_difference_handling": "open",
+                }
+            )
+        )
+        if (wizard.payment_type, wizard.partner_type) != const.PAYMENT_DIRECTIONS[invoice.move_type]:
+            raise conflict(self.env._("The payment would not go the way %s is settled.", invoice.display_name))
+        payment = wizard._create_payments().with_env(self.env)
+        internal(self).write({"payment_id": payment.id})
+        return payment

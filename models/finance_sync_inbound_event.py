@@ -489,10 +489,7 @@ class FinanceSyncInboundEvent(models.Model):
         internal(self).write({"external_payment_id": external.id})
         result = self.env._("Payment %(ref)s %(status)s.", ref=data["reference"], status=data["status"])
         if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
-            payment = self._register_payment(
-                invoice, amount, currency, fields.Date.to_date(data["date"]), data["reference"]
-            )
-            internal(external).write({"payment_id": payment.id})
+            payment = external._register_payment(amount, currency, fields.Date.to_date(data["date"]))
             internal(self).write({"payment_id": payment.id})
             result = self.env._(
                 "Payment %(ref)s registered as %(payment)s.", ref=data["reference"], payment=payment.display_name
@@ -530,90 +527,6 @@ class FinanceSyncInboundEvent(models.Model):
             subtype_xmlid="mail.mt_note",
         )
         return "processed", result
-
-    def _register_payment(self, invoice, amount, currency, date, reference):
-        """Register a platform's payment on ``invoice`` the standard way (payment register),
-        reconciled, after checking it fits; raise InboundRefusal (conflict) otherwise. The
-        backend must be the payment authority for this kind of document, and the payment goes
-        the document's way (const.PAYMENT_DIRECTIONS)."""
-        journal = self.backend_id.payment_journal_id
-
-        def conflict(message):
-            return InboundRefusal("conflict", message, document=invoice, fingerprint_key=f"payment:{reference}")
-
-        if not journal:
-            raise InboundRefusal(
-                "inbound_invalid",
-                self.env._("The backend is the payment authority but has no payment journal."),
-                document=invoice,
-            )
-        if invoice.move_type not in self.backend_id._get_payment_authority_move_types():
-            kind = dict(invoice._fields["move_type"]._description_selection(self.env))[invoice.move_type]
-            raise conflict(
-                self.env._(
-                    "%(backend)s is not the payment authority for documents of type %(kind)s: "
-                    "no payment was registered for %(doc)s.",
-                    backend=self.backend_id.name,
-                    kind=kind,
-                    doc=invoice.display_name,
-                )
-            )
-        if journal.company_id not in invoice.company_id.parent_ids:
-            raise conflict(
-                self.env._("Payment journal %s belongs to another company than the invoice.", journal.display_name)
-            )
-        if invoice.state != "posted":
-            raise conflict(self.env._("Invoice %s is not posted.", invoice.display_name))
-        if currency != invoice.currency_id:
-            raise conflict(
-                self.env._(
-                    "Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name
-                )
-            )
-        value = float(amount)
-        if inbound.excess_decimals(amount, currency.decimal_places) or amount <= 0:
-            raise conflict(
-                self.env._("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name)
-            )
-        residual = invoice.amount_residual
-        if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):
-            raise conflict(self.env._("Invoice %s is already paid.", invoice.display_name))
-        if currency.compare_amounts(value, residual) > 0:
-            raise conflict(
-                self.env._(
-                    "Payment of %(amount)s %(cur)s exceeds the amount due on %(inv)s (%(due)s).",
-                    amount=amount,
-                    cur=currency.name,
-                    inv=invoice.display_name,
-                    due=currency.round(residual),
-                )
-            )
-        locks = invoice.company_id._get_violated_lock_dates(date, False, journal)
-        if locks:
-            raise conflict(
-                self.env._(
-                    "The payment date %(date)s is in a locked period (until %(lock)s).", date=date, lock=locks[-1][0]
-                )
-            )
-        wizard = (
-            self.env["account.payment.register"]
-            .with_company(invoice.company_id)
-            .with_context(active_model="account.move", active_ids=invoice.ids)
-            .create(
-                {
-                    "payment_date": date,
-                    "journal_id": journal.id,
-                    "amount": value,
-                    "currency_id": currency.id,
-                    "communication": reference,
-                    "payment_difference_handling": "open",
-                }
-            )
-        )
-        if (wizard.payment_type, wizard.partner_type) != const.PAYMENT_DIRECTIONS[invoice.move_type]:
-            raise conflict(self.env._("The payment would not go the way %s is settled.", invoice.display_name))
-        payments = wizard._create_payments()
-        return payments.with_env(self.env)
 
     # === RETENTION === #
 

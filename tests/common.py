@@ -5,11 +5,13 @@ import json
 import logging
 import uuid
 from contextlib import contextmanager
+from unittest.mock import patch
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.modules.registry import DummyRLock, Registry
 
 from ..engine import signing
 
@@ -168,3 +170,10 @@ def create_ping_jobs(env, backend, partners, events_per_partner=1):
             )
     env["finance.sync.job"].create(vals)
     return index
+
+
+def registry_shared_with_threads():
+    """A context in which threads of the test's own (workers, HTTP requests served by Odoo) may
+    use the loaded registry: Odoo's own test runner holds the registry lock while it runs tests,
+    and HttpCase lifts it the same way for its server threads."""
+    return patch.object(Registry, "_lock", DummyRLock())

@@ -8,18 +8,16 @@ instead of running inside the usual rolled-back test transaction."""
 import threading
 import time
 from contextlib import closing
-from unittest.mock import patch
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from odoo import SUPERUSER_ID, api, sql_db
-from odoo.modules.registry import DummyRLock, Registry
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
 from ..models.finance_sync_dispatcher import own_transactions
-from .common import create_ping_jobs
+from .common import create_ping_jobs, registry_shared_with_threads
 
 JOBS = 24
 
@@ -83,9 +81,7 @@ class TestConcurrentDispatch(BaseCase):
                     errors.append(exc)
 
             threads = [threading.Thread(target=worker) for _i in range(2)]
-            # Odoo's own runner holds the registry lock while it runs tests: the workers' threads
-            # share the loaded registry as HttpCase's server threads do.
-            with patch.object(Registry, "_lock", DummyRLock()):
+            with registry_shared_with_threads():
                 for t in threads:
                     t.start()
                 for t in threads:

@@ -24,7 +24,7 @@ from odoo.tools import mute_logger
 from .. import const
 from ..engine import inbound, signing
 from ..utils import internal
-from .common import FinanceSyncCase, captured_logs
+from .common import FinanceSyncCase, captured_logs, registry_shared_with_threads
 
 
 def iso_now(delta=timedelta()):
@@ -731,7 +731,7 @@ class TestInboundRealConcurrency(BaseCase):
                     errors.append(exc)
 
             threads = [threading.Thread(target=deliver) for _i in range(self.DELIVERIES)]
-            with captured_logs() as records:
+            with captured_logs() as records, registry_shared_with_threads():
                 for thread in threads:
                     thread.start()
                 for thread in threads:

@@ -16,10 +16,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from jsonschema import Draft202012Validator, ValidationError, validators
-from referencing import Registry
-
-from .payload import schema_registry
+from . import payload as payload_lib
 
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas" / "inbound" / "v1"
 SCHEMA_BASE_URI = "https://finance-sync.dev/schemas/inbound/v1/"
@@ -153,44 +150,10 @@ def parse_json(body: bytes, *, max_depth: int):
     return payload
 
 
-def _registry() -> Registry:
-    return schema_registry(SCHEMA_DIR, SCHEMA_BASE_URI)
-
-
-@functools.cache
-def ecma_regex(pattern: str) -> re.Pattern:
-    """A JSON Schema ``pattern`` (ECMA-262 dialect) compiled for Python's ``re``.
-
-    In Python ``$`` also matches before a final newline, so ``^[0-9]+$`` would accept "10\\n";
-    in ECMA-262 (and in the Rust engine that validates outbound payloads) it only matches at the
-    end of the text. Each ``$`` outside a character class becomes ``\\Z``, which means that.
-    """
-    parts, in_class, chars = [], False, iter(pattern)
-    for char in chars:
-        if char == "\\":
-            parts.append(char + next(chars, ""))
-        elif in_class:
-            in_class = char != "]"
-            parts.append(char)
-        else:
-            in_class = char == "["
-            parts.append(r"\Z" if char == "$" else char)
-    return re.compile("".join(parts))
-
-
-def _pattern(validator_, pattern, instance, schema):
-    """The ``pattern`` keyword with ECMA-262 semantics (see :func:`ecma_regex`)."""
-    if validator_.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-# Draft 2020-12, with the ``pattern`` keyword of the JSON Schema specification (ECMA-262).
-InboundValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
-
-
 def compile_schema(schema: dict):
-    """The validator of an inbound schema; ``$ref`` resolve among ``schemas/inbound/v1``."""
-    return InboundValidator(schema, registry=_registry())
+    """The validator of an inbound schema (the outbound engine's, ``jsonschema_rs``: ECMA-262
+    patterns, where nothing may follow ``$``); ``$ref`` resolve among ``schemas/inbound/v1``."""
+    return payload_lib.compile_schema(schema, SCHEMA_DIR, SCHEMA_BASE_URI)
 
 
 @functools.cache
@@ -217,8 +180,8 @@ def _pointer(path) -> str:
 
 
 def _violations(validator_, payload, limit):
-    errors = sorted(validator_.iter_errors(payload), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return [SchemaViolation(_pointer(e.absolute_path), e.message) for e in errors[:limit]]
+    errors = sorted(validator_.iter_errors(payload), key=lambda e: (list(map(str, e.instance_path)), e.message))
+    return [SchemaViolation(_pointer(e.instance_path), e.message) for e in errors[:limit]]
 
 
 def validate(payload, limit: int = MAX_SCHEMA_ERRORS) -> str:

@@ -68,16 +68,6 @@ def test_pattern_is_anchored_and_nothing_may_follow(compile_schema, node):
             assert not validator.is_valid(wrapped), f"{pattern} accepts {wrapped!r}"
 
 
-def test_inbound_dollar_means_end_of_text():
-    assert inbound.ecma_regex("^[0-9]+$").search("10")
-    assert not inbound.ecma_regex("^[0-9]+$").search("10\n")
-    # Escaped and bracketed dollars stay literal.
-    assert inbound.ecma_regex(r"^\$[0-9]$").search("$1")
-    assert inbound.ecma_regex("^[$]$").search("$")
-    assert not inbound.ecma_regex("^[$]$").search("$\n")
-    assert inbound.ecma_regex(r"^a\\$").search("a\\")
-
-
 def test_an_event_with_a_trailing_newline_is_refused():
     data = {
         "invoice": {"number": "INV/2025/00042"},

@@ -97,30 +97,25 @@ class AccountMove(models.Model):
         self.ensure_one()
         return self.company_id, self.journal_id, self.date, self.move_type, None
 
-    def _finance_sync_payloads(self):
-        return {move.id: move._finance_sync_payload() for move in self}
-
-    def _finance_sync_payload(self):
+    def _finance_sync_payload(self, blocks):
         """Canonical v1 body of an invoice event (envelope ids are added by the job)."""
         self.ensure_one()
         cur, ccur = self.currency_id, self.company_currency_id
         sign = -1 if self.move_type in ("out_refund", "in_invoice") else 1
+        money = blocks.money
 
         def amounts(untaxed, tax, total, residual, currency):
-            m = self._finance_sync_money
             return {
-                "untaxed": m(untaxed, currency),
-                "tax": m(tax, currency),
-                "total": m(total, currency),
-                "residual": m(residual, currency),
+                "untaxed": money(untaxed, currency),
+                "tax": money(tax, currency),
+                "total": money(total, currency),
+                "residual": money(residual, currency),
             }
 
-        receivable_payable = self.line_ids.filtered(
-            lambda line: line.account_id.account_type in ("asset_receivable", "liability_payable")
-        )
-        payments = self._get_reconciled_payments()
+        reconciliation, payments = blocks.reconciliation(blocks.receivable_payable(self.line_ids))
+        reversed_entry = self.reversed_entry_id
         return {
-            "company": self._finance_sync_company_block(self.company_id),
+            "company": blocks.company(self.company_id),
             "document": {
                 "model": "account.move",
                 "id": self.id,
@@ -135,7 +130,7 @@ class AccountMove(models.Model):
                 "ref": self.ref or None,
                 "bank_account": self.partner_bank_id.acc_number or None,
                 "currency": cur.name,
-                "journal": self._finance_sync_ref(self.journal_id, self.journal_id.code),
+                "journal": blocks.ref(self.journal_id, "code"),
                 "amounts": amounts(self.amount_untaxed, self.amount_tax, self.amount_total, self.amount_residual, cur),
                 "amounts_company_currency": amounts(
                     sign * self.amount_untaxed_signed,
@@ -144,57 +139,54 @@ class AccountMove(models.Model):
                     sign * self.amount_residual_signed,
                     ccur,
                 ),
-                "reversed_entry": {
-                    "model": "account.move",
-                    "id": self.reversed_entry_id.id,
-                    "number": self.reversed_entry_id.name,
-                }
-                if self.reversed_entry_id
+                "reversed_entry": {"model": "account.move", "id": reversed_entry.id, "number": reversed_entry.name}
+                if reversed_entry
                 else None,
                 "reversal_entries": [
                     {"model": "account.move", "id": r.id, "number": r.name} for r in self.reversal_move_ids
                 ],
             },
-            "partner": self._finance_sync_partner_block(self.partner_id),
+            "partner": blocks.partner(self.partner_id),
             "lines": [
-                line_payload(self, line)
-                for line in self.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+                line_payload(blocks, line, cur) for line in self.invoice_line_ids if line.display_type == "product"
             ],
             "payments": [
                 {
                     "id": pay.id,
                     "number": pay.name or None,
                     "date": payload_lib.iso_date(pay.date),
-                    "amount": self._finance_sync_money(pay.amount, pay.currency_id),
+                    "amount": money(pay.amount, pay.currency_id),
                     "currency": pay.currency_id.name,
                 }
                 for pay in payments
             ],
-            "reconciliation": self._finance_sync_reconciliation(receivable_payable),
+            "reconciliation": reconciliation,
         }
 
 
-def line_payload(move, line):
-    cur = move.currency_id
+def line_payload(blocks, line, currency):
+    """One invoice line; ``currency`` is its document's."""
     distribution = []
-    for key, percentage in (line.analytic_distribution or {}).items():
-        accounts = move.env["account.analytic.account"].browse(int(a) for a in str(key).split(","))
-        distribution.append(
-            {
-                "accounts": [move._finance_sync_ref(acc, acc.code or None) for acc in accounts],
-                "percentage": payload_lib.quantity(percentage),
-            }
-        )
+    if line.analytic_distribution:
+        Analytic = line.env["account.analytic.account"]
+        for key, percentage in line.analytic_distribution.items():
+            accounts = Analytic.browse(int(a) for a in str(key).split(","))
+            distribution.append(
+                {
+                    "accounts": [blocks.ref(acc, "code") for acc in accounts],
+                    "percentage": payload_lib.quantity(percentage),
+                }
+            )
     return {
         "id": line.id,
         "name": line.name or None,
-        "product": move._finance_sync_ref(line.product_id, line.product_id.default_code or None),
-        "account": move._finance_sync_ref(line.account_id, line.account_id.code),
-        "taxes": [move._finance_sync_ref(tax, tax.name) for tax in line.tax_ids],
+        "product": blocks.ref(line.product_id, "default_code"),
+        "account": blocks.ref(line.account_id, "code"),
+        "taxes": [blocks.ref(tax, "name") for tax in line.tax_ids],
         "analytic_distribution": distribution,
         "quantity": payload_lib.quantity(line.quantity),
         "price_unit": payload_lib.quantity(line.price_unit),
         "discount": payload_lib.quantity(line.discount),
-        "subtotal": move._finance_sync_money(line.price_subtotal, cur),
-        "total": move._finance_sync_money(line.price_total, cur),
+        "subtotal": blocks.money(line.price_subtotal, currency),
+        "total": blocks.money(line.price_total, currency),
     }

@@ -51,17 +51,12 @@ class AccountPayment(models.Model):
         self.ensure_one()
         return self.company_id, self.journal_id, self.date, None, self.payment_type
 
-    def _finance_sync_payloads(self):
-        return {payment.id: payment._finance_sync_payload() for payment in self}
-
-    def _finance_sync_payload(self):
+    def _finance_sync_payload(self, blocks):
         self.ensure_one()
         method = self.payment_method_line_id
-        counterpart_lines = self.move_id.line_ids.filtered(
-            lambda line: line.account_id.account_type in ("asset_receivable", "liability_payable")
-        )
+        reconciliation, _payments = blocks.reconciliation(blocks.receivable_payable(self.move_id.line_ids))
         return {
-            "company": self._finance_sync_company_block(self.company_id),
+            "company": blocks.company(self.company_id),
             "document": {
                 "model": "account.payment",
                 "id": self.id,
@@ -69,13 +64,13 @@ class AccountPayment(models.Model):
                 "kind": const.PAYMENT_KINDS[self.payment_type],
                 "state": self.state,
                 "date": payload_lib.iso_date(self.date),
-                "amount": self._finance_sync_money(self.amount, self.currency_id),
-                "amount_company_currency": self._finance_sync_money(
+                "amount": blocks.money(self.amount, self.currency_id),
+                "amount_company_currency": blocks.money(
                     abs(self.amount_company_currency_signed), self.company_currency_id
                 ),
                 "currency": self.currency_id.name,
-                "journal": self._finance_sync_ref(self.journal_id, self.journal_id.code),
-                "payment_method": self._finance_sync_ref(method, method.code) if method else None,
+                "journal": blocks.ref(self.journal_id, "code"),
+                "payment_method": blocks.ref(method, "code"),
                 "memo": self.memo or None,
                 "bank_account": self.partner_bank_id.acc_number or None,
                 "is_reconciled": bool(self.is_reconciled),
@@ -83,6 +78,6 @@ class AccountPayment(models.Model):
                     {"model": "account.move", "id": inv.id, "number": inv.name} for inv in self.reconciled_invoice_ids
                 ],
             },
-            "partner": self._finance_sync_partner_block(self.partner_id),
-            "reconciliation": self._finance_sync_reconciliation(counterpart_lines),
+            "partner": blocks.partner(self.partner_id),
+            "reconciliation": reconciliation,
         }

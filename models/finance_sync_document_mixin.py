@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
@@ -117,7 +117,16 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         raise NotImplementedError
 
     def _finance_sync_payloads(self):
-        """{record id: canonical payload (without envelope ids)}"""
+        """{record id: canonical payload (without envelope ids)}, the blocks the records share
+        rendered once."""
+        blocks = PayloadBlocks()
+        return {record.id: record._finance_sync_payload(blocks) for record in self}
+
+    def _finance_sync_payload(self, blocks):
+        """Canonical payload of one record (without envelope ids).
+
+        :param PayloadBlocks blocks: the blocks of the capture this record belongs to
+        """
         raise NotImplementedError
 
     def _finance_sync_capture(self, event_type, only_if_sent=False, wants=None):
@@ -180,63 +189,107 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         )
         return {(bid, rid): (event_type, document or {}) for bid, rid, event_type, document in self.env.cr.fetchall()}
 
-    # === PAYLOAD BLOCKS === #
 
-    @api.model
-    def _finance_sync_company_block(self, company):
-        return {
-            "id": company.id,
-            "code": company.company_registry or None,
-            "name": company.name,
-            "vat": company.vat or None,
-            "currency": company.currency_id.name,
-        }
+class PayloadBlocks:
+    """The payload blocks of one capture, each rendered once.
 
-    @api.model
-    def _finance_sync_partner_block(self, partner):
+    Documents captured together share companies, partners, journals, accounts, taxes and
+    currencies: each of those is read and shaped once per capture, however many documents (and
+    lines) name it; the documents' own fields are read in batch through the ORM's prefetching.
+    Blocks are shared between the payloads of a capture, so nobody may change them in place.
+    """
+
+    def __init__(self):
+        self._memo = {}
+
+    def _once(self, key, build):
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+            return value
+
+    def company(self, company):
+        return self._once(
+            ("res.company", company.id),
+            lambda: {
+                "id": company.id,
+                "code": company.company_registry or None,
+                "name": company.name,
+                "vat": company.vat or None,
+                "currency": company.currency_id.name,
+            },
+        )
+
+    def partner(self, partner):
         if not partner:
             return None
         commercial = partner.commercial_partner_id
-        return {
-            "id": commercial.id,
-            "code": commercial.ref or None,
-            "name": commercial.name or "",
-            "vat": commercial.vat or None,
-            "country": commercial.country_id.code or None,
-            "ref": commercial.ref or None,
-            "email": commercial.email or None,
-        }
+        return self._once(
+            ("res.partner", commercial.id),
+            lambda: {
+                "id": commercial.id,
+                "code": commercial.ref or None,
+                "name": commercial.name or "",
+                "vat": commercial.vat or None,
+                "country": commercial.country_id.code or None,
+                "ref": commercial.ref or None,
+                "email": commercial.email or None,
+            },
+        )
 
-    @api.model
-    def _finance_sync_ref(self, record, code=None):
+    def ref(self, record, code_field=None):
+        """``{id, code, name}`` of a record, its code read from ``code_field``."""
         if not record:
             return None
-        return {"id": record.id, "code": code or None, "name": record.display_name}
+        return self._once(
+            (record._name, record.id),
+            lambda: {
+                "id": record.id,
+                "code": (record[code_field] if code_field else None) or None,
+                "name": record.display_name,
+            },
+        )
 
-    @api.model
-    def _finance_sync_money(self, amount, currency):
-        return payload_lib.money(amount, currency.decimal_places)
+    def money(self, amount, currency):
+        digits = self._once(("digits", currency.id), lambda: currency.decimal_places)
+        return payload_lib.money(amount, digits)
 
-    @api.model
-    def _finance_sync_reconciliation(self, lines):
-        """Partial reconciliations of receivable/payable ``lines`` with their counterparts."""
-        result = []
+    def account_type(self, account):
+        return self._once(("account_type", account.id), lambda: account.account_type)
+
+    def receivable_payable(self, lines):
+        """The receivable and payable lines among ``lines`` (those reconciled with payments)."""
+        return lines.filtered(
+            lambda line: self.account_type(line.account_id) in ("asset_receivable", "liability_payable")
+        )
+
+    def reconciliation(self, lines):
+        """Partial reconciliations of receivable/payable ``lines`` with their counterparts, and
+        the payments among those counterparts (as ``account.move._get_reconciled_payments``
+        finds them, from the same walk).
+
+        :return: (list of partial blocks, account.payment recordset)
+        """
+        partials, debit_side, credit_side = [], [], []
         for line in lines:
             for partial in line.matched_debit_ids:
-                counterpart = partial.debit_move_id
-                result.append(self._finance_sync_partial(partial, counterpart))
+                debit_side.append(partial.debit_move_id)
+                partials.append(self._partial(partial, partial.debit_move_id))
             for partial in line.matched_credit_ids:
-                counterpart = partial.credit_move_id
-                result.append(self._finance_sync_partial(partial, counterpart))
-        return result
+                credit_side.append(partial.credit_move_id)
+                partials.append(self._partial(partial, partial.credit_move_id))
+        if not partials:
+            return partials, lines.env["account.payment"]
+        counterparts = lines.browse().union(*debit_side) + lines.browse().union(*credit_side)
+        return partials, counterparts.move_id.origin_payment_id
 
-    @api.model
-    def _finance_sync_partial(self, partial, counterpart_line):
+    def _partial(self, partial, counterpart_line):
         currency = partial.company_currency_id
         move = counterpart_line.move_id
         return {
             "counterpart": {"model": "account.move", "id": move.id, "number": move.name or None},
-            "amount": self._finance_sync_money(partial.amount, currency),
+            "amount": self.money(partial.amount, currency),
             "currency": currency.name,
             "date": payload_lib.iso_date(partial.max_date),
         }

@@ -15,6 +15,15 @@ from ..utils import check_guarded_fields, internal, purge_batch, retention_cutof
 _logger = logging.getLogger(__name__)
 
 
+class JsonText(fields.Json):
+    """A Json field stored as PostgreSQL ``json``: the text as written, checked but not
+    decomposed into ``jsonb``. Captured events are written once, during the posting that
+    produces them, and always read back whole, so the decomposition would only make posting
+    slower (by about a fifth of the outbox row's cost); ``->`` still reads into them."""
+
+    _column_type = ("json", "json")
+
+
 class FinanceSyncJob(models.Model):
     """One event for one backend: the transactional outbox row.
 
@@ -58,7 +67,7 @@ class FinanceSyncJob(models.Model):
     next_attempt_at = fields.Datetime("Next attempt", default=fields.Datetime.now, required=True, readonly=True)
     last_status_code = fields.Integer("Last HTTP status", readonly=True)
     last_error = fields.Text(readonly=True)
-    payload = fields.Json(readonly=True, help="Canonical event as captured, before mappings.")
+    payload = JsonText(readonly=True, help="Canonical event as captured, before mappings.")
     body = fields.Text(
         "Sent body",
         readonly=True,
@@ -202,16 +211,16 @@ class FinanceSyncJob(models.Model):
         snapshots = {rec.id: payload_lib.json_object_body(payloads[rec.id]) for rec in records}
         names = {rec.id: rec.display_name for rec in records}
         uid = self.env.uid
+        placeholders = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s::json, %s, %s, %s, %s)"
         rows = []
         for rec, backend in pairs:
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
             event_uuid = str(uuid.uuid4())
             envelope = payload_lib.envelope(event_uuid, event_type, now, seq)
-            payload = payload_lib.json_object_body(envelope, snapshots[rec.id])
             rows.append(
                 SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s::jsonb, %s, %s, %s, %s)",
+                    placeholders,
                     backend.id,
                     rec.company_id.id,
                     event_uuid,
@@ -223,7 +232,7 @@ class FinanceSyncJob(models.Model):
                     names[rec.id],
                     seq,
                     now,
-                    payload,
+                    payload_lib.json_object_body(envelope, snapshots[rec.id]),
                     uid,
                     now,
                     uid,

@@ -122,6 +122,22 @@ class TestCapture(FinanceSyncCase):
         payment.action_cancel()
         self.assertEqual(self.jobs_of(payment)[-1].event_type, "payment.cancelled")
 
+    def test_documents_captured_together_get_the_payloads_they_get_alone(self):
+        """A capture renders shared blocks (company, partner, journal, accounts, currencies) once
+        for all its documents: each payload is still the one the document gets on its own."""
+        paid = self._create_invoice(post=True)
+        payment = self._register_payment(paid)
+        refund = self._reverse_invoice(self._create_invoice(post=True), post=True)
+        moves = paid | refund | self._create_invoice(post=True)
+        together = moves._finance_sync_payloads()
+        for move in moves:
+            self.assertEqual(together[move.id], move._finance_sync_payloads()[move.id], move.name)
+        self.assertEqual([p["id"] for p in together[paid.id]["payments"]], [payment.id])
+        self.assertEqual(len(together[paid.id]["reconciliation"]), 1)
+        self.assertEqual(together[refund.id]["reconciliation"][0]["counterpart"]["id"], refund.reversed_entry_id.id)
+        pays = payment | self._register_payment(self._create_invoice(post=True))
+        self.assertEqual(pays._finance_sync_payloads(), {p.id: p._finance_sync_payloads()[p.id] for p in pays})
+
     def test_scope_filters_kinds_journals_and_start_date(self):
         self.backend.write({"send_vendor_bills": False, "start_date": fields.Date.today() + timedelta(days=30)})
         bill = self._create_invoice(move_type="in_invoice", post=True)

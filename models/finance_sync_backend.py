@@ -717,16 +717,28 @@ class FinanceSyncBackend(models.Model):
 
     def _in_scope(self, company, journal, doc_date, move_type=None, payment_type=None):
         """Whether a document with these attributes is sent to this backend."""
+        return self._scope_check()(company, journal, doc_date, move_type=move_type, payment_type=payment_type)
+
+    def _scope_check(self):
+        """This backend's scope, read once, as a function of a document's attributes (for
+        captures that test many documents)."""
         self.ensure_one()
-        if company not in self.company_ids:
-            return False
-        if move_type and move_type not in self._get_scope_move_types():
-            return False
-        if payment_type and payment_type not in self._get_scope_payment_types():
-            return False
-        if self.journal_ids and journal not in self.journal_ids:
-            return False
-        return not (self.start_date and doc_date and doc_date < self.start_date)
+        company_ids = set(self.company_ids.ids)
+        journal_ids = set(self.journal_ids.ids)
+        scope_move_types = set(self._get_scope_move_types())
+        payment_types = set(self._get_scope_payment_types())
+        start = self.start_date
+
+        def in_scope(company, journal, doc_date, move_type=None, payment_type=None):
+            return (
+                company.id in company_ids
+                and (not move_type or move_type in scope_move_types)
+                and (not payment_type or payment_type in payment_types)
+                and (not journal_ids or journal.id in journal_ids)
+                and not (start and doc_date and doc_date < start)
+            )
+
+        return in_scope
 
     def _get_secret(self, kind):
         """Decrypted secret (``auth`` or ``signing``); only for the dispatcher and controller."""

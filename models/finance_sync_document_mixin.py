@@ -153,13 +153,14 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
                     ["backend_id", "res_id"],
                 )
             }
+        checks = [(backend, backend._scope_check()) for backend in backends]
         by_record = {}
         for record in self:
             company, journal, date, move_type, payment_type = record._finance_sync_scope()
             wanted = backends.browse(
                 b.id
-                for b in backends
-                if b._in_scope(company, journal, date, move_type=move_type, payment_type=payment_type)
+                for b, in_scope in checks
+                if in_scope(company, journal, date, move_type=move_type, payment_type=payment_type)
                 and (not only_if_sent or (b.id, record.id) in sent)
                 and (wants is None or wants(b, record))
             )

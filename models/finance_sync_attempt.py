@@ -20,7 +20,9 @@ class FinanceSyncAttempt(models.Model):
     company_id = fields.Many2one(related="job_id.company_id", store=True)
     started_at = fields.Datetime(required=True, readonly=True)
     duration_ms = fields.Integer("Duration (ms)", readonly=True)
-    status_code = fields.Integer("HTTP status", readonly=True, help="0 when no HTTP answer was received.")
+    status_code = fields.Integer(
+        "HTTP status", readonly=True, aggregator=False, help="Empty when no HTTP answer was received."
+    )
     outcome = fields.Selection(
         [("done", "Delivered"), ("retry", "Will retry"), ("failed", "Refused"), ("pause", "Endpoint gone")],
         readonly=True,

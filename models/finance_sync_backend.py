@@ -55,6 +55,10 @@ def new_webhook_token():
     return pysecrets.token_urlsafe(24)
 
 
+# Search filters of the jobs' view that buttons may open them with (the stat buttons' counts).
+JOB_SEARCH_FILTERS = ("filter_pending", "filter_need_action")
+
+
 def move_types(customer_invoices, vendor_bills, refunds):
     """The account.move types of these document kinds."""
     types = []
@@ -527,10 +531,15 @@ class FinanceSyncBackend(models.Model):
         self.env["finance.sync.job"]._trigger_dispatch()
 
     def action_view_jobs(self):
+        """This backend's jobs; a button may narrow them to one of the jobs' search filters
+        (context key ``finance_sync_jobs_filter``, e.g. ``filter_pending``)."""
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
         action["domain"] = [("backend_id", "=", self.id)]
         action["context"] = {"default_backend_id": self.id}
+        job_filter = self.env.context.get("finance_sync_jobs_filter")
+        if job_filter in JOB_SEARCH_FILTERS:
+            action["context"][f"search_default_{job_filter}"] = 1
         return action
 
     def action_view_inbound_events(self):

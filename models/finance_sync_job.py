@@ -65,7 +65,9 @@ class FinanceSyncJob(models.Model):
     state = fields.Selection(const.JOB_STATES, required=True, default="pending", index=True, readonly=True)
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime("Next attempt", default=fields.Datetime.now, required=True, readonly=True)
-    last_status_code = fields.Integer("Last HTTP status", readonly=True)
+    last_status_code = fields.Integer(
+        "Last HTTP status", readonly=True, aggregator=False, help="Empty when no HTTP answer was received."
+    )
     last_error = fields.Text(readonly=True)
     payload = JsonText(readonly=True, help="Canonical event as captured, before mappings.")
     body = fields.Text(

@@ -11,6 +11,7 @@ from odoo import fields
 from odoo.exceptions import AccessError, ConcurrencyError, UserError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
+from odoo.tools.safe_eval import safe_eval
 
 from .. import const
 from .common import FinanceSyncCase
@@ -295,6 +296,39 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertTrue(by_name[others[0].id]["last_success_at"])
         self.assertFalse(by_name[self.backend.id]["last_success_at"])
         self.assertEqual([v["pending_count"] for v in values], [1, 0, 1])
+
+    def test_stat_buttons_open_the_jobs_they_count(self):
+        """Each stat button of the backend form opens the jobs its number counts: the action's
+        domain with the search filter the button asks for gives that many jobs."""
+        self.backend.write({"max_attempts": 1})
+        self._create_invoice(post=True)
+        self.respond(503)
+        self.dispatch()  # its job is dead
+        for _i in range(2):
+            self._create_invoice(post=True)  # two pending
+        self.backend.invalidate_recordset()
+        self.assertEqual((self.backend.pending_count, self.backend.failed_count), (2, 1))
+        arch = etree.fromstring(self.env.ref("finance_sync.finance_sync_backend_view_form").arch)
+        search = etree.fromstring(self.env.ref("finance_sync.finance_sync_job_view_search").arch)
+        counted = {}
+        for button in arch.xpath("//button[@name='action_view_jobs']"):
+            count_field = button.xpath(".//field/@name")[0]
+            button_context = safe_eval(button.get("context", "{}"))
+            action = self.backend.with_context(**button_context).action_view_jobs()
+            domain = list(action["domain"])
+            for key in action["context"]:
+                if key.startswith("search_default_"):
+                    (flt,) = search.xpath(f"//filter[@name='{key.removeprefix('search_default_')}']")
+                    domain += safe_eval(flt.get("domain"))
+            counted[count_field] = (self.backend[count_field], self.Job.search_count(domain))
+        self.assertEqual(set(counted), {"job_count", "pending_count", "failed_count"})
+        for count_field, (shown, opened) in counted.items():
+            self.assertEqual(shown, opened, count_field)
+
+    def test_http_statuses_are_not_summed_in_grouped_lists(self):
+        """A status code is a label, not a quantity: grouped job and attempt lists show no sum."""
+        for model, fname in (("finance.sync.job", "last_status_code"), ("finance.sync.attempt", "status_code")):
+            self.assertFalse(self.env[model].fields_get([fname], ["aggregator"])[fname].get("aggregator"), model)
 
     def test_failing_backend_alerts_its_responsible_once(self):
         self.backend.user_id = self.finance_user

@@ -128,3 +128,22 @@ class TestMigrations(TransactionCase):
         indexes = {row[0] for row in self.env.cr.fetchall()}
         self.assertIn("finance_sync_job_event_uniq", indexes, "the unique indexes serving backend lookups stay")
         self.assertIn("finance_sync_job_document_sequence_uniq", indexes)
+
+
+@tagged("post_install", "-at_install")
+class TestSettingsPage(TransactionCase):
+    def test_every_setting_shows_all_its_words_and_links_to_the_backends(self):
+        """The settings renderer drops text lying bare inside a <setting> (a unit such as "days"
+        vanished that way): every word of the module's settings sits in an element."""
+        from lxml import etree
+
+        view = self.env.ref("finance_sync.res_config_settings_view_form")
+        arch = etree.fromstring(view.arch)
+        settings = arch.xpath("//app[@name='finance_sync']//setting")
+        self.assertTrue(settings)
+        for setting in settings:
+            bare = [text.strip() for text in [setting.text, *(child.tail for child in setting)] if text and text.strip()]
+            self.assertFalse(bare, f"bare text in the setting {setting.get('string')!r}")
+        action = self.env.ref("finance_sync.finance_sync_backend_action")
+        self.assertTrue(arch.xpath(f"//setting//button[@type='action'][@name='{action.id}']"))
+        self.assertTrue(arch.xpath("//field[@name='finance_sync_retention_days']/following-sibling::span[text()='days']"))

@@ -142,8 +142,11 @@ class TestSettingsPage(TransactionCase):
         settings = arch.xpath("//app[@name='finance_sync']//setting")
         self.assertTrue(settings)
         for setting in settings:
-            bare = [text.strip() for text in [setting.text, *(child.tail for child in setting)] if text and text.strip()]
+            texts = [setting.text, *(child.tail for child in setting)]
+            bare = [text.strip() for text in texts if text and text.strip()]
             self.assertFalse(bare, f"bare text in the setting {setting.get('string')!r}")
         action = self.env.ref("finance_sync.finance_sync_backend_action")
         self.assertTrue(arch.xpath(f"//setting//button[@type='action'][@name='{action.id}']"))
-        self.assertTrue(arch.xpath("//field[@name='finance_sync_retention_days']/following-sibling::span[text()='days']"))
+        self.assertTrue(
+            arch.xpath("//field[@name='finance_sync_retention_days']/following-sibling::span[text()='days']")
+        )

@@ -289,7 +289,7 @@ class FinanceSyncBackend(models.Model):
     # Derived from the attempt log, never written by the dispatcher: two workers sending for
     # the same backend never update a shared row (no serialization failures, no lost counts).
     circuit_state = fields.Selection(
-        [("closed", "Closed"), ("open", "Open"), ("half_open", "Probing")],
+        [("closed", "Delivering"), ("open", "Stopped after failures"), ("half_open", "Trying again")],
         compute="_compute_circuit",
         help="Open: too many consecutive transport failures; nothing is sent until the cool-down passes, "
         "then one job probes the platform.",

@@ -5,6 +5,8 @@ from odoo import api, fields, models
 from .. import const
 
 HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
+# Attempt outcomes that count as failures on the dashboard.
+FAILED_OUTCOMES = ("retry", "failed", "pause")
 
 
 class FinanceSyncBackend(models.Model):
@@ -23,11 +25,13 @@ class FinanceSyncBackend(models.Model):
     oldest_pending_minutes = fields.Integer("Oldest pending (min)", compute="_compute_job_stats")
     open_exception_count = fields.Integer("Open exceptions", compute="_compute_health")
     health = fields.Selection(
-        [("ok", "Healthy"), ("warning", "Needs attention"), ("critical", "Failing")],
+        [("inactive", "Not active"), ("ok", "Healthy"), ("warning", "Needs attention"), ("critical", "Failing")],
         compute="_compute_health",
         help="Failing: circuit open, or backlog / oldest pending job above the alert thresholds in Settings. "
-        "Needs attention: open exceptions or failures in the last 24 hours.",
+        "Needs attention: open exceptions or failures in the last 24 hours, or paused. "
+        "Not active: a draft backend, which sends and receives nothing.",
     )
+    last_success_ago = fields.Char("Last success", compute="_compute_last_success_ago")
     health_alert = fields.Char("Why failing", compute="_compute_health")
 
     # === COMPUTE METHODS === #
@@ -61,7 +65,7 @@ class FinanceSyncBackend(models.Model):
             self.env["finance.sync.attempt"]._read_group(
                 [
                     ("backend_id", "in", ids),
-                    ("outcome", "in", ("retry", "failed", "pause")),
+                    ("outcome", "in", FAILED_OUTCOMES),
                     ("started_at", ">=", now - timedelta(hours=24)),
                 ],
                 ["backend_id"],
@@ -98,13 +102,54 @@ class FinanceSyncBackend(models.Model):
                         max=max_age,
                     )
                 )
-            if alerts:
+            if backend.state == "draft":
+                backend.health = "inactive"
+            elif alerts:
                 backend.health = "critical"
             elif backend.open_exception_count or backend.failures_24h or backend.state == "paused":
                 backend.health = "warning"
             else:
                 backend.health = "ok"
             backend.health_alert = "; ".join(alerts) if alerts else False
+
+    @api.depends("last_success_at")
+    def _compute_last_success_ago(self):
+        now = fields.Datetime.now()
+        for backend in self:
+            backend.last_success_ago = backend.last_success_at and self._time_ago(now - backend.last_success_at)
+
+    @api.model
+    def _time_ago(self, elapsed):
+        """How long ago, in words ("just now", "5 min ago", "3 h ago", "2 days ago")."""
+        minutes = int(elapsed.total_seconds() // 60)
+        if minutes < 1:
+            return self.env._("just now")
+        if minutes < 60:
+            return self.env._("%s min ago", minutes)
+        if minutes < 48 * 60:
+            return self.env._("%s h ago", minutes // 60)
+        return self.env._("%s days ago", minutes // (24 * 60))
+
+    # === ACTIONS === #
+
+    def action_view_recent_failures(self):
+        """The jobs whose delivery failed during the last 24 hours (the dashboard's count is of
+        their failed attempts)."""
+        self.ensure_one()
+        action = self.action_view_jobs()
+        action["domain"] = [
+            ("backend_id", "=", self.id),
+            (
+                "attempt_ids",
+                "any",
+                [
+                    ("outcome", "in", FAILED_OUTCOMES),
+                    ("started_at", ">=", fields.Datetime.now() - timedelta(hours=24)),
+                ],
+            ),
+        ]
+        action["name"] = self.env._("Failed in the last 24 hours")
+        return action
 
     @api.model
     def _get_alert_thresholds(self):

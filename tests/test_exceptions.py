@@ -325,6 +325,31 @@ class TestExceptionQueue(FinanceSyncCase):
         for count_field, (shown, opened) in counted.items():
             self.assertEqual(shown, opened, count_field)
 
+    def test_dashboard_says_what_a_person_needs(self):
+        """A draft backend is not active (not healthy); the last success reads as time ago; the
+        failure count opens the jobs that failed."""
+        draft = self.create_backend("Not yet", state="draft")
+        self.assertEqual(draft.health, "inactive")
+        self.assertEqual(dict(draft._fields["health"]._description_selection(self.env))["inactive"], "Not active")
+        self.backend.write({"max_attempts": 5, "circuit_threshold": 10})
+        failing = self._create_invoice(post=True)
+        self.respond(503, once=True)
+        self.respond(200)
+        self.dispatch()
+        self._create_invoice(post=True)
+        self.dispatch()  # the retried job is not due yet: only the second one goes
+        self.backend.invalidate_recordset()
+        self.assertEqual((self.backend.failures_24h, self.backend.last_success_ago), (1, "just now"))
+        action = self.backend.action_view_recent_failures()
+        self.assertEqual(self.Job.search(action["domain"]).move_id, failing)
+        with freeze_time(fields.Datetime.now() + timedelta(hours=3, minutes=5)):
+            self.backend.invalidate_recordset()
+            self.assertEqual(self.backend.last_success_ago, "3 h ago")
+        with freeze_time(fields.Datetime.now() + timedelta(days=3, minutes=1)):
+            self.backend.invalidate_recordset()
+            self.assertEqual(self.backend.last_success_ago, "3 days ago")
+            self.assertFalse(self.Job.search(self.backend.action_view_recent_failures()["domain"]))
+
     def test_http_statuses_are_not_summed_in_grouped_lists(self):
         """A status code is a label, not a quantity: grouped job and attempt lists show no sum."""
         for model, fname in (("finance.sync.job", "last_status_code"), ("finance.sync.attempt", "status_code")):

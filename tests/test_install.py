@@ -150,3 +150,12 @@ class TestSettingsPage(TransactionCase):
         self.assertTrue(
             arch.xpath("//field[@name='finance_sync_retention_days']/following-sibling::span[text()='days']")
         )
+
+    def test_every_list_of_the_module_explains_itself_when_empty(self):
+        """Each window action of the module over its own records has a help text for its empty
+        state (Odoo's fallback is a bare 'Create new document')."""
+        actions = self.env["ir.actions.act_window"].search([("res_model", "=like", "finance.sync.%")])
+        xmlids = actions.get_external_id()
+        owned = actions.filtered(lambda a: xmlids[a.id].startswith("finance_sync."))
+        self.assertGreaterEqual(len(owned), 7)
+        self.assertFalse(owned.filtered(lambda a: not a.help).mapped("name"))

@@ -7,7 +7,7 @@ import json
 from psycopg2.errors import UniqueViolation
 
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
 from .common import FinanceSyncCase
@@ -444,6 +444,23 @@ class TestProfileAndPreview(MappingCase):
         self.backend.send_vendor_bills = False
         with self.assertRaises(UserError):
             bill.action_finance_sync_preview()
+
+    def test_preview_form_does_not_call_a_backend_in_scope_outside_it(self):
+        """As the browser opens it (a new wizard, computed by onchange), the preview of a
+        delivered invoice for a backend in scope says nothing of being outside the scope."""
+        invoice = self._create_invoice(post=True)
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(self.jobs_of(invoice).state, "done")
+        action = invoice.action_finance_sync_preview()
+        form = Form(self.env[action["res_model"]].with_context(**action["context"]))
+        self.assertEqual(form.backend_id, self.backend)
+        self.assertIn(self.backend, form.scope_backend_ids)
+        self.assertFalse(form.out_of_scope)
+        bill = self._create_invoice(move_type="in_invoice", post=True)
+        self.backend.send_vendor_bills = False
+        form.document_ref = bill
+        self.assertTrue(form.out_of_scope)
 
     def test_preview_from_the_backend(self):
         invoice = self._create_invoice(post=True)

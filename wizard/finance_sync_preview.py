@@ -61,8 +61,10 @@ class FinanceSyncPreview(models.TransientModel):
     def _compute_scope_backend_ids(self):
         for wizard in self:
             record = wizard.document_ref
-            wizard.scope_backend_ids = record._finance_sync_backends_in_scope() if record else False
-            wizard.out_of_scope = bool(record and wizard.backend_id not in wizard.scope_backend_ids)
+            in_scope = record._finance_sync_backends_in_scope() if record else self.env["finance.sync.backend"]
+            wizard.scope_backend_ids = in_scope
+            # In the form the wizard is a new record whose backend is too (a NewId): compare ids.
+            wizard.out_of_scope = bool(record and wizard.backend_id._origin.id not in in_scope.ids)
 
     @api.depends("backend_id", "document_ref")
     def _compute_preview(self):

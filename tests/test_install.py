@@ -159,3 +159,35 @@ class TestSettingsPage(TransactionCase):
         owned = actions.filtered(lambda a: xmlids[a.id].startswith("finance_sync."))
         self.assertGreaterEqual(len(owned), 7)
         self.assertFalse(owned.filtered(lambda a: not a.help).mapped("name"))
+
+
+@tagged("post_install", "-at_install")
+class TestBackendFormBeforeSave(TransactionCase):
+    def test_a_new_backend_shows_no_runtime_data_and_no_inbound_url_yet(self):
+        """A new, unsaved backend has no jobs, circuit or last success to show, and its inbound
+        token changes on save: the form hides them until the record exists (evaluated as the
+        web client does, on the values of a new record)."""
+        from lxml import etree
+
+        from odoo.tools.safe_eval import safe_eval
+
+        Backend = self.env["finance.sync.backend"]
+        arch = etree.fromstring(self.env.ref("finance_sync.finance_sync_backend_view_form").arch)
+        new = dict(Backend.default_get(list(Backend._fields)), id=False, active=True)
+        saved = dict(new, id=1, state="active", circuit_state="closed")
+        values = dict.fromkeys(Backend._fields, False) | {"context": {}}
+        runtime = [
+            arch.xpath("//div[@name='button_box']")[0],
+            arch.xpath("//group[@name='runtime']")[0],
+            arch.xpath("//field[@name='webhook_token']")[0],
+            arch.xpath("//field[@name='inbound_url']")[0],
+        ]
+        for node in runtime:
+            self.assertTrue(safe_eval(node.get("invisible"), values | new), node.get("name"))
+            self.assertFalse(safe_eval(node.get("invisible"), values | saved), node.get("name"))
+        ribbons = {node.get("title"): node.get("invisible") for node in arch.xpath("//widget[@name='web_ribbon']")}
+        shown = {title for title, expr in ribbons.items() if not safe_eval(expr, values | saved | {"environment": "test"})}
+        self.assertEqual(shown, {"Test"})
+        self.assertFalse(
+            {t for t, e in ribbons.items() if not safe_eval(e, values | saved | {"environment": "production"})}
+        )

@@ -31,6 +31,7 @@ class FinanceSyncInboundEvent(models.Model):
     Reprocessing replays what was received."""
 
     _name = "finance.sync.inbound.event"
+    _inherit = ["finance.sync.document.link"]
     _description = "Finance Sync Inbound Event"
     _order = "received_at desc, id desc"
     _rec_name = "webhook_id"
@@ -68,12 +69,6 @@ class FinanceSyncInboundEvent(models.Model):
     processed_at = fields.Datetime(readonly=True)
     process_count = fields.Integer("Processing runs", default=0, readonly=True)
     job_id = fields.Many2one("finance.sync.job", readonly=True, index="btree_not_null", ondelete="set null")
-    move_id = fields.Many2one(
-        "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
-    )
-    payment_id = fields.Many2one(
-        "account.payment", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
-    )
     external_payment_id = fields.Many2one(
         "finance.sync.external.payment",
         "External payment",
@@ -130,12 +125,9 @@ class FinanceSyncInboundEvent(models.Model):
             backend._inbound_env(backend_events)._process()
         return True
 
-    def action_open_document(self):
-        self.ensure_one()
-        record = self.payment_id or self.move_id or self.job_id
-        if not record:
-            raise UserError(self.env._("This event is not linked to a document."))
-        return record._get_records_action()
+    def _get_linked_record(self):
+        """The payment or invoice, else the event the platform answered about."""
+        return super()._get_linked_record() or self.job_id
 
     # === RECEPTION (called by the webhook controller, as the technical user) === #
 
@@ -306,11 +298,7 @@ class FinanceSyncInboundEvent(models.Model):
         """Link fields (and company) of the event for a document it is about."""
         if not document:
             return {}
-        vals = {}
-        if document._name == "account.move":
-            vals["move_id"] = document.id
-        elif document._name == "account.payment":
-            vals["payment_id"] = document.id
+        vals = self._document_link_vals(document)
         company = document.company_id if "company_id" in document else None
         if company and company in self.backend_id.company_ids:
             vals["company_id"] = company.id
@@ -360,7 +348,7 @@ class FinanceSyncInboundEvent(models.Model):
                 ],
                 limit=1,
             )
-            move = Move.browse(binding.res_id).exists() if binding else Move
+            move = binding.move_id if binding else Move
         if not move and ref.get("number"):
             move = Move.search(
                 [
@@ -390,7 +378,7 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _apply_delivery_acknowledged(self, data):
         job = self._find_job(data["event_id"])
-        document = job.env[job.res_model].browse(job.res_id).exists()
+        document = job._get_document().exists()
         internal(self).write({"job_id": job.id, **self._document_vals(document)})
         if document:
             self.env["finance.sync.binding"]._bind(self.backend_id, document, data["external_id"], job=job)
@@ -403,7 +391,7 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _apply_delivery_rejected(self, data):
         job = self._find_job(data["event_id"])
-        document = job.env[job.res_model].browse(job.res_id).exists()
+        document = job._get_document().exists()
         internal(self).write({"job_id": job.id, **self._document_vals(document)})
         message = self.env._(
             "The platform rejected event %(event)s: [%(code)s] %(reason)s",

@@ -9,7 +9,6 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
-from ..engine.mapping import missing_mapping_key
 from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
@@ -27,6 +26,7 @@ class FinanceSyncJob(models.Model):
     """
 
     _name = "finance.sync.job"
+    _inherit = ["finance.sync.document.link"]
     _description = "Finance Sync Job"
     _order = "id desc"
     _rec_name = "event_uuid"
@@ -43,14 +43,8 @@ class FinanceSyncJob(models.Model):
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     event_uuid = fields.Char("Event ID", required=True, readonly=True, copy=False, default=lambda s: str(uuid.uuid4()))
     event_type = fields.Selection(const.EVENT_TYPES, required=True, readonly=True)
-    res_model = fields.Char("Document model", required=True, readonly=True)
-    res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
-    move_id = fields.Many2one(
-        "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
-    )
-    payment_id = fields.Many2one(
-        "account.payment", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
-    )
+    res_model = fields.Char(required=True)
+    res_id = fields.Many2oneReference(required=True)
     document_ref = fields.Char("Document", readonly=True)
     sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")
     state = fields.Selection(const.JOB_STATES, required=True, default="pending", index=True, readonly=True)
@@ -166,10 +160,6 @@ class FinanceSyncJob(models.Model):
             reason=reason.strip(),
         )
         jobs._mark_cancelled(stamp)
-
-    def action_open_document(self):
-        self.ensure_one()
-        return self.env[self.res_model].browse(self.res_id)._get_records_action()
 
     # === CAPTURE (same transaction as the business change) === #
 
@@ -356,7 +346,7 @@ class FinanceSyncJob(models.Model):
                 ),
             }
         )
-        document = self.env[self.res_model].browse(self.res_id)
+        document = self._get_document()
         for kind, res_id, name in missing:
             self.env["finance.sync.exception"]._open_or_bump(
                 backend=backend,
@@ -370,7 +360,7 @@ class FinanceSyncJob(models.Model):
                 ),
                 jobs=self,
                 document=document,
-                fingerprint_key=missing_mapping_key(kind, res_id),
+                mapping=(kind, res_id),
                 name=self.env._("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
             )
 
@@ -479,6 +469,6 @@ class FinanceSyncJob(models.Model):
                 category=category,
                 message=message,
                 jobs=job,
-                document=job.env[job.res_model].browse(job.res_id),
+                document=job._get_document(),
                 fingerprint_key=f"{job.res_model},{job.res_id}",
             )

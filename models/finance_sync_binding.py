@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 
+from ..engine.messages import message
 from ..errors import InboundRefusal
 from ..utils import check_guarded_fields
 
@@ -57,17 +58,13 @@ class FinanceSyncBinding(models.Model):
             if binding.res_id == document.id and binding.external_id == external_id:
                 return binding
             other = binding._get_document().display_name
-            message = (
-                self.env._(
-                    "%(doc)s is already known to the platform as %(ext)s.",
-                    doc=document.display_name,
-                    ext=binding.external_id,
-                )
+            note = (
+                message("binding_document_known", document=document.display_name, external_id=binding.external_id)
                 if binding.res_id == document.id
-                else self.env._("External id %(ext)s already designates %(other)s.", ext=external_id, other=other)
+                else message("binding_external_id_taken", external_id=external_id, other=other)
             )
             raise InboundRefusal(
-                "conflict", message, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"
+                "conflict", note, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"
             )
         return self.create(
             {

@@ -11,7 +11,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, missing_mapping_key
-from ..utils import check_guarded_fields, internal
+from ..utils import check_guarded_fields, compute_message, internal, message_vals
 
 _logger = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ FACT_FIELDS = {
     "company_id",
     "category",
     "fingerprint",
-    "message",
+    "message_code",
+    "message_params",
     "job_ids",
     "inbound_event_ids",
     "res_model",
@@ -124,7 +125,9 @@ class FinanceSyncException(models.Model):
     state_rank = fields.Integer(compute="_compute_state_rank", store=True)
     user_id = fields.Many2one("res.users", "Responsible", tracking=True)
     fingerprint = fields.Char(required=True, index=True, readonly=True)
-    message = fields.Text("Details", readonly=True)
+    message_code = fields.Char(readonly=True)
+    message_params = fields.Json(readonly=True)
+    message = fields.Text("Details", compute="_compute_message")
     explanation = fields.Text(compute="_compute_explanation")
     suggested_fix = fields.Text(compute="_compute_explanation")
     job_ids = fields.Many2many(
@@ -215,6 +218,11 @@ class FinanceSyncException(models.Model):
             )
             return SQL("(CASE %s ELSE %s END)", whens, self.AGE_BUCKETS[-1][0])
         return super()._field_to_sql(alias, field_expr, query)
+
+    @api.depends("message_code", "message_params")
+    @api.depends_context("lang")
+    def _compute_message(self):
+        compute_message(self, "message")
 
     @api.depends("category")
     def _compute_explanation(self):
@@ -376,7 +384,9 @@ class FinanceSyncException(models.Model):
         self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None, mapping=None
     ):
         """Open an exception, or bump the open one with the same fingerprint (``backend``,
-        ``category`` and ``fingerprint_key``). ``mapping`` is the ``(kind, record id)`` of a
+        ``category`` and ``fingerprint_key``). ``message`` says what happened: a
+        ``messages.Message``, or a text that has no translation (the platform's own words).
+        ``mapping`` is the ``(kind, record id)`` of a
         record without a code: one exception per such record (its fingerprint key)."""
         jobs = jobs or self.env["finance.sync.job"]
         if mapping:
@@ -389,7 +399,7 @@ class FinanceSyncException(models.Model):
                 {
                     "last_seen": now,
                     "occurrence_count": existing.occurrence_count + 1,
-                    "message": message or existing.message,
+                    **(message_vals("message", message) if message else {}),
                     "job_ids": [(4, job.id) for job in jobs],
                 }
             )
@@ -404,7 +414,7 @@ class FinanceSyncException(models.Model):
             "category": category,
             "severity": "blocking" if category in BLOCKING_CATEGORIES else "warning",
             "fingerprint": fingerprint,
-            "message": message,
+            **message_vals("message", message),
             "job_ids": [(6, 0, jobs.ids)],
             "first_seen": now,
             "last_seen": now,

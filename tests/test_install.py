@@ -10,7 +10,7 @@ import uuid
 import odoo
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import SQL, config
+from odoo.tools import SQL, config, sql
 
 from .common import FinanceSyncCase
 
@@ -139,8 +139,8 @@ class TestMigrations(TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestMigrationOfLinks(FinanceSyncCase):
-    def test_upgrade_fills_the_fields_that_replace_parsing_fingerprints(self):
+class TestUpgradeToCodesAndFields(FinanceSyncCase):
+    def test_upgrade_fills_the_fields_that_replace_parsing_fingerprints_and_keeps_old_messages(self):
         partner = self.partner_a
         invoice = self._create_invoice(post=True)
         exc = self.env["finance.sync.exception"]._open_or_bump(
@@ -169,6 +169,13 @@ class TestMigrationOfLinks(FinanceSyncCase):
         self.env.cr.execute(
             "UPDATE finance_sync_inbound_event SET res_model = NULL, res_id = NULL WHERE id = %s", [event.id]
         )
+        # ... and messages stored as sentences, in the language of whoever caused them.
+        self.env.cr.execute("ALTER TABLE finance_sync_exception ADD COLUMN message text")
+        self.env.cr.execute(
+            """UPDATE finance_sync_exception SET message = 'Plateforme injoignable',
+                      message_code = NULL, message_params = NULL WHERE id = %s""",
+            [other.id],
+        )
         self.env.invalidate_all()
 
         load_migration("19.0.1.1.1").migrate(self.env.cr, "19.0.1.1.0")
@@ -177,3 +184,7 @@ class TestMigrationOfLinks(FinanceSyncCase):
         self.assertEqual((exc.mapping_kind, exc.mapping_res_id), ("partner", partner.id))
         self.assertEqual((other.mapping_kind, other.mapping_res_id), (False, 0))
         self.assertEqual((event.res_model, event.res_id), ("account.move", invoice.id))
+        self.assertEqual((other.message_code, other.message_params), (False, {"detail": "Plateforme injoignable"}))
+        self.assertEqual(other.message, "Plateforme injoignable", "shown as it was written")
+        self.assertEqual(exc.message_params, {"detail": "no code"}, "messages stored as codes are left alone")
+        self.assertFalse(sql.column_exists(self.env.cr, "finance_sync_exception", "message"))

@@ -204,11 +204,10 @@ class TestMappings(MappingCase):
         self.assertIn("UNKNOWN", self.mapping_set.message_ids[0].body, "policy changes are in the chatter")
 
     def test_kind_no_longer_required_releases_only_the_exceptions_of_that_kind(self):
-        self.set_policy("partner", "required")
-        self.set_policy("journal", "required")
-        invoice = self._create_invoice(post=True)
+        for kind in ("partner", "journal"):
+            self.set_policy(kind, "required")
+        job = self.jobs_of(self._create_invoice(post=True))
         self.dispatch()
-        job = self.jobs_of(invoice)
         by_kind = {exc.mapping_kind: exc for exc in job.exception_ids}
         self.assertEqual(set(by_kind), {"partner", "journal"})
         self.set_policy("partner", "pass_through")

@@ -2,7 +2,7 @@
     "name": "Finance Sync",
     "summary": "Send posted invoices, credit notes and payments to BI, treasury, billing and "
     "payment platforms exactly once, with signed webhooks, an exception queue and audit trail",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.1.1",
     "category": "Accounting/Accounting",
     "website": "https://github.com/finance-sync/finance_sync",
     "author": "finance_sync contributors",

@@ -12,10 +12,11 @@ class InboundRefusal(Exception):
     """A valid, verified event that Odoo will not apply as it stands.
 
     Turned into a sync exception of ``category`` linked to the event (and to the job and
-    document when known); whatever the handler wrote before is rolled back."""
+    document when known); whatever the handler wrote before is rolled back. ``message`` says why
+    (an ``engine.messages.Message``)."""
 
     def __init__(self, category, message, document=None, job=None, fingerprint_key=""):
-        super().__init__(message)
+        super().__init__(str(message))
         self.category = category
         self.message = message
         self.document = document

@@ -11,6 +11,7 @@ from odoo.exceptions import AccessError
 from odoo.tools import config, str2bool
 
 from . import const
+from .engine import messages
 from .engine.crypto import SecretBox, generate_key
 
 _logger = logging.getLogger(__name__)
@@ -73,6 +74,37 @@ def purge_batch(model, domain, order, limit=None):
     batch = model.sudo().with_context(active_test=False).search(domain, order=order, limit=limit)
     batch.unlink()
     return len(batch), bool(limit) and len(batch) == limit
+
+
+# --- Messages stored as a code and parameters (engine/messages.py) -----------------------------
+# A model keeps a message ``x`` in two stored fields, ``x_code`` (Char) and ``x_params`` (Json),
+# and shows it in ``x``, a text field computed in the reader's language.
+
+
+def render_message(env, code, params):
+    """The text of a stored message in ``env``'s language (its template through ``env._``)."""
+
+    def label(model, field, value):
+        return dict(env[model]._fields[field]._description_selection(env)).get(value, value)
+
+    return messages.render(code, params, translate=env._, label=label)
+
+
+def compute_message(records, fname):
+    """Set the text field ``fname`` of ``records`` from its stored code and parameters."""
+    for record in records:
+        code, params = record[f"{fname}_code"], record[f"{fname}_params"]
+        record[fname] = render_message(record.env, code, params) if code or params else False
+
+
+def message_vals(fname, message):
+    """The stored values of the message ``fname``: ``message`` is a ``messages.Message``, a text
+    that has no translation (kept as it is), or nothing (no message)."""
+    if isinstance(message, str):
+        message = messages.text(message) if message else None
+    if message is None:
+        return {f"{fname}_code": False, f"{fname}_params": False}
+    return {f"{fname}_code": message.code or False, f"{fname}_params": message.as_json()["params"] or False}
 
 
 # --- Fields only the module's own methods write ------------------------------------------------

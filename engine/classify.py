@@ -3,7 +3,8 @@
 Four outcomes: ``done`` (delivered), ``retry`` (worth trying again later, with backoff),
 ``failed`` (trying again unchanged cannot help: a person must act) and ``pause`` (stop the
 whole backend). The ``category`` groups problems for the exception queue and the message
-says in plain words what happened.
+(``engine/messages.py``: a code and its parameters, rendered in the reader's language) says in
+plain words what happened.
 """
 
 import dataclasses
@@ -13,6 +14,9 @@ import ssl
 
 import requests
 import urllib3.exceptions
+
+from . import url_guard
+from .messages import DETAIL, Message, MessageError, message
 
 DONE = "done"
 RETRY = "retry"
@@ -38,51 +42,44 @@ _URL_IN_TEXT = re.compile(r"(url: )[^\s)]+")
 
 @dataclasses.dataclass(frozen=True)
 class Classification:
-    """The verdict on one attempt: outcome, problem category (None when done) and message."""
+    """The verdict on one attempt: outcome, problem category (None when done) and what happened
+    (a message: code and parameters)."""
 
     outcome: str
     category: str | None
-    message: str
+    note: Message
+
+    @property
+    def message(self) -> str:
+        """What happened, in English."""
+        return str(self.note)
 
 
 # === HTTP answers === #
 
 
-def _quote_reason(reason: str) -> str:
-    """``": <the platform's words>"`` shortened, or nothing when it said nothing."""
+def _said(reason: str) -> dict:
+    """The platform's words, shortened, as the detail of a message (nothing when it said nothing)."""
     reason = (reason or "").strip()
-    return f": {reason[:REASON_LIMIT]}" if reason else ""
+    return {DETAIL: reason[:REASON_LIMIT]} if reason else {}
 
 
 def classify_status(status: int, reason: str = "") -> Classification:
     """Map an HTTP status (and the platform's answer, quoted in the message) to an outcome."""
-    said = _quote_reason(reason)
+    said = _said(reason)
     if 200 <= status < 300:
-        return Classification(DONE, None, f"HTTP {status}")
+        return Classification(DONE, None, message("http_done", status=status))
     if status in RETRYABLE_STATUSES or 500 <= status < 600:
-        return Classification(
-            RETRY, CATEGORY_TRANSPORT, f"The platform answered HTTP {status}; the event will be sent again{said}"
-        )
+        return Classification(RETRY, CATEGORY_TRANSPORT, message("http_retry", status=status, **said))
     if status == GONE_STATUS:
-        return Classification(
-            PAUSE,
-            CATEGORY_GONE,
-            f"HTTP {status}: the platform says this endpoint no longer exists; the backend was paused{said}",
-        )
+        return Classification(PAUSE, CATEGORY_GONE, message("http_gone", status=status, **said))
     if 300 <= status < 400:
-        return Classification(
-            FAILED,
-            CATEGORY_TRANSPORT,
-            f"The platform redirected the event (HTTP {status}); redirects are not followed, "
-            f"so the endpoint URL must be updated to the new address{said}",
-        )
+        return Classification(FAILED, CATEGORY_TRANSPORT, message("http_redirect", status=status, **said))
     if status in AUTHENTICATION_STATUSES:
-        return Classification(
-            FAILED, CATEGORY_AUTHENTICATION, f"The platform refused Odoo's credentials (HTTP {status}){said}"
-        )
+        return Classification(FAILED, CATEGORY_AUTHENTICATION, message("http_authentication", status=status, **said))
     if 400 <= status < 500:
-        return Classification(FAILED, CATEGORY_REJECTED, f"The platform rejected the event (HTTP {status}){said}")
-    return Classification(FAILED, CATEGORY_TRANSPORT, f"The platform answered an unexpected HTTP status {status}{said}")
+        return Classification(FAILED, CATEGORY_REJECTED, message("http_rejected", status=status, **said))
+    return Classification(FAILED, CATEGORY_TRANSPORT, message("http_unexpected", status=status, **said))
 
 
 # === transport errors (no HTTP answer) === #
@@ -110,13 +107,13 @@ def _any(chain: list[BaseException], *types: type) -> bool:
     return any(isinstance(item, types) for item in chain)
 
 
-def _timeout_seconds(chain: list[BaseException]) -> str:
+def _timeout_seconds(chain: list[BaseException]) -> str | None:
     """The timeout in force, as text, read from requests' message (``read timeout=10``)."""
     for item in chain:
         found = _TIMEOUT_IN_TEXT.search(str(item))
         if found:
-            return f" after {float(found.group(1)):g} s"
-    return ""
+            return f"{float(found.group(1)):g}"
+    return None
 
 
 def _detail(exc: BaseException) -> str:
@@ -133,35 +130,42 @@ def _is_timeout(chain: list[BaseException]) -> bool:
     return _any(chain, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
-def _transport_message(chain: list[BaseException]) -> str:
-    """Plain words for a failed delivery, from the most telling error in ``chain``."""
+def _transport_message(chain: list[BaseException], detail: str) -> Message:
+    """Plain words for a failed delivery, from the most telling error in ``chain``, with its
+    technical ``detail``."""
     text = " ".join(str(item) for item in chain).lower()
     if _any(chain, ConnectionRefusedError) or "connection refused" in text:
-        return "Could not reach the platform: connection refused (nothing listens at the endpoint's address and port)"
+        return message("connection_refused", detail=detail)
     if _any(chain, urllib3.exceptions.NameResolutionError, socket.gaierror):
-        return "Could not reach the platform: cannot resolve the endpoint's host name"
+        return message("name_not_resolved", detail=detail)
     if _is_timeout(chain):
-        return f"The platform did not answer in time: timed out{_timeout_seconds(chain)}"
+        seconds = _timeout_seconds(chain)
+        if seconds:
+            return message("timed_out_after", seconds=seconds, detail=detail)
+        return message("timed_out", detail=detail)
     if _any(chain, ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError):
-        return "Could not open a secure (TLS) connection to the platform; check its certificate"
+        return message("tls_failed", detail=detail)
     if _any(chain, requests.ConnectionError, ConnectionError):
-        return "Could not reach the platform: the connection failed or was closed before it answered"
-    return "The connection to the platform broke before its answer was received"
+        return message("connection_failed", detail=detail)
+    return message("connection_broken", detail=detail)
 
 
 def classify_error(exc: BaseException | None) -> Classification:
     """Map a transport error (no HTTP answer) to an outcome.
 
     Timeouts, refused or broken connections and other network errors (requests, urllib3,
-    OSError) are worth a retry. A ValueError (e.g. an endpoint the URL guard refused, an
-    invalid URL) cannot get better by itself: failed.
+    OSError) are worth a retry, and so is a host name DNS does not resolve now. A ValueError
+    (e.g. an endpoint the URL guard refused, an invalid URL) cannot get better by itself: failed.
     """
     if exc is None:
-        return Classification(FAILED, CATEGORY_TRANSPORT, "No answer from the platform and no error was recorded")
+        return Classification(FAILED, CATEGORY_TRANSPORT, message("no_answer"))
+    if isinstance(exc, url_guard.UnresolvedHostError):
+        return Classification(RETRY, CATEGORY_TRANSPORT, exc.note)
     chain = _chain(exc)
     network = (requests.Timeout, requests.ConnectionError, urllib3.exceptions.HTTPError)
     if isinstance(exc, ValueError) and not isinstance(exc, network):
-        return Classification(FAILED, CATEGORY_VALIDATION, str(exc))
+        note = exc.note if isinstance(exc, MessageError) else message("send_refused", detail=_detail(exc))
+        return Classification(FAILED, CATEGORY_VALIDATION, note)
     if isinstance(exc, (*network, requests.RequestException, OSError)):
-        return Classification(RETRY, CATEGORY_TRANSPORT, f"{_transport_message(chain)} ({_detail(exc)})")
-    return Classification(FAILED, CATEGORY_TRANSPORT, f"Unexpected error while sending: {_detail(exc)}")
+        return Classification(RETRY, CATEGORY_TRANSPORT, _transport_message(chain, _detail(exc)))
+    return Classification(FAILED, CATEGORY_TRANSPORT, message("send_error", detail=_detail(exc)))

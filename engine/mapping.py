@@ -51,15 +51,10 @@ DEFAULT_POLICIES = {
 
 
 def missing_mapping_key(kind, res_id):
-    """Fingerprint key of the exception opened for a record of ``kind`` without a code
-    (``res_id`` may be a ``%`` wildcard, to match every record of the kind)."""
+    """Fingerprint key of the exception opened for the record ``res_id`` of ``kind`` that has no
+    code (what makes one exception per missing record; the exception also keeps the kind and the
+    record in fields of their own, which is what is searched and read)."""
     return f"mapping:{kind}:{res_id}"
-
-
-def parse_missing_mapping_key(key):
-    """``(kind, res_id)`` of a key made by :func:`missing_mapping_key`."""
-    _prefix, kind, res_id = key.split(":")[:3]
-    return kind, int(res_id)
 
 
 def _ref(kind, obj):

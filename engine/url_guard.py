@@ -19,6 +19,8 @@ import re
 import socket
 from urllib.parse import urlsplit
 
+from .messages import MessageError, message
+
 ALLOWED_SCHEMES = ("https", "http")
 DEFAULT_PORTS = {"https": 443, "http": 80}
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.azure.com", "instance-data"})
@@ -30,8 +32,12 @@ _NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class UnsafeURLError(ValueError):
-    """The URL is not an acceptable endpoint; the message says why, for the person who typed it."""
+class UnsafeURLError(MessageError):
+    """The URL is not an acceptable endpoint; the message (``note``) says why, for the person who
+    typed it."""
+
+    def __init__(self, code: str, /, **params):
+        super().__init__(message(code, **params))
 
 
 class UnresolvedHostError(UnsafeURLError):
@@ -104,7 +110,7 @@ def _resolve(host: str, port: int, resolver) -> list[IPAddress]:
         if literal is not None:
             addresses.append(literal)
     if not addresses:
-        raise UnresolvedHostError(f"cannot resolve {host}: check the host name of the endpoint URL")
+        raise UnresolvedHostError("url_unresolved", host=host)
     return addresses
 
 
@@ -114,7 +120,7 @@ def _split(url: str):
         parts = urlsplit((url or "").strip())
         return parts, parts.port
     except ValueError as exc:
-        raise UnsafeURLError(f"the address is not a valid URL ({exc})") from None
+        raise UnsafeURLError("url_invalid", detail=str(exc)) from None
 
 
 def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.getaddrinfo) -> None:
@@ -131,28 +137,25 @@ def _vetted_addresses(url: str, allow_private: bool, resolver) -> list | None:
     parts, port = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise UnsafeURLError("only https:// addresses are accepted")
+        raise UnsafeURLError("url_https_only")
     if scheme == "http" and not allow_private:
-        raise UnsafeURLError("only https:// addresses are accepted; plain http would expose finance data")
+        raise UnsafeURLError("url_plain_http")
     host = parts.hostname
     if not host:
-        raise UnsafeURLError("the address has no host name")
+        raise UnsafeURLError("url_no_host")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeURLError("credentials must not be written into the URL; use the backend's authentication")
+        raise UnsafeURLError("url_credentials")
     if allow_private:
         return None
     if host.rstrip(".") in METADATA_HOSTS:
-        raise UnsafeURLError(f"{host} is a cloud metadata service; it cannot be an endpoint")
+        raise UnsafeURLError("url_metadata", host=host)
     literal = _literal_address(host)
     if literal is None and _NUMERIC_HOST.fullmatch(host):
-        raise UnsafeURLError(f"{host} is an address in an unusual numeric form; write it as a host name")
+        raise UnsafeURLError("url_numeric", host=host)
     addresses = [literal] if literal is not None else _resolve(host, port or DEFAULT_PORTS[scheme], resolver)
     for address in addresses:
         if is_internal(address):
-            raise UnsafeURLError(
-                f"{host} points to an internal address ({address}); private, loopback, link-local, "
-                "reserved and cloud metadata addresses are refused"
-            )
+            raise UnsafeURLError("url_internal", host=host, address=str(address))
     return addresses
 
 

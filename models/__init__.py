@@ -1,6 +1,7 @@
 # isort: skip_file
-# Order matters: the mixin is defined before the models that inherit it.
+# Order matters: the mixins are defined before the models that inherit them.
 from . import finance_sync_document_mixin
+from . import finance_sync_document_link
 from . import finance_sync_mapping_set
 from . import finance_sync_mapping_policy
 from . import finance_sync_mapping

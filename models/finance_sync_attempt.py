@@ -1,7 +1,10 @@
+from psycopg2.extras import Json
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..engine import circuit as circuit_lib
+from ..utils import compute_message
 
 
 class FinanceSyncAttempt(models.Model):
@@ -28,9 +31,16 @@ class FinanceSyncAttempt(models.Model):
         readonly=True,
     )
     response_excerpt = fields.Text(readonly=True)
-    error = fields.Text(readonly=True)
+    error_code = fields.Char(readonly=True)
+    error_params = fields.Json(readonly=True)
+    error = fields.Text(compute="_compute_error")
 
     _backend_recent_idx = models.Index("(backend_id, started_at DESC, id DESC)")
+
+    @api.depends("error_code", "error_params")
+    @api.depends_context("lang")
+    def _compute_error(self):
+        compute_message(self, "error")
 
     @api.model
     def _log(self, vals_list):
@@ -47,11 +57,12 @@ class FinanceSyncAttempt(models.Model):
             "status_code",
             "outcome",
             "response_excerpt",
-            "error",
+            "error_code",
+            "error_params",
         ]
         now, uid = fields.Datetime.now(), self.env.uid
         rows = SQL(", ").join(
-            SQL("(%s)", SQL(", ").join([*(vals[column] or None for column in columns), uid, now, uid, now]))
+            SQL("(%s)", SQL(", ").join([*(_column_value(vals[column]) for column in columns), uid, now, uid, now]))
             for vals in vals_list
         )
         self.env.cr.execute(
@@ -101,3 +112,10 @@ class FinanceSyncAttempt(models.Model):
             backend_id: (circuit_lib.consecutive_failures(outcomes), latest, last_success)
             for backend_id, outcomes, latest, last_success in self.env.cr.fetchall()
         }
+
+
+def _column_value(value):
+    """``value`` as the INSERT of the attempt log passes it: NULL for nothing, jsonb for a dict."""
+    if not value:
+        return None
+    return Json(value) if isinstance(value, dict) else value

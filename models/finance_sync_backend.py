@@ -14,9 +14,10 @@ from .. import const
 from ..engine import budget, redact, signing, url_guard
 from ..engine import payload as payload_lib
 from ..engine.circuit import Circuit
+from ..engine.messages import MessageError, message
 from ..engine.sender import Sender
 from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
-from ..utils import allow_private_endpoints, check_guarded_fields, internal, secret_box
+from ..utils import allow_private_endpoints, check_guarded_fields, internal, render_message, secret_box
 
 _logger = logging.getLogger(__name__)
 
@@ -348,8 +349,9 @@ class FinanceSyncBackend(models.Model):
             try:
                 url_guard.check_endpoint_url(backend.endpoint_url, allow_private=allow_private_endpoints())
             except url_guard.UnsafeURLError as exc:
+                reason = render_message(self.env, exc.note.code, exc.note.params)
                 raise ValidationError(
-                    self.env._("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=exc)
+                    self.env._("Endpoint URL of %(name)s refused: %(reason)s", name=backend.name, reason=reason)
                 ) from None
 
     @api.constrains(
@@ -575,19 +577,22 @@ class FinanceSyncBackend(models.Model):
             result = request if isinstance(request, TransportResult) else transport.send(request)
         ok = result.status is not None and 200 <= result.status < 300
         if result.status is None:
-            message = self.env._("No answer: %s", result.error)
+            error = result.error
+            if isinstance(error, MessageError):  # a refusal of Odoo's own, in the user's language
+                error = render_message(self.env, error.note.code, error.note.params)
+            summary = self.env._("No answer: %s", error)
         else:
-            message = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
+            summary = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
         self.message_post(
             body=Markup("%s<br/>%s")
-            % (self.env._("Connection test: %s", message), sender.mask(result.body_excerpt)[:500])
+            % (self.env._("Connection test: %s", summary), sender.mask(result.body_excerpt)[:500])
         )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "title": self.env._("Connection OK") if ok else self.env._("Connection failed"),
-                "message": message,
+                "message": summary,
                 "type": "success" if ok else "danger",
                 "sticky": not ok,
             },
@@ -819,15 +824,11 @@ class FinanceSyncBackend(models.Model):
         refusal = address = None
         try:
             address = url_guard.pin_endpoint(self.endpoint_url, allow_private=allow_private_endpoints()).address
-        except url_guard.UnresolvedHostError as exc:
-            refusal = ConnectionError(str(exc))  # DNS may answer again: retried, as a network failure
         except url_guard.UnsafeURLError as exc:
-            refusal = exc
+            refusal = exc  # a host DNS does not resolve now (UnresolvedHostError) is retried
         signing_secret = self._get_secret("signing") if self.signing_enabled else None
         if self.signing_enabled and not signing_secret:
-            refusal = refusal or ValueError(
-                self.env._("Backend %s signs its events but has no signing secret.", self.name)
-            )
+            refusal = refusal or MessageError(message("no_signing_secret", backend=self.name))
         return Sender.build(
             self.endpoint_url,
             self.timeout,

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 
+from ..engine.messages import message
 from ..errors import InboundRefusal
 from ..utils import check_guarded_fields
 
@@ -10,6 +11,7 @@ class FinanceSyncBinding(models.Model):
     Never rewritten: a wrong binding is deleted, and the next acknowledgement binds again."""
 
     _name = "finance.sync.binding"
+    _inherit = ["finance.sync.document.link"]
     _description = "Finance Sync Binding"
     _order = "id desc"
     _rec_name = "external_id"
@@ -19,15 +21,11 @@ class FinanceSyncBinding(models.Model):
         "finance.sync.backend", required=True, readonly=True, index=True, ondelete="cascade", check_company=True
     )
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
-    res_model = fields.Char("Document model", required=True, readonly=True)
-    res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
+    res_model = fields.Char(required=True)
+    res_id = fields.Many2oneReference(required=True)
     external_id = fields.Char("External ID", required=True, readonly=True)
-    move_id = fields.Many2one(
-        "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
-    )
-    payment_id = fields.Many2one(
-        "account.payment", readonly=True, index="btree_not_null", ondelete="cascade", check_company=True
-    )
+    move_id = fields.Many2one(ondelete="cascade")
+    payment_id = fields.Many2one(ondelete="cascade")
     job_id = fields.Many2one(
         "finance.sync.job", "Acknowledged event", readonly=True, ondelete="set null", check_company=True
     )
@@ -59,28 +57,21 @@ class FinanceSyncBinding(models.Model):
         for binding in bindings:
             if binding.res_id == document.id and binding.external_id == external_id:
                 return binding
-            other = self.env[binding.res_model].browse(binding.res_id).display_name
-            message = (
-                self.env._(
-                    "%(doc)s is already known to the platform as %(ext)s.",
-                    doc=document.display_name,
-                    ext=binding.external_id,
-                )
+            other = binding._get_document().display_name
+            note = (
+                message("binding_document_known", document=document.display_name, external_id=binding.external_id)
                 if binding.res_id == document.id
-                else self.env._("External id %(ext)s already designates %(other)s.", ext=external_id, other=other)
+                else message("binding_external_id_taken", external_id=external_id, other=other)
             )
             raise InboundRefusal(
-                "conflict", message, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"
+                "conflict", note, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"
             )
         return self.create(
             {
                 "backend_id": backend.id,
                 "company_id": ("company_id" in document and document.company_id.id) or backend.company_ids[:1].id,
-                "res_model": document._name,
-                "res_id": document.id,
+                **self._document_link_vals(document),
                 "external_id": external_id,
-                "move_id": document.id if document._name == "account.move" else False,
-                "payment_id": document.id if document._name == "account.payment" else False,
                 "job_id": job.id if job else False,
             }
         )

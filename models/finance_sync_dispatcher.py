@@ -15,6 +15,7 @@ from .. import const
 from ..engine import backoff, budget, classify, redact
 from ..engine.circuit import Circuit
 from ..engine.transport import TransportResult, get_transport
+from ..utils import message_vals
 
 _logger = logging.getLogger(__name__)
 
@@ -559,7 +560,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
         attempts, transitions = [], {}
         now = fields.Datetime.now()
         for channel, claim, started, result, verdict in outcomes:
-            error = channel.sender.mask(verdict.message) if verdict.outcome != classify.DONE else False
+            error = verdict.note.masked(channel.sender.mask) if verdict.outcome != classify.DONE else None
             attempts.append(
                 {
                     "job_id": claim.job_id,
@@ -570,7 +571,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     "status_code": result.status or 0,
                     "outcome": verdict.outcome,
                     "response_excerpt": channel.sender.mask(result.body_excerpt)[: redact.EXCERPT_LIMIT],
-                    "error": error,
+                    **message_vals("error", error),
                 }
             )
             key = self._transition(channel, claim, result, verdict, error, now)

@@ -10,8 +10,8 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .. import const
-from ..engine.mapping import KIND_FIELDS, parse_missing_mapping_key
-from ..utils import check_guarded_fields, internal
+from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, missing_mapping_key
+from ..utils import check_guarded_fields, compute_message, internal, message_vals
 
 _logger = logging.getLogger(__name__)
 
@@ -23,13 +23,16 @@ FACT_FIELDS = {
     "company_id",
     "category",
     "fingerprint",
-    "message",
+    "message_code",
+    "message_params",
     "job_ids",
     "inbound_event_ids",
     "res_model",
     "res_id",
     "move_id",
     "payment_id",
+    "mapping_kind",
+    "mapping_res_id",
     "first_seen",
     "last_seen",
     "occurrence_count",
@@ -93,7 +96,7 @@ class FinanceSyncException(models.Model):
 
     _name = "finance.sync.exception"
     _description = "Finance Sync Exception"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["finance.sync.document.link", "mail.thread", "mail.activity.mixin"]
     _order = "state_rank, last_seen desc, id desc"
     _check_company_auto = True
 
@@ -122,7 +125,9 @@ class FinanceSyncException(models.Model):
     state_rank = fields.Integer(compute="_compute_state_rank", store=True)
     user_id = fields.Many2one("res.users", "Responsible", tracking=True)
     fingerprint = fields.Char(required=True, index=True, readonly=True)
-    message = fields.Text("Details", readonly=True)
+    message_code = fields.Char(readonly=True)
+    message_params = fields.Json(readonly=True)
+    message = fields.Text("Details", compute="_compute_message")
     explanation = fields.Text(compute="_compute_explanation")
     suggested_fix = fields.Text(compute="_compute_explanation")
     job_ids = fields.Many2many(
@@ -142,13 +147,13 @@ class FinanceSyncException(models.Model):
         string="Inbound events",
         readonly=True,
     )
-    res_model = fields.Char("Document model", readonly=True)
-    res_id = fields.Many2oneReference("Document ID", model_field="res_model", readonly=True)
-    move_id = fields.Many2one(
-        "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
+    move_id = fields.Many2one(ondelete="cascade")
+    payment_id = fields.Many2one(ondelete="cascade")
+    mapping_kind = fields.Selection(
+        MAPPING_KINDS, "Unmapped kind", readonly=True, help="Missing mapping: the kind of the record without a code."
     )
-    payment_id = fields.Many2one(
-        "account.payment", index="btree_not_null", readonly=True, ondelete="cascade", check_company=True
+    mapping_res_id = fields.Integer(
+        "Unmapped record ID", readonly=True, help="Missing mapping: the id of the record without a code."
     )
     first_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
     last_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
@@ -166,6 +171,7 @@ class FinanceSyncException(models.Model):
     _open_fingerprint_uniq = models.UniqueIndex(
         "(fingerprint) WHERE state IN ('new', 'in_progress')", "An open exception with this fingerprint exists."
     )
+    _mapping_idx = models.Index("(mapping_kind, mapping_res_id) WHERE mapping_kind IS NOT NULL")
 
     # === COMPUTE METHODS === #
 
@@ -212,6 +218,11 @@ class FinanceSyncException(models.Model):
             )
             return SQL("(CASE %s ELSE %s END)", whens, self.AGE_BUCKETS[-1][0])
         return super()._field_to_sql(alias, field_expr, query)
+
+    @api.depends("message_code", "message_params")
+    @api.depends_context("lang")
+    def _compute_message(self):
+        compute_message(self, "message")
 
     @api.depends("category")
     def _compute_explanation(self):
@@ -300,7 +311,9 @@ class FinanceSyncException(models.Model):
     def action_add_mapping(self):
         """Open a new mapping, prefilled with the record this exception says is missing."""
         self.ensure_one()
-        kind, res_id = parse_missing_mapping_key(self.fingerprint.rsplit("|", 1)[1])
+        kind, res_id = self.mapping_kind, self.mapping_res_id
+        if not kind:
+            raise UserError(self.env._("This exception is not about a missing mapping."))
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Add mapping"),
@@ -328,12 +341,6 @@ class FinanceSyncException(models.Model):
         events.action_reprocess()
         self.filtered(lambda e: e.state == "new").state = "in_progress"
         return True
-
-    def action_open_document(self):
-        self.ensure_one()
-        if not self.res_model or not self.res_id:
-            raise UserError(self.env._("This exception is not linked to a document."))
-        return self.env[self.res_model].browse(self.res_id)._get_records_action()
 
     # === BUSINESS METHODS === #
 
@@ -373,9 +380,17 @@ class FinanceSyncException(models.Model):
         )
 
     @api.model
-    def _open_or_bump(self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None):
-        """Open an exception, or bump the open one with the same fingerprint."""
+    def _open_or_bump(
+        self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None, mapping=None
+    ):
+        """Open an exception, or bump the open one with the same fingerprint (``backend``,
+        ``category`` and ``fingerprint_key``). ``message`` says what happened: a
+        ``messages.Message``, or a text that has no translation (the platform's own words).
+        ``mapping`` is the ``(kind, record id)`` of a
+        record without a code: one exception per such record (its fingerprint key)."""
         jobs = jobs or self.env["finance.sync.job"]
+        if mapping:
+            fingerprint_key = missing_mapping_key(*mapping)
         fingerprint = f"{backend.id}|{category}|{fingerprint_key}"
         now = fields.Datetime.now()
         existing = self._find_open(fingerprint)
@@ -384,7 +399,7 @@ class FinanceSyncException(models.Model):
                 {
                     "last_seen": now,
                     "occurrence_count": existing.occurrence_count + 1,
-                    "message": message or existing.message,
+                    **(message_vals("message", message) if message else {}),
                     "job_ids": [(4, job.id) for job in jobs],
                 }
             )
@@ -399,18 +414,15 @@ class FinanceSyncException(models.Model):
             "category": category,
             "severity": "blocking" if category in BLOCKING_CATEGORIES else "warning",
             "fingerprint": fingerprint,
-            "message": message,
+            **message_vals("message", message),
             "job_ids": [(6, 0, jobs.ids)],
             "first_seen": now,
             "last_seen": now,
             "user_id": backend.user_id.id or self._default_responsible().id,
         }
-        if document:
-            vals.update(res_model=document._name, res_id=document.id)
-            if document._name == "account.move":
-                vals["move_id"] = document.id
-            elif document._name == "account.payment":
-                vals["payment_id"] = document.id
+        vals.update(self._document_link_vals(document))
+        if mapping:
+            vals.update(mapping_kind=mapping[0], mapping_res_id=mapping[1])
         try:
             with self.env.cr.savepoint():
                 exc = self.sudo().create(vals)

@@ -5,6 +5,7 @@ from odoo.exceptions import ConcurrencyError
 
 from .. import const
 from ..engine import inbound
+from ..engine.messages import message, selection
 from ..errors import InboundRefusal
 from ..utils import check_guarded_fields, internal
 
@@ -75,63 +76,47 @@ class FinanceSyncExternalPayment(models.Model):
         invoice, reference = self.move_id, self.reference
         journal = self.backend_id.payment_journal_id
 
-        def conflict(message):
-            return InboundRefusal("conflict", message, document=invoice, fingerprint_key=f"payment:{reference}")
+        def conflict(code, /, **params):
+            return InboundRefusal(
+                "conflict", message(code, **params), document=invoice, fingerprint_key=f"payment:{reference}"
+            )
 
         if not journal:
             raise InboundRefusal(
                 "inbound_invalid",
-                self.env._("The backend is the payment authority but has no payment journal."),
+                message("payment_no_journal"),
                 document=invoice,
             )
         if invoice.move_type not in self.backend_id._get_payment_authority_move_types():
-            kind = dict(invoice._fields["move_type"]._description_selection(self.env))[invoice.move_type]
             raise conflict(
-                self.env._(
-                    "%(backend)s is not the payment authority for documents of type %(kind)s: "
-                    "no payment was registered for %(doc)s.",
-                    backend=self.backend_id.name,
-                    kind=kind,
-                    doc=invoice.display_name,
-                )
+                "payment_not_authority",
+                backend=self.backend_id.name,
+                kind=selection("account.move", "move_type", invoice.move_type),
+                document=invoice.display_name,
             )
         if journal.company_id not in invoice.company_id.parent_ids:
-            raise conflict(
-                self.env._("Payment journal %s belongs to another company than the invoice.", journal.display_name)
-            )
+            raise conflict("payment_journal_company", journal=journal.display_name)
         if invoice.state != "posted":
-            raise conflict(self.env._("Invoice %s is not posted.", invoice.display_name))
+            raise conflict("payment_invoice_not_posted", invoice=invoice.display_name)
         if currency != invoice.currency_id:
-            raise conflict(
-                self.env._(
-                    "Payment in %(paid)s for an invoice in %(inv)s.", paid=currency.name, inv=invoice.currency_id.name
-                )
-            )
+            raise conflict("payment_currency", paid=currency.name, invoiced=invoice.currency_id.name)
         value = float(amount)
         if inbound.excess_decimals(amount, currency.decimal_places) or amount <= 0:
-            raise conflict(
-                self.env._("Amount %(amount)s is not a valid %(cur)s amount.", amount=amount, cur=currency.name)
-            )
+            raise conflict("payment_amount_invalid", amount=str(amount), currency=currency.name)
         residual = invoice.amount_residual
         if invoice.payment_state in ("paid", "in_payment", "reversed") or currency.is_zero(residual):
-            raise conflict(self.env._("Invoice %s is already paid.", invoice.display_name))
+            raise conflict("payment_invoice_paid", invoice=invoice.display_name)
         if currency.compare_amounts(value, residual) > 0:
             raise conflict(
-                self.env._(
-                    "Payment of %(amount)s %(cur)s exceeds the amount due on %(inv)s (%(due)s).",
-                    amount=amount,
-                    cur=currency.name,
-                    inv=invoice.display_name,
-                    due=currency.round(residual),
-                )
+                "payment_exceeds_due",
+                amount=str(amount),
+                currency=currency.name,
+                invoice=invoice.display_name,
+                due=currency.round(residual),
             )
         locks = invoice.company_id._get_violated_lock_dates(date, False, journal)
         if locks:
-            raise conflict(
-                self.env._(
-                    "The payment date %(date)s is in a locked period (until %(lock)s).", date=date, lock=locks[-1][0]
-                )
-            )
+            raise conflict("payment_date_locked", date=str(date), lock=str(locks[-1][0]))
         wizard = (
             self.env["account.payment.register"]
             .with_company(invoice.company_id)
@@ -148,7 +133,7 @@ class FinanceSyncExternalPayment(models.Model):
             )
         )
         if (wizard.payment_type, wizard.partner_type) != const.PAYMENT_DIRECTIONS[invoice.move_type]:
-            raise conflict(self.env._("The payment would not go the way %s is settled.", invoice.display_name))
+            raise conflict("payment_direction", invoice=invoice.display_name)
         payment = wizard._create_payments().with_env(self.env)
         internal(self).write({"payment_id": payment.id})
         return payment

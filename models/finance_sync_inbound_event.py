@@ -14,8 +14,9 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound, redact
+from ..engine.messages import message
 from ..errors import RETRYABLE_ERRORS, InboundRefusal
-from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
+from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class FinanceSyncInboundEvent(models.Model):
     Reprocessing replays what was received."""
 
     _name = "finance.sync.inbound.event"
+    _inherit = ["finance.sync.document.link"]
     _description = "Finance Sync Inbound Event"
     _order = "received_at desc, id desc"
     _rec_name = "webhook_id"
@@ -64,16 +66,12 @@ class FinanceSyncInboundEvent(models.Model):
     payload_text = fields.Text("Payload (JSON)", compute="_compute_texts")
     headers_text = fields.Text("Headers (JSON)", compute="_compute_texts")
     state = fields.Selection(const.INBOUND_STATES, required=True, default="received", readonly=True, index=True)
-    result_message = fields.Text("Result", readonly=True)
+    result_message_code = fields.Char(readonly=True)
+    result_message_params = fields.Json(readonly=True)
+    result_message = fields.Text("Result", compute="_compute_result_message")
     processed_at = fields.Datetime(readonly=True)
     process_count = fields.Integer("Processing runs", default=0, readonly=True)
     job_id = fields.Many2one("finance.sync.job", readonly=True, index="btree_not_null", ondelete="set null")
-    move_id = fields.Many2one(
-        "account.move", "Invoice", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
-    )
-    payment_id = fields.Many2one(
-        "account.payment", readonly=True, index="btree_not_null", ondelete="set null", check_company=True
-    )
     external_payment_id = fields.Many2one(
         "finance.sync.external.payment",
         "External payment",
@@ -106,6 +104,11 @@ class FinanceSyncInboundEvent(models.Model):
             event.payload_text = json.dumps(event.payload, indent=2, ensure_ascii=False) if event.payload else False
             event.headers_text = json.dumps(event.headers, indent=2, ensure_ascii=False) if event.headers else False
 
+    @api.depends("result_message_code", "result_message_params")
+    @api.depends_context("lang")
+    def _compute_result_message(self):
+        compute_message(self, "result_message")
+
     @api.depends("event_type", "webhook_id")
     def _compute_display_name(self):
         labels = dict(const.INBOUND_EVENT_TYPES)
@@ -130,12 +133,9 @@ class FinanceSyncInboundEvent(models.Model):
             backend._inbound_env(backend_events)._process()
         return True
 
-    def action_open_document(self):
-        self.ensure_one()
-        record = self.payment_id or self.move_id or self.job_id
-        if not record:
-            raise UserError(self.env._("This event is not linked to a document."))
-        return record._get_records_action()
+    def _get_linked_record(self):
+        """The payment or invoice, else the event the platform answered about."""
+        return super()._get_linked_record() or self.job_id
 
     # === RECEPTION (called by the webhook controller, as the technical user) === #
 
@@ -175,11 +175,11 @@ class FinanceSyncInboundEvent(models.Model):
         data = payload["data"]
         currency = self._find_currency(data["currency"])
         if currency and inbound.excess_decimals(data["amount"], currency.decimal_places):
-            message = (
+            reason = (
                 f"amount {data['amount']} has more decimal places than {currency.name} allows "
                 f"({currency.decimal_places})"
             )
-            raise inbound.InvalidEvent("amount_precision", message, [inbound.SchemaViolation("/data/amount", message)])
+            raise inbound.InvalidEvent("amount_precision", reason, [inbound.SchemaViolation("/data/amount", reason)])
 
     @api.model
     def _prepare_event_vals(self, backend, webhook_id, payload, headers):
@@ -257,7 +257,7 @@ class FinanceSyncInboundEvent(models.Model):
             internal(event).write({"process_count": event.process_count + 1})
             try:
                 with self.env.cr.savepoint():
-                    state, message = getattr(event, handlers[event.event_type])(data)
+                    state, note = getattr(event, handlers[event.event_type])(data)
             except RETRYABLE_ERRORS:
                 raise
             except InboundRefusal as refusal:
@@ -269,10 +269,10 @@ class FinanceSyncInboundEvent(models.Model):
                     event.event_type,
                     exc_info=True,
                 )
-                event._fail(InboundRefusal("inbound_invalid", self.env._("Odoo could not apply this event: %s", exc)))
+                event._fail(InboundRefusal("inbound_invalid", message("inbound_apply_failed", detail=str(exc))))
             else:
                 internal(event).write(
-                    {"state": state, "result_message": message, "processed_at": fields.Datetime.now()}
+                    {"state": state, **message_vals("result_message", note), "processed_at": fields.Datetime.now()}
                 )
                 # Exceptions of earlier failed runs are solved once all their events went through.
                 earlier_exceptions._resolve_if_inbound_applied()
@@ -290,7 +290,7 @@ class FinanceSyncInboundEvent(models.Model):
         )
         vals = {
             "state": "failed",
-            "result_message": refusal.message,
+            **message_vals("result_message", refusal.message),
             "processed_at": fields.Datetime.now(),
             "exception_ids": [Command.link(exception.id)],
         }
@@ -306,22 +306,19 @@ class FinanceSyncInboundEvent(models.Model):
         """Link fields (and company) of the event for a document it is about."""
         if not document:
             return {}
-        vals = {}
-        if document._name == "account.move":
-            vals["move_id"] = document.id
-        elif document._name == "account.payment":
-            vals["payment_id"] = document.id
+        vals = self._document_link_vals(document)
         company = document.company_id if "company_id" in document else None
         if company and company in self.backend_id.company_ids:
             vals["company_id"] = company.id
         return vals
 
-    def _warn(self, category, message, document=None, job=None, fingerprint_key=""):
-        """Open a sync exception for an event that was applied but needs a person's attention."""
+    def _warn(self, category, note, document=None, job=None, fingerprint_key=""):
+        """Open a sync exception for an event that was applied but needs a person's attention
+        (``note``: a ``messages.Message``)."""
         exception = self.env["finance.sync.exception"]._open_or_bump(
             backend=self.backend_id,
             category=category,
-            message=message,
+            message=note,
             jobs=job or None,
             document=document or None,
             fingerprint_key=fingerprint_key or f"inbound:{self.id}",
@@ -337,7 +334,7 @@ class FinanceSyncInboundEvent(models.Model):
         if not job:
             raise InboundRefusal(
                 "inbound_unknown_reference",
-                self.env._("No event %s was sent to this platform.", event_uuid),
+                message("inbound_unknown_event", event=event_uuid),
                 fingerprint_key=f"event:{event_uuid}",
             )
         return job
@@ -360,7 +357,7 @@ class FinanceSyncInboundEvent(models.Model):
                 ],
                 limit=1,
             )
-            move = Move.browse(binding.res_id).exists() if binding else Move
+            move = binding.move_id if binding else Move
         if not move and ref.get("number"):
             move = Move.search(
                 [
@@ -373,14 +370,14 @@ class FinanceSyncInboundEvent(models.Model):
             if len(move) > 1:
                 raise InboundRefusal(
                     "inbound_invalid",
-                    self.env._("Several invoices are numbered %s in this backend's companies.", ref["number"]),
+                    message("inbound_invoice_ambiguous", number=ref["number"]),
                     fingerprint_key=f"invoice:{ref['number']}",
                 )
         if not move:
             label = ref.get("number") or ref.get("external_id")
             raise InboundRefusal(
                 "inbound_unknown_reference",
-                self.env._("No invoice %s in this backend's companies.", label),
+                message("inbound_unknown_invoice", number=label),
                 fingerprint_key=f"invoice:{label}",
             )
         internal(self).write(self._document_vals(move))
@@ -390,47 +387,40 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _apply_delivery_acknowledged(self, data):
         job = self._find_job(data["event_id"])
-        document = job.env[job.res_model].browse(job.res_id).exists()
+        document = job._get_document().exists()
         internal(self).write({"job_id": job.id, **self._document_vals(document)})
         if document:
             self.env["finance.sync.binding"]._bind(self.backend_id, document, data["external_id"], job=job)
         if job.confirmed_at:
-            return "processed", self.env._("Already confirmed on %s.", job.confirmed_at)
+            return "processed", message("inbound_already_confirmed", date=str(job.confirmed_at))
         job._mark_confirmed(data["external_id"])
-        return "processed", self.env._(
-            "Event %(event)s confirmed; external id %(ext)s.", event=job.event_uuid, ext=data["external_id"]
-        )
+        return "processed", message("inbound_confirmed", event=job.event_uuid, external_id=data["external_id"])
 
     def _apply_delivery_rejected(self, data):
         job = self._find_job(data["event_id"])
-        document = job.env[job.res_model].browse(job.res_id).exists()
+        document = job._get_document().exists()
         internal(self).write({"job_id": job.id, **self._document_vals(document)})
-        message = self.env._(
-            "The platform rejected event %(event)s: [%(code)s] %(reason)s",
-            event=job.event_uuid,
-            code=data["code"],
-            reason=data["reason"],
-        )
+        note = message("inbound_rejected", event=job.event_uuid, code=data["code"], reason=data["reason"])
         self._warn(
             "rejected",
-            self.backend_id._mask(message),
+            note.masked(self.backend_id._mask),
             document=document,
             job=job,
             fingerprint_key=f"{job.res_model},{job.res_id}",
         )
-        return "processed", message
+        return "processed", note
 
     def _apply_invoice_status(self, data):
         invoice = self._find_invoice(data["invoice"])
         since = invoice.finance_sync_external_status_at
         if since and self.occurred_at and self.occurred_at < since:
-            return "ignored", self.env._("Older than the status already recorded (%s).", since)
+            return "ignored", message("inbound_status_older", date=str(since))
         label = data.get("label") or data["status"]
         if (
             invoice.finance_sync_external_status == data["status"]
             and invoice.finance_sync_external_status_label == label
         ):
-            return "processed", self.env._("Status unchanged: %s.", data["status"])
+            return "processed", message("inbound_status_unchanged", status=data["status"])
         invoice.write(
             {
                 "finance_sync_external_status": data["status"],
@@ -444,7 +434,7 @@ class FinanceSyncInboundEvent(models.Model):
                 % (self.env._("%(backend)s: %(label)s", backend=self.backend_id.name, label=label), data["note"]),
                 subtype_xmlid="mail.mt_note",
             )
-        return "processed", self.env._("External status %s recorded.", data["status"])
+        return "processed", message("inbound_status_recorded", status=data["status"])
 
     def _apply_payment_status(self, data):
         invoice = self._find_invoice(data["invoice"])
@@ -452,7 +442,7 @@ class FinanceSyncInboundEvent(models.Model):
         currency = self._find_currency(data["currency"])
         if not currency:
             raise InboundRefusal(
-                "inbound_invalid", self.env._("Unknown currency %s.", data["currency"]), document=invoice
+                "inbound_invalid", message("inbound_unknown_currency", currency=data["currency"]), document=invoice
             )
         amount = Decimal(data["amount"])
         ExternalPayment = self.env["finance.sync.external.payment"]
@@ -460,9 +450,9 @@ class FinanceSyncInboundEvent(models.Model):
         if external and external.move_id != invoice:
             raise InboundRefusal(
                 "conflict",
-                self.env._(
-                    "Payment reference %(ref)s was reported for invoice %(other)s before, now for %(this)s.",
-                    ref=data["reference"],
+                message(
+                    "inbound_payment_moved",
+                    reference=data["reference"],
                     other=external.move_id.display_name,
                     this=invoice.display_name,
                 ),
@@ -471,7 +461,7 @@ class FinanceSyncInboundEvent(models.Model):
             )
         if external and external.status_at and self.occurred_at and self.occurred_at < external.status_at:
             internal(self).write({"external_payment_id": external.id})
-            return "ignored", self.env._("Older than the payment status already recorded (%s).", external.status)
+            return "ignored", message("inbound_payment_older", status=external.status)
         vals = {
             "status": data["status"],
             "amount": float(amount),
@@ -487,27 +477,24 @@ class FinanceSyncInboundEvent(models.Model):
                 {**vals, "backend_id": backend.id, "reference": data["reference"], "move_id": invoice.id}
             )
         internal(self).write({"external_payment_id": external.id})
-        result = self.env._("Payment %(ref)s %(status)s.", ref=data["reference"], status=data["status"])
+        result = message("inbound_payment_status", reference=data["reference"], status=data["status"])
         if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
             payment = external._register_payment(amount, currency, fields.Date.to_date(data["date"]))
             internal(self).write({"payment_id": payment.id})
-            result = self.env._(
-                "Payment %(ref)s registered as %(payment)s.", ref=data["reference"], payment=payment.display_name
-            )
+            result = message("inbound_payment_registered", reference=data["reference"], payment=payment.display_name)
         elif data["status"] == "succeeded" and external.payment_id:
-            result = self.env._(
-                "Payment %(ref)s already registered as %(payment)s.",
-                ref=data["reference"],
+            result = message(
+                "inbound_payment_already_registered",
+                reference=data["reference"],
                 payment=external.payment_id.display_name,
             )
         elif data["status"] in ("refunded", "failed") and external.payment_id:
             # Odoo never undoes an accounting entry on its own: a person reverses it.
             self._warn(
                 "conflict",
-                self.env._(
-                    "The platform reports payment %(ref)s as %(status)s, but Odoo registered it as %(payment)s: "
-                    "reverse that payment in Odoo if the platform is right.",
-                    ref=data["reference"],
+                message(
+                    "inbound_payment_contradicted",
+                    reference=data["reference"],
                     status=data["status"],
                     payment=external.payment_id.display_name,
                 ),

@@ -9,8 +9,8 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
-from ..engine.mapping import missing_mapping_key
-from ..utils import check_guarded_fields, internal, purge_batch, retention_cutoff
+from ..engine.messages import message, selection
+from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class FinanceSyncJob(models.Model):
     """
 
     _name = "finance.sync.job"
+    _inherit = ["finance.sync.document.link"]
     _description = "Finance Sync Job"
     _order = "id desc"
     _rec_name = "event_uuid"
@@ -52,14 +53,8 @@ class FinanceSyncJob(models.Model):
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     event_uuid = fields.Char("Event ID", required=True, readonly=True, copy=False, default=lambda s: str(uuid.uuid4()))
     event_type = fields.Selection(const.EVENT_TYPES, required=True, readonly=True)
-    res_model = fields.Char("Document model", required=True, readonly=True)
-    res_id = fields.Many2oneReference("Document ID", model_field="res_model", required=True, readonly=True)
-    move_id = fields.Many2one(
-        "account.move", "Invoice", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
-    )
-    payment_id = fields.Many2one(
-        "account.payment", index="btree_not_null", readonly=True, ondelete="set null", check_company=True
-    )
+    res_model = fields.Char(required=True)
+    res_id = fields.Many2oneReference(required=True)
     document_ref = fields.Char("Document", readonly=True)
     sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")
     state = fields.Selection(const.JOB_STATES, required=True, default="pending", index=True, readonly=True)
@@ -68,7 +63,9 @@ class FinanceSyncJob(models.Model):
     last_status_code = fields.Integer(
         "Last HTTP status", readonly=True, aggregator=False, help="Empty when no HTTP answer was received."
     )
-    last_error = fields.Text(readonly=True)
+    last_error_code = fields.Char(readonly=True)
+    last_error_params = fields.Json(readonly=True)
+    last_error = fields.Text(compute="_compute_last_error", help="Why the last attempt did not deliver the event.")
     payload = JsonText(readonly=True, help="Canonical event as captured, before mappings.")
     body = fields.Text(
         "Sent body",
@@ -85,7 +82,9 @@ class FinanceSyncJob(models.Model):
         help="A dispatcher worker is sending this job; if it dies, the job is due again after this moment.",
     )
     done_at = fields.Datetime(readonly=True)
-    cancel_reason = fields.Text(readonly=True)
+    cancel_reason_code = fields.Char(readonly=True)
+    cancel_reason_params = fields.Json(readonly=True)
+    cancel_reason = fields.Text(compute="_compute_cancel_reason", help="Who cancelled the job, when and why.")
     confirmed_at = fields.Datetime(
         readonly=True, copy=False, help="When the platform acknowledged processing this event (inbound webhook)."
     )
@@ -116,6 +115,16 @@ class FinanceSyncJob(models.Model):
         labels = dict(const.EVENT_TYPES)
         for job in self:
             job.display_name = f"{labels.get(job.event_type, job.event_type)} · {job.document_ref or job.res_id}"
+
+    @api.depends("last_error_code", "last_error_params")
+    @api.depends_context("lang")
+    def _compute_last_error(self):
+        compute_message(self, "last_error")
+
+    @api.depends("cancel_reason_code", "cancel_reason_params")
+    @api.depends_context("lang")
+    def _compute_cancel_reason(self):
+        compute_message(self, "cancel_reason")
 
     # === CRUD METHODS === #
 
@@ -170,17 +179,9 @@ class FinanceSyncJob(models.Model):
         jobs = self.sudo().filtered(lambda j: j.state not in ("done", "cancelled"))
         if len(jobs) != len(self):
             raise UserError(self.env._("Done or already cancelled jobs cannot be cancelled."))
-        stamp = self.env._(
-            "Cancelled by %(user)s on %(date)s: %(reason)s",
-            user=self.env.user.name,
-            date=fields.Datetime.now(),
-            reason=reason.strip(),
+        jobs._mark_cancelled(
+            message("job_cancelled", user=self.env.user.name, date=str(fields.Datetime.now()), reason=reason.strip())
         )
-        jobs._mark_cancelled(stamp)
-
-    def action_open_document(self):
-        self.ensure_one()
-        return self.env[self.res_model].browse(self.res_id)._get_records_action()
 
     # === CAPTURE (same transaction as the business change) === #
 
@@ -330,7 +331,8 @@ class FinanceSyncJob(models.Model):
                 continue
             errors = payload_lib.validate(payload, job.event_type)
             if errors:
-                job._mark_failed(0, job.attempt_count, "\n".join(errors[:20]), "validation")
+                note = message("payload_invalid", detail="\n".join(errors[:20]))
+                job._mark_failed(0, job.attempt_count, note, "validation")
                 continue
             bodies.append(SQL("(%s, %s)", job.id, payload_lib.canonical_json(payload).decode("utf-8")))
         if bodies:  # one statement for the whole batch: every body differs
@@ -359,29 +361,27 @@ class FinanceSyncJob(models.Model):
         """Hold the job on its missing mappings: one exception per missing record (shared by
         every job it holds), released automatically when the mapping is added."""
         labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
-        internal(self).write(
-            {
-                "state": "blocked",
-                "last_error": self.env._(
-                    "Missing mappings: %s", ", ".join(f"{labels[kind]} {name}" for kind, _rid, name in missing)
-                ),
-            }
-        )
-        document = self.env[self.res_model].browse(self.res_id)
+        records = [
+            message("missing_mapping_record", kind=selection("finance.sync.mapping", "kind", kind), name=name)
+            for kind, _rid, name in missing
+        ]
+        note = message("missing_mappings", records=records)
+        internal(self).write({"state": "blocked", **message_vals("last_error", note)})
+        document = self._get_document()
         for kind, res_id, name in missing:
             self.env["finance.sync.exception"]._open_or_bump(
                 backend=backend,
                 category="missing_mapping",
-                message=self.env._(
-                    "%(kind)s %(name)s (id %(id)s) has no code in mapping set %(set)s, which requires one.",
-                    kind=labels[kind],
+                message=message(
+                    "missing_mapping",
+                    kind=selection("finance.sync.mapping", "kind", kind),
                     name=name,
                     id=res_id,
                     set=backend.mapping_set_id.name,
                 ),
                 jobs=self,
                 document=document,
-                fingerprint_key=missing_mapping_key(kind, res_id),
+                mapping=(kind, res_id),
                 name=self.env._("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
             )
 
@@ -398,7 +398,8 @@ class FinanceSyncJob(models.Model):
             SQL(
                 """UPDATE finance_sync_job job
                       SET state = 'done', done_at = %(now)s, last_status_code = %(status)s,
-                          attempt_count = %(count)s, last_error = NULL, lease_until = NULL,
+                          attempt_count = %(count)s, last_error_code = NULL, last_error_params = NULL,
+                          lease_until = NULL,
                           write_date = %(now)s, write_uid = %(uid)s
                     WHERE job.id IN %(ids)s
                 RETURNING job.id,
@@ -412,7 +413,16 @@ class FinanceSyncJob(models.Model):
         )
         with_exceptions = [job_id for job_id, has_exception in self.env.cr.fetchall() if has_exception]
         self.invalidate_recordset(
-            ["state", "done_at", "last_status_code", "attempt_count", "last_error", "lease_until", "write_date"]
+            [
+                "state",
+                "done_at",
+                "last_status_code",
+                "attempt_count",
+                "last_error_code",
+                "last_error_params",
+                "lease_until",
+                "write_date",
+            ]
         )
         self.browse(with_exceptions).exception_ids._resolve_if_fixed()
 
@@ -422,7 +432,7 @@ class FinanceSyncJob(models.Model):
             {
                 "last_status_code": status,
                 "attempt_count": attempt_count,
-                "last_error": error,
+                **message_vals("last_error", error),
                 "next_attempt_at": at,
                 "lease_until": False,
             }
@@ -434,7 +444,7 @@ class FinanceSyncJob(models.Model):
             {
                 "last_status_code": 410,
                 "attempt_count": attempt_count,
-                "last_error": error,
+                **message_vals("last_error", error),
                 "next_attempt_at": fields.Datetime.now(),
                 "lease_until": False,
             }
@@ -448,7 +458,7 @@ class FinanceSyncJob(models.Model):
                 "state": "failed",
                 "last_status_code": status,
                 "attempt_count": attempt_count,
-                "last_error": error,
+                **message_vals("last_error", error),
                 "lease_until": False,
             }
         )
@@ -456,17 +466,17 @@ class FinanceSyncJob(models.Model):
 
     def _mark_dead(self, status, attempt_count, error):
         """Attempts exhausted."""
-        message = self.env._("Gave up after %(n)s attempts. Last error: %(err)s", n=attempt_count, err=error)
+        note = message("gave_up", count=attempt_count, error=error)
         internal(self).write(
             {
                 "state": "dead",
                 "last_status_code": status,
                 "attempt_count": attempt_count,
-                "last_error": message,
+                **message_vals("last_error", note),
                 "lease_until": False,
             }
         )
-        self._open_exception("transport", message)
+        self._open_exception("transport", note)
 
     def _mark_pending(self, reset_attempts=False):
         """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""
@@ -477,19 +487,20 @@ class FinanceSyncJob(models.Model):
         self._trigger_dispatch()
 
     def _mark_cancelled(self, reason):
-        """Cancelled by a person: never sent; later events of its document may go."""
-        internal(self).write({"state": "cancelled", "cancel_reason": reason, "lease_until": False})
+        """Cancelled by a person: never sent; later events of its document may go. ``reason``
+        is a ``messages.Message``."""
+        internal(self).write({"state": "cancelled", **message_vals("cancel_reason", reason), "lease_until": False})
         self.exception_ids._resolve_if_fixed()
         self._trigger_dispatch()
 
-    def _open_exception(self, category, message):
-        """Open, or bump, the exception of each job's document for ``category``."""
+    def _open_exception(self, category, note):
+        """Open, or bump, the exception of each job's document for ``category``, saying ``note``."""
         for job in self:
             self.env["finance.sync.exception"]._open_or_bump(
                 backend=job.backend_id,
                 category=category,
-                message=message,
+                message=note,
                 jobs=job,
-                document=job.env[job.res_model].browse(job.res_id),
+                document=job._get_document(),
                 fingerprint_key=f"{job.res_model},{job.res_id}",
             )

@@ -2,9 +2,10 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.fields import Domain
 
 from .. import const
-from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, missing_mapping_key
+from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS
 
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
 # Changing one of these may give a held document the code it waits for.
@@ -149,16 +150,18 @@ class FinanceSyncMapping(models.Model):
         again rather than sent with a wrong one.
         """
         if exception_domain is None:
-            keys = {
-                f"{backend.id}|missing_mapping|{missing_mapping_key(m.kind, m.res_id)}"
-                for m in self.filtered(lambda m: not m.is_missing and m.res_id)
-                for backend in m.set_id.sudo().backend_ids
-            }
-            if not keys:
+            exception_domain = Domain.OR(
+                Domain("backend_id", "in", m.set_id.sudo().backend_ids.ids)
+                & Domain("mapping_kind", "=", m.kind)
+                & Domain("mapping_res_id", "=", m.res_id)
+                for m in self.filtered(lambda m: not m.is_missing and m.res_id and m.set_id.sudo().backend_ids)
+            )
+            if exception_domain.is_false():
                 return self.env["finance.sync.job"]
-            exception_domain = [("fingerprint", "in", sorted(keys))]
         exceptions = (
-            self.env["finance.sync.exception"].sudo().search([*exception_domain, ("category", "=", "missing_mapping")])
+            self.env["finance.sync.exception"]
+            .sudo()
+            .search(Domain(exception_domain) & Domain("category", "=", "missing_mapping"))
         )
         answered = exceptions.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES)
         jobs = exceptions.job_ids.filtered(

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..engine.mapping import MAPPING_KINDS, POLICIES, missing_mapping_key
+from ..engine.mapping import MAPPING_KINDS, POLICIES
 
 
 class FinanceSyncMappingPolicy(models.Model):
@@ -48,7 +48,7 @@ class FinanceSyncMappingPolicy(models.Model):
             self.env["finance.sync.mapping"]._release_held_jobs(
                 [
                     ("backend_id", "in", policy.set_id.sudo().backend_ids.ids),
-                    ("fingerprint", "=like", f"%|missing_mapping|{missing_mapping_key(policy.kind, '%')}"),
+                    ("mapping_kind", "=", policy.kind),
                 ],
                 reason=self.env._(
                     "Resolved: %s no longer requires a mapping; the held documents are queued again.",

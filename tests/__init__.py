@@ -9,6 +9,7 @@ from . import test_engine_circuit
 from . import test_engine_classify
 from . import test_engine_crypto
 from . import test_engine_inbound
+from . import test_engine_messages
 from . import test_engine_payload
 from . import test_engine_redact
 from . import test_engine_sender
@@ -21,6 +22,7 @@ from . import test_i18n
 from . import test_install
 from . import test_loader
 from . import test_mappings
+from . import test_messages
 from . import test_outbound
 from . import test_payment_authority
 from . import test_schema_patterns

@@ -182,7 +182,7 @@ def test_urllib3_read_timeout_reads_its_duration():
 
 
 def test_a_refused_url_fails_without_retry():
-    verdict = classify.classify_error(url_guard.UnsafeURLError("only https:// addresses are accepted"))
+    verdict = classify.classify_error(url_guard.UnsafeURLError("url_https_only"))
     assert verdict.outcome == "failed"
     assert verdict.message == "only https:// addresses are accepted"
 

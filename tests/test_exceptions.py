@@ -77,6 +77,22 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertEqual((exc.occurrence_count, exc.category, exc.severity), (4, "rejected", "blocking"))
         self.assertEqual(len(exc.activity_ids), 1, "one activity, not one per occurrence")
 
+    def test_every_record_about_a_document_links_and_opens_it_alike(self):
+        invoice, job = self.failed_invoice()
+        exc = job.exception_ids
+        binding = self.env["finance.sync.binding"]._bind(self.backend, invoice, "ext-link")
+        for record in (job, exc, binding):
+            with self.subTest(model=record._name):
+                self.assertEqual(
+                    (record.res_model, record.res_id, record.move_id, record.payment_id),
+                    ("account.move", invoice.id, invoice, self.env["account.payment"]),
+                )
+                action = record.action_open_document()
+                self.assertEqual((action["res_model"], action["res_id"]), ("account.move", invoice.id))
+        unlinked = self.Exception._open_or_bump(self.backend, "conflict", "no document", fingerprint_key="none")
+        with self.assertRaises(UserError):
+            unlinked.action_open_document()
+
     def test_every_category_explains_itself(self):
         for category, _label in const.EXCEPTION_CATEGORIES:
             exc = self.Exception._open_or_bump(self.backend, category, "x", fingerprint_key=category)

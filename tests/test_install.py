@@ -10,7 +10,9 @@ import uuid
 import odoo
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import SQL, config
+from odoo.tools import SQL, config, sql
+
+from .common import FinanceSyncCase
 
 
 @tagged("post_install", "-at_install")
@@ -94,13 +96,19 @@ class TestInstallUninstall(TransactionCase):
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False, capture_output=True)
 
 
+def load_migration(version):
+    """The post-migrate module of ``version`` (migrations/<version>/post-migrate.py)."""
+    script = pathlib.Path(__file__).parent.parent / "migrations" / version / "post-migrate.py"
+    spec = importlib.util.spec_from_file_location(f"finance_sync_migrate_{version.replace('.', '_')}", script)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
 @tagged("post_install", "-at_install")
 class TestMigrations(TransactionCase):
     def test_upgrade_drops_the_purge_crons_and_the_indexes_the_module_no_longer_declares(self):
-        script = pathlib.Path(__file__).parent.parent / "migrations" / "19.0.1.1.0" / "post-migrate.py"
-        spec = importlib.util.spec_from_file_location("finance_sync_migrate_19_0_1_1_0", script)
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
+        migration = load_migration("19.0.1.1.0")
         obsolete = [(table, index) for table, indexes in migration.OBSOLETE.items() for index in indexes]
         for table, index in obsolete:  # as a database installed with an earlier version has them
             self.env.cr.execute(SQL("CREATE INDEX %s ON %s (id)", SQL.identifier(index), SQL.identifier(table)))
@@ -193,3 +201,55 @@ class TestBackendFormBeforeSave(TransactionCase):
 
         self.assertEqual(shown("test"), {"Test"})
         self.assertEqual(shown("production"), set())
+
+
+@tagged("post_install", "-at_install")
+class TestUpgradeToCodesAndFields(FinanceSyncCase):
+    def test_upgrade_fills_the_fields_that_replace_parsing_fingerprints_and_keeps_old_messages(self):
+        partner = self.partner_a
+        invoice = self._create_invoice(post=True)
+        exc = self.env["finance.sync.exception"]._open_or_bump(
+            self.backend, "missing_mapping", "no code", document=invoice, mapping=("partner", partner.id)
+        )
+        other = self.env["finance.sync.exception"]._open_or_bump(self.backend, "transport", "down", fingerprint_key="t")
+        event = (
+            self.env["finance.sync.inbound.event"]
+            .sudo()
+            .create(
+                {
+                    "backend_id": self.backend.id,
+                    "company_id": self.company.id,
+                    "webhook_id": "msg_migrated",
+                    "event_type": "invoice.status",
+                    "move_id": invoice.id,
+                }
+            )
+        )
+        self.env.flush_all()
+        # As a database of the previous version has them: the fingerprint only, no reference.
+        self.env.cr.execute(
+            "UPDATE finance_sync_exception SET mapping_kind = NULL, mapping_res_id = NULL WHERE id IN %s",
+            [(exc.id, other.id)],
+        )
+        self.env.cr.execute(
+            "UPDATE finance_sync_inbound_event SET res_model = NULL, res_id = NULL WHERE id = %s", [event.id]
+        )
+        # ... and messages stored as sentences, in the language of whoever caused them.
+        self.env.cr.execute("ALTER TABLE finance_sync_exception ADD COLUMN message text")
+        self.env.cr.execute(
+            """UPDATE finance_sync_exception SET message = 'Plateforme injoignable',
+                      message_code = NULL, message_params = NULL WHERE id = %s""",
+            [other.id],
+        )
+        self.env.invalidate_all()
+
+        load_migration("19.0.1.1.1").migrate(self.env.cr, "19.0.1.1.0")
+        self.env.invalidate_all()
+
+        self.assertEqual((exc.mapping_kind, exc.mapping_res_id), ("partner", partner.id))
+        self.assertEqual((other.mapping_kind, other.mapping_res_id), (False, 0))
+        self.assertEqual((event.res_model, event.res_id), ("account.move", invoice.id))
+        self.assertEqual((other.message_code, other.message_params), (False, {"detail": "Plateforme injoignable"}))
+        self.assertEqual(other.message, "Plateforme injoignable", "shown as it was written")
+        self.assertEqual(exc.message_params, {"detail": "no code"}, "messages stored as codes are left alone")
+        self.assertFalse(sql.column_exists(self.env.cr, "finance_sync_exception", "message"))

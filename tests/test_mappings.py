@@ -203,6 +203,46 @@ class TestMappings(MappingCase):
         self.assertEqual(self.sent_payload()["partner"]["code"], "UNKNOWN")
         self.assertIn("UNKNOWN", self.mapping_set.message_ids[0].body, "policy changes are in the chatter")
 
+    def test_kind_no_longer_required_releases_only_the_exceptions_of_that_kind(self):
+        for kind in ("partner", "journal"):
+            self.set_policy(kind, "required")
+        job = self.jobs_of(self._create_invoice(post=True))
+        self.dispatch()
+        by_kind = {exc.mapping_kind: exc for exc in job.exception_ids}
+        self.assertEqual(set(by_kind), {"partner", "journal"})
+        self.set_policy("partner", "pass_through")
+        self.assertEqual((by_kind["partner"].state, by_kind["journal"].state), ("resolved", "new"))
+        self.assertEqual(job.state, "blocked", "still held by the journal")
+        self.set_policy("journal", "pass_through")
+        self.assertEqual((job.state, by_kind["journal"].state), ("pending", "resolved"))
+
+    def test_missing_mapping_exception_names_its_record_in_fields_and_prefills_the_mapping(self):
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True)
+        self.dispatch()
+        exc = self.jobs_of(invoice).exception_ids
+        partner = invoice.partner_id.commercial_partner_id
+        self.assertEqual((exc.mapping_kind, exc.mapping_res_id), ("partner", partner.id))
+        action = exc.action_add_mapping()
+        self.assertEqual(action["res_model"], "finance.sync.mapping")
+        context = action["context"]
+        self.assertEqual(
+            (context["default_set_id"], context["default_kind"], context["default_partner_id"]),
+            (self.mapping_set.id, "partner", partner.id),
+        )
+        mapping = self.Mapping.with_context(context).create({"external_code": "CUST-9"})
+        self.assertEqual((mapping.kind, mapping.partner_id), ("partner", partner))
+        self.assertEqual(exc.state, "resolved", "the mapping the action prefilled answers the exception")
+
+    def test_only_missing_mapping_exceptions_offer_to_add_a_mapping(self):
+        invoice = self._create_invoice(post=True)
+        exc = self.env["finance.sync.exception"]._open_or_bump(
+            self.backend, "transport", "down", document=invoice, fingerprint_key="k"
+        )
+        self.assertFalse(exc.mapping_kind)
+        with self.assertRaises(UserError):
+            exc.action_add_mapping()
+
     def test_changes_are_tracked_with_old_and_new_code(self):
         mapping = self.add_mapping("partner", self.partner_a, "OLD-1")
         mapping.external_code = "NEW-1"

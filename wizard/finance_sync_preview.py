@@ -90,9 +90,8 @@ class FinanceSyncPreview(models.TransientModel):
         (so the preview is what will be sent), else an unsaved job built from the document now."""
         record = self.document_ref
         Job = self.env["finance.sync.job"].sudo()
-        field = "move_id" if record._name == "account.move" else "payment_id"
         jobs = Job.search(
-            [(field, "=", record.id), ("backend_id", "=", self.backend_id.id), ("state", "!=", "cancelled")],
+            [*Job._document_link_domain(record), ("backend_id", "=", self.backend_id.id), ("state", "!=", "cancelled")],
             order="sequence",
         )
         unsent = jobs.filtered(lambda j: not j.body and j.state in ("pending", "blocked"))
@@ -109,8 +108,7 @@ class FinanceSyncPreview(models.TransientModel):
                 "event_type": event_type,
                 "payload": payload,
                 "event_uuid": str(uuid.uuid4()),
-                "res_model": record._name,
-                "res_id": record.id,
+                **Job._document_link_vals(record),
             }
         )
         return job, self.env._("No event yet: this is what posting it now would send (event id is a placeholder).")

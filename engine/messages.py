@@ -1,0 +1,231 @@
+"""Messages kept for people to read later: a job's last error and why it was cancelled, an
+attempt's error, an exception's details, an inbound event's result.
+
+They are stored as a code and its parameters, never as a sentence, and rendered when shown, in
+the reader's language. Each code's English template is declared here, once, with ``_lt``: Odoo's
+export puts it in ``i18n/finance_sync.pot`` and translations of the module's ``.po`` files apply
+to it. The engine renders in English (logs, tests); the models render with their ``self.env._``
+(``utils.render_message``).
+
+Parameters are data and are never translated: names, numbers, the platform's own words, an
+error's text. Besides plain values, a parameter may be another message (``{"code", "params"}``,
+rendered in the same language), a selection value to show with its field's label
+(``{"model", "field", "value"}``), or a list of those (joined with commas). ``detail`` is
+technical text (the platform's answer, an exception's text), shown after the sentence; a message
+without a code is only its detail (text that has no translation, such as schema errors).
+"""
+
+import dataclasses
+
+from odoo.tools.translate import LazyTranslate
+
+_lt = LazyTranslate(__name__)
+
+DETAIL = "detail"
+
+TEMPLATES = {
+    # --- delivery verdicts (engine/classify.py) -------------------------------------------------
+    "http_done": _lt("HTTP %(status)s"),
+    "http_retry": _lt("The platform answered HTTP %(status)s; the event will be sent again"),
+    "http_gone": _lt("HTTP %(status)s: the platform says this endpoint no longer exists; the backend was paused"),
+    "http_redirect": _lt(
+        "The platform redirected the event (HTTP %(status)s); redirects are not followed, "
+        "so the endpoint URL must be updated to the new address"
+    ),
+    "http_authentication": _lt("The platform refused Odoo's credentials (HTTP %(status)s)"),
+    "http_rejected": _lt("The platform rejected the event (HTTP %(status)s)"),
+    "http_unexpected": _lt("The platform answered an unexpected HTTP status %(status)s"),
+    "no_answer": _lt("No answer from the platform and no error was recorded"),
+    "connection_refused": _lt(
+        "Could not reach the platform: connection refused (nothing listens at the endpoint's address and port)"
+    ),
+    "name_not_resolved": _lt("Could not reach the platform: cannot resolve the endpoint's host name"),
+    "timed_out": _lt("The platform did not answer in time: timed out"),
+    "timed_out_after": _lt("The platform did not answer in time: timed out after %(seconds)s s"),
+    "tls_failed": _lt("Could not open a secure (TLS) connection to the platform; check its certificate"),
+    "connection_failed": _lt("Could not reach the platform: the connection failed or was closed before it answered"),
+    "connection_broken": _lt("The connection to the platform broke before its answer was received"),
+    "send_refused": _lt("Odoo refused to send the event"),
+    "send_error": _lt("Unexpected error while sending"),
+    # --- endpoint URLs (engine/url_guard.py) ---------------------------------------------------
+    "url_https_only": _lt("only https:// addresses are accepted"),
+    "url_plain_http": _lt("only https:// addresses are accepted; plain http would expose finance data"),
+    "url_no_host": _lt("the address has no host name"),
+    "url_credentials": _lt("credentials must not be written into the URL; use the backend's authentication"),
+    "url_invalid": _lt("the address is not a valid URL"),
+    "url_metadata": _lt("%(host)s is a cloud metadata service; it cannot be an endpoint"),
+    "url_numeric": _lt("%(host)s is an address in an unusual numeric form; write it as a host name"),
+    "url_internal": _lt(
+        "%(host)s points to an internal address (%(address)s); private, loopback, link-local, "
+        "reserved and cloud metadata addresses are refused"
+    ),
+    "url_unresolved": _lt("cannot resolve %(host)s: check the host name of the endpoint URL"),
+    # --- outbox (models/finance_sync_job.py) ---------------------------------------------------
+    "no_signing_secret": _lt("Backend %(backend)s signs its events but has no signing secret."),
+    "payload_invalid": _lt("The event does not match its schema"),
+    "missing_mappings": _lt("Missing mappings: %(records)s"),
+    "missing_mapping_record": _lt("%(kind)s %(name)s"),
+    "missing_mapping": _lt("%(kind)s %(name)s (id %(id)s) has no code in mapping set %(set)s, which requires one."),
+    "gave_up": _lt("Gave up after %(count)s attempts. Last error: %(error)s"),
+    "job_cancelled": _lt("Cancelled by %(user)s on %(date)s: %(reason)s"),
+    # --- inbound events (models/finance_sync_inbound_event.py) ---------------------------------
+    "inbound_apply_failed": _lt("Odoo could not apply this event"),
+    "inbound_unknown_event": _lt("No event %(event)s was sent to this platform."),
+    "inbound_invoice_ambiguous": _lt("Several invoices are numbered %(number)s in this backend's companies."),
+    "inbound_unknown_invoice": _lt("No invoice %(number)s in this backend's companies."),
+    "inbound_already_confirmed": _lt("Already confirmed on %(date)s."),
+    "inbound_confirmed": _lt("Event %(event)s confirmed; external id %(external_id)s."),
+    "inbound_rejected": _lt("The platform rejected event %(event)s: [%(code)s] %(reason)s"),
+    "inbound_status_older": _lt("Older than the status already recorded (%(date)s)."),
+    "inbound_status_unchanged": _lt("Status unchanged: %(status)s."),
+    "inbound_status_recorded": _lt("External status %(status)s recorded."),
+    "inbound_unknown_currency": _lt("Unknown currency %(currency)s."),
+    "inbound_payment_moved": _lt(
+        "Payment reference %(reference)s was reported for invoice %(other)s before, now for %(this)s."
+    ),
+    "inbound_payment_older": _lt("Older than the payment status already recorded (%(status)s)."),
+    "inbound_payment_status": _lt("Payment %(reference)s %(status)s."),
+    "inbound_payment_registered": _lt("Payment %(reference)s registered as %(payment)s."),
+    "inbound_payment_already_registered": _lt("Payment %(reference)s already registered as %(payment)s."),
+    "inbound_payment_contradicted": _lt(
+        "The platform reports payment %(reference)s as %(status)s, but Odoo registered it as %(payment)s: "
+        "reverse that payment in Odoo if the platform is right."
+    ),
+    # --- bindings (models/finance_sync_binding.py) ---------------------------------------------
+    "binding_document_known": _lt("%(document)s is already known to the platform as %(external_id)s."),
+    "binding_external_id_taken": _lt("External id %(external_id)s already designates %(other)s."),
+    # --- payments registered for a platform (models/finance_sync_external_payment.py) ----------
+    "payment_no_journal": _lt("The backend is the payment authority but has no payment journal."),
+    "payment_not_authority": _lt(
+        "%(backend)s is not the payment authority for documents of type %(kind)s: "
+        "no payment was registered for %(document)s."
+    ),
+    "payment_journal_company": _lt("Payment journal %(journal)s belongs to another company than the invoice."),
+    "payment_invoice_not_posted": _lt("Invoice %(invoice)s is not posted."),
+    "payment_currency": _lt("Payment in %(paid)s for an invoice in %(invoiced)s."),
+    "payment_amount_invalid": _lt("Amount %(amount)s is not a valid %(currency)s amount."),
+    "payment_invoice_paid": _lt("Invoice %(invoice)s is already paid."),
+    "payment_exceeds_due": _lt("Payment of %(amount)s %(currency)s exceeds the amount due on %(invoice)s (%(due)s)."),
+    "payment_date_locked": _lt("The payment date %(date)s is in a locked period (until %(lock)s)."),
+    "payment_direction": _lt("The payment would not go the way %(invoice)s is settled."),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    """A message as it is stored: the code of its template and the parameters it is filled with
+    (JSON values). ``str()`` is its English text."""
+
+    code: str
+    params: dict = dataclasses.field(default_factory=dict)
+
+    def __hash__(self):  # equal messages group together (the dispatcher moves their jobs at once)
+        return hash((self.code, repr(sorted(self.params.items()))))
+
+    def __str__(self):
+        return render(self.code, self.params)
+
+    def as_json(self) -> dict:
+        """The stored form, for a parameter that is itself a message."""
+        return {"code": self.code, "params": _json(self.params)}
+
+    def masked(self, mask) -> "Message":
+        """This message with ``mask`` (a function of text) applied to the text of every parameter."""
+        return Message(self.code, _masked(self.params, mask))
+
+
+class MessageError(ValueError):
+    """A refusal whose reason is a message (``note``); ``str()`` is its English text."""
+
+    def __init__(self, note: Message):
+        super().__init__(str(note))
+        self.note = note
+
+
+def message(code: str, /, **params) -> Message:
+    """The message of ``code`` (a key of :data:`TEMPLATES`) with ``params``; parameters that are
+    messages are kept in their stored form."""
+    if code not in TEMPLATES:
+        raise KeyError(f"unknown message code {code!r}")
+    return Message(code, _json(params))
+
+
+def text(value: str) -> Message:
+    """A message that is only ``value``: text that has no translation (data)."""
+    return Message("", {DETAIL: value})
+
+
+def selection(model: str, field: str, value: str) -> dict:
+    """A parameter shown as the label of ``value`` in the selection field ``model.field``."""
+    return {"model": model, "field": field, "value": value}
+
+
+def render(code, params=None, translate=None, label=None) -> str:
+    """The text of the message ``code`` with ``params``.
+
+    :param translate: a model's ``env._``, which translates a template into its language
+        (English without it)
+    :param label: ``label(model, field, value)``, the label of a selection value in that
+        language (the value itself without it)
+    """
+    params = dict(params or {})
+    detail = params.pop(DETAIL, None)
+    template = TEMPLATES.get(code)
+    if template is None:
+        sentence = code or ""  # not a code of this version: shown as it is
+    else:
+        values = {key: _render_value(value, translate, label) for key, value in params.items()}
+        sentence = _fill(translate(template) if translate else _english(template), values, template)
+    if detail in (None, ""):
+        return sentence
+    detail = _render_value(detail, translate, label)
+    return f"{sentence}: {detail}" if sentence else detail
+
+
+def _english(template) -> str:
+    # A lazy translation in the language Odoo's code is written in (no language to look up).
+    return template._translate("en_US")
+
+
+def _fill(sentence, values, template):
+    """``sentence % values``; the English template when a translation does not fit them."""
+    try:
+        return sentence % values
+    except (KeyError, TypeError, ValueError):
+        try:
+            return _english(template) % values
+        except (KeyError, TypeError, ValueError):
+            return _english(template)
+
+
+def _render_value(value, translate, label):
+    if isinstance(value, Message):
+        value = value.as_json()
+    if isinstance(value, list):
+        return ", ".join(_render_value(item, translate, label) for item in value)
+    if isinstance(value, dict) and "code" in value:
+        return render(value["code"], value.get("params"), translate, label)
+    if isinstance(value, dict) and {"model", "field", "value"} <= value.keys():
+        return label(value["model"], value["field"], value["value"]) if label else str(value["value"])
+    return "" if value is None else str(value)
+
+
+def _json(value):
+    """``value`` with the messages it holds in their stored form."""
+    if isinstance(value, Message):
+        return value.as_json()
+    if isinstance(value, dict):
+        return {key: _json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(item) for item in value]
+    return value
+
+
+def _masked(value, mask):
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {key: _masked(item, mask) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, mask) for item in value]
+    return value

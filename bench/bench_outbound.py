@@ -38,7 +38,7 @@ time from the start of the run until every job has been attempted once, body fre
 Sizes (environment variables): BENCH_EVENTS and BENCH_DISPATCH_ROUNDS (figure 1, default 1000
 and 3), BENCH_SLOW_EVENTS
 (figures 2 and 3, 600), BENCH_WORKER_EVENTS (figure 4, 1200), BENCH_INVOICES and BENCH_ROUNDS
-(figure 5, 100 and 7), BENCH_MEMORY_JOBS, BENCH_MEMORY_SECONDS and BENCH_MEMORY_ROUNDS (figure 6,
+(figure 5, 100 and 15), BENCH_MEMORY_JOBS, BENCH_MEMORY_SECONDS and BENCH_MEMORY_ROUNDS (figure 6,
 "10000,100000", 5 and 3). BENCH_ONLY runs only the named sections (comma-separated: no_latency,
 latency_and_stalls, workers, posting, memory).
 """
@@ -72,7 +72,7 @@ DISPATCH_ROUNDS = int(os.environ.get("BENCH_DISPATCH_ROUNDS", "3"))
 SLOW_EVENTS = int(os.environ.get("BENCH_SLOW_EVENTS", "600"))
 WORKER_EVENTS = int(os.environ.get("BENCH_WORKER_EVENTS", "1200"))
 INVOICES = int(os.environ.get("BENCH_INVOICES", "100"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 MEMORY_JOBS = [int(n) for n in os.environ.get("BENCH_MEMORY_JOBS", "10000,100000").split(",")]
 MEMORY_SECONDS = float(os.environ.get("BENCH_MEMORY_SECONDS", "5"))
 MEMORY_ROUNDS = int(os.environ.get("BENCH_MEMORY_ROUNDS", "3"))

@@ -101,6 +101,8 @@ class FinanceSyncBackend(models.Model):
         required=True,
         default="test",
         tracking=True,
+        help="Which of the platform's environments this connection reaches. Test and staging backends wear a "
+        "ribbon, so nobody mistakes them for the production connection.",
     )
     state = fields.Selection(
         [("draft", "Draft"), ("active", "Active"), ("paused", "Paused")],
@@ -108,6 +110,8 @@ class FinanceSyncBackend(models.Model):
         default="draft",
         tracking=True,
         copy=False,
+        help="Draft: configured, sends and receives nothing. Active: events are captured and sent. "
+        "Paused: events are captured and kept until it is resumed.",
     )
     user_id = fields.Many2one(
         "res.users",
@@ -119,7 +123,12 @@ class FinanceSyncBackend(models.Model):
     )
 
     # --- transport --------------------------------------------------------------------
-    transport = fields.Selection([("webhook", "Webhook (HTTPS JSON)")], required=True, default="webhook")
+    transport = fields.Selection(
+        [("webhook", "Webhook (HTTPS JSON)")],
+        required=True,
+        default="webhook",
+        help="How events reach the platform.",
+    )
     endpoint_url = fields.Char(
         "Endpoint URL", tracking=True, help="HTTPS address the platform receives events on (JSON POST)."
     )
@@ -129,8 +138,9 @@ class FinanceSyncBackend(models.Model):
         required=True,
         default="none",
         tracking=True,
+        help="How Odoo proves who it is to the platform, besides the signature of each event.",
     )
-    auth_username = fields.Char("User name", tracking=True)
+    auth_username = fields.Char("User name", tracking=True, help="For Basic authentication.")
     auth_secret = fields.Char(
         "Token / password",
         compute="_compute_write_only_secrets",
@@ -139,7 +149,9 @@ class FinanceSyncBackend(models.Model):
         help="Write-only: stored encrypted, never shown again.",
     )
     auth_secret_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
-    has_auth_secret = fields.Boolean(compute="_compute_has_secrets")
+    has_auth_secret = fields.Boolean(
+        compute="_compute_has_secrets", help="A token or password is stored (it is never shown)."
+    )
     signing_enabled = fields.Boolean(
         "Sign with Standard Webhooks",
         default=True,
@@ -155,13 +167,17 @@ class FinanceSyncBackend(models.Model):
     )
     signing_secret_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
     signing_secret_previous_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
-    signing_secret_rotated_at = fields.Datetime("Secret rotated on", readonly=True, copy=False)
+    signing_secret_rotated_at = fields.Datetime(
+        "Secret rotated on", readonly=True, copy=False, help="When the signing secret was last replaced."
+    )
     signing_overlap_hours = fields.Integer(
         "Rotation overlap (hours)",
         default=const.DEFAULT_SECRET_OVERLAP_HOURS,
         help="After a rotation the previous secret stays valid this long, so the platform can switch over.",
     )
-    has_signing_secret = fields.Boolean(compute="_compute_has_secrets")
+    has_signing_secret = fields.Boolean(
+        compute="_compute_has_secrets", help="A signing secret is stored (it is never shown)."
+    )
     webhook_token = fields.Char(
         copy=False,
         readonly=True,
@@ -225,18 +241,28 @@ class FinanceSyncBackend(models.Model):
     )
 
     # --- payload profile (data minimisation) --------------------------------------------
-    profile_lines = fields.Boolean("Send invoice lines", default=True, tracking=True)
-    profile_analytic = fields.Boolean("Send analytic distribution", default=True, tracking=True)
+    profile_lines = fields.Boolean(
+        "Send invoice lines", default=True, tracking=True, help="Each line: product, account, taxes, amounts."
+    )
+    profile_analytic = fields.Boolean(
+        "Send analytic distribution", default=True, tracking=True, help="The analytic accounts of each line."
+    )
     profile_partner_details = fields.Boolean(
         "Send partner details", default=True, tracking=True, help="VAT, country, reference and e-mail of partners."
     )
-    profile_reconciliation = fields.Boolean("Send payments and reconciliation", default=True, tracking=True)
+    profile_reconciliation = fields.Boolean(
+        "Send payments and reconciliation",
+        default=True,
+        tracking=True,
+        help="The payments and reconciliations of invoices, and the invoices paid by payments.",
+    )
     profile_partner_vat = fields.Selection(
         [("send", "Send"), ("mask", "Mask"), ("omit", "Leave out")],
         "Partner VAT",
         default="send",
         required=True,
         tracking=True,
+        help="Mask keeps the last characters only; leave out sends nothing.",
     )
     profile_partner_email = fields.Selection(
         [("send", "Send"), ("mask", "Mask"), ("omit", "Leave out")],
@@ -244,6 +270,7 @@ class FinanceSyncBackend(models.Model):
         default="omit",
         required=True,
         tracking=True,
+        help="Personal data: sent only if the platform needs it.",
     )
     profile_bank_account = fields.Selection(
         [("send", "Send"), ("mask", "Mask"), ("omit", "Leave out")],
@@ -251,14 +278,24 @@ class FinanceSyncBackend(models.Model):
         default="mask",
         required=True,
         tracking=True,
+        help="Mask keeps the last characters only; leave out sends nothing.",
     )
 
     # --- scope ------------------------------------------------------------------------
-    send_customer_invoices = fields.Boolean(default=True, tracking=True)
-    send_vendor_bills = fields.Boolean(default=True, tracking=True)
-    send_credit_notes = fields.Boolean("Send credit notes / refunds", default=True, tracking=True)
-    send_customer_payments = fields.Boolean(default=True, tracking=True)
-    send_vendor_payments = fields.Boolean(default=True, tracking=True)
+    send_customer_invoices = fields.Boolean(
+        default=True, tracking=True, help="Posted customer invoices, and what happens to them afterwards."
+    )
+    send_vendor_bills = fields.Boolean(
+        default=True, tracking=True, help="Posted vendor bills, and what happens to them afterwards."
+    )
+    send_credit_notes = fields.Boolean(
+        "Send credit notes / refunds",
+        default=True,
+        tracking=True,
+        help="Customer credit notes and vendor refunds, of the kinds sent above.",
+    )
+    send_customer_payments = fields.Boolean(default=True, tracking=True, help="Payments received from customers.")
+    send_vendor_payments = fields.Boolean(default=True, tracking=True, help="Payments made to vendors.")
     journal_ids = fields.Many2many(
         "account.journal",
         string="Journals",
@@ -278,7 +315,11 @@ class FinanceSyncBackend(models.Model):
         help="Requests sent to this platform at the same time by one dispatcher worker (1 = one at a time). "
         "Events of one document always go one after the other, in order.",
     )
-    max_attempts = fields.Integer(default=const.DEFAULT_MAX_ATTEMPTS)
+    max_attempts = fields.Integer(
+        default=const.DEFAULT_MAX_ATTEMPTS,
+        help="Tries of one event, with growing waits between them; after the last one the event waits for a "
+        "person (an exception tells who and why).",
+    )
     paced_until = fields.Datetime(
         "Slowed down until",
         readonly=True,
@@ -295,14 +336,26 @@ class FinanceSyncBackend(models.Model):
         help="Open: too many consecutive transport failures; nothing is sent until the cool-down passes, "
         "then one job probes the platform.",
     )
-    circuit_threshold = fields.Integer("Failures before opening", default=const.DEFAULT_CIRCUIT_THRESHOLD)
-    circuit_cooldown = fields.Integer("Cool-down (s)", default=const.DEFAULT_CIRCUIT_COOLDOWN)
+    circuit_threshold = fields.Integer(
+        "Failures before opening",
+        default=const.DEFAULT_CIRCUIT_THRESHOLD,
+        help="Consecutive failures to reach the platform after which sending stops for the cool-down.",
+    )
+    circuit_cooldown = fields.Integer(
+        "Cool-down (s)",
+        default=const.DEFAULT_CIRCUIT_COOLDOWN,
+        help="Seconds without sending after the circuit opens; then one event tries the platform again.",
+    )
     circuit_reset_at = fields.Datetime(
         readonly=True, copy=False, help="Failures before this moment no longer count (Close circuit button)."
     )
-    consecutive_failures = fields.Integer(compute="_compute_circuit")
-    circuit_open_until = fields.Datetime(compute="_compute_circuit")
-    last_success_at = fields.Datetime(compute="_compute_circuit")
+    consecutive_failures = fields.Integer(
+        compute="_compute_circuit", help="Failed requests in a row since the last success."
+    )
+    circuit_open_until = fields.Datetime(
+        "Stopped until", compute="_compute_circuit", help="When the platform is tried again."
+    )
+    last_success_at = fields.Datetime(compute="_compute_circuit", help="When the platform last accepted an event.")
 
     job_ids = fields.One2many("finance.sync.job", "backend_id")
     # === CONSTRAINTS === #

@@ -202,6 +202,20 @@ class TestBackendFormBeforeSave(TransactionCase):
         self.assertEqual(shown("test"), {"Test"})
         self.assertEqual(shown("production"), set())
 
+    def test_every_field_of_the_backend_form_explains_itself(self):
+        """Every field a person sees on the backend form has a help text (its tooltip)."""
+        from lxml import etree
+
+        Backend = self.env["finance.sync.backend"]
+        arch = etree.fromstring(self.env.ref("finance_sync.finance_sync_backend_view_form").arch)
+        shown = {
+            node.get("name")
+            for node in arch.xpath("//sheet//field[not(ancestor::field)]")
+            if node.get("invisible") not in ("1", "True") and node.get("widget") != "statinfo"
+        }
+        described = Backend.fields_get(list(shown), ["help"])
+        self.assertFalse(sorted(name for name in shown - {"name"} if not described[name].get("help")))
+
 
 @tagged("post_install", "-at_install")
 class TestUpgradeToCodesAndFields(FinanceSyncCase):

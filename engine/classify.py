@@ -130,22 +130,43 @@ def _is_timeout(chain: list[BaseException]) -> bool:
     return _any(chain, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
+def _address(chain: list[BaseException]) -> str | None:
+    """``host:port`` of the connection that failed, when urllib3 tells it (its connection pool or
+    connection object rides on the error)."""
+    for item in chain:
+        for holder in (getattr(item, "pool", None), getattr(item, "conn", None)):
+            host = getattr(holder, "host", None)
+            if host:
+                port = getattr(holder, "port", None)
+                return f"{host}:{port}" if port else str(host)
+    return None
+
+
 def _transport_message(chain: list[BaseException], detail: str) -> Message:
-    """Plain words for a failed delivery, from the most telling error in ``chain``, with its
-    technical ``detail``."""
+    """Plain words for a failed delivery, from the most telling error in ``chain``, with the
+    address it was for when known and its technical ``detail``."""
     text = " ".join(str(item) for item in chain).lower()
+    address = _address(chain)
     if _any(chain, ConnectionRefusedError) or "connection refused" in text:
+        if address:
+            return message("connection_refused_at", address=address, detail=detail)
         return message("connection_refused", detail=detail)
     if _any(chain, urllib3.exceptions.NameResolutionError, socket.gaierror):
         return message("name_not_resolved", detail=detail)
     if _is_timeout(chain):
         seconds = _timeout_seconds(chain)
+        if seconds and address:
+            return message("timed_out_after_at", address=address, seconds=seconds, detail=detail)
         if seconds:
             return message("timed_out_after", seconds=seconds, detail=detail)
         return message("timed_out", detail=detail)
     if _any(chain, ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError):
+        if address:
+            return message("tls_failed_at", address=address, detail=detail)
         return message("tls_failed", detail=detail)
     if _any(chain, requests.ConnectionError, ConnectionError):
+        if address:
+            return message("connection_failed_at", address=address, detail=detail)
         return message("connection_failed", detail=detail)
     return message("connection_broken", detail=detail)
 

@@ -43,13 +43,29 @@ TEMPLATES = {
     "timed_out": _lt("The platform did not answer in time: timed out"),
     "timed_out_after": _lt("The platform did not answer in time: timed out after %(seconds)s s"),
     "tls_failed": _lt("Could not open a secure (TLS) connection to the platform; check its certificate"),
+    # The same, naming the address the connection was for (host:port).
+    "connection_refused_at": _lt(
+        "Could not reach the platform: connection refused on %(address)s (nothing listens at that address and port)"
+    ),
+    "timed_out_after_at": _lt("The platform at %(address)s did not answer in time: timed out after %(seconds)s s"),
+    "tls_failed_at": _lt("Could not open a secure (TLS) connection to %(address)s; check the platform's certificate"),
+    "connection_failed_at": _lt(
+        "Could not reach the platform at %(address)s: the connection failed or was closed before it answered"
+    ),
     "connection_failed": _lt("Could not reach the platform: the connection failed or was closed before it answered"),
     "connection_broken": _lt("The connection to the platform broke before its answer was received"),
     "send_refused": _lt("Odoo refused to send the event"),
     "send_error": _lt("Unexpected error while sending"),
     # --- endpoint URLs (engine/url_guard.py) ---------------------------------------------------
     "url_https_only": _lt("only https:// addresses are accepted"),
-    "url_plain_http": _lt("only https:// addresses are accepted; plain http would expose finance data"),
+    "url_plain_http": _lt(
+        "only https:// addresses are accepted; plain http would expose finance data (it is accepted for private "
+        "endpoints only, on servers set up for development)"
+    ),
+    "url_scheme_dev": _lt(
+        "only https:// addresses are accepted, and http:// ones while this server allows private endpoints "
+        "(development)"
+    ),
     "url_no_host": _lt("the address has no host name"),
     "url_credentials": _lt("credentials must not be written into the URL; use the backend's authentication"),
     "url_invalid": _lt("the address is not a valid URL"),
@@ -128,6 +144,10 @@ class Message:
     def as_json(self) -> dict:
         """The stored form, for a parameter that is itself a message."""
         return {"code": self.code, "params": _json(self.params)}
+
+    def without_detail(self) -> "Message":
+        """This message without its technical detail (which the attempt log keeps)."""
+        return Message(self.code, {key: value for key, value in self.params.items() if key != DETAIL})
 
     def masked(self, mask) -> "Message":
         """This message with ``mask`` (a function of text) applied to the text of every parameter."""

@@ -137,7 +137,7 @@ def _vetted_addresses(url: str, allow_private: bool, resolver) -> list | None:
     parts, port = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise UnsafeURLError("url_https_only")
+        raise UnsafeURLError("url_scheme_dev" if allow_private else "url_https_only")
     if scheme == "http" and not allow_private:
         raise UnsafeURLError("url_plain_http")
     host = parts.hostname

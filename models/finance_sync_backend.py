@@ -11,10 +11,10 @@ from odoo.fields import Command
 from odoo.tools import config
 
 from .. import const
-from ..engine import budget, redact, signing, url_guard
+from ..engine import budget, classify, redact, signing, url_guard
 from ..engine import payload as payload_lib
 from ..engine.circuit import Circuit
-from ..engine.messages import MessageError, message
+from ..engine.messages import DETAIL, MessageError, message
 from ..engine.sender import Sender
 from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
 from ..utils import allow_private_endpoints, check_guarded_fields, internal, render_message, secret_box
@@ -629,17 +629,16 @@ class FinanceSyncBackend(models.Model):
         with get_transport(self.transport) as transport:
             result = request if isinstance(request, TransportResult) else transport.send(request)
         ok = result.status is not None and 200 <= result.status < 300
+        detail = sender.mask(result.body_excerpt)[:500]
         if result.status is None:
-            error = result.error
-            if isinstance(error, MessageError):  # a refusal of Odoo's own, in the user's language
-                error = render_message(self.env, error.note.code, error.note.params)
-            summary = self.env._("No answer: %s", error)
+            # What failed in words (refused on host:port, timed out, TLS, …) in the user's language;
+            # the raw trace goes to the chatter only.
+            note = classify.classify_error(result.error).note.masked(sender.mask)
+            summary = self.env._("No answer: %s", render_message(self.env, note.code, note.without_detail().params))
+            detail = note.params.get(DETAIL) or ""
         else:
             summary = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
-        self.message_post(
-            body=Markup("%s<br/>%s")
-            % (self.env._("Connection test: %s", summary), sender.mask(result.body_excerpt)[:500])
-        )
+        self.message_post(body=Markup("%s<br/>%s") % (self.env._("Connection test: %s", summary), detail))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

@@ -574,6 +574,10 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     **message_vals("error", error),
                 }
             )
+            if error is not None and not result.status and error.code:
+                # No answer at all: the job and its exception say what failed in words (refused on
+                # host:port, timed out after n s, …); the raw trace stays in the attempt log.
+                error = error.without_detail()
             key = self._transition(channel, claim, result, verdict, error, now)
             transitions.setdefault(key, []).append(claim.job_id)
         self.env["finance.sync.attempt"]._log(attempts)

@@ -8,12 +8,14 @@ from odoo import api, fields, models
 from odoo.exceptions import ConcurrencyError, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
+from odoo.tools.translate import LazyTranslate
 
 from .. import const
 from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, missing_mapping_key
 from ..utils import check_guarded_fields, compute_message, internal, message_vals
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
 
 BLOCKING_CATEGORIES = {"missing_mapping", "validation", "rejected", "transport", "authentication"}
 # What an exception is about and where it belongs: set when it is raised or bumped, never by
@@ -39,55 +41,67 @@ FACT_FIELDS = {
 }
 
 
-def _explanations(env):
-    """Plain-language explanation and suggested fix per category (translatable)."""
-    _t = env._
-    return {
-        "missing_mapping": (
-            _t(
-                "The document uses a record (account, tax, partner, …) that has no code on this platform yet, "
-                "so it was held back instead of being sent with a wrong code."
-            ),
-            _t(
-                "Add the missing mapping in Finance Sync › Configuration › Mappings. "
-                "The held documents are sent automatically once it exists."
-            ),
+# Plain-language explanation and suggested fix per category, declared lazily so that Odoo's
+# extractor exports them, and read in the reader's language (``env._``).
+EXPLANATIONS = {
+    "missing_mapping": (
+        _lt(
+            "The document uses a record (account, tax, partner, …) that has no code on this platform yet, "
+            "so it was held back instead of being sent with a wrong code."
         ),
-        "validation": (
-            _t("The data Odoo prepared does not match the format the platform expects, so it was not sent."),
-            _t("Check the listed fields on the document; correct them, then press Retry."),
+        _lt(
+            "Add the missing mapping in Finance Sync › Configuration › Mappings. "
+            "The held documents are sent automatically once it exists."
         ),
-        "rejected": (
-            _t("The platform received the document and refused it. Its own message is shown below."),
-            _t("Correct the document or the platform's configuration as the message says, then press Retry."),
+    ),
+    "validation": (
+        _lt("The data Odoo prepared does not match the format the platform expects, so it was not sent."),
+        _lt("Check the listed fields on the document; correct them, then press Retry."),
+    ),
+    "rejected": (
+        _lt("The platform received the document and refused it. Its own message is shown below."),
+        _lt("Correct the document or the platform's configuration as the message says, then press Retry."),
+    ),
+    "transport": (
+        _lt(
+            "Odoo could not deliver the document: the platform did not answer, answered with an error, "
+            "or its address no longer exists."
         ),
-        "transport": (
-            _t(
-                "Odoo could not deliver the document: the platform did not answer, answered with an error, "
-                "or its address no longer exists."
-            ),
-            _t(
-                "Check that the platform is up and that the backend's endpoint URL is right, then press Retry. "
-                "Resume the backend if it was paused."
-            ),
+        _lt(
+            "Check that the platform is up and that the backend's endpoint URL is right, then press Retry. "
+            "Resume the backend if it was paused."
         ),
-        "authentication": (
-            _t("The platform refused Odoo's credentials."),
-            _t("Enter a valid token or password on the backend (Configuration › Backends), then press Retry."),
-        ),
-        "conflict": (
-            _t("The platform reported data that contradicts Odoo (amounts, currency, state)."),
-            _t("Compare the document in Odoo with the platform and correct the side that is wrong."),
-        ),
-        "inbound_unknown_reference": (
-            _t("The platform sent an update about a document Odoo cannot find."),
-            _t("Check the reference the platform used; link or create the document, then reprocess the event."),
-        ),
-        "inbound_invalid": (
-            _t("The platform sent an update Odoo could not apply."),
-            _t("Read the message below, fix the cause, then reprocess the event."),
-        ),
-    }
+    ),
+    "authentication": (
+        _lt("The platform refused Odoo's credentials."),
+        _lt("Enter a valid token or password on the backend (Configuration › Backends), then press Retry."),
+    ),
+    "conflict": (
+        _lt("The platform reported data that contradicts Odoo (amounts, currency, state)."),
+        _lt("Compare the document in Odoo with the platform and correct the side that is wrong."),
+    ),
+    "inbound_unknown_reference": (
+        _lt("The platform sent an update about a document Odoo cannot find."),
+        _lt("Check the reference the platform used; link or create the document, then reprocess the event."),
+    ),
+    "inbound_invalid": (
+        _lt("The platform sent an update Odoo could not apply."),
+        _lt("Read the message below, fix the cause, then reprocess the event."),
+    ),
+}
+# An authentication refusal points at what the backend really sends: credentials, or only the
+# signature when it has no authentication (a 401 then means the platform expects other ones).
+AUTHENTICATION_FIXES = {
+    "none": _lt(
+        "The backend sends no credentials, only its signature: give the platform the backend's signing secret "
+        "(or set the one the platform issued), or choose the authentication the platform expects, then press "
+        "Retry."
+    ),
+    "signed": _lt(
+        "Check that the backend's token or password and its signing secret are the ones the platform issued "
+        "(Configuration › Backends), then press Retry."
+    ),
+}
 
 
 class FinanceSyncException(models.Model):
@@ -226,9 +240,12 @@ class FinanceSyncException(models.Model):
 
     @api.depends("category")
     def _compute_explanation(self):
-        texts = _explanations(self.env)
         for exc in self:
-            exc.explanation, exc.suggested_fix = texts.get(exc.category, (False, False))
+            explanation, fix = EXPLANATIONS.get(exc.category, (None, None))
+            if exc.category == "authentication" and exc.backend_id:
+                fix = AUTHENTICATION_FIXES["none" if exc.backend_id.auth_mode == "none" else "signed"]
+            exc.explanation = explanation and self.env._(explanation)
+            exc.suggested_fix = fix and self.env._(fix)
 
     def _compute_job_count(self):
         for exc in self:

@@ -86,6 +86,14 @@ def test_plain_http_is_refused_by_default():
     assert "plain http" in refused("http://platform.example/hook")
 
 
+def test_a_refused_scheme_says_why_http_may_pass_in_development():
+    """Where the development setting admits http:// for private endpoints, the refusal of
+    another scheme does not claim that only https:// is accepted."""
+    with pytest.raises(url_guard.UnsafeURLError) as err:
+        url_guard.check_endpoint_url("ftp://127.0.0.1/hook", allow_private=True, resolver=FakeResolver())
+    assert "http:// ones while this server allows private endpoints" in str(err.value)
+
+
 def test_a_url_without_host_is_refused():
     assert "no host" in refused("https:///hook")
 

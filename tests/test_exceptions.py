@@ -366,6 +366,22 @@ class TestExceptionQueue(FinanceSyncCase):
             self.assertEqual(self.backend.last_success_ago, "3 days ago")
             self.assertFalse(self.Job.search(self.backend.action_view_recent_failures()["domain"]))
 
+    def test_an_authentication_refusal_points_at_what_the_backend_sends(self):
+        """A 401 on a backend without authentication is about its signature (or credentials the
+        platform wants): the fix says so instead of asking for a token nobody configured."""
+        self._create_invoice(post=True)
+        self.respond(401)
+        self.dispatch()
+        exc = self.env["finance.sync.exception"].search(
+            [("backend_id", "=", self.backend.id), ("category", "=", "authentication")]
+        )
+        self.assertEqual(self.backend.auth_mode, "none")
+        self.assertIn("signing secret", exc.suggested_fix)
+        self.assertNotIn("Enter a valid token", exc.suggested_fix)
+        self.backend.write({"auth_mode": "bearer", "auth_secret": "tok-123"})
+        exc.invalidate_recordset()
+        self.assertIn("token or password", exc.suggested_fix)
+
     def test_http_statuses_are_not_summed_in_grouped_lists(self):
         """A status code is a label, not a quantity: grouped job and attempt lists show no sum."""
         for model, fname in (("finance.sync.job", "last_status_code"), ("finance.sync.attempt", "status_code")):

@@ -265,6 +265,21 @@ class TestDispatch(FinanceSyncCase):
         self.assertEqual((job.state, job.attempt_count, job.last_status_code), ("pending", 1, 0))
         self.assertTrue(job.last_error)
 
+    def test_a_failed_connection_reads_in_words_and_the_trace_stays_in_the_attempt_log(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.backend.write({"endpoint_url": f"http://127.0.0.1:{port}/hook", "max_attempts": 1})
+        _invoice, job = self.post_invoice()
+        self.dispatch()
+        exc = job.exception_ids
+        self.assertEqual((job.state, exc.category), ("dead", "transport"))
+        for shown in (job.last_error, exc.message):
+            self.assertIn(f"connection refused on 127.0.0.1:{port}", shown)
+            self.assertNotIn("object at 0x", shown)
+            self.assertNotIn("Errno", shown)
+        self.assertIn("Errno 111", job.attempt_ids.error, "the attempt log keeps the raw detail")
+
     def test_400_fails_immediately_with_the_platform_message(self):
         invoice, job = self.post_invoice()
         self.respond(400, body={"error": "unknown customer 42"})
@@ -489,6 +504,21 @@ class TestCronAndConnection(FinanceSyncCase):
         action = self.backend.action_test_connection()
         self.assertEqual(action["params"]["type"], "danger")
         self.assertIn("503", action["params"]["message"])
+
+    def test_test_connection_says_what_failed_in_words(self):
+        """A refused connection reads as such, with the address, not as urllib3's trace (which
+        the chatter keeps)."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.backend.endpoint_url = f"http://127.0.0.1:{port}/hook"
+        action = self.backend.action_test_connection()
+        text = action["params"]["message"]
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn(f"connection refused on 127.0.0.1:{port}", text)
+        self.assertNotIn("object at 0x", text)
+        self.assertNotIn("HTTPConnection", text)
+        self.assertIn("Errno", self.backend.message_ids[0].body, "the trace is kept in the chatter")
 
 
 @tagged("post_install", "-at_install")

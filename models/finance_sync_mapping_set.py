@@ -69,11 +69,28 @@ class FinanceSyncMappingSet(models.Model):
             if res_id and (kind, res_id) not in existing
         ]
         self.env["finance.sync.mapping"].with_context(finance_sync_mapping_summary=True).create(vals_list)
+        without_code = self.env["finance.sync.mapping"].search_count(
+            [("set_id", "=", self.id), ("is_missing", "=", True)]
+        )
+        summary = self.env._(
+            "New lines to complete: %(new)s. Lines without a code in this set: %(open)s.",
+            new=len(vals_list),
+            open=without_code,
+        )
         if vals_list:
-            self.message_post(body=self.env._("Find unmapped: %s draft line(s) to complete.", len(vals_list)))
+            self.message_post(body=self.env._("Find unmapped: %s", summary))
         action = self.action_view_mappings()
         action["context"] = dict(action["context"], search_default_filter_missing=1)
-        return action
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Find unmapped"),
+                "message": summary,
+                "type": "warning" if without_code else "success",
+                "next": action,
+            },
+        }
 
     # === BUSINESS METHODS === #
 

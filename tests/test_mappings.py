@@ -555,9 +555,11 @@ class TestFindUnmapped(MappingCase):
         )
         payment = self._register_payment(invoice)
         self.add_mapping("partner", invoice.partner_id, "CUST-A")
-        action = self.mapping_set.action_find_unmapped()
+        notice = self.mapping_set.action_find_unmapped()
+        action = notice["params"]["next"]
         self.assertEqual(action["res_model"], "finance.sync.mapping")
         drafts = self.mapping_set.mapping_ids.filtered("is_missing")
+        self.assertIn(f"New lines to complete: {len(drafts)}.", notice["params"]["message"], "it says how many")
         kinds = {(m.kind, m.res_id) for m in drafts}
         line = invoice.invoice_line_ids[0]
         expected = {

@@ -13,14 +13,16 @@ from datetime import datetime, timedelta
 CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
-FAILURE_OUTCOME = "retry"  # attempt outcome that counts as a transport failure
+# Attempt outcomes that count as transport failures: a retry, and the last try of a job that
+# ran out of attempts (it failed the same way).
+FAILURE_OUTCOMES = ("retry", "gave_up")
 
 
 def consecutive_failures(outcomes) -> int:
     """How many of ``outcomes`` (latest first) are transport failures before the first other one."""
     count = 0
     for outcome in outcomes or ():
-        if outcome != FAILURE_OUTCOME:
+        if outcome not in FAILURE_OUTCOMES:
             break
         count += 1
     return count
@@ -62,7 +64,7 @@ class Circuit:
 
     def record(self, outcome: str, at: datetime) -> None:
         """Feed one attempt's outcome; a probe that fails reopens the circuit at once."""
-        if outcome == FAILURE_OUTCOME:
+        if outcome in FAILURE_OUTCOMES:
             probing = self.failures >= max(1, self.threshold)
             self.failures = self.failures + 1 if not probing else max(self.failures, self.threshold)
             self.latest_failure = at if self.latest_failure is None else max(self.latest_failure, at)

@@ -22,6 +22,7 @@ DONE = "done"
 RETRY = "retry"
 FAILED = "failed"
 PAUSE = "pause"
+GAVE_UP = "gave_up"  # recorded for the last try of a job that runs out of attempts (its verdict: retry)
 
 CATEGORY_TRANSPORT = "transport"
 CATEGORY_AUTHENTICATION = "authentication"

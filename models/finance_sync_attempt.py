@@ -27,7 +27,13 @@ class FinanceSyncAttempt(models.Model):
         "HTTP status", readonly=True, aggregator=False, help="Empty when no HTTP answer was received."
     )
     outcome = fields.Selection(
-        [("done", "Delivered"), ("retry", "Will retry"), ("failed", "Refused"), ("pause", "Endpoint gone")],
+        [
+            ("done", "Delivered"),
+            ("retry", "Will retry"),
+            ("gave_up", "Gave up"),
+            ("failed", "Refused"),
+            ("pause", "Endpoint gone"),
+        ],
         readonly=True,
     )
     response_excerpt = fields.Text(readonly=True)

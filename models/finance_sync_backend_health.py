@@ -6,7 +6,7 @@ from .. import const
 
 HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
 # Attempt outcomes that count as failures on the dashboard.
-FAILED_OUTCOMES = ("retry", "failed", "pause")
+FAILED_OUTCOMES = ("retry", "gave_up", "failed", "pause")
 
 
 class FinanceSyncBackend(models.Model):

@@ -561,6 +561,13 @@ class FinanceSyncDispatcher(models.AbstractModel):
         now = fields.Datetime.now()
         for channel, claim, started, result, verdict in outcomes:
             error = verdict.note.masked(channel.sender.mask) if verdict.outcome != classify.DONE else None
+            summary = error
+            if error is not None and not result.status and error.code:
+                # No answer at all: the job and its exception say what failed in words (refused on
+                # host:port, timed out after n s, …); the raw trace stays in the attempt log.
+                summary = error.without_detail()
+            key = self._transition(channel, claim, result, verdict, summary, now)
+            transitions.setdefault(key, []).append(claim.job_id)
             attempts.append(
                 {
                     "job_id": claim.job_id,
@@ -569,17 +576,12 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     "started_at": started,
                     "duration_ms": result.duration_ms,
                     "status_code": result.status or 0,
-                    "outcome": verdict.outcome,
+                    # The last try of a job that runs out of attempts gave up: it will not retry.
+                    "outcome": classify.GAVE_UP if key[0] == "_mark_dead" else verdict.outcome,
                     "response_excerpt": channel.sender.mask(result.body_excerpt)[: redact.EXCERPT_LIMIT],
                     **message_vals("error", error),
                 }
             )
-            if error is not None and not result.status and error.code:
-                # No answer at all: the job and its exception say what failed in words (refused on
-                # host:port, timed out after n s, …); the raw trace stays in the attempt log.
-                error = error.without_detail()
-            key = self._transition(channel, claim, result, verdict, error, now)
-            transitions.setdefault(key, []).append(claim.job_id)
         self.env["finance.sync.attempt"]._log(attempts)
         Job = self.env["finance.sync.job"].sudo()
         for (method, *args), ids in transitions.items():

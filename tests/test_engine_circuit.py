@@ -12,6 +12,7 @@ def test_consecutive_failures_count_retries_until_another_outcome():
     assert circuit_lib.consecutive_failures(["retry", "retry", "done", "retry"]) == 2
     assert circuit_lib.consecutive_failures(["failed", "retry"]) == 0
     assert circuit_lib.consecutive_failures(None) == 0
+    assert circuit_lib.consecutive_failures(["gave_up", "retry", "done"]) == 2, "a job that gave up failed too"
 
 
 def test_closed_below_threshold_open_during_cooldown_then_half_open():

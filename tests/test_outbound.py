@@ -299,6 +299,11 @@ class TestDispatch(FinanceSyncCase):
         self.assertEqual((job.state, job.attempt_count), ("dead", 2))
         self.assertEqual(job.exception_ids.category, "transport")
         self.assertEqual(len(job.attempt_ids), 2)
+        self.assertEqual(
+            job.attempt_ids.sorted("id").mapped("outcome"), ["retry", "gave_up"], "the last try does not say Will retry"
+        )
+        self.backend.invalidate_recordset()
+        self.assertEqual(self.backend.consecutive_failures, 2, "giving up is still a failure for the circuit")
 
     def test_410_pauses_the_backend(self):
         _invoice, job = self.post_invoice()

@@ -3,7 +3,11 @@ from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
+from .. import const
 from ..engine import payload as payload_lib
+
+# Job states that make a document's sync status "failed" (unless a person settled them).
+PROBLEM_STATES = ("failed", "dead", "blocked")
 
 SYNC_STATUSES = [
     ("not_synced", "Not synced"),
@@ -37,13 +41,19 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         raise NotImplementedError
 
     def _compute_finance_sync_status(self):
-        field = self._finance_sync_job_field()
-        groups = (
-            self.env["finance.sync.job"].sudo()._read_group([(field, "in", self.ids)], [field, "state"], ["__count"])
-        )
         states = {}
-        for record, state, count in groups:
-            states.setdefault(record.id, {})[state] = count
+        self.env["finance.sync.job"].flush_model()
+        self.env["finance.sync.exception"].flush_model(["state", "job_ids"])
+        self.env["finance.sync.backend"].flush_model(["active"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT job.doc_id, job.state, count(*) FROM (%s) job WHERE job.doc_id IN %s GROUP BY 1, 2",
+                self._finance_sync_job_states(),
+                tuple(self.ids) or (None,),
+            )
+        )
+        for record_id, state, count in self.env.cr.fetchall():
+            states.setdefault(record_id, {})[state] = count
         for record in self:
             counts = states.get(record.id, {})
             record.finance_sync_job_count = sum(counts.values())
@@ -51,7 +61,7 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
 
     @staticmethod
     def _finance_sync_status_from(counts):
-        if any(counts.get(s) for s in ("failed", "dead", "blocked")):
+        if any(counts.get(s) for s in PROBLEM_STATES):
             return "failed"
         if counts.get("pending"):
             return "pending"
@@ -59,19 +69,41 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             return "synced"
         return "not_synced"
 
+    def _finance_sync_job_states(self):
+        """SQL: (doc_id, state) of the documents' jobs, as their sync status reads them. Jobs of
+        archived backends read as ``archived`` (no status); a failed, dead or blocked job whose
+        problem a person closed (its exceptions ignored or resolved, none open) reads as
+        ``settled``, not as a failure."""
+        column = SQL.identifier(self._finance_sync_job_field())
+        return SQL(
+            """SELECT job.%(column)s AS doc_id,
+                      CASE WHEN NOT backend.active THEN 'archived'
+                           WHEN job.state IN %(problems)s
+                                AND EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel
+                                             WHERE rel.job_id = job.id)
+                                AND NOT EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel
+                                                  JOIN finance_sync_exception exc ON exc.id = rel.exception_id
+                                                 WHERE rel.job_id = job.id AND exc.state IN %(open)s)
+                           THEN 'settled' ELSE job.state END AS state
+                 FROM finance_sync_job job
+                 JOIN finance_sync_backend backend ON backend.id = job.backend_id
+                WHERE job.%(column)s IS NOT NULL""",
+            column=column,
+            problems=PROBLEM_STATES,
+            open=const.EXCEPTION_OPEN_STATES,
+        )
+
     def _search_finance_sync_status(self, operator, value):
         if operator not in ("in", "not in"):
             return NotImplemented
-        column = SQL.identifier(self._finance_sync_job_field())
+        jobs = self._finance_sync_job_states()
 
         def having(states):
             """Documents with at least one job in ``states``, and those without."""
-            sub = SQL(
-                "SELECT %s FROM finance_sync_job WHERE %s IS NOT NULL AND state IN %s", column, column, tuple(states)
-            )
+            sub = SQL("SELECT job.doc_id FROM (%s) job WHERE job.state IN %s", jobs, tuple(states))
             return Domain("id", "any!", sub), Domain("id", "not any!", sub)
 
-        failed, not_failed = having(("failed", "dead", "blocked"))
+        failed, not_failed = having(PROBLEM_STATES)
         pending, not_pending = having(("pending",))
         done, not_done = having(("done",))
         parts = {

@@ -452,6 +452,25 @@ class TestExceptionQueue(FinanceSyncCase):
             as_user.search([*ours, ("finance_sync_status", "not in", ["failed", "pending"])]), synced | quiet | draft
         )
 
+    def test_ignoring_the_problem_or_archiving_the_backend_settles_the_document(self):
+        """An invoice whose failed job's exception was ignored, or whose backend was archived, no
+        longer reads as failed, in its status and in the search filter alike."""
+        ignored, job = self.failed_invoice()
+        archived, _other_job = self.failed_invoice()
+        Move = self.env["account.move"]
+        both = [("id", "in", (ignored | archived).ids)]
+        self.assertEqual(Move.search([*both, ("finance_sync_status", "in", ["failed"])]), ignored | archived)
+        job.exception_ids._ignore("Sent by hand to the platform")
+        self.assertEqual(job.state, "failed", "the job itself is left as it is")
+        (ignored | archived).invalidate_recordset()
+        self.assertEqual((ignored.finance_sync_status, archived.finance_sync_status), ("not_synced", "failed"))
+        self.assertEqual(Move.search([*both, ("finance_sync_status", "in", ["failed"])]), archived)
+        self.backend.action_archive()
+        (ignored | archived).invalidate_recordset()
+        self.assertEqual((ignored.finance_sync_status, archived.finance_sync_status), ("not_synced", "not_synced"))
+        self.assertFalse(Move.search([*both, ("finance_sync_status", "in", ["failed"])]))
+        self.assertEqual(archived.finance_sync_job_count, 1, "its jobs are still there to open")
+
     def test_sync_status_and_filters_on_payments(self):
         failed = self.init_payment(100.0, post=True)
         self.respond(400, once=True)

@@ -6,13 +6,16 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 
-# Job states that make a document's sync status "failed" (unless a person settled them).
-PROBLEM_STATES = ("failed", "dead", "blocked")
+# Job states that make a document's sync status "failed" or "held" (unless a person settled them).
+FAILED_STATES = ("failed", "dead")
+HELD_STATES = ("blocked",)  # waiting for a missing mapping
+PROBLEM_STATES = FAILED_STATES + HELD_STATES
 
 SYNC_STATUSES = [
     ("not_synced", "Not synced"),
     ("pending", "Pending"),
     ("synced", "Synced"),
+    ("held", "Held"),
     ("failed", "Failed"),
 ]
 
@@ -33,6 +36,23 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
     )
     finance_sync_job_count = fields.Integer(
         "Sync jobs", compute="_compute_finance_sync_status", groups="finance_sync.finance_sync_group_user"
+    )
+    finance_sync_problem_ids = fields.Many2many(
+        "finance.sync.exception",
+        string="Open sync problems",
+        compute="_compute_finance_sync_problem",
+        groups="finance_sync.finance_sync_group_user",
+    )
+    finance_sync_problem = fields.Text(
+        "Why it is not synced",
+        compute="_compute_finance_sync_problem",
+        groups="finance_sync.finance_sync_group_user",
+        help="The open exceptions of this document, in words.",
+    )
+    finance_sync_enabled = fields.Boolean(
+        compute="_compute_finance_sync_enabled",
+        groups="finance_sync.finance_sync_group_user",
+        help="A backend is set up (not draft): the document's sync information is worth showing.",
     )
 
     # === COMPUTE METHODS === #
@@ -59,10 +79,29 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             record.finance_sync_job_count = sum(counts.values())
             record.finance_sync_status = self._finance_sync_status_from(counts)
 
+    def _compute_finance_sync_problem(self):
+        field = self._finance_sync_job_field()
+        problems = self.env["finance.sync.exception"].search(
+            [(field, "in", self.ids), ("state", "in", const.EXCEPTION_OPEN_STATES)]
+        )
+        for record in self:
+            mine = problems.filtered(lambda e, rid=record.id: e[field].id == rid)
+            record.finance_sync_problem_ids = mine
+            record.finance_sync_problem = (
+                "\n".join(f"{e.backend_id.name}: {e.message or e.name}" for e in mine) or False
+            )
+
+    def _compute_finance_sync_enabled(self):
+        enabled = bool(self.env["finance.sync.backend"].search_count([("state", "!=", "draft")], limit=1))
+        for record in self:
+            record.finance_sync_enabled = enabled
+
     @staticmethod
     def _finance_sync_status_from(counts):
-        if any(counts.get(s) for s in PROBLEM_STATES):
+        if any(counts.get(s) for s in FAILED_STATES):
             return "failed"
+        if any(counts.get(s) for s in HELD_STATES):
+            return "held"
         if counts.get("pending"):
             return "pending"
         if counts.get("done"):
@@ -103,14 +142,17 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             sub = SQL("SELECT job.doc_id FROM (%s) job WHERE job.state IN %s", jobs, tuple(states))
             return Domain("id", "any!", sub), Domain("id", "not any!", sub)
 
-        failed, not_failed = having(PROBLEM_STATES)
+        failed, not_failed = having(FAILED_STATES)
+        held, not_held = having(HELD_STATES)
         pending, not_pending = having(("pending",))
         done, not_done = having(("done",))
+        no_problem = not_failed & not_held
         parts = {
             "failed": failed,
-            "pending": pending & not_failed,
-            "synced": done & not_pending & not_failed,
-            "not_synced": not_done & not_pending & not_failed,
+            "held": held & not_failed,
+            "pending": pending & no_problem,
+            "synced": done & not_pending & no_problem,
+            "not_synced": not_done & not_pending & no_problem,
         }
         domain = Domain.OR(parts[v] for v in set(value) if v in parts)
         return domain if operator == "in" else ~domain
@@ -123,6 +165,26 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         action["domain"] = [(self._finance_sync_job_field(), "=", self.id)]
         action["context"] = {"search_default_groupby_backend": 1}
         return action
+
+    def action_finance_sync_open_problems(self):
+        """The document's open sync exceptions (the one itself when there is one)."""
+        self.ensure_one()
+        problems = self.finance_sync_problem_ids
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_exception_action")
+        if len(problems) == 1:
+            action.update(view_mode="form", views=[(False, "form")], res_id=problems.id)
+        else:
+            action["domain"] = [("id", "in", problems.ids)]
+        return action
+
+    def action_finance_sync_retry(self):
+        """Retry the document's failed or held events now (through its open exceptions)."""
+        self.ensure_one()
+        problems = self.finance_sync_problem_ids
+        if not problems:
+            raise UserError(self.env._("Nothing to retry: this document has no open sync problem."))
+        problems.action_retry()
+        return True
 
     def action_finance_sync_preview(self):
         """Preview what the backends in scope would receive for this document (the first one

@@ -154,6 +154,46 @@ class TestMappings(MappingCase):
         self.assertEqual(set(jobs.mapped("state")), {"pending"})
         self.assertEqual(set(jobs.exception_ids.mapped("state")), {"resolved"})
 
+    def test_a_held_document_says_so_apart_from_failures_and_can_be_retried_from_it(self):
+        """A document waiting for a missing code reads Held, not Failed; its banner names the
+        problem and its buttons open the exception and retry (the document then goes)."""
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True)
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(invoice.finance_sync_status, "held")
+        Move = self.env["account.move"]
+        self.assertEqual(Move.search([("id", "=", invoice.id), ("finance_sync_status", "in", ["held"])]), invoice)
+        self.assertFalse(Move.search([("id", "=", invoice.id), ("finance_sync_status", "in", ["failed"])]))
+        exc = self.jobs_of(invoice).exception_ids
+        self.assertEqual(invoice.finance_sync_problem_ids, exc)
+        self.assertIn(self.backend.name, invoice.finance_sync_problem)
+        action = invoice.action_finance_sync_open_problems()
+        self.assertEqual((action["res_model"], action["res_id"]), ("finance.sync.exception", exc.id))
+        self.add_mapping("partner", invoice.partner_id.commercial_partner_id, "CUST-1")
+        self.dispatch()
+        invoice.invalidate_recordset()
+        self.assertEqual((invoice.finance_sync_status, invoice.finance_sync_problem), ("synced", False))
+        with self.assertRaises(UserError):
+            invoice.action_finance_sync_retry()
+        # A failure is retried from the document itself.
+        failed = self._create_invoice(post=True)
+        self.respond(400, once=True)
+        self.dispatch()
+        self.assertEqual(failed.finance_sync_status, "failed")
+        failed.action_finance_sync_retry()  # sends at once
+        failed.invalidate_recordset()
+        self.assertEqual(failed.finance_sync_status, "synced")
+
+    def test_without_an_active_backend_documents_show_no_sync_tab_nor_preview(self):
+        invoice = self._create_invoice(post=True)
+        self.assertTrue(invoice.finance_sync_enabled)
+        self.env["finance.sync.backend"].search([]).write({"state": "draft"})
+        invoice.invalidate_recordset()
+        self.assertFalse(invoice.finance_sync_enabled)
+        arch = self.env["account.move"].get_view(self.env.ref("account.view_move_form").id)["arch"]
+        self.assertIn("not finance_sync_enabled", arch)
+
     def test_job_waits_for_every_missing_mapping(self):
         self.set_policy("partner", "required")
         self.set_policy("journal", "required")

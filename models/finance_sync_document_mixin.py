@@ -163,7 +163,7 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
         action["domain"] = [(self._finance_sync_job_field(), "=", self.id)]
-        action["context"] = {"search_default_groupby_backend": 1}
+        action["context"] = {}  # a document has a few jobs: listed flat, not in folded groups
         return action
 
     def action_finance_sync_open_problems(self):

@@ -170,6 +170,8 @@ class TestMappings(MappingCase):
         self.assertIn(self.backend.name, invoice.finance_sync_problem)
         action = invoice.action_finance_sync_open_problems()
         self.assertEqual((action["res_model"], action["res_id"]), ("finance.sync.exception", exc.id))
+        jobs_action = invoice.action_finance_sync_jobs()
+        self.assertFalse(jobs_action["context"], "a document's few jobs are listed flat, not in folded groups")
         self.add_mapping("partner", invoice.partner_id.commercial_partner_id, "CUST-1")
         self.dispatch()
         invoice.invalidate_recordset()

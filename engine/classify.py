@@ -135,7 +135,10 @@ def _address(chain: list[BaseException]) -> str | None:
     """``host:port`` of the connection that failed, when urllib3 tells it (its connection pool or
     connection object rides on the error)."""
     for item in chain:
-        for holder in (getattr(item, "pool", None), getattr(item, "conn", None)):
+        # Read the attributes the error holds (NewConnectionError's ``pool`` is a deprecated
+        # property standing for its ``conn``).
+        attributes = vars(item)
+        for holder in (attributes.get("conn"), attributes.get("pool")):
             host = getattr(holder, "host", None)
             if host:
                 port = getattr(holder, "port", None)

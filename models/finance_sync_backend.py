@@ -37,6 +37,7 @@ INTERNAL_FIELDS = {
     "signing_secret_previous_encrypted",
     "paced_until",
     "circuit_reset_at",
+    "signing_secret_unseen",
 }
 # Whoever sets these decides which payments Odoo registers: accounting administrators only.
 PAYMENT_AUTHORITY_FIELDS = (
@@ -174,6 +175,12 @@ class FinanceSyncBackend(models.Model):
         "Rotation overlap (hours)",
         default=const.DEFAULT_SECRET_OVERLAP_HOURS,
         help="After a rotation the previous secret stays valid this long, so the platform can switch over.",
+    )
+    signing_secret_unseen = fields.Boolean(
+        "Generated secret not shown yet",
+        readonly=True,
+        copy=False,
+        help="Odoo generated the signing secret and nobody has seen it: show it once and give it to the platform.",
     )
     has_signing_secret = fields.Boolean(
         compute="_compute_has_secrets", help="A signing secret is stored (it is never shown)."
@@ -525,6 +532,8 @@ class FinanceSyncBackend(models.Model):
                     signing_secret_previous_encrypted=stored[target], signing_secret_rotated_at=fields.Datetime.now()
                 )
                 backend.message_post(body=self.env._("Signing secret rotated."))
+            if fname == "signing_secret":
+                vals["signing_secret_unseen"] = False  # typed by a person, who knows it
             internal(stored).write(vals)
         self.invalidate_recordset([fname])  # write-only: never keep the clear text, not even in cache
 
@@ -532,13 +541,18 @@ class FinanceSyncBackend(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        generated = []
         for vals in vals_list:
             check_guarded_fields(self, vals, INTERNAL_FIELDS)
             if any(vals.get(fname) for fname in PAYMENT_AUTHORITY_FIELDS if fname != "payment_authority_invoices"):
                 self._check_payment_authority_rights()
-            if vals.get("signing_enabled", True) and not vals.get("signing_secret"):
+            generated.append(vals.get("signing_enabled", True) and not vals.get("signing_secret"))
+            if generated[-1]:
                 vals["signing_secret"] = signing.generate_secret()
         backends = super().create(vals_list)
+        # Generated secrets are shown once, on request (action_reveal_signing_secret).
+        unseen = backends.browse(b.id for b, gen in zip(backends, generated, strict=True) if gen)
+        internal(unseen.sudo()).write({"signing_secret_unseen": True})
         backends._grant_inbound_user_companies()
         for backend in backends.filtered("payment_authority"):
             backend._post_security_change(self.env._("created this backend as a payment authority"))
@@ -648,6 +662,36 @@ class FinanceSyncBackend(models.Model):
                 "type": "success" if ok else "danger",
                 "sticky": not ok,
             },
+        }
+
+    def action_reveal_signing_secret(self):
+        """Show the signing secret Odoo generated, once, to a person who may configure this
+        backend (and, for a payment authority, manage its payments): the platform needs it to
+        verify what Odoo sends. The chatter says who saw it."""
+        self.ensure_one()
+        self.check_access("write")
+        if self.payment_authority:
+            self._check_payment_authority_rights()
+        if not self.signing_secret_unseen:
+            raise UserError(
+                self.env._(
+                    "The signing secret was shown already (or typed by a person). To give the platform a new "
+                    "one, type it in Signing secret: the previous one stays valid during the overlap."
+                )
+            )
+        secret = self._get_secret("signing")
+        internal(self.sudo()).write({"signing_secret_unseen": False})
+        self.message_post(body=self.env._("The generated signing secret was shown to %s.", self.env.user.name))
+        reveal = self.env["finance.sync.secret.reveal"].create(
+            {"backend_id": self.id, "secret_encrypted": secret_box(self.env).encrypt(secret)}
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Signing secret"),
+            "res_model": "finance.sync.secret.reveal",
+            "res_id": reveal.id,
+            "view_mode": "form",
+            "target": "new",
         }
 
     def action_preview_payload(self):

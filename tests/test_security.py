@@ -8,6 +8,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..engine import signing
 from .common import FinanceSyncCase
 
 # The context key the module's own methods set; RPC callers can send it with any JSON value.
@@ -275,3 +276,59 @@ class TestRightsBeforeSideEffects(SecurityCase):
         self.assertEqual(len(self.receiver.log), 0, "nothing was sent")
         self.backend.with_user(self.fs_admin).action_test_connection()
         self.assertEqual(len(self.receiver.log), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestGeneratedSigningSecretShownOnce(SecurityCase):
+    def new_backend(self, **vals):
+        return (
+            self.env["finance.sync.backend"]
+            .with_user(self.fs_admin)
+            .create({"name": "Warehouse", "endpoint_url": self.receiver.url_for("/hook"), **vals})
+        )
+
+    def test_a_generated_secret_is_shown_once_to_an_administrator_and_the_chatter_says_who(self):
+        backend = self.new_backend()
+        self.assertTrue(backend.signing_secret_unseen)
+        action = backend.action_reveal_signing_secret()
+        reveal = self.env[action["res_model"]].with_user(self.fs_admin).browse(action["res_id"])
+        self.assertTrue(reveal.secret.startswith("whsec_"))
+        self.assertEqual(reveal.secret, backend.sudo()._get_secret("signing"), "the secret Odoo signs with")
+        self.assertNotIn(reveal.secret, str(reveal.sudo().read(["secret_encrypted"])), "kept encrypted")
+        self.assertFalse(backend.signing_secret_unseen)
+        self.assertIn("was shown to", backend.message_ids[0].body)
+        with self.assertRaises(UserError):
+            backend.action_reveal_signing_secret()
+        other_admin = self.make_user("fs_sec_admin2", "finance_sync.finance_sync_group_admin")
+        with self.assertRaises(AccessError):
+            reveal.with_user(other_admin).read(["secret"])  # only whoever asked sees it
+        reveal.action_done()
+        self.assertFalse(reveal.exists())
+
+    def test_a_typed_secret_is_never_shown_and_users_cannot_ask(self):
+        typed = self.new_backend(signing_secret=signing.generate_secret())
+        self.assertFalse(typed.signing_secret_unseen)
+        with self.assertRaises(UserError):
+            typed.action_reveal_signing_secret()
+        generated = self.new_backend()
+        with self.assertRaises(AccessError):
+            generated.with_user(self.fs_user).action_reveal_signing_secret()
+        generated.write({"signing_secret": signing.generate_secret()})
+        self.assertFalse(generated.signing_secret_unseen, "a person typed the new one")
+
+    def test_whoever_sees_a_payment_authority_secret_may_manage_payments(self):
+        """Knowing a payment authority's secret is signing its payments: only accounting
+        administrators who are Finance Sync administrators may see the generated one."""
+        bank = self.company_data["default_journal_bank"]
+        backend = self.env["finance.sync.backend"].create(
+            {
+                "name": "Billing",
+                "endpoint_url": self.receiver.url_for("/hook"),
+                "payment_authority": True,
+                "payment_journal_id": bank.id,
+            }
+        )
+        self.assertTrue(backend.signing_secret_unseen)
+        with self.assertRaises(AccessError):
+            backend.with_user(self.fs_admin).action_reveal_signing_secret()
+        self.assertTrue(backend.signing_secret_unseen, "still unseen")

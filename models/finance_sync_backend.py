@@ -694,6 +694,18 @@ class FinanceSyncBackend(models.Model):
             "target": "new",
         }
 
+    def action_backfill(self):
+        """Choose the dates of existing documents to send to this backend (finance.sync.backfill)."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Send existing documents"),
+            "res_model": "finance.sync.backfill",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_backend_id": self.id, "default_date_from": self.start_date or False},
+        }
+
     def action_preview_payload(self):
         """Preview the payload of this backend's latest document in scope."""
         self.ensure_one()

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
 from ..engine import payload as payload_lib
@@ -545,3 +545,59 @@ class TestCaptureWithoutSyncRights(FinanceSyncCase):
         self.assertEqual((job.event_type, job.state), ("invoice.posted", "pending"))
         with self.assertRaises(AccessError):
             job.with_user(accountant).read(["state"])
+
+
+@tagged("post_install", "-at_install")
+class TestBackfill(FinanceSyncCase):
+    def test_existing_documents_are_sent_once_oldest_first_to_that_backend_only(self):
+        other = self.create_backend("Treasury", path="/treasury")
+        quiet = self.env["account.move"].with_context(finance_sync_no_capture=True)
+        old = quiet.browse()
+        for day in ("2026-03-05", "2026-03-01", "2026-03-03"):
+            move = self._create_invoice(post=False, invoice_date=day, date=day)
+            move.with_context(finance_sync_no_capture=True).action_post()
+            old |= move
+        outside = self._create_invoice(post=False, invoice_date="2026-05-01", date="2026-05-01")
+        outside.with_context(finance_sync_no_capture=True).action_post()
+        sent = self._create_invoice(post=True, invoice_date="2026-03-02", date="2026-03-02")  # heard already
+        self.assertFalse(self.Job.search([("move_id", "in", old.ids)]))
+        wizard = self.env["finance.sync.backfill"].create(
+            {"backend_id": self.backend.id, "date_from": "2026-03-01", "date_to": "2026-03-31"}
+        )
+        self.assertEqual((wizard.invoice_count, wizard.payment_count), (3, 0))
+        wizard.action_confirm()
+        jobs = self.Job.search([("move_id", "in", (old | outside | sent).ids), ("backend_id", "=", self.backend.id)])
+        self.assertEqual(
+            jobs.filtered(lambda j: j.move_id in old).sorted("id").move_id.mapped("date"),
+            sorted(old.mapped("date")),
+            "oldest first",
+        )
+        self.assertEqual(jobs.filtered(lambda j: j.move_id == sent).mapped("sequence"), [1], "nothing twice")
+        self.assertFalse(jobs.filtered(lambda j: j.move_id == outside))
+        self.assertFalse(self.Job.search([("move_id", "in", old.ids), ("backend_id", "=", other.id)]), "only this one")
+        self.assertIn("3 invoices or credit notes", self.backend.message_ids[0].body)
+        again = self.env["finance.sync.backfill"].create(
+            {"backend_id": self.backend.id, "date_from": "2026-03-01", "date_to": "2026-03-31"}
+        )
+        self.assertEqual(again.invoice_count, 0)
+        with self.assertRaises(UserError):
+            again.action_confirm()
+
+    def test_payments_posted_while_the_backend_was_a_draft_are_sent_too(self):
+        self.backend.state = "draft"
+        payment = self.init_payment(150.0, post=True)
+        self.backend.state = "active"
+        self.assertFalse(self.jobs_of(payment))
+        wizard = self.env["finance.sync.backfill"].create(
+            {"backend_id": self.backend.id, "date_from": payment.date, "date_to": payment.date}
+        )
+        self.assertEqual(wizard.payment_count, 1)
+        wizard.action_confirm()
+        self.assertEqual(self.jobs_of(payment).event_type, "payment.posted")
+
+    def test_only_who_configures_the_backend_may_backfill(self):
+        user = self.make_user("fs_bf_user", "finance_sync.finance_sync_group_user")
+        with self.assertRaises(AccessError):
+            self.env["finance.sync.backfill"].with_user(user).create(
+                {"backend_id": self.backend.id, "date_from": "2026-01-01", "date_to": "2026-12-31"}
+            )

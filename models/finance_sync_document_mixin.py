@@ -183,8 +183,7 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         problems = self.finance_sync_problem_ids
         if not problems:
             raise UserError(self.env._("Nothing to retry: this document has no open sync problem."))
-        problems.action_retry()
-        return True
+        return problems.action_retry()
 
     def action_finance_sync_preview(self):
         """Preview what the backends in scope would receive for this document (the first one

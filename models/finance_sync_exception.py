@@ -50,8 +50,9 @@ EXPLANATIONS = {
             "so it was held back instead of being sent with a wrong code."
         ),
         _lt(
-            "Add the missing mapping in Finance Sync › Configuration › Mappings. "
-            "The held documents are sent automatically once it exists."
+            "Press Add mapping on this exception and type the platform's code for the record (mapping editors and "
+            "administrators may; ask one of them otherwise). The held documents are sent automatically once it "
+            "exists."
         ),
     ),
     "validation": (
@@ -296,7 +297,28 @@ class FinanceSyncException(models.Model):
             )
         jobs.action_retry()
         jobs._send_now()
-        return True
+        return self._retry_outcome(jobs)
+
+    def _retry_outcome(self, jobs):
+        """What a retry did, in words: a notification (a retry that re-blocks says which codes are
+        still missing, instead of silently bumping the count)."""
+        jobs.invalidate_recordset(["state"])
+        still_missing = jobs.filtered(lambda j: j.state == "blocked").exception_ids.filtered(
+            lambda e: e.category == "missing_mapping" and e.state in const.EXCEPTION_OPEN_STATES
+        )
+        failed = jobs.filtered(lambda j: j.state in ("failed", "dead"))
+        if still_missing:
+            kind, message = "warning", self.env._("Still missing: %s", ", ".join(still_missing.mapped("name")))
+        elif failed:
+            kind, message = "danger", self.env._("Sent again, still refused: see the exception for the reason.")
+        else:
+            done = jobs.filtered(lambda j: j.state == "done")
+            kind, message = "success", self.env._("Delivered: %(done)s of %(all)s.", done=len(done), all=len(jobs))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"title": self.env._("Retry"), "message": message, "type": kind},
+        }
 
     def action_resolve(self):
         if not self.filtered(lambda e: e.state in const.EXCEPTION_OPEN_STATES):

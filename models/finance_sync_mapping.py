@@ -111,7 +111,9 @@ class FinanceSyncMapping(models.Model):
                         )
                     )
             if changes:
-                mapping_set.message_post(body=Markup("<br/>").join(changes))
+                # The set's history is written for whoever edits its lines (mapping editors
+                # may not configure the set itself); the author stays that person.
+                mapping_set.sudo().message_post(body=Markup("<br/>").join(changes))
         if RELEASE_FIELDS & set(vals):
             self._release_held_jobs()
         return res
@@ -123,7 +125,7 @@ class FinanceSyncMapping(models.Model):
     def _post_to_sets(self, template):
         """One chatter message per set listing these lines with ``template`` (kind, record, code)."""
         for mapping_set, lines in self.grouped("set_id").items():
-            mapping_set.message_post(
+            mapping_set.sudo().message_post(  # as in write(): the author stays the editor
                 body=Markup("<br/>").join(
                     template
                     % {"kind": line._kind_label(), "record": line.record_name, "code": line.external_code or "—"}

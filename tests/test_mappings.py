@@ -196,6 +196,30 @@ class TestMappings(MappingCase):
         arch = self.env["account.move"].get_view(self.env.ref("account.view_move_form").id)["arch"]
         self.assertIn("not finance_sync_enabled", arch)
 
+    def test_a_mapping_editor_adds_the_missing_code_from_the_exception(self):
+        """The finance user who gets the to-do is not stuck: with the Mapping editor right they
+        add the code from the exception itself; a retry before that says what is still missing."""
+        editor = self.make_user("fs_map_editor", "finance_sync.finance_sync_group_mapping_editor")
+        user = self.make_user("fs_map_user", "finance_sync.finance_sync_group_user")
+        self.assertFalse(editor.has_group("finance_sync.finance_sync_group_admin"))
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True)
+        self.respond(200)
+        self.dispatch()
+        exc = self.jobs_of(invoice).exception_ids.with_user(editor)
+        notice = exc.action_retry()
+        self.assertEqual(notice["params"]["type"], "warning")
+        self.assertIn(f"Still missing: {exc.name}", notice["params"]["message"])
+        action = exc.action_add_mapping()
+        Mapping = self.env["finance.sync.mapping"]
+        with self.assertRaises(AccessError):
+            Mapping.with_user(user).with_context(**action["context"]).create({"external_code": "CUST-9"})
+        Mapping.with_user(editor).with_context(**action["context"]).create({"external_code": "CUST-9"})
+        self.dispatch()
+        self.assertEqual(self.jobs_of(invoice).state, "done")
+        with self.assertRaises(AccessError):
+            self.mapping_set.with_user(editor).write({"name": "Renamed"})  # configures nothing else
+
     def test_job_waits_for_every_missing_mapping(self):
         self.set_policy("partner", "required")
         self.set_policy("journal", "required")

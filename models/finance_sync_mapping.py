@@ -68,18 +68,66 @@ class FinanceSyncMapping(models.Model):
 
     # === CRUD METHODS === #
 
+    @api.model
+    def get_import_templates(self):
+        return [
+            {
+                "label": self.env._("Import template for mappings"),
+                "template": "/finance_sync/static/import/finance_sync_mapping_template.csv",
+            }
+        ]
+
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
             if vals.get("external_code"):
                 vals["external_code"] = vals["external_code"].strip()
-        mappings = super().create(vals_list)
+        # A line for a record that already has a draft line in the set (Find unmapped drafts
+        # them) completes that draft instead of colliding with it: imports fill drafts in.
+        drafts = self._drafts_for(vals_list)
+        completed = {}
+        for index, vals in enumerate(vals_list):
+            draft = drafts.get(self._line_key(vals))
+            if draft and vals.get("external_code"):
+                draft.write({key: vals[key] for key in ("external_code", "label") if key in vals})
+                completed[index] = draft
+        created = super().create([vals for index, vals in enumerate(vals_list) if index not in completed])
+        if completed:
+            created_iter = iter(created)
+            created = self.browse(
+                (completed[index] if index in completed else next(created_iter)).id for index in range(len(vals_list))
+            )
+        mappings = created - self.browse(draft.id for draft in completed.values())
         # Callers creating lines in bulk (Find unmapped) post their own summary.
         quiet = self.env.context.get("finance_sync_mapping_summary")
         if not quiet:
             mappings._post_to_sets(self.env._("Mapping added: %(kind)s %(record)s → %(code)s"))
         mappings._release_held_jobs()
-        return mappings
+        return created
+
+    def _line_key(self, vals):
+        """(set, kind, record id) a line's values (or the context's defaults) designate, or None."""
+        context = self.env.context
+        set_id = vals.get("set_id") or context.get("default_set_id")
+        kind = vals.get("kind") or context.get("default_kind")
+        if not (set_id and kind in KIND_FIELDS):
+            return None
+        field = KIND_FIELDS[kind][0]
+        return set_id, kind, vals.get(field) or context.get(f"default_{field}")
+
+    def _drafts_for(self, vals_list):
+        """{(set, kind, record id): draft line} among the lines ``vals_list`` designate."""
+        keys = {key for key in map(self._line_key, vals_list) if key and key[2]}
+        if not keys:
+            return {}
+        lines = self.search(
+            [
+                ("set_id", "in", list({key[0] for key in keys})),
+                ("is_missing", "=", True),
+                ("res_id", "in", list({key[2] for key in keys})),
+            ]
+        )
+        return {key: line for line in lines if (key := (line.set_id.id, line.kind, line.res_id)) in keys}
 
     def write(self, vals):
         if vals.get("external_code"):

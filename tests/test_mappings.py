@@ -8,7 +8,7 @@ from psycopg2.errors import UniqueViolation
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
-from odoo.tools import mute_logger
+from odoo.tools import file_open, mute_logger
 
 from .common import FinanceSyncCase
 
@@ -668,3 +668,37 @@ class TestFindUnmapped(MappingCase):
         before = self.env.cr.sql_log_count
         self.mapping_set._get_used_records()
         return self.env.cr.sql_log_count - before
+
+    def test_importing_codes_completes_the_lines_find_unmapped_drafted(self):
+        """The usual flow: Find unmapped drafts the lines, the platform's codes come back in a
+        spreadsheet; importing them fills the drafts in (it used to fail on 'mapped already')."""
+        invoice = self._create_invoice(post=True)
+        self.mapping_set.action_find_unmapped()
+        partner = invoice.partner_id.commercial_partner_id
+        draft = self.mapping_set.mapping_ids.filtered(lambda m: m.kind == "partner" and m.res_id == partner.id)
+        self.assertTrue(draft.is_missing)
+        before = len(self.mapping_set.mapping_ids)
+        result = self.env["finance.sync.mapping"].load(
+            ["set_id/.id", "kind", "partner_id/.id", "external_code", "label"],
+            [[str(self.mapping_set.id), "partner", str(partner.id), "CUST-77", "From the platform"]],
+        )
+        self.assertFalse(result["messages"], result["messages"])
+        self.assertEqual(result["ids"], draft.ids, "the draft itself was completed")
+        self.assertEqual((draft.external_code, draft.label, draft.is_missing), ("CUST-77", "From the platform", False))
+        self.assertEqual(len(self.mapping_set.mapping_ids), before)
+        # A line that has its code already is not overwritten by a new one.
+        with self.assertRaises(UniqueViolation), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+            self.env["finance.sync.mapping"].create(
+                {"set_id": self.mapping_set.id, "kind": "partner", "partner_id": partner.id, "external_code": "X"}
+            )
+            self.env.flush_all()
+
+    def test_the_import_template_is_offered_and_shipped(self):
+        (template,) = self.env["finance.sync.mapping"].get_import_templates()
+        path = template["template"].removeprefix("/finance_sync/")
+        with file_open(f"finance_sync/{path}") as handle:
+            header = handle.readline()
+        self.assertIn("External code", header)
+        form = self.env.ref("finance_sync.finance_sync_mapping_view_form")
+        arch = self.env["finance.sync.mapping"].get_view(form.id)["arch"]
+        self.assertRegex(arch, r'name="external_code"[^>]*default_focus="1"', "Add mapping types the code first")

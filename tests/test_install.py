@@ -267,3 +267,16 @@ class TestUpgradeToCodesAndFields(FinanceSyncCase):
         self.assertEqual(other.message, "Plateforme injoignable", "shown as it was written")
         self.assertEqual(exc.message_params, {"detail": "no code"}, "messages stored as codes are left alone")
         self.assertFalse(sql.column_exists(self.env.cr, "finance_sync_exception", "message"))
+
+
+@tagged("post_install", "-at_install")
+class TestPhone(TransactionCase):
+    def test_exceptions_open_as_cards_on_a_phone(self):
+        """On a small screen the web client opens an action's mobile view mode: the exceptions
+        have a kanban for it, whose cards carry what the list shows."""
+        action = self.env.ref("finance_sync.finance_sync_exception_action")
+        self.assertEqual(action.mobile_view_mode, "kanban")
+        self.assertIn("kanban", action.view_mode.split(","))
+        arch = self.env["finance.sync.exception"].get_view(view_type="kanban")["arch"]
+        for fname in ("name", "state", "backend_id", "category", "last_seen", "occurrence_count"):
+            self.assertIn(f'name="{fname}"', arch, fname)

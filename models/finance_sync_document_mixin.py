@@ -84,8 +84,9 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         problems = self.env["finance.sync.exception"].search(
             [(field, "in", self.ids), ("state", "in", const.EXCEPTION_OPEN_STATES)]
         )
+        by_record = problems.grouped(field)
         for record in self:
-            mine = problems.filtered(lambda e, rid=record.id: e[field].id == rid)
+            mine = by_record.get(record, problems.browse())
             record.finance_sync_problem_ids = mine
             record.finance_sync_problem = (
                 "\n".join(f"{e.backend_id.name}: {e.message or e.name}" for e in mine) or False

@@ -38,7 +38,6 @@ class FinanceSyncBackfill(models.TransientModel):
         backend = self.backend_id
         if not (backend and self.date_from and self.date_to) or self.date_from > self.date_to:
             return Move, Payment
-        in_scope = backend._scope_check()
         common = [
             ("company_id", "in", backend.company_ids.ids),
             ("date", ">=", self.date_from),
@@ -46,6 +45,8 @@ class FinanceSyncBackfill(models.TransientModel):
         ]
         if backend.journal_ids:
             common.append(("journal_id", "in", backend.journal_ids.ids))
+        if backend.start_date:
+            common.append(("date", ">=", backend.start_date))
         heard = [("backend_id", "=", backend.id), ("state", "!=", "cancelled")]
         invoices = Move.search(
             [
@@ -65,8 +66,6 @@ class FinanceSyncBackfill(models.TransientModel):
             ],
             order="date, id",
         )
-        invoices = invoices.filtered(lambda m: in_scope(*m._finance_sync_scope()))
-        payments = payments.filtered(lambda p: in_scope(*p._finance_sync_scope()))
         return invoices, payments
 
     def action_confirm(self):

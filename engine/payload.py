@@ -67,16 +67,12 @@ def canonical_json(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def json_object_body(*objects: dict) -> str:
-    """The JSON text of the object made of ``objects``' members, each given as a dict or as the
-    JSON text of an object (so that a snapshot serialised once can take several envelopes)."""
-    parts = []
-    for obj in objects:
-        text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
-        inner = text.strip()[1:-1].strip()
-        if inner:
-            parts.append(inner)
-    return "{" + ",".join(parts) + "}"
+def json_object_members(obj) -> str:
+    """The members of a JSON object, as text without the braces ("" for an empty object);
+    ``obj`` is a dict or the JSON text of an object. Objects are joined by their members: a
+    snapshot serialised once takes each of its envelopes that way."""
+    text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+    return text.strip()[1:-1].strip()
 
 
 @functools.cache

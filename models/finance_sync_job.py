@@ -189,10 +189,13 @@ class FinanceSyncJob(models.Model):
     def _enqueue(self, event_type, records, payloads, backends_by_record):
         """Create one job per (record, backend), in the current transaction.
 
-        Each document's snapshot is serialised once; a backend's copy only adds its envelope (event
-        id, sequence), and all rows go in one INSERT: capturing for a second or third backend costs
-        a few string operations, not another ORM create (jobs have no computed, tracked or
-        constrained field that the ORM would have to handle; their database constraints apply).
+        Each document's snapshot is serialised and sent to the database once, however many
+        backends receive it; a backend's copy only adds its envelope (event id, sequence), joined
+        to the snapshot by the single INSERT that writes all rows (in the order of ``records``,
+        then of each one's backends): capturing for a second or third
+        backend costs a short row, not another payload or ORM create (jobs have no computed,
+        tracked or constrained field that the ORM would have to handle; their database
+        constraints apply).
 
         :param records: account.move or account.payment recordset
         :param payloads: {record id: canonical payload without envelope ids}
@@ -211,35 +214,32 @@ class FinanceSyncJob(models.Model):
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
-        snapshots = {rec.id: payload_lib.json_object_body(payloads[rec.id]) for rec in records}
-        names = {rec.id: rec.display_name for rec in records}
-        uid = self.env.uid
-        placeholders = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s::json, %s, %s, %s, %s)"
-        rows = []
-        for rec, backend in pairs:
+        documents = [
+            SQL(
+                "(%s, %s, %s, %s)",
+                rec.id,
+                rec.company_id.id,
+                rec.display_name,
+                payload_lib.json_object_members(payloads[rec.id]),
+            )
+            for rec in records
+            if rec.id in backends_by_record
+        ]
+        envelopes = []
+        for position, (rec, backend) in enumerate(pairs):
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
             event_uuid = str(uuid.uuid4())
             envelope = payload_lib.envelope(event_uuid, event_type, now, seq)
-            rows.append(
+            envelopes.append(
                 SQL(
-                    placeholders,
-                    backend.id,
-                    rec.company_id.id,
-                    event_uuid,
-                    event_type,
-                    model,
+                    "(%s, %s, %s, %s, %s, %s)",
+                    position,
                     rec.id,
-                    rec.id if model == "account.move" else None,
-                    rec.id if model == "account.payment" else None,
-                    names[rec.id],
+                    backend.id,
+                    event_uuid,
                     seq,
-                    now,
-                    payload_lib.json_object_body(envelope, snapshots[rec.id]),
-                    uid,
-                    now,
-                    uid,
-                    now,
+                    payload_lib.json_object_members(envelope),
                 )
             )
         self.env.cr.execute(
@@ -247,8 +247,23 @@ class FinanceSyncJob(models.Model):
                 """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
                         move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
                         payload, create_uid, create_date, write_uid, write_date)
-                   VALUES %s RETURNING id""",
-                SQL(", ").join(rows),
+                   SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
+                          %(move_id)s, %(payment_id)s, d.document_ref, e.sequence, 'pending', 0, %(now)s,
+                          ('{' || concat_ws(',', nullif(e.members, ''), nullif(d.members, '')) || '}')::json,
+                          %(uid)s, %(now)s, %(uid)s, %(now)s
+                     FROM (VALUES %(envelopes)s) AS e(position, res_id, backend_id, event_uuid, sequence, members)
+                     JOIN (VALUES %(documents)s) AS d(res_id, company_id, document_ref, members)
+                          ON d.res_id = e.res_id
+                    ORDER BY e.position
+                   RETURNING id""",
+                event_type=event_type,
+                model=model,
+                move_id=SQL("d.res_id" if model == "account.move" else "NULL::int4"),
+                payment_id=SQL("d.res_id" if model == "account.payment" else "NULL::int4"),
+                now=now,
+                uid=self.env.uid,
+                envelopes=SQL(", ").join(envelopes),
+                documents=SQL(", ").join(documents),
             )
         )
         jobs = self.sudo().browse(row[0] for row in self.env.cr.fetchall())

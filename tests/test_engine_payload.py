@@ -1,5 +1,6 @@
 """Payload shaping and outbound schema validation (engine/payload.py). No database."""
 
+import json
 from datetime import datetime
 
 from odoo.addons.finance_sync.engine import payload as payload_lib
@@ -33,3 +34,12 @@ def test_envelope_of_a_document_event_and_of_a_ping():
         "sequence": 3,
     }
     assert "sequence" not in payload_lib.envelope("e-2", "ping", at)
+
+
+def test_json_object_members_join_into_one_object():
+    assert payload_lib.json_object_members({"a": "é", "b": [1, 2]}) == '"a": "é", "b": [1, 2]'
+    assert payload_lib.json_object_members(' {"x": {"y": 1}} ') == '"x": {"y": 1}'
+    assert payload_lib.json_object_members({}) == ""
+    members = [payload_lib.json_object_members({"a": 1}), payload_lib.json_object_members('{"b": 2}')]
+    joined = "{" + ",".join(members) + "}"
+    assert json.loads(joined) == {"a": 1, "b": 2}

@@ -37,7 +37,7 @@ time from the start of the run until every job has been attempted once, body fre
    those runs are shown for information: a dispatcher should not slow down as its backlog grows.
 
 Sizes (environment variables): BENCH_EVENTS and BENCH_DISPATCH_ROUNDS (figure 1, default 1000
-and 3), BENCH_SLOW_EVENTS
+and 5), BENCH_SLOW_EVENTS
 (figures 2 and 3, 600), BENCH_WORKER_EVENTS (figure 4, 1200), BENCH_INVOICES and BENCH_ROUNDS
 (figure 5, 100 and 40), BENCH_MEMORY_JOBS, BENCH_MEMORY_SECONDS and BENCH_MEMORY_ROUNDS (figure 6,
 "10000,100000", 5 and 3). BENCH_ONLY runs only the named sections (comma-separated: no_latency,
@@ -69,7 +69,7 @@ from odoo.modules.module import get_module_path
 from odoo.tools import config
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000"))
-DISPATCH_ROUNDS = int(os.environ.get("BENCH_DISPATCH_ROUNDS", "3"))
+DISPATCH_ROUNDS = int(os.environ.get("BENCH_DISPATCH_ROUNDS", "5"))
 SLOW_EVENTS = int(os.environ.get("BENCH_SLOW_EVENTS", "600"))
 WORKER_EVENTS = int(os.environ.get("BENCH_WORKER_EVENTS", "1200"))
 INVOICES = int(os.environ.get("BENCH_INVOICES", "100"))

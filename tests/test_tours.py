@@ -3,6 +3,8 @@ receiver afterwards: proof that the browser really did it.
 
 - An administrator connects a first platform: new backend, the generated secret shown once,
   a successful connection test, a code added in the mappings list.
+- A finance user who may edit mappings gets the to-do of an invoice held for a missing code,
+  adds the code from the exception, sends the event and finds the invoice synced.
 """
 
 import json
@@ -12,6 +14,8 @@ from odoo.tests import HttpCase, tagged
 
 from ..engine import signing
 from .common import FinanceSyncCase
+
+TODO = "mail.mail_activity_data_todo"
 
 
 @tagged("post_install", "-at_install")
@@ -65,3 +69,36 @@ class TestTours(FinanceSyncCase, HttpCase):
             ("partner", customer, "CUST-LEDGER", admin),
             "added inline in the list",
         )
+
+    def test_a_finance_user_fixes_a_missing_code_from_their_to_do(self):
+        editor = self.make_user("fs_tour_editor", "finance_sync.finance_sync_group_mapping_editor")
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Tour codes"})
+        mapping_set.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
+        self.backend.write({"mapping_set_id": mapping_set.id, "user_id": editor.id})
+        customer = self.env["res.partner"].create({"name": "Tour Held Customer"})
+        invoice = self._create_invoice(partner_id=customer.id, post=True)
+        self.respond(200)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        exc = job.exception_ids
+        self.assertEqual((job.state, exc.category, exc.state), ("blocked", "missing_mapping", "new"))
+        self.assertEqual(exc.activity_ids.user_id, editor, "the to-do is the backend's responsible's")
+        self.assertEqual(invoice.finance_sync_status, "held")
+        self.assertFalse(self.receiver.log)
+
+        self.start_tour("/odoo", "finance_sync_missing_code", login=editor.login)
+
+        self.env.invalidate_all()
+        mapping = self.env["finance.sync.mapping"].search([("set_id", "=", mapping_set.id)])
+        self.assertEqual(
+            (mapping.kind, mapping.partner_id, mapping.external_code, mapping.create_uid),
+            ("partner", customer, "CUST-TOUR", editor),
+            "added from the exception",
+        )
+        self.assertEqual((job.state, exc.state), ("done", "resolved"))
+        self.assertFalse(exc.activity_ids, "the to-do is done")
+        done = exc.message_ids.filtered(lambda m: m.mail_activity_type_id == self.env.ref(TODO))
+        self.assertEqual(len(done), 1, "its completion is in the exception's history")
+        self.assertEqual(invoice.finance_sync_status, "synced")
+        ((_headers, body, _raw),) = self.received()
+        self.assertEqual((body["partner"]["code"], body["document"]["id"]), ("CUST-TOUR", invoice.id))

@@ -341,7 +341,8 @@ class TestMappings(MappingCase):
         view = self.env.ref("finance_sync.finance_sync_mapping_view_list")
         arch = etree.fromstring(self.Mapping.get_view(view.id)["arch"])
         columns = [node.get("name") for node in arch.xpath("/list/field[not(@column_invisible)]")]
-        self.assertEqual(columns, ["set_id", "kind", "record_ref", "external_code", "label"])
+        self.assertEqual(columns, ["record_ref", "external_code", "label", "set_id", "kind"])
+        self.assertTrue(arch.xpath("/list/field[@name='external_code'][@width]"), "wide even while empty")
         self.assertEqual(arch.xpath("/list/field[@name='kind']")[0].get("optional"), "hide", "groups say the kind")
 
     def test_record_shows_the_record_of_the_lines_kind(self):

@@ -2,6 +2,7 @@
 #   make run                      set everything up, then serve on http://127.0.0.1:8069
 #   make test [ARGS='-k name']    set everything up, install into a fresh test database, run pytest
 #   make lint                     ruff check + format check + pylint-odoo
+#   make screens                  take the screenshots of docs/screens (a scratch database, a few minutes)
 
 ODOO_SRC       ?= /opt/odoo
 PYTHON         ?= python3
@@ -17,7 +18,7 @@ PY    := $(VENV)/bin/python
 ODOO  := $(PY) $(ODOO_SRC)/odoo-bin
 export ODOO_SRC PYTHON DB_NAME TEST_DB HTTP_PORT TEST_HTTP_PORT
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench screens clean
 .DEFAULT_GOAL := help
 
 help:
@@ -43,6 +44,9 @@ format: setup
 
 bench: setup
 	@bash scripts/bench.sh
+
+screens: setup
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(BUILD)

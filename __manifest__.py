@@ -1,7 +1,7 @@
 {
     "name": "Finance Sync",
-    "summary": "Send posted invoices, credit notes and payments to BI, treasury, billing and "
-    "payment platforms exactly once, with signed webhooks, an exception queue and audit trail",
+    "summary": "Send posted invoices, credit notes and payments to your BI, treasury, billing and "
+    "payment platforms, each exactly once, and fix what a platform refuses from a to-do",
     "version": "19.0.1.1.1",
     "category": "Accounting/Accounting",
     "website": "https://github.com/finance-sync/finance_sync",
@@ -34,5 +34,5 @@
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],
     },
-    "images": ["static/description/icon.png"],
+    "images": ["static/description/screenshot_dashboard.png"],
 }

@@ -26,7 +26,7 @@ DETAIL = "detail"
 TEMPLATES = {
     # --- delivery verdicts (engine/classify.py) -------------------------------------------------
     "http_done": _lt("HTTP %(status)s"),
-    "http_retry": _lt("The platform answered HTTP %(status)s; the event will be sent again"),
+    "http_retry": _lt("The platform could not take the event for now (HTTP %(status)s)"),
     "http_gone": _lt("HTTP %(status)s: the platform says this endpoint no longer exists; the backend was paused"),
     "http_redirect": _lt(
         "The platform redirected the event (HTTP %(status)s); redirects are not followed, "

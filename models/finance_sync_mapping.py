@@ -8,6 +8,8 @@ from .. import const
 from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS
 
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
+# Each kind maps records of its own model: the model of a Record says its kind.
+MODEL_KINDS = {model: kind for kind, (_field, model) in KIND_FIELDS.items()}
 # Changing one of these may give a held document the code it waits for.
 RELEASE_FIELDS = {"kind", "external_code", *RECORD_FIELDS}
 
@@ -34,6 +36,15 @@ class FinanceSyncMapping(models.Model):
     payment_method_line_id = fields.Many2one("account.payment.method.line", ondelete="cascade")
     res_id = fields.Integer("Record ID", compute="_compute_res_id", store=True, index=True)
     record_name = fields.Char("Odoo record", compute="_compute_res_id", store=True)
+    # The record whatever its kind, in one column of the list: create() and write() store it as
+    # the kind and that kind's field (what is searched, imported and tracked).
+    record_ref = fields.Reference(
+        "_selection_record_ref",
+        "Record",
+        compute="_compute_record_ref",
+        readonly=False,
+        help="The Odoo record the platform's code stands for: choose its kind, then the record.",
+    )
     external_code = fields.Char(help="The code the platform uses. Empty: a draft line to fill in.")
     label = fields.Char()
     is_missing = fields.Boolean("Code missing", compute="_compute_is_missing", store=True)
@@ -50,6 +61,17 @@ class FinanceSyncMapping(models.Model):
             record = mapping[KIND_FIELDS[mapping.kind][0]] if mapping.kind else None
             mapping.res_id = record.id if record else 0
             mapping.record_name = record.display_name if record else False
+
+    @api.model
+    def _selection_record_ref(self):
+        labels = dict(self._fields["kind"]._description_selection(self.env))
+        return [(model, labels[kind]) for kind, (_field, model) in KIND_FIELDS.items()]
+
+    @api.depends(*RECORD_FIELDS, "kind")
+    def _compute_record_ref(self):
+        for mapping in self:
+            record = mapping[KIND_FIELDS[mapping.kind][0]] if mapping.kind else None
+            mapping.record_ref = record or False
 
     @api.depends("external_code")
     def _compute_is_missing(self):
@@ -79,6 +101,7 @@ class FinanceSyncMapping(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        vals_list = [self._prepare_record_vals(vals) for vals in vals_list]
         for vals in vals_list:
             if vals.get("external_code"):
                 vals["external_code"] = vals["external_code"].strip()
@@ -105,6 +128,21 @@ class FinanceSyncMapping(models.Model):
         mappings._release_held_jobs()
         return created
 
+    @api.model
+    def _prepare_record_vals(self, vals):
+        """``vals`` with a Record (``record_ref``: a record or ``"model,id"``) given as the kind
+        of its model and that kind's field, the other kinds' fields emptied."""
+        if "record_ref" not in vals:
+            return vals
+        vals = dict(vals)
+        field = self._fields["record_ref"]  # its conversion refuses a model that is not mapped
+        record = field.convert_to_record(field.convert_to_cache(vals.pop("record_ref"), self), self)
+        vals.update(dict.fromkeys(RECORD_FIELDS, False))
+        if record:
+            kind = MODEL_KINDS[record._name]
+            vals.update({"kind": kind, KIND_FIELDS[kind][0]: record.id})
+        return vals
+
     def _line_key(self, vals):
         """(set, kind, record id) a line's values (or the context's defaults) designate, or None."""
         context = self.env.context
@@ -130,6 +168,7 @@ class FinanceSyncMapping(models.Model):
         return {key: line for line in lines if (key := (line.set_id.id, line.kind, line.res_id)) in keys}
 
     def write(self, vals):
+        vals = self._prepare_record_vals(vals)
         if vals.get("external_code"):
             vals["external_code"] = vals["external_code"].strip()
         tracked = ("record_name", "external_code", "label")

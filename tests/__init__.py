@@ -27,4 +27,5 @@ from . import test_outbound
 from . import test_payment_authority
 from . import test_schema_patterns
 from . import test_security
+from . import test_tours
 from . import test_webhook_table

@@ -46,9 +46,10 @@ class OdooServer:
         self.options = options
         self.log = tempfile.NamedTemporaryFile(prefix="finance_sync_server_", suffix=".log", delete=False)  # noqa: SIM115
         self.process = None
+        self.port = None
 
     def start(self):
-        port = free_port()
+        self.port = port = free_port()
         command = [
             sys.executable,
             str(ODOO_BIN),
@@ -127,7 +128,8 @@ def committed_env(db):
 
 class Recorder:
     """A receiver on 127.0.0.1 that stands in for the platform: every request is recorded with
-    its arrival time, event id and body digest; ``answer(request, seen)`` decides the reply."""
+    its arrival time, event id and body digest; ``answer(request, seen)`` decides the reply:
+    ``(status, headers, stall)``, or ``(status, headers, stall, body)`` to say more than ``{}``."""
 
     def __init__(self, answer=None):
         self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
@@ -144,10 +146,10 @@ class Recorder:
             self.requests.append(
                 (time.monotonic(), request.path, event_id, hashlib.sha256(raw).hexdigest(), json.loads(raw))
             )
-        status, headers, stall = self.answer(request, seen)
+        status, headers, stall, *body = self.answer(request, seen)
         if stall:
             time.sleep(stall)
-        return Response("{}", status=status, headers=headers, content_type="application/json")
+        return Response(body[0] if body else "{}", status=status, headers=headers, content_type="application/json")
 
     def url(self, path="/"):
         return self.server.url_for(path)

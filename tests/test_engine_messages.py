@@ -16,8 +16,8 @@ def test_every_template_is_a_lazy_translation():
 def test_english_text_with_parameters_and_detail():
     note = message("http_retry", status=503, detail="busy, try later")
     assert (note.code, note.params) == ("http_retry", {"status": 503, "detail": "busy, try later"})
-    assert str(note) == "The platform answered HTTP 503; the event will be sent again: busy, try later"
-    assert str(message("http_retry", status=503)) == "The platform answered HTTP 503; the event will be sent again"
+    assert str(note) == "The platform could not take the event for now (HTTP 503): busy, try later"
+    assert str(message("http_retry", status=503)) == "The platform could not take the event for now (HTTP 503)"
 
 
 def test_rendered_through_the_translation_function_parameters_untouched():
@@ -55,7 +55,7 @@ def test_nested_messages_lists_and_selection_labels_render_in_the_same_language(
     dead = message("gave_up", count=3, error=message("http_retry", status=500))
     assert dead.params["error"] == {"code": "http_retry", "params": {"status": 500}}
     assert str(dead) == (
-        "Gave up after 3 attempts. Last error: The platform answered HTTP 500; the event will be sent again"
+        "Gave up after 3 attempts. Last error: The platform could not take the event for now (HTTP 500)"
     )
 
 

@@ -1,5 +1,5 @@
 """Exception queue: dedupe, auto-resolve, actions in bulk, activities, retention, dashboard,
-sync status filters, access per group, and a browser tour."""
+sync status filters, access per group (the browser tour of a missing code is in test_tours.py)."""
 
 import ast
 from datetime import timedelta
@@ -9,7 +9,7 @@ from lxml import etree
 
 from odoo import fields
 from odoo.exceptions import AccessError, ConcurrencyError, UserError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 from odoo.tools.safe_eval import safe_eval
 
@@ -646,44 +646,3 @@ class TestExceptionAccess(FinanceSyncCase):
                 self.env[model].with_user(self.plain).search([])
         with self.assertRaises(AccessError):
             self.env["account.move"].with_user(self.plain).search([("finance_sync_status", "in", ["failed"])])
-
-
-@tagged("post_install", "-at_install")
-class TestExceptionTour(FinanceSyncCase, HttpCase):
-    def test_user_adds_the_missing_mapping_from_the_exception(self):
-        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Tour codes"})
-        mapping_set.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
-        self.backend.mapping_set_id = mapping_set
-        invoice = self._create_invoice(post=True)
-        self.respond(200)
-        self.dispatch()
-        job = self.jobs_of(invoice)
-        exc = job.exception_ids
-        self.assertEqual(
-            (job.state, exc.category, exc.severity, exc.state), ("blocked", "missing_mapping", "blocking", "new")
-        )
-        self.assertFalse(self.receiver.log)
-
-        self.env["res.users"].create(
-            {
-                "name": "Implementation partner",
-                "login": "fs_tour",
-                "password": "fs_tour_password",
-                "company_id": self.company.id,
-                "company_ids": [(6, 0, self.company.ids)],
-                "group_ids": [(6, 0, [self.env.ref("finance_sync.finance_sync_group_admin").id])],
-            }
-        )
-        self.start_tour("/odoo", "finance_sync_fix_exception", login="fs_tour", password="fs_tour_password")
-
-        # What the browser did, read back from the database: proof that the tour really ran.
-        self.env.invalidate_all()
-        mapping = self.env["finance.sync.mapping"].search([("set_id", "=", mapping_set.id)])
-        self.assertEqual(
-            (mapping.kind, mapping.partner_id, mapping.external_code, mapping.create_uid.login),
-            ("partner", invoice.partner_id.commercial_partner_id, "CUST-TOUR", "fs_tour"),
-            "made in the browser",
-        )
-        self.assertEqual((job.state, exc.state), ("done", "resolved"), "sent from the browser after the release")
-        ((_headers, body, _raw),) = self.received()
-        self.assertEqual(body["partner"]["code"], "CUST-TOUR")

@@ -4,6 +4,7 @@ and Find unmapped. Every payload is asserted on what the local HTTP receiver got
 
 import json
 
+from lxml import etree
 from psycopg2.errors import UniqueViolation
 
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -333,6 +334,57 @@ class TestMappings(MappingCase):
     def test_mapping_needs_its_record(self):
         with self.assertRaises(ValidationError):
             self.Mapping.create({"set_id": self.mapping_set.id, "kind": "tax", "external_code": "X"})
+
+    # --- one Record column ---------------------------------------------------------------
+
+    def test_the_list_shows_one_record_column_and_the_code(self):
+        view = self.env.ref("finance_sync.finance_sync_mapping_view_list")
+        arch = etree.fromstring(self.Mapping.get_view(view.id)["arch"])
+        columns = [node.get("name") for node in arch.xpath("/list/field[not(@column_invisible)]")]
+        self.assertEqual(columns, ["record_ref", "external_code", "label", "set_id", "kind"])
+        self.assertTrue(arch.xpath("/list/field[@name='external_code'][@width]"), "wide even while empty")
+        self.assertEqual(arch.xpath("/list/field[@name='kind']")[0].get("optional"), "hide", "groups say the kind")
+
+    def test_record_shows_the_record_of_the_lines_kind(self):
+        tax = self.company_data["default_tax_sale"]
+        journal = self.company_data["default_journal_sale"]
+        lines = self.add_mapping("tax", tax, "VAT-S") | self.add_mapping("journal", journal, "SJ")
+        self.assertEqual(lines.mapped("record_ref"), [tax, journal])
+        draft = self.Mapping.new({"set_id": self.mapping_set.id, "kind": "partner"})
+        self.assertFalse(draft.record_ref, "a kind without its record yet")
+
+    def test_saving_a_record_stores_its_kind_and_releases_what_it_held(self):
+        """The browser saves the Record column as "model,id": the line gets the kind of that model
+        and its field, and a document held for that code goes."""
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        self.assertEqual(job.state, "blocked")
+        partner = invoice.partner_id.commercial_partner_id
+        result = self.Mapping.web_save(
+            {"set_id": self.mapping_set.id, "record_ref": f"res.partner,{partner.id}", "external_code": " C-9 "},
+            {"kind": {}, "partner_id": {}, "record_ref": {}, "external_code": {}},
+        )
+        line = self.Mapping.browse(result[0]["id"])
+        self.assertEqual((line.kind, line.partner_id, line.external_code), ("partner", partner, "C-9"))
+        self.assertEqual(result[0]["record_ref"], f"res.partner,{partner.id}")
+        self.assertEqual((job.state, job.exception_ids.state), ("pending", "resolved"))
+
+    def test_changing_the_record_changes_the_kind_and_empties_the_other_field(self):
+        line = self.add_mapping("partner", self.partner_a, "P-A")
+        account = self.company_data["default_account_revenue"]
+        history = [("model", "=", self.mapping_set._name), ("res_id", "=", self.mapping_set.id)]
+        messages = self.env["mail.message"].search_count(history)
+        line.record_ref = account
+        self.assertEqual((line.kind, line.account_id, line.partner_id), ("account", account, self.env["res.partner"]))
+        self.assertEqual(line.record_name, account.display_name)
+        self.assertEqual(self.env["mail.message"].search_count(history), messages + 1, "one change, told once")
+        self.assertIn(self.partner_a.name, self.env["mail.message"].search(history, limit=1).body)
+        with self.assertRaises(ValidationError):
+            line.record_ref = False  # a line needs its record
+        with self.assertRaises(ValueError):
+            line.write({"record_ref": f"res.users,{self.env.user.id}"})  # users are not mapped
 
     def test_csv_import(self):
         account = self.company_data["default_account_revenue"]

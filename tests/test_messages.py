@@ -17,8 +17,8 @@ POT = pathlib.Path(__file__).parent.parent / "i18n" / "finance_sync.pot"
 # What a French .po file of the module would hold for a few templates.
 FRENCH = {
     "The platform rejected the event (HTTP %(status)s)": "La plateforme a refusé l'événement (HTTP %(status)s)",
-    "The platform answered HTTP %(status)s; the event will be sent again": (
-        "La plateforme a répondu HTTP %(status)s ; l'événement sera renvoyé"
+    "The platform could not take the event for now (HTTP %(status)s)": (
+        "La plateforme n'a pas pu prendre l'événement pour l'instant (HTTP %(status)s)"
     ),
     "Gave up after %(count)s attempts. Last error: %(error)s": (
         "Abandon après %(count)s tentatives. Dernière erreur : %(error)s"
@@ -85,7 +85,7 @@ class TestStoredMessages(FinanceSyncCase):
         self.assertTrue(
             shown.startswith(
                 "Abandon après 1 tentatives. Dernière erreur : "
-                "La plateforme a répondu HTTP 500 ; l'événement sera renvoyé"
+                "La plateforme n'a pas pu prendre l'événement pour l'instant (HTTP 500)"
             ),
             shown,
         )

@@ -1,0 +1,104 @@
+"""Browser tours, one per kind of user, each read back from the database and the platform's
+receiver afterwards: proof that the browser really did it.
+
+- An administrator connects a first platform: new backend, the generated secret shown once,
+  a successful connection test, a code added in the mappings list.
+- A finance user who may edit mappings gets the to-do of an invoice held for a missing code,
+  adds the code from the exception, sends the event and finds the invoice synced.
+"""
+
+import json
+
+from odoo.exceptions import UserError
+from odoo.tests import HttpCase, tagged
+
+from ..engine import signing
+from .common import FinanceSyncCase
+
+TODO = "mail.mail_activity_data_todo"
+
+
+@tagged("post_install", "-at_install")
+class TestTours(FinanceSyncCase, HttpCase):
+    def test_an_administrator_connects_a_first_platform(self):
+        self.backend.action_archive()  # the dashboard starts empty
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Ledger codes"})
+        customer = self.env["res.partner"].create({"name": "Tour Ledger Customer"})
+        admin = self.make_user("fs_tour_admin", "finance_sync.finance_sync_group_admin")
+        self.respond(200)
+        # The platform's settings page, where the person pastes the secret they were shown.
+        self.receiver.expect_request("/settings", method="POST").respond_with_data("")
+
+        self.start_tour(
+            "/odoo/action-finance_sync.finance_sync_dashboard_action",
+            "finance_sync_first_backend",
+            login=admin.login,
+            cookies={"finance_sync_platform": self.receiver.url_for("/")},
+        )
+
+        self.env.invalidate_all()
+        backend = self.env["finance.sync.backend"].search([("name", "=", "Ledger platform")])
+        self.assertEqual(
+            (backend.endpoint_url, backend.company_ids, backend.state, backend.create_uid),
+            (self.receiver.url_for("/hook"), self.company, "draft", admin),
+        )
+        (settings, ping) = [request for request, _response in self.receiver.log]
+        self.assertEqual(settings.path, "/settings")
+        shown = settings.get_data(as_text=True)
+        self.assertTrue(shown.startswith(signing.SECRET_PREFIX), "the browser showed the secret")
+        self.assertEqual(shown, backend._get_secret("signing"), "the one Odoo signs with")
+        self.assertEqual(ping.path, "/hook")
+        self.assertEqual(
+            signing.verify([shown], ping.headers, ping.get_data()),
+            ping.headers["webhook-id"],
+            "the test request verifies with the secret the person gave the platform",
+        )
+        self.assertEqual(json.loads(ping.get_data())["type"], "ping")
+
+        self.assertFalse(backend.signing_secret_unseen)
+        self.assertFalse(self.env["finance.sync.secret.reveal"].search([]), "closed: not kept")
+        with self.assertRaises(UserError):
+            backend.with_user(admin).action_reveal_signing_secret()
+        history = "".join(backend.message_ids.mapped("body"))
+        self.assertIn(f"The generated signing secret was shown to {admin.name}", history)
+        self.assertIn("Connection test: HTTP 200", history)
+
+        mapping = self.env["finance.sync.mapping"].search([("set_id", "=", mapping_set.id)])
+        self.assertEqual(
+            (mapping.kind, mapping.partner_id, mapping.external_code, mapping.create_uid),
+            ("partner", customer, "CUST-LEDGER", admin),
+            "added inline in the list",
+        )
+
+    def test_a_finance_user_fixes_a_missing_code_from_their_to_do(self):
+        editor = self.make_user("fs_tour_editor", "finance_sync.finance_sync_group_mapping_editor")
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Tour codes"})
+        mapping_set.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
+        self.backend.write({"mapping_set_id": mapping_set.id, "user_id": editor.id})
+        customer = self.env["res.partner"].create({"name": "Tour Held Customer"})
+        invoice = self._create_invoice(partner_id=customer.id, post=True)
+        self.respond(200)
+        self.dispatch()
+        job = self.jobs_of(invoice)
+        exc = job.exception_ids
+        self.assertEqual((job.state, exc.category, exc.state), ("blocked", "missing_mapping", "new"))
+        self.assertEqual(exc.activity_ids.user_id, editor, "the to-do is the backend's responsible's")
+        self.assertEqual(invoice.finance_sync_status, "held")
+        self.assertFalse(self.receiver.log)
+
+        self.start_tour("/odoo", "finance_sync_missing_code", login=editor.login)
+
+        self.env.invalidate_all()
+        mapping = self.env["finance.sync.mapping"].search([("set_id", "=", mapping_set.id)])
+        self.assertEqual(
+            (mapping.kind, mapping.partner_id, mapping.external_code, mapping.create_uid),
+            ("partner", customer, "CUST-TOUR", editor),
+            "added from the exception",
+        )
+        self.assertEqual((job.state, exc.state), ("done", "resolved"))
+        self.assertFalse(exc.activity_ids, "the to-do is done")
+        done = exc.message_ids.filtered(lambda m: m.mail_activity_type_id == self.env.ref(TODO))
+        self.assertEqual(len(done), 1, "its completion is in the exception's history")
+        self.assertEqual(invoice.finance_sync_status, "synced")
+        ((_headers, body, _raw),) = self.received()
+        self.assertEqual((body["partner"]["code"], body["document"]["id"]), ("CUST-TOUR", invoice.id))

@@ -16,6 +16,7 @@ from . import test_engine_sender
 from . import test_engine_signing
 from . import test_engine_transport
 from . import test_engine_url_guard
+from . import test_engine_warehouse
 from . import test_exceptions
 from . import test_inbound
 from . import test_i18n

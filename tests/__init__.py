@@ -28,4 +28,5 @@ from . import test_outbound
 from . import test_payment_authority
 from . import test_schema_patterns
 from . import test_security
+from . import test_warehouse
 from . import test_webhook_table

@@ -144,8 +144,11 @@ def test_a_newer_schema_is_refused_and_left_as_it_is(warehouse):
 def test_an_event_is_applied_once_and_an_older_one_is_skipped(warehouse):
     schema.migrate(warehouse, "finance_sync")
     statements = loader.Statements(warehouse, "finance_sync")
-    newer = invoice_event(sequence=2, state="draft")
-    assert loader.apply(warehouse, statements, "db", newer) == loader.APPLIED
+    newer, stats = invoice_event(sequence=2, state="draft"), {}
+    assert loader.apply(warehouse, statements, "db", newer, stats) == loader.APPLIED
+    # The event id, the fact, then dimensions, lines and reconciliations together, then the commit.
+    assert stats["round_trips"] == 4
+    assert stats["statements"] > stats["round_trips"]
     assert loader.apply(warehouse, statements, "db", newer) == loader.DUPLICATE
     assert loader.apply(warehouse, statements, "db", invoice_event(sequence=1, total="999.00")) == loader.SKIPPED
     assert fetch(warehouse, "SELECT status, amount_total::text, last_sequence FROM {schema}.fact_invoice") == [

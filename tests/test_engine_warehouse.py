@@ -240,3 +240,19 @@ def test_the_password_never_shows_in_a_verdict():
     verdict = judge(errors.CheckViolation(f'violates check constraint "{TARGET.password}"'), TARGET)
     assert TARGET.password not in str(verdict.note)
     assert "violates check constraint" in str(verdict.note)
+
+
+def test_dimensions_already_written_are_not_written_again(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    statements, known = loader.Statements(warehouse, "finance_sync"), {}
+    first, second, renamed = {}, {}, {}
+    loader.apply(warehouse, statements, "db", invoice_event(1), first, known)
+    other = invoice_event(1)
+    other["document"]["id"] = 11
+    loader.apply(warehouse, statements, "db", other, second, known)
+    assert second["statements"] < first["statements"], "the same company, partner, accounts: not again"
+    changed = invoice_event(2)
+    changed["partner"]["name"] = "Customer, renamed"
+    loader.apply(warehouse, statements, "db", changed, renamed, known)
+    assert renamed["statements"] == second["statements"] + 1, "only the partner is written again"
+    assert fetch(warehouse, "SELECT name FROM {schema}.dim_partner") == [("Customer, renamed",)]

@@ -144,8 +144,10 @@ class Batch:
     (dimensions, lines, reconciliations) together in one round trip (:meth:`flush`). Counts both
     (the benchmark prints them per event)."""
 
-    def __init__(self, cr):
+    def __init__(self, cr, known=None):
         self.cr = cr
+        self.known = known if known is not None else {}  # dimension rows the warehouse holds already
+        self.written = {}  # dimension rows this event writes: known once it commits
         self.statements = 0
         self.round_trips = 0
         self.pending = []
@@ -201,43 +203,54 @@ def _document_model(event):
     return event["type"].partition(".")[0]
 
 
-def apply(conn, statements, source, event, stats=None) -> str:
+def apply(conn, statements, source, event, stats=None, known=None) -> str:
     """Apply ``event`` (a parsed v1 event) from the Odoo database ``source`` in one transaction
     of ``conn``: APPLIED, SKIPPED (older than the document's state in the warehouse) or
     DUPLICATE (this event id was seen before). Database errors propagate (rolled back).
 
     :param stats: a dict whose ``statements`` and ``round_trips`` counts grow by what this event
         sent (the commit included)
+    :param known: a dict of the dimension rows known to be in the warehouse as they are, shared
+        by the events of one transport: those are not written again (nor locked: concurrent
+        events of one customer or account do not wait for each other). It grows with what each
+        event commits.
     """
     kind = _document_model(event)
     if kind not in ("invoice", "payment"):
         raise ValueError(f"the warehouse does not store events of type {event.get('type')!r}")
+    batch = None
+    try:
+        with conn, conn.cursor() as raw:
+            batch = Batch(raw, known)
+            outcome = _apply(batch, statements, source, kind, event)
+        if known is not None and outcome == APPLIED:
+            known.update(batch.written)
+        return outcome
+    finally:
+        if stats is not None and batch is not None:  # the commit counts too
+            stats["statements"] = stats.get("statements", 0) + batch.statements + 1
+            stats["round_trips"] = stats.get("round_trips", 0) + batch.round_trips + 1
+
+
+def _apply(cr, statements, source, kind, event):
     document = event["document"]
     model = INVOICE_MODEL if kind == "invoice" else PAYMENT_MODEL
-    with conn, conn.cursor() as raw:
-        cr = Batch(raw)
-        try:
-            cr.execute(
-                statements["event"],
-                [event["event_id"], source, event["type"], model, document["id"], event["sequence"]],
-            )
-            if cr.fetchone() is None:
-                return DUPLICATE
-            fact = _invoice_row if kind == "invoice" else _payment_row
-            cr.execute(statements[kind], fact(source, event))
-            if cr.fetchone() is None:
-                cr.execute(statements["skipped"], [event["event_id"]])
-                return SKIPPED
-            _dimensions(cr, statements, source, event)
-            if kind == "invoice":
-                _lines(cr, statements, source, document["id"], event.get("lines"))
-            _reconciliations(cr, statements, source, model, document["id"], event.get("reconciliation"))
-            cr.flush()
-            return APPLIED
-        finally:
-            if stats is not None:  # the commit counts too
-                stats["statements"] = stats.get("statements", 0) + cr.statements + 1
-                stats["round_trips"] = stats.get("round_trips", 0) + cr.round_trips + 1
+    cr.execute(
+        statements["event"], [event["event_id"], source, event["type"], model, document["id"], event["sequence"]]
+    )
+    if cr.fetchone() is None:
+        return DUPLICATE
+    fact = _invoice_row if kind == "invoice" else _payment_row
+    cr.execute(statements[kind], fact(source, event))
+    if cr.fetchone() is None:
+        cr.execute(statements["skipped"], [event["event_id"]])
+        return SKIPPED
+    _dimensions(cr, statements, source, event)
+    if kind == "invoice":
+        _lines(cr, statements, source, document["id"], event.get("lines"))
+    _reconciliations(cr, statements, source, model, document["id"], event.get("reconciliation"))
+    cr.flush()
+    return APPLIED
 
 
 def _fact_row(source, event, *columns):
@@ -291,10 +304,13 @@ def _payment_row(source, event):
 
 
 def _upsert(cr, statements, name, rows):
-    """Upsert dimension rows, one each per key (a statement may not update a row twice)."""
-    unique = list({row[:2]: row for row in rows}.values())
-    if unique:
-        cr.values(statements[name], unique)
+    """Upsert the dimension rows the warehouse does not hold as they are yet, one per key (a
+    statement may not update a row twice)."""
+    unique = {(name, row[:2]): row for row in rows}
+    fresh = {key: row for key, row in unique.items() if cr.known.get(key) != row}
+    if fresh:
+        cr.values(statements[name], list(fresh.values()))
+        cr.written.update(fresh)
 
 
 def _dimensions(cr, statements, source, event):

@@ -79,6 +79,7 @@ class WarehouseTransport(Transport):
         self.source = source
         self.pool_maxsize = pool_maxsize
         self.stats = {"statements": 0, "events": 0}
+        self.known = {}  # dimension rows committed by this transport's events (see loader.apply)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections = []  # every connection opened, to close them all
@@ -115,7 +116,7 @@ class WarehouseTransport(Transport):
         conn = None
         try:
             conn, statements = self._connection()
-            outcome = loader.apply(conn, statements, self.source, json.loads(request.body), self.stats)
+            outcome = loader.apply(conn, statements, self.source, json.loads(request.body), self.stats, self.known)
             self.stats["events"] += 1
         except (psycopg2.Error, SchemaError, OSError, ValueError, KeyError, TypeError) as exc:
             if conn is not None and (conn.closed or isinstance(exc, (psycopg2.OperationalError, SchemaError))):

@@ -102,6 +102,7 @@ EXCEPTION_CATEGORIES = [
     ("conflict", "Conflict"),
     ("inbound_unknown_reference", "Inbound: unknown reference"),
     ("inbound_invalid", "Inbound: invalid"),
+    ("warehouse_schema", "Warehouse schema"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 

@@ -4,4 +4,5 @@ UPDATE finance_sync_backend
    SET state = 'paused',
        auth_secret_encrypted = NULL,
        signing_secret_encrypted = NULL,
-       signing_secret_previous_encrypted = NULL;
+       signing_secret_previous_encrypted = NULL,
+       warehouse_password_encrypted = NULL;

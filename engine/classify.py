@@ -56,6 +56,15 @@ class Classification:
         return str(self.note)
 
 
+class ClassifiedError(Exception):
+    """A failure its transport has already judged (e.g. the warehouse's database errors): the
+    verdict travels with it and is taken as it is."""
+
+    def __init__(self, verdict: Classification):
+        super().__init__(str(verdict.note))
+        self.verdict = verdict
+
+
 # === HTTP answers === #
 
 
@@ -184,6 +193,8 @@ def classify_error(exc: BaseException | None) -> Classification:
     """
     if exc is None:
         return Classification(FAILED, CATEGORY_TRANSPORT, message("no_answer"))
+    if isinstance(exc, ClassifiedError):
+        return exc.verdict
     if isinstance(exc, url_guard.UnresolvedHostError):
         return Classification(RETRY, CATEGORY_TRANSPORT, exc.note)
     chain = _chain(exc)

@@ -56,6 +56,28 @@ TEMPLATES = {
     "connection_broken": _lt("The connection to the platform broke before its answer was received"),
     "send_refused": _lt("Odoo refused to send the event"),
     "send_error": _lt("Unexpected error while sending"),
+    # --- PostgreSQL warehouse (engine/warehouse) ------------------------------------------------
+    "warehouse_not_initialized": _lt(
+        "The warehouse has no finance_sync schema %(schema)s of the version this module writes (found version "
+        "%(found)s, expected %(expected)s): initialize the warehouse from the backend (Initialize warehouse)"
+    ),
+    "warehouse_tables_missing": _lt(
+        "The warehouse lacks tables of the finance_sync schema %(schema)s: initialize the warehouse from the "
+        "backend (Initialize warehouse)"
+    ),
+    "warehouse_newer": _lt(
+        "The warehouse schema %(schema)s is at version %(found)s, newer than this module knows (%(expected)s): "
+        "update the module; nothing was changed in the warehouse"
+    ),
+    "warehouse_unreachable": _lt("Could not reach the warehouse database %(target)s; the event will be applied again"),
+    "warehouse_conflict": _lt(
+        "The warehouse database aborted the transaction (serialization failure or deadlock); "
+        "the event will be applied again"
+    ),
+    "warehouse_authentication": _lt("The warehouse database %(target)s refused the user name or password"),
+    "warehouse_privilege": _lt("The warehouse user lacks a privilege on %(target)s: %(reason)s"),
+    "warehouse_rejected": _lt("The warehouse database refused the event: %(reason)s"),
+    "warehouse_bad_event": _lt("The event cannot be stored in the warehouse: %(reason)s"),
     # --- endpoint URLs (engine/url_guard.py) ---------------------------------------------------
     "url_https_only": _lt("only https:// addresses are accepted"),
     "url_plain_http": _lt(

@@ -236,7 +236,14 @@ class WebhookTransport(Transport):
         self.session.close()
 
 
-TRANSPORTS = {"webhook": WebhookTransport}
+def _warehouse_transport(**kwargs) -> Transport:
+    """A PostgreSQL warehouse transport (``engine/warehouse``), imported when one is used."""
+    from .warehouse.transport import WarehouseTransport
+
+    return WarehouseTransport(**kwargs)
+
+
+TRANSPORTS = {"webhook": WebhookTransport, "warehouse": _warehouse_transport}
 
 
 def get_transport(kind: str, **kwargs) -> Transport:

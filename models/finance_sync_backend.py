@@ -3,6 +3,7 @@ import secrets as pysecrets
 import uuid
 from datetime import timedelta
 
+import psycopg2
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -17,6 +18,8 @@ from ..engine.circuit import Circuit
 from ..engine.messages import DETAIL, MessageError, message
 from ..engine.sender import Sender
 from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
+from ..engine.warehouse import schema as warehouse_schema
+from ..engine.warehouse.transport import judge as judge_warehouse_error
 from ..utils import allow_private_endpoints, check_guarded_fields, internal, render_message, secret_box
 
 _logger = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ SECRET_FIELDS = {
     # write-only UI field -> encrypted stored field
     "auth_secret": "auth_secret_encrypted",
     "signing_secret": "signing_secret_encrypted",
+    "warehouse_password": "warehouse_password_encrypted",
 }
 # Written only by the module's own methods (secret storage and rotation, regenerate token,
 # pacing, circuit reset): a typed token or a rotation stamp in the future would keep an old
@@ -38,6 +42,7 @@ INTERNAL_FIELDS = {
     "paced_until",
     "circuit_reset_at",
     "signing_secret_unseen",
+    "warehouse_password_encrypted",
 }
 # Whoever sets these decides which payments Odoo registers: accounting administrators only.
 PAYMENT_AUTHORITY_FIELDS = (
@@ -125,10 +130,11 @@ class FinanceSyncBackend(models.Model):
 
     # --- transport --------------------------------------------------------------------
     transport = fields.Selection(
-        [("webhook", "Webhook (HTTPS JSON)")],
+        [("webhook", "Webhook (HTTPS JSON)"), ("warehouse", "PostgreSQL warehouse")],
         required=True,
         default="webhook",
-        help="How events reach the platform.",
+        help="How events reach the platform: JSON posted to a webhook, or rows written into a PostgreSQL "
+        "database that BI tools read (a star schema, see the module's documentation).",
     )
     endpoint_url = fields.Char(
         "Endpoint URL", tracking=True, help="HTTPS address the platform receives events on (JSON POST)."
@@ -184,6 +190,47 @@ class FinanceSyncBackend(models.Model):
     )
     has_signing_secret = fields.Boolean(
         compute="_compute_has_secrets", help="A signing secret is stored (it is never shown)."
+    )
+    # --- PostgreSQL warehouse (transport "warehouse") --------------------------------------
+    warehouse_host = fields.Char(
+        "Warehouse host",
+        tracking=True,
+        help="Host name or address of the PostgreSQL server of the warehouse (never Odoo's own database).",
+    )
+    warehouse_port = fields.Integer("Warehouse port", default=5432, tracking=True, help="PostgreSQL port.")
+    warehouse_database = fields.Char("Warehouse database", tracking=True, help="Database the warehouse lives in.")
+    warehouse_user = fields.Char(
+        "Warehouse user",
+        tracking=True,
+        help="PostgreSQL role Odoo writes as: it must be able to create the schema (Initialize warehouse) "
+        "and to insert and update its tables.",
+    )
+    warehouse_password = fields.Char(
+        "Warehouse password",
+        compute="_compute_write_only_secrets",
+        inverse="_inverse_warehouse_password",
+        readonly=False,
+        help="Write-only: stored encrypted, never shown again.",
+    )
+    warehouse_password_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    has_warehouse_password = fields.Boolean(
+        compute="_compute_has_secrets", help="A warehouse password is stored (it is never shown)."
+    )
+    warehouse_sslmode = fields.Selection(
+        [(mode, mode) for mode in warehouse_schema.SSLMODES],
+        string="Warehouse SSL mode",
+        default="require",
+        required=True,
+        tracking=True,
+        help="TLS to the warehouse: require encrypts, verify-ca and verify-full also check the server's "
+        "certificate. disable is accepted only on servers set up for private endpoints (development).",
+    )
+    warehouse_schema = fields.Char(
+        "Warehouse schema",
+        default="finance_sync",
+        required=True,
+        tracking=True,
+        help="Schema the warehouse tables are created in (lower-case letters, digits and underscores).",
     )
     webhook_token = fields.Char(
         copy=False,
@@ -449,12 +496,62 @@ class FinanceSyncBackend(models.Model):
                     )
                 )
 
-    @api.constrains("state", "endpoint_url")
+    @api.constrains("state", "endpoint_url", "transport")
     def _check_active_has_endpoint(self):
         for backend in self:
-            if backend.state == "active" and not backend.endpoint_url:
+            if backend.state == "active" and backend.transport == "webhook" and not backend.endpoint_url:
                 raise ValidationError(
                     self.env._("Backend %s needs an endpoint URL before it can be activated.", backend.name)
+                )
+
+    @api.constrains(
+        "transport",
+        "state",
+        "warehouse_host",
+        "warehouse_port",
+        "warehouse_database",
+        "warehouse_user",
+        "warehouse_sslmode",
+        "warehouse_schema",
+    )
+    def _check_warehouse(self):
+        for backend in self.filtered(lambda b: b.transport == "warehouse"):
+            try:
+                warehouse_schema.check_schema_name(backend.warehouse_schema)
+            except ValueError:
+                raise ValidationError(
+                    self.env._(
+                        "Warehouse schema of %(name)s refused: use lower-case letters, digits and underscores "
+                        "(at most 63), starting with a letter or an underscore, and not pg_.",
+                        name=backend.name,
+                    )
+                ) from None
+            if not 0 < backend.warehouse_port < 65536:
+                raise ValidationError(self.env._("The warehouse port of %s must be between 1 and 65535.", backend.name))
+            if backend.warehouse_sslmode == "disable" and not allow_private_endpoints():
+                raise ValidationError(
+                    self.env._(
+                        "%s: the warehouse connection must be encrypted (SSL mode require or stricter); disable is "
+                        "accepted only on servers set up for private endpoints.",
+                        backend.name,
+                    )
+                )
+            if backend.warehouse_host:
+                try:
+                    backend._warehouse_pin()
+                except url_guard.UnsafeURLError as exc:
+                    reason = render_message(self.env, exc.note.code, exc.note.params)
+                    raise ValidationError(
+                        self.env._("Warehouse host of %(name)s refused: %(reason)s", name=backend.name, reason=reason)
+                    ) from None
+            if backend.state == "active" and not (
+                backend.warehouse_host and backend.warehouse_database and backend.warehouse_user
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Backend %s needs a warehouse host, database and user before it can be activated.",
+                        backend.name,
+                    )
                 )
 
     # === COMPUTE METHODS === #
@@ -463,12 +560,14 @@ class FinanceSyncBackend(models.Model):
         # Never read back: the form always shows an empty field.
         self.auth_secret = False
         self.signing_secret = False
+        self.warehouse_password = False
 
     @api.depends("auth_mode")
     def _compute_has_secrets(self):
         for backend, stored in zip(self, self.sudo(), strict=True):
             backend.has_auth_secret = bool(stored.auth_secret_encrypted)
             backend.has_signing_secret = bool(stored.signing_secret_encrypted)
+            backend.has_warehouse_password = bool(stored.warehouse_password_encrypted)
 
     @api.depends_context("uid")
     def _compute_can_manage_payment_authority(self):
@@ -505,6 +604,9 @@ class FinanceSyncBackend(models.Model):
 
     def _inverse_auth_secret(self):
         self._store_secret("auth_secret")
+
+    def _inverse_warehouse_password(self):
+        self._store_secret("warehouse_password")
 
     def _inverse_signing_secret(self):
         for backend in self:
@@ -634,6 +736,8 @@ class FinanceSyncBackend(models.Model):
         who may configure the backend may make it send anything."""
         self.ensure_one()
         self.check_access("write")
+        if self.transport == "warehouse":
+            return self._action_warehouse(initialize=False)
         if not self.endpoint_url:
             raise UserError(self.env._("Set an endpoint URL first."))
         event_id = str(uuid.uuid4())
@@ -652,7 +756,76 @@ class FinanceSyncBackend(models.Model):
             detail = note.params.get(DETAIL) or ""
         else:
             summary = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
-        self.message_post(body=Markup("%s<br/>%s") % (self.env._("Connection test: %s", summary), detail))
+        return self._notify_connection_test(ok, self.env._("Connection test: %s", summary), summary, detail)
+
+    def action_initialize_warehouse(self):
+        """Create the warehouse schema, or migrate it to the version this module writes."""
+        self.ensure_one()
+        self.check_access("write")
+        if self.transport != "warehouse":
+            raise UserError(self.env._("Only PostgreSQL warehouse backends have a warehouse to initialize."))
+        return self._action_warehouse(initialize=True)
+
+    def _action_warehouse(self, initialize):
+        """Connect to the warehouse, then initialize (migrate) it or report its schema version and
+        the user's rights; the outcome goes to the chatter and a notification."""
+        target, refusal = self._warehouse_target()
+        if not (target.host and target.database and target.user):
+            raise UserError(self.env._("Set the warehouse host, database and user first."))
+        if refusal is not None:
+            raise UserError(render_message(self.env, refusal.note.code, refusal.note.params))
+        ok, detail = False, ""
+        try:
+            conn = target.connect()
+            try:
+                if initialize:
+                    ok, summary = True, self._warehouse_initialized(*warehouse_schema.migrate(conn, target.schema))
+                else:
+                    with conn, conn.cursor() as cr:
+                        ok, summary = self._warehouse_inspected(warehouse_schema.inspect(cr, target.schema))
+            finally:
+                conn.close()
+        except warehouse_schema.SchemaError as exc:
+            summary = render_message(self.env, exc.note.code, exc.note.params)
+        except psycopg2.Error as exc:
+            note = judge_warehouse_error(exc, target).note
+            summary = render_message(self.env, note.code, note.without_detail().params)
+            detail = note.params.get(DETAIL) or ""
+        if initialize:
+            headline = self.env._("Warehouse initialization: %s", summary)
+        else:
+            headline = self.env._("Connection test: %s", summary)
+        return self._notify_connection_test(ok, headline, summary, detail)
+
+    def _warehouse_initialized(self, before, after):
+        if before == after:
+            return self.env._("The warehouse schema is up to date (version %s).", after)
+        return self.env._("Warehouse schema migrated from version %(before)s to %(after)s.", before=before, after=after)
+
+    def _warehouse_inspected(self, found):
+        """(whether the warehouse is ready, what the test found in words)."""
+        connected = self.env._("Connected as %s.", found.user)
+        if found.version is None:
+            rights = (
+                self.env._("The user may create it.") if found.may_create else self.env._("The user may not create it.")
+            )
+            return False, " ".join(
+                (connected, self.env._("The warehouse is not initialized yet: press Initialize warehouse."), rights)
+            )
+        version = self.env._(
+            "Schema version %(version)s found; this module writes version %(latest)s.",
+            version=found.version,
+            latest=found.latest,
+        )
+        if found.version != found.latest:
+            return False, f"{connected} {version}"
+        if not found.may_write:
+            return False, " ".join((connected, version, self.env._("The user may not write the warehouse tables.")))
+        return True, " ".join((connected, version, self.env._("The user may write the warehouse tables.")))
+
+    def _notify_connection_test(self, ok, headline, summary, detail):
+        """Post the outcome of a connection test in the chatter and show it in a notification."""
+        self.message_post(body=Markup("%s<br/>%s") % (headline, detail))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -929,6 +1102,11 @@ class FinanceSyncBackend(models.Model):
         (checked by the URL guard now, not per attempt, and pinned to the address it vetted),
         decrypted secrets, credentials."""
         self.ensure_one()
+        if self.transport == "warehouse":
+            target, refusal = self._warehouse_target()
+            secrets = (target.password,) if target.password else ()
+            url = f"postgresql://{target.host}:{target.port}/{target.database}"
+            return Sender(url, self.timeout, secrets=secrets, refusal=refusal, address=target.hostaddr)
         refusal = address = None
         try:
             address = url_guard.pin_endpoint(self.endpoint_url, allow_private=allow_private_endpoints()).address
@@ -947,6 +1125,46 @@ class FinanceSyncBackend(models.Model):
             refusal=refusal,
             address=address,
         )
+
+    def _get_transport(self):
+        """A new transport for this backend's events (a warehouse connects on first use)."""
+        self.ensure_one()
+        if self.transport == "warehouse":
+            target, _refusal = self._warehouse_target()  # a refused host sends nothing (see the sender)
+            return get_transport(
+                "warehouse", target=target, source=self.env.cr.dbname, pool_maxsize=self.max_concurrent
+            )
+        return get_transport(self.transport, pool_maxsize=self.max_concurrent)
+
+    def _warehouse_pin(self):
+        """The warehouse host checked by the URL guard, as an endpoint on its port would be."""
+        host = (self.warehouse_host or "").strip()
+        literal = f"[{host}]" if ":" in host else host
+        return url_guard.pin_endpoint(
+            f"https://{literal}:{self.warehouse_port}/", allow_private=allow_private_endpoints()
+        )
+
+    def _warehouse_target(self):
+        """(where the warehouse is, with the decrypted password and the vetted address; why the
+        URL guard refused its host, or None)."""
+        self.ensure_one()
+        refusal = address = None
+        try:
+            address = self._warehouse_pin().address
+        except url_guard.UnsafeURLError as exc:
+            refusal = exc
+        token = self.sudo().warehouse_password_encrypted
+        target = warehouse_schema.Target(
+            host=(self.warehouse_host or "").strip(),
+            port=self.warehouse_port,
+            database=self.warehouse_database or "",
+            user=self.warehouse_user or "",
+            password=secret_box(self.env).decrypt(token) if token else None,
+            sslmode=self.warehouse_sslmode,
+            schema=self.warehouse_schema,
+            hostaddr=address,
+        )
+        return target, refusal
 
     def _pace(self, until):
         """No request to this platform starts before ``until`` (it answered 429 / Retry-After)."""

@@ -14,7 +14,7 @@ from odoo.tools import SQL, config
 from .. import const
 from ..engine import backoff, budget, classify, redact
 from ..engine.circuit import Circuit
-from ..engine.transport import TransportResult, get_transport
+from ..engine.transport import TransportResult
 from ..utils import message_vals
 
 _logger = logging.getLogger(__name__)
@@ -442,7 +442,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
                     max_attempts=backend.max_attempts,
                     circuit=circuit,
                     sender=backend._prepare_sender(),
-                    transport=get_transport(backend.transport, pool_maxsize=backend.max_concurrent),
+                    transport=backend._get_transport(),
                     paced_until=backend.paced_until or None,
                 )
             else:

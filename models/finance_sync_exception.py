@@ -17,7 +17,7 @@ from ..utils import check_guarded_fields, compute_message, internal, message_val
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
 
-BLOCKING_CATEGORIES = {"missing_mapping", "validation", "rejected", "transport", "authentication"}
+BLOCKING_CATEGORIES = {"missing_mapping", "validation", "rejected", "transport", "authentication", "warehouse_schema"}
 # What an exception is about and where it belongs: set when it is raised or bumped, never by
 # hand (moving an exception to another backend or company would take it out of its queue).
 FACT_FIELDS = {
@@ -88,6 +88,13 @@ EXPLANATIONS = {
     "inbound_invalid": (
         _lt("The platform sent an update Odoo could not apply."),
         _lt("Read the message below, fix the cause, then reprocess the event."),
+    ),
+    "warehouse_schema": (
+        _lt(
+            "The warehouse database has no finance_sync tables, or tables of another version than this module "
+            "writes, so the event was not applied: initialize the warehouse."
+        ),
+        _lt("Press Initialize warehouse on the backend (Configuration › Backends), then press Retry."),
     ),
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the

@@ -16,6 +16,7 @@ from . import test_engine_sender
 from . import test_engine_signing
 from . import test_engine_transport
 from . import test_engine_url_guard
+from . import test_engine_warehouse
 from . import test_exceptions
 from . import test_inbound
 from . import test_i18n
@@ -28,4 +29,5 @@ from . import test_payment_authority
 from . import test_schema_patterns
 from . import test_security
 from . import test_tours
+from . import test_warehouse
 from . import test_webhook_table

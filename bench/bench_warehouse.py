@@ -1,0 +1,329 @@
+"""Warehouse benchmark: run inside `odoo-bin shell` on a database with finance_sync installed
+(`make bench` does it). Prints each figure beside its reference, with its goal and a PASS or
+MISS verdict, all measured in one run.
+
+A throw-away database on the same PostgreSQL server stands in for the warehouse (a login with a
+password over 127.0.0.1, as a BI team's server would be reached), initialized by the module.
+Each event is an ``invoice.posted`` of its own document with BENCH_WAREHOUSE_LINES lines (3),
+valid against the v1 schema, inserted as pending jobs with SQL and committed before the run.
+
+1. Events/s into the warehouse: the dispatcher (one worker, max_concurrent 8, as the worker cron
+   runs it on its own cursor) vs a bare psycopg2 loop on one connection that upserts the same
+   rows (the invoice and its lines, ``INSERT … ON CONFLICT``) and commits once per event, in a
+   schema of its own, run before and after the dispatcher (the faster run is the reference).
+   The dispatcher's rate counts the jobs over the whole run, body freezing and outcome
+   recording included; it also checks that every event landed once. Goal: at least 0.5 x.
+   The SQL statements the loader sends per event (into the warehouse), and in how many round
+   trips, are printed beside it.
+
+Sizes (environment variables): BENCH_WAREHOUSE_EVENTS (1000), BENCH_WAREHOUSE_LINES (3).
+"""
+# ruff: noqa: F821  (env is provided by odoo-bin shell)
+
+import json
+import os
+import secrets
+import sys
+import time
+import traceback
+import uuid
+from contextlib import closing
+from datetime import timedelta
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extras import execute_values
+
+from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.addons.finance_sync.engine import payload as payload_lib
+from odoo.addons.finance_sync.engine.warehouse import loader
+from odoo.addons.finance_sync.engine.warehouse import schema as warehouse_schema
+from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
+from odoo.tools import config
+
+EVENTS = int(os.environ.get("BENCH_WAREHOUSE_EVENTS", "1000"))
+LINES = int(os.environ.get("BENCH_WAREHOUSE_LINES", "3"))
+CONCURRENCY = 8
+RUN_SECONDS = 300
+SOURCE = "bench"
+
+verdicts = []
+
+
+def report(label, value, ref_label, ref_value, unit, goal=None, at_most=False, fmt="8.1f", ratio=None):
+    """One figure beside its reference (the format of bench_outbound.py)."""
+    if ratio is None:
+        ratio = value / ref_value if ref_value else float("inf")
+    text = f"{label:<26} {value:{fmt}} {unit} | {ref_label:<28} {ref_value:{fmt}} {unit} | ratio {ratio:5.2f}"
+    if goal is None:
+        text += " | for information"
+    else:
+        met = ratio <= goal if at_most else ratio >= goal
+        verdicts.append(met)
+        text += f" | goal {'<=' if at_most else '>='} {goal:.2f} | {'PASS' if met else 'MISS'}"
+    print(text, flush=True)
+
+
+def note(text):
+    print(f"   {text}", flush=True)
+
+
+def server(dbname="postgres"):
+    _name, info = sql_db.connection_info_for(dbname)
+    conn = psycopg2.connect(**info)
+    conn.autocommit = True
+    return conn
+
+
+def invoice_event(document_id):
+    """A valid v1 ``invoice.posted`` of document ``document_id`` with LINES lines."""
+    ref = {"id": 1, "code": "700000", "name": "Revenue"}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "invoice.posted",
+        "schema_version": 1,
+        "occurred_at": "2025-01-31T10:00:00Z",
+        "sequence": 1,
+        "company": {"id": 1, "code": None, "name": "Bench company", "vat": None, "currency": "EUR"},
+        "partner": {"id": 1 + document_id % 50, "code": None, "name": f"Customer {document_id % 50}"},
+        "document": {
+            "model": "account.move",
+            "id": document_id,
+            "number": f"INV/2025/{document_id:06d}",
+            "kind": "customer_invoice",
+            "move_type": "out_invoice",
+            "state": "posted",
+            "payment_state": "not_paid",
+            "date": "2025-01-31",
+            "invoice_date": "2025-01-31",
+            "due_date": "2025-02-28",
+            "currency": "EUR",
+            "journal": {"id": 1, "code": "INV", "name": "Customer invoices"},
+            "amounts": {
+                "untaxed": f"{100 * LINES}.00",
+                "tax": f"{21 * LINES}.00",
+                "total": f"{121 * LINES}.00",
+                "residual": f"{121 * LINES}.00",
+            },
+            "amounts_company_currency": {
+                "untaxed": f"{100 * LINES}.00",
+                "tax": f"{21 * LINES}.00",
+                "total": f"{121 * LINES}.00",
+                "residual": f"{121 * LINES}.00",
+            },
+            "reversed_entry": None,
+        },
+        "lines": [
+            {
+                "id": document_id * 100 + n,
+                "name": "Service",
+                "account": ref,
+                "taxes": [{"id": 1, "code": None, "name": "VAT 21%"}],
+                "analytic_distribution": [],
+                "quantity": "1",
+                "price_unit": "100",
+                "discount": "0",
+                "subtotal": "100.00",
+                "total": "121.00",
+            }
+            for n in range(LINES)
+        ],
+        "payments": [],
+        "reconciliation": [],
+    }
+
+
+class Warehouse:
+    """A throw-away database and login for the warehouse, for the duration of a ``with`` block."""
+
+    def __enter__(self):
+        suffix = uuid.uuid4().hex[:10]
+        self.name = self.role = f"fs_bench_wh_{suffix}"
+        self.password = secrets.token_hex(16)
+        with closing(server()) as conn, conn.cursor() as cr:
+            cr.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.role)), [self.password])
+            cr.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.name), sql.Identifier(self.role))
+            )
+        return self
+
+    def __exit__(self, *exc_info):
+        with closing(server()) as conn, conn.cursor() as cr:
+            cr.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+            cr.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
+
+    def target(self, schema="finance_sync"):
+        return warehouse_schema.Target(
+            host="127.0.0.1",
+            port=int(config["db_port"] or 5432),
+            database=self.name,
+            user=self.role,
+            password=self.password,
+            sslmode="disable",
+            schema=schema,
+        )
+
+
+def add_jobs(env, backend, events):
+    """Pending invoice jobs of ``backend`` for ``events``, committed."""
+    due = fields.Datetime.now() - timedelta(seconds=1)
+    rows = [
+        (backend.id, env.company.id, event["event_id"], event["document"]["id"], due, json.dumps(event), SUPERUSER_ID)
+        for event in events
+    ]
+    execute_values(
+        env.cr._obj,
+        """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id, sequence,
+                                         state, attempt_count, next_attempt_at, payload, create_uid, write_uid,
+                                         create_date, write_date)
+           SELECT backend, company, uuid, 'invoice.posted', 'account.move', res_id, 1, 'pending', 0, due,
+                  payload::jsonb, uid, uid, due, due
+             FROM (VALUES %s) AS new (backend, company, uuid, res_id, due, payload, uid)""",
+        rows,
+        page_size=500,
+    )
+    env.cr.execute("ANALYZE finance_sync_job")
+    env.cr.commit()
+
+
+def dispatch(env, backend):
+    """The dispatcher's run on its own cursor, as the worker cron runs it: (seconds, attempts)."""
+    with closing(sql_db.db_connect(env.cr.dbname).cursor()) as cr:
+        dispatcher = api.Environment(cr, SUPERUSER_ID, {})["finance.sync.dispatcher"]
+        start = time.perf_counter()
+        sent, _more = dispatcher._run(time.monotonic() + RUN_SECONDS, *own_transactions(cr), backend_ids=[backend.id])
+        return time.perf_counter() - start, sent
+
+
+def bare_upserts(target, events):
+    """The same rows upserted by a bare psycopg2 loop, one transaction per event: events/s."""
+    with closing(target.connect()) as conn:
+        warehouse_schema.migrate(conn, target.schema)
+        statements = loader.Statements(conn, target.schema)
+        start = time.perf_counter()
+        for event in events:
+            with conn, conn.cursor() as cr:
+                cr.execute(statements["invoice"], loader._invoice_row(SOURCE, event))
+                rows = [
+                    (
+                        SOURCE,
+                        line["id"],
+                        event["document"]["id"],
+                        line["name"],
+                        line["account"]["id"],
+                        line["quantity"],
+                        line["price_unit"],
+                        line["discount"],
+                        line["subtotal"],
+                        line["total"],
+                        [1],
+                        None,
+                        True,
+                    )
+                    for line in event["lines"]
+                ]
+                execute_values(
+                    cr,
+                    statements["lines"],
+                    rows,
+                    template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::int[], %s, %s)",
+                )
+        return len(events) / (time.perf_counter() - start)
+
+
+def statements_per_event(target, events):
+    """(SQL statements, round trips) the loader sends per event as the transport applies them
+    (dimensions already written are not written again), and the statements of the first event
+    (every dimension new); applied again in a scratch schema."""
+    with closing(target.connect()) as conn:
+        warehouse_schema.migrate(conn, target.schema)
+        statements, first, stats, known = loader.Statements(conn, target.schema), {}, {}, {}
+        loader.apply(conn, statements, SOURCE, events[0], first, known)
+        for event in events[1:]:
+            loader.apply(conn, statements, SOURCE, event, stats, known)
+        count = len(events) - 1
+        return stats["statements"] / count, stats["round_trips"] / count, first["statements"]
+
+
+def bench_warehouse(env):
+    print("\n-- PostgreSQL warehouse", flush=True)
+    events = [invoice_event(n) for n in range(1, EVENTS + 1)]
+    errors = payload_lib.validate(events[0], "invoice.posted")
+    if errors:
+        raise RuntimeError(f"the benchmark's event does not match its schema: {errors}")
+    with Warehouse() as warehouse:
+        target = warehouse.target()
+        backend = env["finance.sync.backend"].create(
+            {
+                "name": "Bench warehouse",
+                "transport": "warehouse",
+                "warehouse_host": target.host,
+                "warehouse_port": target.port,
+                "warehouse_database": target.database,
+                "warehouse_user": target.user,
+                "warehouse_password": target.password,
+                "warehouse_sslmode": "disable",
+                "signing_enabled": False,
+                "state": "active",
+                "company_ids": [(6, 0, env.company.ids)],
+                "max_concurrent": CONCURRENCY,
+                "circuit_threshold": 1000,
+            }
+        )
+        env.cr.commit()
+        try:
+            backend.action_initialize_warehouse()
+            env.cr.commit()
+            # The reference before and after the dispatcher's run, the faster one counting (the
+            # server's state, checkpoints among it, differs from one moment to the next).
+            bare_before = bare_upserts(warehouse.target("bench_bare_before"), events)
+            add_jobs(env, backend, events)
+            elapsed, sent = dispatch(env, backend)
+            env.invalidate_all()
+            env.cr.execute(
+                "SELECT state, count(*) FROM finance_sync_job WHERE backend_id = %s GROUP BY state", (backend.id,)
+            )
+            states = dict(env.cr.fetchall())
+            with closing(target.connect()) as conn, conn.cursor() as cr:
+                cr.execute("SELECT count(*), count(DISTINCT event_id) FROM finance_sync.sync_event")
+                landed, distinct = cr.fetchone()
+            dispatcher_rate = states.get("done", 0) / elapsed
+            note(
+                f"dispatcher: {sent} attempts in {elapsed:.2f} s; jobs by state {states}; "
+                f"{landed} events in sync_event ({distinct} distinct)"
+            )
+            if landed != EVENTS or distinct != EVENTS:
+                note(f"WARNING: {EVENTS} events sent, {landed} recorded")
+            bare_rate = max(bare_before, bare_upserts(warehouse.target("bench_bare_after"), events))
+            per_event, round_trips, cold = statements_per_event(warehouse.target("bench_count"), events[:100])
+            report("warehouse, dispatcher", dispatcher_rate, "bare INSERT ON CONFLICT", bare_rate, "ev/s", goal=0.5)
+            note(
+                f"SQL statements per event into the warehouse: {per_event:.1f} in {round_trips:.1f} round trips "
+                f"(commit included; the first event of a run, every dimension new: {cold}); "
+                f"the bare loop sends 3 (invoice, lines, commit)"
+            )
+        finally:
+            env.invalidate_all()
+            env["finance.sync.exception"].search([("backend_id", "=", backend.id)]).unlink()
+            env.cr.execute("DELETE FROM finance_sync_job WHERE backend_id = %s", (backend.id,))
+            backend.unlink()
+            env.cr.commit()
+
+
+def main(env):
+    start = time.perf_counter()
+    failed = False
+    env.cr.rollback()
+    try:
+        bench_warehouse(env)
+    except Exception:
+        failed = True
+        verdicts.append(False)
+        print(f"ERROR in bench_warehouse:\n{traceback.format_exc()}", flush=True)
+        env.cr.rollback()
+    print(f"\n{sum(verdicts)} of {len(verdicts)} goals met ({time.perf_counter() - start:.0f} s)", flush=True)
+    if failed:
+        sys.exit("benchmark sections failed: bench_warehouse")
+
+
+main(env)

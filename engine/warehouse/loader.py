@@ -1,0 +1,388 @@
+"""One finance event applied to the warehouse, in one transaction.
+
+The event's id goes into ``sync_event`` first (unique): an id already there means the event
+was applied before, and nothing changes. The document's fact row is then upserted only if the
+event's per-document sequence is newer than the one the row holds; an older event is kept in
+``sync_event`` as ``skipped`` and changes nothing else. Otherwise the dimensions the event
+names, its lines and its reconciliations are upserted too; lines and reconciliations the
+document no longer has are marked ``is_current = false``, never deleted.
+"""
+
+import json
+
+from psycopg2 import sql
+
+from .schema import check_schema_name
+
+APPLIED = "applied"
+SKIPPED = "skipped"  # older than what the warehouse holds for the document
+DUPLICATE = "duplicate"  # this event id was applied (or skipped) before
+
+INVOICE_MODEL = "account.move"
+PAYMENT_MODEL = "account.payment"
+
+_DIMENSIONS = ("account", "journal", "tax", "analytic_account")
+AMOUNT_KEYS = ("untaxed", "tax", "total", "residual")
+
+# Fact rows: the document and who it concerns, its own columns, then the event it comes from
+# (the same order as :func:`_fact_row` builds them).
+_FACT_HEAD = ("source", "odoo_id", "company_id", "partner_id", "journal_id", "kind")
+_FACT_TAIL = ("last_sequence", "last_event_id", "last_event_type", "occurred_at")
+_FACTS = {
+    "invoice": (
+        "fact_invoice",
+        (
+            "move_type",
+            "number",
+            "date",
+            "invoice_date",
+            "due_date",
+            "ref",
+            "currency",
+            *(f"amount_{key}" for key in AMOUNT_KEYS),
+            *(f"amount_{key}_company" for key in AMOUNT_KEYS),
+            "payment_state",
+            "status",
+            "reversed_entry_id",
+        ),
+    ),
+    "payment": (
+        "fact_payment",
+        ("number", "date", "amount", "amount_company", "currency", "memo", "status", "is_reconciled"),
+    ),
+}
+# Upserted only when the event is newer than what the row holds: RETURNING nothing means older.
+_FACT_UPSERT = """
+        INSERT INTO {schema}.{table} AS f ({columns}) VALUES ({values})
+        ON CONFLICT (source, odoo_id) DO UPDATE SET {updates}, updated_at = now()
+        WHERE f.last_sequence < EXCLUDED.last_sequence
+        RETURNING 1"""
+
+_TEMPLATES = {
+    "event": """
+        INSERT INTO {schema}.sync_event (event_id, source, type, document_model, document_id, sequence, outcome)
+        VALUES (%s, %s, %s, %s, %s, %s, 'applied')
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING 1""",
+    "skipped": "UPDATE {schema}.sync_event SET outcome = 'skipped' WHERE event_id = %s",
+    "company": """
+        INSERT INTO {schema}.dim_company AS d (source, odoo_id, code, name, vat, currency) VALUES %s
+        ON CONFLICT (source, odoo_id) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name, vat = EXCLUDED.vat,
+            currency = EXCLUDED.currency, updated_at = now()
+        WHERE (d.code, d.name, d.vat, d.currency) IS DISTINCT FROM
+              (EXCLUDED.code, EXCLUDED.name, EXCLUDED.vat, EXCLUDED.currency)""",
+    "partner": """
+        INSERT INTO {schema}.dim_partner AS d (source, odoo_id, code, name, vat, country, ref) VALUES %s
+        ON CONFLICT (source, odoo_id) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name, vat = EXCLUDED.vat,
+            country = EXCLUDED.country, ref = EXCLUDED.ref, updated_at = now()
+        WHERE (d.code, d.name, d.vat, d.country, d.ref) IS DISTINCT FROM
+              (EXCLUDED.code, EXCLUDED.name, EXCLUDED.vat, EXCLUDED.country, EXCLUDED.ref)""",
+    "currency": """
+        INSERT INTO {schema}.dim_currency (source, code) VALUES %s ON CONFLICT (source, code) DO NOTHING""",
+    **dict.fromkeys(
+        _DIMENSIONS,
+        """
+        INSERT INTO {schema}.{table} AS d (source, odoo_id, code, name) VALUES %s
+        ON CONFLICT (source, odoo_id) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name, updated_at = now()
+        WHERE (d.code, d.name) IS DISTINCT FROM (EXCLUDED.code, EXCLUDED.name)""",
+    ),
+    "lines": """
+        INSERT INTO {schema}.fact_invoice_line AS l (
+            source, odoo_id, invoice_id, name, account_id, quantity, price_unit, discount, subtotal, total, tax_ids,
+            analytic_distribution, is_current) VALUES %s
+        ON CONFLICT (source, odoo_id) DO UPDATE SET
+            invoice_id = EXCLUDED.invoice_id, name = EXCLUDED.name, account_id = EXCLUDED.account_id,
+            quantity = EXCLUDED.quantity, price_unit = EXCLUDED.price_unit, discount = EXCLUDED.discount,
+            subtotal = EXCLUDED.subtotal, total = EXCLUDED.total, tax_ids = EXCLUDED.tax_ids,
+            analytic_distribution = EXCLUDED.analytic_distribution, is_current = true, updated_at = now()""",
+    "lines_gone": """
+        UPDATE {schema}.fact_invoice_line SET is_current = false, updated_at = now()
+         WHERE source = %s AND invoice_id = %s AND is_current AND NOT (odoo_id = ANY(%s))""",
+    "reconciliations": """
+        INSERT INTO {schema}.fact_reconciliation AS r (
+            source, document_model, document_id, counterpart_model, counterpart_id, counterpart_number, amount,
+            currency, date, is_current) VALUES %s
+        ON CONFLICT (source, document_model, document_id, counterpart_model, counterpart_id) DO UPDATE SET
+            counterpart_number = EXCLUDED.counterpart_number, amount = EXCLUDED.amount,
+            currency = EXCLUDED.currency, date = EXCLUDED.date, is_current = true, updated_at = now()""",
+    "reconciliations_gone": """
+        UPDATE {schema}.fact_reconciliation SET is_current = false, updated_at = now()
+         WHERE source = %s AND document_model = %s AND document_id = %s AND is_current
+           AND NOT ((counterpart_model || ',' || counterpart_id) = ANY(%s))""",
+}
+
+
+class Statements:
+    """The loader's SQL for one schema, rendered once per connection (identifiers quoted)."""
+
+    def __init__(self, conn, schema):
+        identifier = sql.Identifier(check_schema_name(schema))
+        self.sql = {
+            name: sql.SQL(text).format(schema=identifier, table=sql.Identifier(f"dim_{name}")).as_string(conn)
+            for name, text in _TEMPLATES.items()
+        }
+        for name, (table, own) in _FACTS.items():
+            columns = [sql.Identifier(column) for column in (*_FACT_HEAD, *own, *_FACT_TAIL)]
+            self.sql[name] = (
+                sql.SQL(_FACT_UPSERT)
+                .format(
+                    schema=identifier,
+                    table=sql.Identifier(table),
+                    columns=sql.SQL(", ").join(columns),
+                    values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                    updates=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(column) for column in columns[2:]),
+                )
+                .as_string(conn)
+            )
+
+    def __getitem__(self, name):
+        return self.sql[name]
+
+
+class Batch:
+    """Sends an event's statements: those whose answer decides what comes next at once, the rest
+    (dimensions, lines, reconciliations) together in one round trip (:meth:`flush`). Counts both
+    (the benchmark prints them per event)."""
+
+    def __init__(self, cr, known=None):
+        self.cr = cr
+        self.known = known if known is not None else {}  # dimension rows the warehouse holds already
+        self.written = {}  # dimension rows this event writes: known once it commits
+        self.statements = 0
+        self.round_trips = 0
+        self.pending = []
+
+    def execute(self, query, params=None):
+        """Run ``query`` now (its answer is read with :meth:`fetchone`)."""
+        self.statements += 1
+        self.round_trips += 1
+        self.cr.execute(query, params)
+
+    def fetchone(self):
+        return self.cr.fetchone()
+
+    def later(self, query, params=None):
+        """Queue ``query`` for the next :meth:`flush`."""
+        self.statements += 1
+        self.pending.append(self.cr.mogrify(query, params))
+
+    def values(self, query, rows, template=None):
+        """Queue ``query`` (``INSERT … VALUES %s``) with ``rows`` for the next :meth:`flush`."""
+        template = template or "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+        values = b", ".join(self.cr.mogrify(template, row) for row in rows)
+        self.statements += 1
+        # execute_values' way: the one %s of the query stands for the rows.
+        self.pending.append(self.cr.mogrify(query, [_Literal(values)]))
+
+    def flush(self):
+        """Send the queued statements in one round trip."""
+        if self.pending:
+            self.round_trips += 1
+            self.cr.execute(b";\n".join(self.pending))
+            self.pending = []
+
+
+class _Literal:
+    """SQL text already quoted (mogrified rows), inserted as it is."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __conform__(self, protocol):
+        return self
+
+    def getquoted(self):
+        return self.text
+
+
+def _ref(value, key="id"):
+    return (value or {}).get(key)
+
+
+def _document_model(event):
+    return event["type"].partition(".")[0]
+
+
+def apply(conn, statements, source, event, stats=None, known=None) -> str:
+    """Apply ``event`` (a parsed v1 event) from the Odoo database ``source`` in one transaction
+    of ``conn``: APPLIED, SKIPPED (older than the document's state in the warehouse) or
+    DUPLICATE (this event id was seen before). Database errors propagate (rolled back).
+
+    :param stats: a dict whose ``statements`` and ``round_trips`` counts grow by what this event
+        sent (the commit included)
+    :param known: a dict of the dimension rows known to be in the warehouse as they are, shared
+        by the events of one transport: those are not written again (nor locked: concurrent
+        events of one customer or account do not wait for each other). It grows with what each
+        event commits.
+    """
+    kind = _document_model(event)
+    if kind not in ("invoice", "payment"):
+        raise ValueError(f"the warehouse does not store events of type {event.get('type')!r}")
+    batch = None
+    try:
+        with conn, conn.cursor() as raw:
+            batch = Batch(raw, known)
+            outcome = _apply(batch, statements, source, kind, event)
+        if known is not None and outcome == APPLIED:
+            known.update(batch.written)
+        return outcome
+    finally:
+        if stats is not None and batch is not None:  # the commit counts too
+            stats["statements"] = stats.get("statements", 0) + batch.statements + 1
+            stats["round_trips"] = stats.get("round_trips", 0) + batch.round_trips + 1
+
+
+def _apply(cr, statements, source, kind, event):
+    document = event["document"]
+    model = INVOICE_MODEL if kind == "invoice" else PAYMENT_MODEL
+    cr.execute(
+        statements["event"], [event["event_id"], source, event["type"], model, document["id"], event["sequence"]]
+    )
+    if cr.fetchone() is None:
+        return DUPLICATE
+    fact = _invoice_row if kind == "invoice" else _payment_row
+    cr.execute(statements[kind], fact(source, event))
+    if cr.fetchone() is None:
+        cr.execute(statements["skipped"], [event["event_id"]])
+        return SKIPPED
+    _dimensions(cr, statements, source, event)
+    if kind == "invoice":
+        _lines(cr, statements, source, document["id"], event.get("lines"))
+    _reconciliations(cr, statements, source, model, document["id"], event.get("reconciliation"))
+    cr.flush()
+    return APPLIED
+
+
+def _fact_row(source, event, *columns):
+    """A fact row: the document and who it concerns, ``columns``, then the event it comes from."""
+    doc = event["document"]
+    head = [
+        source,
+        doc["id"],
+        event["company"]["id"],
+        _ref(event.get("partner")),
+        _ref(doc.get("journal")),
+        doc["kind"],
+    ]
+    return [*head, *columns, event["sequence"], event["event_id"], event["type"], event.get("occurred_at")]
+
+
+def _invoice_row(source, event):
+    doc = event["document"]
+    amounts, company_amounts = doc["amounts"], doc.get("amounts_company_currency") or {}
+    dates = (doc.get("date"), doc.get("invoice_date"), doc.get("due_date"))
+    return _fact_row(
+        source,
+        event,
+        doc["move_type"],
+        doc.get("number"),
+        *dates,
+        doc.get("ref"),
+        doc["currency"],
+        *(amounts[key] for key in AMOUNT_KEYS),
+        *(company_amounts.get(key) for key in AMOUNT_KEYS),
+        doc.get("payment_state"),
+        doc["state"],
+        _ref(doc.get("reversed_entry")),
+    )
+
+
+def _payment_row(source, event):
+    doc = event["document"]
+    return _fact_row(
+        source,
+        event,
+        doc.get("number"),
+        doc.get("date"),
+        doc["amount"],
+        doc.get("amount_company_currency"),
+        doc["currency"],
+        doc.get("memo"),
+        doc["state"],
+        doc.get("is_reconciled"),
+    )
+
+
+def _upsert(cr, statements, name, rows):
+    """Upsert the dimension rows the warehouse does not hold as they are yet, one per key (a
+    statement may not update a row twice)."""
+    unique = {(name, row[:2]): row for row in rows}
+    fresh = {key: row for key, row in unique.items() if cr.known.get(key) != row}
+    if fresh:
+        cr.values(statements[name], list(fresh.values()))
+        cr.written.update(fresh)
+
+
+def _dimensions(cr, statements, source, event):
+    company, partner, document = event["company"], event.get("partner"), event["document"]
+    _upsert(
+        cr,
+        statements,
+        "company",
+        [(source, company["id"], company.get("code"), company.get("name"), company.get("vat"), company["currency"])],
+    )
+    if partner:
+        row = (partner.get("vat"), partner.get("country"), partner.get("ref"))
+        _upsert(cr, statements, "partner", [(source, partner["id"], partner.get("code"), partner.get("name"), *row)])
+    currencies = {document["currency"], company["currency"]}
+    currencies |= {item["currency"] for item in event.get("reconciliation") or () if item.get("currency")}
+    _upsert(cr, statements, "currency", [(source, code) for code in sorted(currencies)])
+    refs = {dimension: [] for dimension in _DIMENSIONS}
+    if document.get("journal"):
+        refs["journal"].append(document["journal"])
+    for line in event.get("lines") or ():
+        refs["account"].append(line["account"])
+        refs["tax"] += line.get("taxes") or []
+        for share in line.get("analytic_distribution") or ():
+            refs["analytic_account"] += share.get("accounts") or []
+    for dimension, values in refs.items():
+        _upsert(cr, statements, dimension, [(source, ref["id"], ref.get("code"), ref.get("name")) for ref in values])
+
+
+def _lines(cr, statements, source, invoice_id, lines):
+    lines = lines or []
+    if lines:
+        rows = [
+            (
+                source,
+                line["id"],
+                invoice_id,
+                line.get("name"),
+                _ref(line.get("account")),
+                line.get("quantity"),
+                line.get("price_unit"),
+                line.get("discount"),
+                line["subtotal"],
+                line["total"],
+                [tax["id"] for tax in line.get("taxes") or ()],
+                json.dumps(line["analytic_distribution"]) if line.get("analytic_distribution") else None,
+                True,
+            )
+            for line in lines
+        ]
+        cr.values(statements["lines"], rows, template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::int[], %s, %s)")
+    cr.later(statements["lines_gone"], [source, invoice_id, [line["id"] for line in lines]])
+
+
+def _reconciliations(cr, statements, source, model, document_id, items):
+    items = items or []
+    rows = {}
+    for item in items:
+        counterpart = item["counterpart"]
+        key = (counterpart.get("model") or "", counterpart["id"])
+        rows[key] = (
+            source,
+            model,
+            document_id,
+            key[0],
+            key[1],
+            counterpart.get("number"),
+            item["amount"],
+            item["currency"],
+            item.get("date"),
+            True,
+        )
+    if rows:
+        cr.values(statements["reconciliations"], list(rows.values()))
+    kept = [f"{counterpart_model},{counterpart_id}" for counterpart_model, counterpart_id in rows]
+    cr.later(statements["reconciliations_gone"], [source, model, document_id, kept])

@@ -1,0 +1,258 @@
+"""The warehouse engine (engine/warehouse): schema names, migrations, what database errors mean
+for a job, and the loader's rules against a real, throw-away database on the local server.
+
+Plain pytest functions: no Odoo environment, only the server's credentials from its config."""
+
+import json
+import threading
+import uuid
+from contextlib import closing
+
+import psycopg2
+import pytest
+from psycopg2 import errors, sql
+
+from odoo import sql_db
+from odoo.addons.finance_sync.engine import classify
+from odoo.addons.finance_sync.engine.transport import OutboundRequest, get_transport
+from odoo.addons.finance_sync.engine.warehouse import loader, schema
+from odoo.addons.finance_sync.engine.warehouse.transport import CATEGORY_SCHEMA, WarehouseTransport, judge
+
+TARGET = schema.Target(host="db.example.com", port=5432, database="bi", user="odoo", password="s3cret-pw")
+
+
+def _server(dbname="postgres"):
+    _name, info = sql_db.connection_info_for(dbname)
+    conn = psycopg2.connect(**info)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def warehouse():
+    """A connection to a new, empty database (dropped afterwards)."""
+    name = f"fs_whe_{uuid.uuid4().hex[:12]}"
+    with closing(_server()) as admin:
+        admin.cursor().execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            _name, info = sql_db.connection_info_for(name)
+            conn = psycopg2.connect(**info)
+            try:
+                yield conn
+            finally:
+                conn.close()
+        finally:
+            admin.cursor().execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def invoice_event(sequence=1, event_id=None, state="posted", lines=((100, "700"),), total="121.00"):
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "type": "invoice.posted" if state == "posted" else "invoice.reset_to_draft",
+        "schema_version": 1,
+        "occurred_at": "2025-01-31T10:00:00Z",
+        "sequence": sequence,
+        "company": {"id": 1, "code": None, "name": "Company", "currency": "EUR"},
+        "partner": {"id": 7, "code": "C007", "name": "Customer"},
+        "document": {
+            "model": "account.move",
+            "id": 10,
+            "number": "INV/2025/0001",
+            "kind": "customer_invoice",
+            "move_type": "out_invoice",
+            "state": state,
+            "payment_state": "not_paid",
+            "date": "2025-01-31",
+            "invoice_date": "2025-01-31",
+            "due_date": None,
+            "currency": "EUR",
+            "journal": {"id": 3, "code": "INV", "name": "Sales"},
+            "amounts": {"untaxed": "100.00", "tax": "21.00", "total": total, "residual": total},
+            "reversed_entry": None,
+        },
+        "lines": [
+            {
+                "id": line_id,
+                "name": "Service",
+                "account": {"id": 5, "code": code, "name": "Revenue"},
+                "taxes": [{"id": 2, "code": None, "name": "VAT 21%"}],
+                "analytic_distribution": [
+                    {"accounts": [{"id": 9, "code": None, "name": "Project"}], "percentage": "100"}
+                ],
+                "quantity": "1",
+                "price_unit": "100",
+                "discount": "0",
+                "subtotal": "100.00",
+                "total": "121.00",
+            }
+            for line_id, code in lines
+        ],
+        "reconciliation": [],
+    }
+
+
+def fetch(conn, query, params=None):
+    with conn, conn.cursor() as cr:
+        cr.execute(sql.SQL(query).format(schema=sql.Identifier("finance_sync")), params)
+        return cr.fetchall()
+
+
+# --- names and migrations ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["finance_sync", "_bi", "bi2025"])
+def test_plain_schema_names_are_accepted(name):
+    assert schema.check_schema_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Finance", "bi-warehouse", "1bi", "pg_catalog", 'x"; drop', "a" * 64, None])
+def test_other_schema_names_are_refused(name):
+    with pytest.raises(ValueError, match="invalid schema name"):
+        schema.check_schema_name(name)
+
+
+def test_migrations_are_numbered_from_one():
+    versions = [version for version, _name, _text in schema.migrations()]
+    assert versions == list(range(1, schema.latest_version() + 1))
+
+
+def test_migrate_from_an_empty_database_then_nothing_more(warehouse):
+    with warehouse, warehouse.cursor() as cr:
+        assert schema.current_version(cr, "finance_sync") is None
+        with pytest.raises(schema.SchemaError, match="initialize the warehouse"):
+            schema.check_version(cr, "finance_sync")
+    assert schema.migrate(warehouse, "finance_sync") == (0, schema.latest_version())
+    assert schema.migrate(warehouse, "finance_sync") == (schema.latest_version(),) * 2
+    with warehouse, warehouse.cursor() as cr:
+        assert schema.check_version(cr, "finance_sync") == schema.latest_version()
+        found = schema.inspect(cr, "finance_sync")
+    assert (found.version, found.may_create, found.may_write) == (schema.latest_version(), True, True)
+
+
+def test_a_newer_schema_is_refused_and_left_as_it_is(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    newer = schema.latest_version() + 1
+    fetch(warehouse, "INSERT INTO {schema}.schema_migrations VALUES (%s, 'future') RETURNING 1", [newer])
+    with pytest.raises(schema.SchemaError, match="newer than this module knows"):
+        schema.migrate(warehouse, "finance_sync")
+    assert fetch(warehouse, "SELECT max(version) FROM {schema}.schema_migrations") == [(newer,)]
+
+
+# --- the loader ------------------------------------------------------------------------------
+
+
+def test_an_event_is_applied_once_and_an_older_one_is_skipped(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    statements = loader.Statements(warehouse, "finance_sync")
+    newer, stats = invoice_event(sequence=2, state="draft"), {}
+    assert loader.apply(warehouse, statements, "db", newer, stats) == loader.APPLIED
+    # The event id, the fact, then dimensions, lines and reconciliations together, then the commit.
+    assert stats["round_trips"] == 4
+    assert stats["statements"] > stats["round_trips"]
+    assert loader.apply(warehouse, statements, "db", newer) == loader.DUPLICATE
+    assert loader.apply(warehouse, statements, "db", invoice_event(sequence=1, total="999.00")) == loader.SKIPPED
+    assert fetch(warehouse, "SELECT status, amount_total::text, last_sequence FROM {schema}.fact_invoice") == [
+        ("draft", "121.00", 2)
+    ]
+    outcomes = fetch(warehouse, "SELECT sequence, outcome FROM {schema}.sync_event ORDER BY sequence")
+    assert outcomes == [(1, "skipped"), (2, "applied")]
+
+
+def test_lines_a_document_no_longer_has_are_kept_but_not_current(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    statements = loader.Statements(warehouse, "finance_sync")
+    loader.apply(warehouse, statements, "db", invoice_event(1, lines=((100, "700"), (101, "701"))))
+    loader.apply(warehouse, statements, "db", invoice_event(2, lines=((101, "702"),)))
+    lines = fetch(warehouse, "SELECT odoo_id, is_current FROM {schema}.fact_invoice_line ORDER BY odoo_id")
+    assert lines == [(100, False), (101, True)]
+    assert fetch(warehouse, "SELECT code FROM {schema}.dim_account") == [("702",)]
+    assert fetch(warehouse, "SELECT name FROM {schema}.dim_analytic_account") == [("Project",)]
+
+
+# --- the transport and what errors mean ------------------------------------------------------
+
+
+def test_each_sending_thread_has_its_own_connection(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    params = warehouse.get_dsn_parameters()
+    _name, info = sql_db.connection_info_for(params["dbname"])
+    target = schema.Target(
+        host=info.get("host") or params.get("host"),
+        port=int(params.get("port") or 5432),
+        database=params["dbname"],
+        user=info.get("user") or params["user"],
+        password=info.get("password"),
+        sslmode="disable",
+    )
+    transport = get_transport("warehouse", target=target, source="db", pool_maxsize=3)
+    assert isinstance(transport, WarehouseTransport)
+    results = []
+
+    def send(document_id):
+        event = invoice_event()
+        event["document"]["id"] = document_id
+        results.append(transport.send(OutboundRequest(url="", body=json.dumps(event).encode(), headers={})))
+
+    with transport:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [r.status for r in results] == [200, 200, 200], [r.error for r in results]
+        assert len(transport._connections) == 3
+    assert transport._connections == []
+    assert fetch(warehouse, "SELECT count(*) FROM {schema}.fact_invoice") == [(3,)]
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome", "category", "code"),
+    [
+        (errors.SerializationFailure("could not serialize access"), classify.RETRY, "transport", "warehouse_conflict"),
+        (errors.DeadlockDetected("deadlock detected"), classify.RETRY, "transport", "warehouse_conflict"),
+        (psycopg2.OperationalError("connection refused"), classify.RETRY, "transport", "warehouse_unreachable"),
+        (psycopg2.InterfaceError("connection already closed"), classify.RETRY, "transport", "warehouse_unreachable"),
+        (
+            errors.UndefinedTable('relation "x" does not exist'),
+            classify.FAILED,
+            CATEGORY_SCHEMA,
+            "warehouse_tables_missing",
+        ),
+        (errors.UniqueViolation("duplicate key"), classify.FAILED, "rejected", "warehouse_rejected"),
+        (errors.InvalidTextRepresentation("invalid input"), classify.FAILED, "rejected", "warehouse_rejected"),
+        (errors.InsufficientPrivilege("permission denied"), classify.FAILED, "authentication", "warehouse_privilege"),
+        (
+            psycopg2.OperationalError('password authentication failed for user "odoo"'),
+            classify.FAILED,
+            "authentication",
+            "warehouse_authentication",
+        ),
+        (KeyError("document"), classify.FAILED, "validation", "warehouse_bad_event"),
+    ],
+)
+def test_database_errors_map_to_job_outcomes(error, outcome, category, code):
+    verdict = judge(error, TARGET)
+    assert (verdict.outcome, verdict.category, verdict.note.code) == (outcome, category, code)
+    assert classify.classify_error(classify.ClassifiedError(verdict)) is verdict
+
+
+def test_the_password_never_shows_in_a_verdict():
+    verdict = judge(errors.CheckViolation(f'violates check constraint "{TARGET.password}"'), TARGET)
+    assert TARGET.password not in str(verdict.note)
+    assert "violates check constraint" in str(verdict.note)
+
+
+def test_dimensions_already_written_are_not_written_again(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    statements, known = loader.Statements(warehouse, "finance_sync"), {}
+    first, second, renamed = {}, {}, {}
+    loader.apply(warehouse, statements, "db", invoice_event(1), first, known)
+    other = invoice_event(1)
+    other["document"]["id"] = 11
+    loader.apply(warehouse, statements, "db", other, second, known)
+    assert second["statements"] < first["statements"], "the same company, partner, accounts: not again"
+    changed = invoice_event(2)
+    changed["partner"]["name"] = "Customer, renamed"
+    loader.apply(warehouse, statements, "db", changed, renamed, known)
+    assert renamed["statements"] == second["statements"] + 1, "only the partner is written again"
+    assert fetch(warehouse, "SELECT name FROM {schema}.dim_partner") == [("Customer, renamed",)]

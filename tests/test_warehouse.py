@@ -1,0 +1,326 @@
+"""The PostgreSQL warehouse transport end to end: a second database on the local PostgreSQL
+server stands in for the warehouse (created for these tests, dropped after them), and the real
+dispatcher delivers invoices, credit notes, payments, resets and cancellations into it."""
+
+import secrets
+import socket
+import uuid
+from contextlib import closing
+from unittest.mock import patch
+
+import psycopg2
+from psycopg2 import sql
+
+from odoo import sql_db
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+from odoo.tools import config
+
+from ..engine.warehouse import schema as warehouse_schema
+from .common import FinanceSyncCase
+
+SCHEMA = "finance_sync"
+
+
+def server_connection(dbname="postgres"):
+    """An autocommit connection to the test server, with Odoo's own credentials."""
+    _name, info = sql_db.connection_info_for(dbname)
+    conn = psycopg2.connect(**info)
+    conn.autocommit = True
+    return conn
+
+
+def free_port():
+    """A local TCP port nothing listens on."""
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@tagged("post_install", "-at_install")
+class TestWarehouse(FinanceSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        suffix = uuid.uuid4().hex[:12]
+        cls.wh_db, cls.wh_role = f"fs_wh_{suffix}", f"fs_wh_{suffix}"
+        cls.wh_password = "pw_" + secrets.token_hex(12)
+        with closing(server_connection()) as conn, conn.cursor() as cr:
+            cr.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(cls.wh_role)), [cls.wh_password]
+            )
+            cr.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(cls.wh_db), sql.Identifier(cls.wh_role))
+            )
+        cls.addClassCleanup(cls._drop_warehouse)
+        cls.wh = cls.create_warehouse_backend("BI warehouse")
+
+    @classmethod
+    def create_warehouse_backend(cls, name):
+        return cls.env["finance.sync.backend"].create(
+            {
+                "name": name,
+                "transport": "warehouse",
+                "warehouse_host": "127.0.0.1",
+                "warehouse_port": int(config["db_port"] or 5432),
+                "warehouse_database": cls.wh_db,
+                "warehouse_user": cls.wh_role,
+                "warehouse_password": cls.wh_password,
+                "warehouse_sslmode": "disable",  # the test server has no TLS; private endpoints are allowed here
+                "warehouse_schema": SCHEMA,
+                "signing_enabled": False,
+                "company_ids": [(6, 0, cls.company.ids)],
+                "state": "active",
+            }
+        )
+
+    @classmethod
+    def _drop_warehouse(cls):
+        with closing(server_connection()) as conn, conn.cursor() as cr:
+            cr.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(cls.wh_db)))
+            cr.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(cls.wh_role)))
+
+    def setUp(self):
+        super().setUp()
+        self.query(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def query(self, statement, params=None):
+        """Run ``statement`` in the warehouse as its owner (``{schema}`` in a text statement is the
+        warehouse schema); the rows it returns, if any."""
+        if isinstance(statement, str):
+            statement = sql.SQL(statement).format(schema=sql.Identifier(SCHEMA))
+        with closing(server_connection(self.wh_db)) as conn, conn.cursor() as cr:
+            cr.execute(statement, params)
+            return cr.fetchall() if cr.description else None
+
+    def rows(self, table, columns, order="odoo_id"):
+        return self.query(f"SELECT {columns} FROM {{schema}}.{table} ORDER BY {order}")  # noqa: S608 - test constants
+
+    def initialize(self):
+        action = self.wh.action_initialize_warehouse()
+        self.assertEqual(action["params"]["type"], "success", action["params"]["message"])
+
+    def deliver(self, backend=None):
+        """Dispatch until nothing more is due (events of one document go one after the other)."""
+        total = 0
+        for _round in range(10):
+            sent = self.dispatch(backend or self.wh)
+            total += sent
+            if not sent:
+                break
+        return total
+
+    def snapshot(self):
+        """Every warehouse row, to compare before and after."""
+        tables = ("fact_invoice", "fact_invoice_line", "fact_payment", "fact_reconciliation", "sync_event")
+        return {
+            table: self.query(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {{schema}}.{table} t")  # noqa: S608
+            for table in tables
+        }
+
+    # --- initialization -----------------------------------------------------------------
+
+    def test_initialize_from_an_empty_database_then_report_the_version(self):
+        action = self.wh.action_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("not initialized", action["params"]["message"])
+        self.initialize()
+        latest = warehouse_schema.latest_version()
+        self.assertEqual(self.query("SELECT version FROM {schema}.schema_migrations"), [(latest,)])
+        action = self.wh.action_initialize_warehouse()
+        self.assertIn("up to date", action["params"]["message"])
+        action = self.wh.action_test_connection()
+        self.assertEqual(action["params"]["type"], "success", action["params"]["message"])
+        self.assertIn(f"Schema version {latest} found", action["params"]["message"])
+        self.assertIn("may write", action["params"]["message"])
+
+    def test_a_newer_warehouse_schema_is_refused_and_left_untouched(self):
+        self.initialize()
+        newer = warehouse_schema.latest_version() + 1
+        self.query("INSERT INTO {schema}.schema_migrations (version, name) VALUES (%s, 'future')", [newer])
+        action = self.wh.action_initialize_warehouse()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn(f"version {newer}, newer than this module knows", action["params"]["message"])
+        self.assertEqual(self.query("SELECT max(version) FROM {schema}.schema_migrations"), [(newer,)])
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+        self.assertEqual(job.state, "failed")
+        self.assertIn("newer than this module knows", job.last_error)
+
+    def test_events_before_initialization_fail_and_say_to_initialize(self):
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+        self.assertEqual(job.state, "failed")
+        self.assertIn("initialize the warehouse", job.last_error)
+        exception = job.exception_ids
+        self.assertEqual(exception.category, "warehouse_schema")
+        self.assertIn("initialize the warehouse", exception.explanation)
+        self.initialize()
+        job.action_retry()
+        self.deliver()
+        self.assertEqual(job.state, "done")
+
+    # --- delivery -----------------------------------------------------------------------
+
+    def test_documents_land_in_the_star_schema(self):
+        self.initialize()
+        invoice = self._create_invoice(post=True)
+        refunded = self._create_invoice(post=True)
+        refund = self._reverse_invoice(refunded, post=True)
+        reset = self._create_invoice(post=True)
+        cancelled = self._create_invoice(post=True)
+        self.commit_hooks()
+        payment = self._register_payment(invoice)
+        self.commit_hooks()
+        reset.button_draft()
+        cancelled.button_cancel()
+        self.deliver()
+        jobs = self.Job.search([("backend_id", "=", self.wh.id)])
+        self.assertEqual(set(jobs.mapped("state")), {"done"}, jobs.mapped("last_error"))
+
+        columns = "odoo_id, kind, number, amount_total::text, amount_residual::text, payment_state, status"
+        invoices = {row[0]: row[1:] for row in self.rows("fact_invoice", columns)}
+        moves = invoice | refunded | refund | reset | cancelled
+        self.assertEqual(set(invoices), set(moves.ids))
+        for move in moves:
+            _kind, number, total, _residual, _payment_state, status = invoices[move.id]
+            self.assertEqual(total, f"{move.amount_total:.2f}", move.name)
+            self.assertEqual(number, move.name)
+            self.assertEqual(status, move.state)
+        self.assertEqual(invoices[invoice.id][3:5], ("0.00", "paid"))
+        self.assertEqual(invoices[refund.id][0], "customer_credit_note")
+        self.assertEqual(invoices[reset.id][5], "draft", "a reset to draft changes the status, nothing is deleted")
+        self.assertEqual(invoices[cancelled.id][5], "cancel")
+
+        lines = self.query(
+            "SELECT invoice_id, count(*), sum(subtotal)::text FROM {schema}.fact_invoice_line "
+            "WHERE is_current GROUP BY invoice_id"
+        )
+        untaxed = {move.id: f"{move.amount_untaxed:.2f}" for move in moves}
+        for invoice_id, _count, subtotal in lines:
+            self.assertEqual(f"{float(subtotal):.2f}", untaxed[invoice_id])
+        posted_state = self.jobs_of(payment, self.wh)[-1].payload["document"]["state"]
+        self.assertEqual(
+            self.rows("fact_payment", "odoo_id, amount::text, status"),
+            [(payment.id, f"{payment.amount:.2f}", posted_state)],
+            "a payment's status is the one its last event carried",
+        )
+        links = self.query(
+            "SELECT document_model, document_id, counterpart_model, counterpart_id FROM {schema}.fact_reconciliation"
+        )
+        self.assertIn(("account.move", invoice.id, "account.move", payment.move_id.id), links, "paid by the payment")
+        self.assertIn(("account.move", refund.id, "account.move", refunded.id), links, "the credit note settles")
+        partners = self.rows("dim_partner", "odoo_id, name")
+        self.assertIn((invoice.partner_id.id, invoice.partner_id.name), partners)
+        accounts = dict(self.rows("dim_account", "odoo_id, code"))
+        line = invoice.invoice_line_ids[0]
+        self.assertEqual(accounts[line.account_id.id], line.account_id.code)
+        self.assertEqual(
+            sorted(self.rows("sync_event", "event_id::text", order="event_id")),
+            sorted((event_id,) for event_id in jobs.mapped("event_uuid")),
+        )
+
+    def test_redelivering_the_same_events_changes_nothing(self):
+        self.initialize()
+        invoice = self._create_invoice(post=True)
+        self.commit_hooks()
+        self._register_payment(invoice)
+        self.commit_hooks()
+        self.deliver()
+        before = self.snapshot()
+        jobs = self.Job.search([("backend_id", "=", self.wh.id)])
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        jobs._mark_pending()  # sent again: same ids, same bodies
+        self.deliver()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(self.snapshot(), before)
+        outcomes = jobs.attempt_ids.sorted("id")[-len(jobs) :].mapped("response_excerpt")
+        self.assertEqual(set(outcomes), {"duplicate"})
+
+    def test_an_older_event_never_overwrites_newer_state(self):
+        self.initialize()
+        invoice = self._create_invoice(post=True)
+        invoice.button_draft()
+        self.deliver()
+        posted = self.jobs_of(invoice, self.wh)[0]
+        self.assertEqual(self.rows("fact_invoice", "status, last_sequence"), [("draft", 2)])
+        # A second backend feeding the same warehouse brings the posting (sequence 1) late.
+        late = self.create_warehouse_backend("BI warehouse, second feed")
+        older_id = str(uuid.uuid4())
+        older = self.Job.sudo().create(
+            {
+                "backend_id": late.id,
+                "company_id": self.company.id,
+                "event_uuid": older_id,
+                "event_type": posted.event_type,
+                "res_model": posted.res_model,
+                "res_id": posted.res_id,
+                "sequence": 1,
+                "payload": {**posted.payload, "event_id": older_id},
+            }
+        )
+        self.deliver(late)
+        self.assertEqual(older.state, "done")
+        self.assertEqual(self.rows("fact_invoice", "status, last_sequence"), [("draft", 2)])
+        self.assertEqual(
+            self.query("SELECT outcome FROM {schema}.sync_event WHERE event_id = %s", [older_id]),
+            [("skipped",)],
+        )
+
+    # --- failures -----------------------------------------------------------------------
+
+    def test_a_data_error_fails_the_job_with_the_message_and_no_password(self):
+        self.initialize()
+        # A constraint named after the password: the database quotes it in its message.
+        self.query(
+            sql.SQL("ALTER TABLE {}.fact_invoice ADD CONSTRAINT {} CHECK (amount_total < 0)").format(
+                sql.Identifier(SCHEMA), sql.Identifier(self.wh_password)
+            )
+        )
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+        self.assertEqual(job.state, "failed")
+        self.assertIn("violates check constraint", job.last_error)
+        self.assertNotIn(self.wh_password, job.last_error)
+        self.assertNotIn(self.wh_password, job.attempt_ids.error or "")
+        self.assertEqual(job.exception_ids.category, "rejected")
+        self.assertEqual(self.rows("fact_invoice", "odoo_id"), [], "nothing of the event was kept")
+        self.assertEqual(self.rows("sync_event", "event_id", order="event_id"), [])
+
+    def test_connection_refused_is_retried(self):
+        self.initialize()
+        self.wh.warehouse_port = free_port()
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+        self.assertEqual((job.state, job.attempt_count), ("pending", 1))
+        self.assertIn("Could not reach the warehouse database", job.last_error)
+
+    # --- settings -----------------------------------------------------------------------
+
+    def test_password_is_write_only_and_encrypted(self):
+        self.assertFalse(self.wh.warehouse_password)
+        self.assertTrue(self.wh.has_warehouse_password)
+        self.assertNotIn(self.wh_password, self.wh.sudo().warehouse_password_encrypted)
+
+    def test_bad_settings_are_refused(self):
+        with self.assertRaises(ValidationError):
+            self.wh.warehouse_schema = "Bad-Name"
+        with self.assertRaises(ValidationError):
+            self.wh.warehouse_schema = "pg_catalog"
+        with self.assertRaises(ValidationError):
+            self.wh.warehouse_port = 70000
+        with self.assertRaises(ValidationError):
+            self.wh.warehouse_host = "user@host"
+        with patch("odoo.addons.finance_sync.models.finance_sync_backend.allow_private_endpoints", lambda: False):
+            with self.assertRaisesRegex(ValidationError, "encrypted"):
+                self.wh.warehouse_sslmode = "disable"
+            with self.assertRaisesRegex(ValidationError, "internal address"):
+                self.wh.write({"warehouse_host": "127.0.0.1", "warehouse_sslmode": "require"})
+            with self.assertRaisesRegex(ValidationError, "refused"):
+                self.wh.write({"warehouse_host": "169.254.169.254", "warehouse_sslmode": "require"})

@@ -64,6 +64,7 @@ import psycopg2
 import requests
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.addons.finance_sync.bench.benchlib import note, report, section, verdicts
 from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
 from odoo.modules.module import get_module_path
 from odoo.tools import config
@@ -91,34 +92,6 @@ RUN_SECONDS = 300  # deadline of a measured dispatcher run: far beyond what any 
 BENCH_DIR = Path(get_module_path("finance_sync")) / "bench"
 JSON_HEADERS = {"Content-Type": "application/json"}
 MIB = 1024 * 1024
-
-verdicts = []
-
-
-# === REPORTING === #
-
-
-def section(title):
-    print(f"\n-- {title}", flush=True)
-
-
-def report(label, value, ref_label, ref_value, unit, goal=None, at_most=False, fmt="8.1f", ratio=None):
-    """One figure beside its reference: the ratio (``value / ref_value`` unless given), and
-    against ``goal`` the verdict."""
-    if ratio is None:
-        ratio = value / ref_value if ref_value else float("inf")
-    text = f"{label:<26} {value:{fmt}} {unit} | {ref_label:<28} {ref_value:{fmt}} {unit} | ratio {ratio:5.2f}"
-    if goal is None:
-        text += " | for information"
-    else:
-        met = ratio <= goal if at_most else ratio >= goal
-        verdicts.append(met)
-        text += f" | goal {'<=' if at_most else '>='} {goal:.2f} | {'PASS' if met else 'MISS'}"
-    print(text, flush=True)
-
-
-def note(text):
-    print(f"   {text}", flush=True)
 
 
 # === RECEIVER === #

@@ -35,6 +35,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.addons.finance_sync.bench.benchlib import note, report, verdicts
 from odoo.addons.finance_sync.engine import payload as payload_lib
 from odoo.addons.finance_sync.engine.warehouse import loader
 from odoo.addons.finance_sync.engine.warehouse import schema as warehouse_schema
@@ -46,26 +47,6 @@ LINES = int(os.environ.get("BENCH_WAREHOUSE_LINES", "3"))
 CONCURRENCY = 8
 RUN_SECONDS = 300
 SOURCE = "bench"
-
-verdicts = []
-
-
-def report(label, value, ref_label, ref_value, unit, goal=None, at_most=False, fmt="8.1f", ratio=None):
-    """One figure beside its reference (the format of bench_outbound.py)."""
-    if ratio is None:
-        ratio = value / ref_value if ref_value else float("inf")
-    text = f"{label:<26} {value:{fmt}} {unit} | {ref_label:<28} {ref_value:{fmt}} {unit} | ratio {ratio:5.2f}"
-    if goal is None:
-        text += " | for information"
-    else:
-        met = ratio <= goal if at_most else ratio >= goal
-        verdicts.append(met)
-        text += f" | goal {'<=' if at_most else '>='} {goal:.2f} | {'PASS' if met else 'MISS'}"
-    print(text, flush=True)
-
-
-def note(text):
-    print(f"   {text}", flush=True)
 
 
 def server(dbname="postgres"):

@@ -2,10 +2,12 @@
 server stands in for the warehouse (created for these tests, dropped after them), and the real
 dispatcher delivers invoices, credit notes, payments, resets and cancellations into it."""
 
+import re
 import secrets
 import socket
 import uuid
 from contextlib import closing
+from pathlib import Path
 from unittest.mock import patch
 
 import psycopg2
@@ -28,6 +30,13 @@ def server_connection(dbname="postgres"):
     conn = psycopg2.connect(**info)
     conn.autocommit = True
     return conn
+
+
+def documented_queries():
+    """The SQL examples of docs/warehouse.md's section for BI tools, in their order."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "warehouse.md").read_text(encoding="utf-8")
+    section = text[text.index("Three queries to start from") :]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)[:3]
 
 
 def free_port():
@@ -222,6 +231,47 @@ class TestWarehouse(FinanceSyncCase):
         self.assertEqual(
             sorted(self.rows("sync_event", "event_id::text", order="event_id")),
             sorted((event_id,) for event_id in jobs.mapped("event_uuid")),
+        )
+
+    def test_the_documented_bi_queries_agree_with_odoo(self):
+        """The three queries docs/warehouse.md offers BI users, run as written on delivered data."""
+        self.initialize()
+        paid = self._create_invoice(post=True)
+        open_invoice = self._create_invoice(post=True)
+        refund = self._reverse_invoice(self._create_invoice(post=True), post=True)
+        self.commit_hooks()
+        payment = self._register_payment(paid)
+        self.commit_hooks()
+        self.deliver()
+        open_receivables, revenue, payments = documented_queries()
+        moves = self.env["account.move"].search(
+            [("partner_id", "=", self.partner_a.id), ("move_type", "=", "out_invoice"), ("state", "=", "posted")]
+        )
+        open_moves = moves.filtered("amount_residual")
+        self.assertIn(open_invoice, open_moves)
+        self.assertEqual(
+            [(name, cur, f"{amount:.2f}", count) for name, cur, amount, count in self.query(open_receivables)],
+            [
+                (
+                    self.partner_a.name,
+                    open_invoice.currency_id.name,
+                    f"{sum(open_moves.mapped('amount_residual')):.2f}",
+                    len(open_moves),
+                )
+            ],
+        )
+        expected = {}
+        for line in (moves | refund).invoice_line_ids:
+            sign = -1 if line.move_id.move_type == "out_refund" else 1
+            key = (line.move_id.invoice_date.replace(day=1), line.account_id.code)
+            expected[key] = expected.get(key, 0.0) + sign * line.price_subtotal
+        self.assertEqual(
+            {(month, code): f"{amount:.2f}" for month, code, _name, amount in self.query(revenue)},
+            {key: f"{amount:.2f}" for key, amount in expected.items()},
+        )
+        self.assertEqual(
+            [(journal, kind, f"{amount:.2f}", count) for journal, kind, _cur, count, amount in self.query(payments)],
+            [(payment.journal_id.name, "customer_payment", f"{payment.amount:.2f}", 1)],
         )
 
     def test_redelivering_the_same_events_changes_nothing(self):

@@ -11,6 +11,7 @@ document no longer has are marked ``is_current = false``, never deleted.
 import json
 
 from psycopg2 import sql
+from psycopg2.extensions import AsIs
 
 from .schema import check_schema_name
 
@@ -171,8 +172,8 @@ class Batch:
         template = template or "(" + ", ".join(["%s"] * len(rows[0])) + ")"
         values = b", ".join(self.cr.mogrify(template, row) for row in rows)
         self.statements += 1
-        # execute_values' way: the one %s of the query stands for the rows.
-        self.pending.append(self.cr.mogrify(query, [_Literal(values)]))
+        # execute_values' way: the one %s of the query stands for the rows, already quoted.
+        self.pending.append(self.cr.mogrify(query, [AsIs(values.decode())]))
 
     def flush(self):
         """Send the queued statements in one round trip."""
@@ -180,19 +181,6 @@ class Batch:
             self.round_trips += 1
             self.cr.execute(b";\n".join(self.pending))
             self.pending = []
-
-
-class _Literal:
-    """SQL text already quoted (mogrified rows), inserted as it is."""
-
-    def __init__(self, text):
-        self.text = text
-
-    def __conform__(self, protocol):
-        return self
-
-    def getquoted(self):
-        return self.text
 
 
 def _ref(value, key="id"):

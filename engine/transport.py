@@ -89,7 +89,7 @@ def _where(url: str) -> str:
         return "<invalid URL>"
 
 
-def _elapsed_ms(start: float) -> int:
+def elapsed_ms(start: float) -> int:
     """Milliseconds since ``start`` (a ``time.monotonic()`` reading)."""
     return int((time.monotonic() - start) * 1000)
 
@@ -219,13 +219,11 @@ class WebhookTransport(Transport):
                     status=response.status_code,
                     headers=dict(response.headers),
                     body_excerpt=excerpt(raw),
-                    duration_ms=_elapsed_ms(start),
+                    duration_ms=elapsed_ms(start),
                     error=read_error,
                 )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            result = TransportResult(
-                status=None, headers={}, body_excerpt="", duration_ms=_elapsed_ms(start), error=exc
-            )
+            result = TransportResult(status=None, headers={}, body_excerpt="", duration_ms=elapsed_ms(start), error=exc)
             _logger.debug("POST %s failed after %s ms: %s", _where(request.url), result.duration_ms, type(exc).__name__)
             return result
         _logger.debug("POST %s -> HTTP %s in %s ms", _where(request.url), result.status, result.duration_ms)

@@ -19,7 +19,7 @@ from psycopg2 import errors
 
 from .. import classify, redact
 from ..messages import message
-from ..transport import OutboundRequest, Transport, TransportResult
+from ..transport import OutboundRequest, Transport, TransportResult, elapsed_ms
 from . import loader
 from .schema import SchemaError, Target, check_version
 
@@ -127,10 +127,10 @@ class WarehouseTransport(Transport):
                 status=None,
                 headers={},
                 body_excerpt="",
-                duration_ms=_ms(start),
+                duration_ms=elapsed_ms(start),
                 error=classify.ClassifiedError(verdict),
             )
-        return TransportResult(status=OK_STATUS, headers={}, body_excerpt=outcome, duration_ms=_ms(start))
+        return TransportResult(status=OK_STATUS, headers={}, body_excerpt=outcome, duration_ms=elapsed_ms(start))
 
     def close(self) -> None:
         """Close every connection opened by any thread."""
@@ -138,7 +138,3 @@ class WarehouseTransport(Transport):
             connections, self._connections = self._connections, []
         for conn in connections:
             conn.close()
-
-
-def _ms(start):
-    return int((time.monotonic() - start) * 1000)

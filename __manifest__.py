@@ -21,6 +21,7 @@
         "views/finance_sync_exception_views.xml",
         "views/finance_sync_inbound_event_views.xml",
         "views/account_move_views.xml",
+        "views/finance_sync_document_source_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
         "views/finance_sync_menus.xml",
@@ -30,6 +31,7 @@
     ],
     "demo": [
         "demo/finance_sync_demo.xml",
+        "demo/finance_sync_demo_documents.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -111,11 +111,17 @@ INBOUND_DELIVERY_ACKNOWLEDGED = "delivery.acknowledged"
 INBOUND_DELIVERY_REJECTED = "delivery.rejected"
 INBOUND_PAYMENT_STATUS = "payment.status"
 INBOUND_INVOICE_STATUS = "invoice.status"
+INBOUND_INVOICE_CREATE = "invoice.create"
+INBOUND_BILL_CREATE = "bill.create"
+INBOUND_APPROVAL_STATUS = "approval.status"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
     (INBOUND_PAYMENT_STATUS, "Payment status"),
     (INBOUND_INVOICE_STATUS, "Invoice status"),
+    (INBOUND_INVOICE_CREATE, "Invoice created"),
+    (INBOUND_BILL_CREATE, "Bill created"),
+    (INBOUND_APPROVAL_STATUS, "Approval status"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -138,3 +144,21 @@ INBOUND_PURGE_BATCH = 1000
 # --- Retention (system parameter shared with the job retention) ----------------------------
 PARAM_RETENTION_DAYS = "finance_sync.retention_days"
 DEFAULT_RETENTION_DAYS = 90
+
+# --- Inbound documents (invoice.create, bill.create, approval.status) ---------------------
+# The platform's kind of document -> Odoo's move type.
+INBOUND_DOCUMENT_MOVE_TYPES = {
+    INBOUND_INVOICE_CREATE: {"invoice": "out_invoice", "credit_note": "out_refund"},
+    INBOUND_BILL_CREATE: {"bill": "in_invoice", "refund": "in_refund", "expense": "in_invoice"},
+}
+DOCUMENT_POSTING_POLICIES = [
+    ("draft", "Keep as draft"),
+    ("approved", "Post when approved"),
+    ("immediate", "Post at once"),
+]
+APPROVAL_STATES = [
+    ("pending", "Waiting for approval"),
+    ("approved", "Approved"),
+    ("rejected", "Rejected"),
+    ("withdrawn", "Withdrawn"),
+]

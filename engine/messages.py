@@ -146,6 +146,36 @@ TEMPLATES = {
     "payment_exceeds_due": _lt("Payment of %(amount)s %(currency)s exceeds the amount due on %(invoice)s (%(due)s)."),
     "payment_date_locked": _lt("The payment date %(date)s is in a locked period (until %(lock)s)."),
     "payment_direction": _lt("The payment would not go the way %(invoice)s is settled."),
+    # --- documents created by platforms (models/finance_sync_inbound_event_documents.py) -------
+    "document_source_off": _lt("%(backend)s may not create %(kinds)s: make it a document source for them first."),
+    "document_not_created": _lt("Document %(external_id)s was not created: %(problems)s"),
+    "document_partner_unknown": _lt("no partner has the code, VAT number or company registry %(partner)s"),
+    "document_partner_ambiguous": _lt("several partners match %(partner)s"),
+    "document_code_unknown": _lt("line %(line)s: %(kind)s code %(code)s has no mapping in %(mapping_set)s"),
+    "document_code_unknown_own": _lt("line %(line)s: no %(kind)s has the code %(code)s in %(company)s"),
+    "document_code_ambiguous": _lt("line %(line)s: %(kind)s code %(code)s designates several records"),
+    "document_currency_unknown": _lt("currency %(currency)s is unknown or not active"),
+    "document_no_journal": _lt("%(company)s has no %(journal_type)s journal"),
+    "document_created": _lt("%(document)s created from %(external_id)s, %(state)s."),
+    "document_exists": _lt("%(external_id)s is already %(document)s: nothing was created again."),
+    "document_totals_differ": _lt(
+        "%(document)s stays draft: Odoo's totals (untaxed %(untaxed)s, tax %(tax)s, total %(total)s %(currency)s) "
+        "differ from the platform's (untaxed %(expected_untaxed)s, tax %(expected_tax)s, total %(expected_total)s)."
+    ),
+    "document_date_locked": _lt("%(document)s stays draft: its date %(date)s is in a locked period (until %(lock)s)."),
+    "document_post_failed": _lt("%(document)s stays draft: Odoo could not post it."),
+    "document_state_draft": _lt("kept as draft"),
+    "document_state_posted": _lt("posted"),
+    "document_state_waiting": _lt("draft until approved"),
+    "approval_unknown_document": _lt("No document %(external_id)s was created by this platform."),
+    "approval_older": _lt("Older than the approval decision already recorded (%(date)s)."),
+    "approval_recorded": _lt("%(document)s: %(status)s by %(by)s."),
+    "approval_posted": _lt("%(document)s approved by %(by)s and posted."),
+    "approval_cancelled": _lt("%(document)s rejected by %(by)s and cancelled."),
+    "approval_contradicts_posted": _lt(
+        "%(document)s is posted, but the platform now says %(status)s (by %(by)s): reverse it in Odoo if the "
+        "platform is right."
+    ),
 }
 
 

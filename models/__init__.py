@@ -6,12 +6,14 @@ from . import finance_sync_mapping_set
 from . import finance_sync_mapping_policy
 from . import finance_sync_mapping
 from . import finance_sync_backend
+from . import finance_sync_backend_document_source
 from . import finance_sync_backend_health
 from . import finance_sync_job
 from . import finance_sync_attempt
 from . import finance_sync_dispatcher
 from . import finance_sync_exception
 from . import finance_sync_inbound_event
+from . import finance_sync_inbound_event_documents
 from . import finance_sync_binding
 from . import finance_sync_external_payment
 from . import account_move

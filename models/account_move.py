@@ -32,6 +32,24 @@ class AccountMove(models.Model):
         string="Platform payments",
         groups="finance_sync.finance_sync_group_user",
     )
+    # --- created by a platform (inbound invoice.create / bill.create) ------------------------
+    finance_sync_origin_backend_id = fields.Many2one(
+        "finance.sync.backend",
+        "Created by platform",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        tracking=True,
+        help="The platform that created this document; its own events carry the platform's external id.",
+    )
+    finance_sync_origin_external_id = fields.Char("Platform's external id", readonly=True, copy=False, tracking=True)
+    finance_sync_approval_state = fields.Selection(
+        const.APPROVAL_STATES, "Platform approval", readonly=True, copy=False, tracking=True
+    )
+    finance_sync_approved_by = fields.Char("Approved by", readonly=True, copy=False, tracking=True)
+    finance_sync_approved_at = fields.Datetime("Approval time", readonly=True, copy=False)
+    finance_sync_approval_ref = fields.Char("Approval reference", readonly=True, copy=False)
+    finance_sync_cost_center = fields.Char("Cost center", readonly=True, copy=False)
 
     # === HOOKS: every change a platform must hear about === #
 

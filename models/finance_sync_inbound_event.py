@@ -245,12 +245,7 @@ class FinanceSyncInboundEvent(models.Model):
     def _process(self):
         """Apply events that are not processed yet. A refusal or an unexpected error becomes a
         sync exception linked to the event (state failed); it never reaches the caller."""
-        handlers = {
-            const.INBOUND_DELIVERY_ACKNOWLEDGED: "_apply_delivery_acknowledged",
-            const.INBOUND_DELIVERY_REJECTED: "_apply_delivery_rejected",
-            const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
-            const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
-        }
+        handlers = self._get_handlers()
         for event in self.filtered(lambda e: e.state in ("received", "failed")):
             earlier_exceptions = event.exception_ids
             data = (event.payload or {}).get("data") or {}
@@ -276,6 +271,15 @@ class FinanceSyncInboundEvent(models.Model):
                 )
                 # Exceptions of earlier failed runs are solved once all their events went through.
                 earlier_exceptions._resolve_if_inbound_applied()
+
+    def _get_handlers(self):
+        """{event type: name of the method applying it}."""
+        return {
+            const.INBOUND_DELIVERY_ACKNOWLEDGED: "_apply_delivery_acknowledged",
+            const.INBOUND_DELIVERY_REJECTED: "_apply_delivery_rejected",
+            const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
+            const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
+        }
 
     def _fail(self, refusal):
         self.ensure_one()

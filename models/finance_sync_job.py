@@ -226,11 +226,15 @@ class FinanceSyncJob(models.Model):
             if rec.id in backends_by_record
         ]
         envelopes = []
+        has_origin = "finance_sync_origin_backend_id" in records._fields
         for position, (rec, backend) in enumerate(pairs):
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
             event_uuid = str(uuid.uuid4())
             envelope = payload_lib.envelope(event_uuid, event_type, now, seq)
+            if has_origin and rec.finance_sync_origin_backend_id == backend:
+                # The platform created this document: it recognises it by its own id.
+                envelope["origin"] = {"external_id": rec.finance_sync_origin_external_id}
             envelopes.append(
                 SQL(
                     "(%s, %s, %s, %s, %s, %s)",

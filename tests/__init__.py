@@ -19,6 +19,7 @@ from . import test_engine_url_guard
 from . import test_engine_warehouse
 from . import test_exceptions
 from . import test_inbound
+from . import test_inbound_documents
 from . import test_i18n
 from . import test_install
 from . import test_loader

@@ -63,8 +63,9 @@ class FinanceSyncWebhookController(http.Controller):
         event_id, duplicate = Event._receive(backend.with_env(Event.env), webhook_id, payload, headers)
         if duplicate:
             return request.make_json_response({"status": "duplicate", "duplicate": True, "id": event_id}, status=200)
-        state = Event.browse(event_id).state
-        return request.make_json_response({"status": "accepted", "id": event_id, "state": state}, status=202)
+        event = Event.browse(event_id)
+        answer = {"status": "accepted", "id": event_id, "state": event.state, **event._get_answer_details()}
+        return request.make_json_response(answer, status=202)
 
 
 class _Refusal(Exception):

@@ -1,9 +1,21 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .. import const
 from ..engine import payload as payload_lib
+from ..utils import check_guarded_fields
 
 PRECOMMIT_KEY = "finance_sync.payment_state_before"
+# What a platform that created the document told Odoo: written only by the inbound processing
+# (the origin decides which platform's external id the document's events carry).
+ORIGIN_FIELDS = (
+    "finance_sync_origin_backend_id",
+    "finance_sync_origin_external_id",
+    "finance_sync_approval_state",
+    "finance_sync_approved_by",
+    "finance_sync_approved_at",
+    "finance_sync_approval_ref",
+    "finance_sync_cost_center",
+)
 
 
 class AccountMove(models.Model):
@@ -50,6 +62,18 @@ class AccountMove(models.Model):
     finance_sync_approved_at = fields.Datetime("Approval time", readonly=True, copy=False)
     finance_sync_approval_ref = fields.Char("Approval reference", readonly=True, copy=False)
     finance_sync_cost_center = fields.Char("Cost center", readonly=True, copy=False)
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_guarded_fields(self, vals, ORIGIN_FIELDS)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_guarded_fields(self, vals, ORIGIN_FIELDS)
+        return super().write(vals)
 
     # === HOOKS: every change a platform must hear about === #
 

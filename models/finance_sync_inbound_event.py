@@ -272,6 +272,10 @@ class FinanceSyncInboundEvent(models.Model):
                 # Exceptions of earlier failed runs are solved once all their events went through.
                 earlier_exceptions._resolve_if_inbound_applied()
 
+    def _get_answer_details(self):
+        """What the endpoint's 202 answer says of this event beyond its id and state."""
+        return {}
+
     def _get_handlers(self):
         """{event type: name of the method applying it}."""
         return {

@@ -91,6 +91,19 @@ class FinanceSyncInboundEvent(models.Model):
             const.INBOUND_APPROVAL_STATUS: "_apply_approval_status",
         }
 
+    def _get_answer_details(self):
+        """A document event's answer names the document, created now or earlier (a repeat)."""
+        details = super()._get_answer_details()
+        if self.event_type in const.INBOUND_DOCUMENT_MOVE_TYPES and self.move_id:
+            move = self.move_id.sudo()
+            details["document"] = {
+                "model": "account.move",
+                "id": move.id,
+                "number": move.name if move.name and move.name != "/" else None,
+                "state": move.state,
+            }
+        return details
+
     # === HANDLERS: each returns (state, message) or raises InboundRefusal === #
 
     def _apply_document_create(self, data):
@@ -106,20 +119,22 @@ class FinanceSyncInboundEvent(models.Model):
             )
         existing = self._find_created_document(external_id)
         if existing:
+            created_by_this_event = self.move_id == existing
             internal(self).write(self._document_vals(existing))
-            if self.process_count > 1 and existing.state == "draft":
+            if created_by_this_event and existing.state == "draft" and self.process_count > 1:
                 # Reprocessing the event that created this draft (its codes, its totals or its
                 # period were fixed): its lines are rebuilt with today's mappings, then posted
                 # as the policy says.
                 vals = self._prepare_document_vals(data, existing.company_id)
                 vals["invoice_line_ids"] = [Command.clear(), *vals["invoice_line_ids"]]
-                existing.write(vals)
+                internal(existing).write(vals)
                 return self._settle_created_document(existing, data)
             return "processed", message("document_exists", external_id=external_id, document=existing.display_name)
 
         company = backend.company_ids[:1]
         vals = self._prepare_document_vals(data, company)
-        move = self.env["account.move"].with_company(company).create(vals)
+        created = internal(self.env["account.move"]).with_company(company).create(vals)
+        move = self.env["account.move"].with_company(company).browse(created.id)
         self._bind_created_document(move, external_id)
         internal(self).write(self._document_vals(move))
         if data.get("attachment"):
@@ -146,7 +161,7 @@ class FinanceSyncInboundEvent(models.Model):
         if move.finance_sync_approved_at and decided_at < move.finance_sync_approved_at:
             return "ignored", message("approval_older", date=str(move.finance_sync_approved_at))
         status, by = data["status"], data["by"]
-        move.write(
+        internal(move).write(
             {
                 "finance_sync_approval_state": status,
                 "finance_sync_approved_by": by,

@@ -176,6 +176,10 @@ class TestInboundDocumentCreation(DocumentCase):
         self.assertEqual(again.state, "processed")
         self.assertEqual(again.move_id, move)
         self.assertIn("nothing was created again", again.result_message)
+        response = self.post(event("invoice.create", data))
+        self.assertEqual(response.status_code, 202)
+        expected = {"model": "account.move", "id": move.id, "number": None, "state": "draft"}
+        self.assertEqual(response.json()["document"], expected, "a repeat answers the existing document")
         # The same webhook-id is only counted.
         response = self.post(event("invoice.create", data), msg_id=first.webhook_id)
         self.assertEqual(response.status_code, 200)
@@ -435,6 +439,25 @@ class TestDocumentSourceRights(DocumentCase):
         backend.with_user(both).document_source_invoices = True
         self.assertTrue(backend.is_document_source)
         self.assertIn("Document source", " ".join(backend.message_ids.mapped("body")))
+
+    def test_the_origin_of_a_created_document_is_never_written_by_hand(self):
+        data = self.invoice_data()
+        self.create_document("invoice.create", data)
+        move = self.created(data["external_id"])
+        accountant = self.make_user("docsrc_accountant", "account.group_account_manager")
+        for vals in (
+            {"finance_sync_origin_external_id": "someone-else"},
+            {"finance_sync_approval_state": "approved"},
+            {"finance_sync_origin_backend_id": False},
+        ):
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                move.with_user(accountant).write(vals)
+        with self.assertRaises(AccessError):
+            self.env["account.move"].create(
+                {"move_type": "out_invoice", "partner_id": self.partner_a.id, "finance_sync_origin_external_id": "x"}
+            )
+        self.assertEqual(move.finance_sync_origin_external_id, data["external_id"])
+        move.with_user(accountant).ref = "Corrected reference"  # the rest stays the accountants'
 
     def test_the_sync_administrator_cannot_create_documents_and_the_technical_user_only_invoices(self):
         sync_admin = self.make_user("docsrc_admin_only", "finance_sync.finance_sync_group_admin")

@@ -164,6 +164,10 @@ class TestInboundDocumentCreation(DocumentCase):
             data["external_id"], move.message_ids.mapped("body")[-1] + "".join(move.message_ids.mapped("body"))
         )
         self.assertEqual(move.create_uid, self.inbound_user, "created by the technical user, not the superuser")
+        self.backend.invalidate_recordset(["created_document_count"])
+        self.assertEqual(self.backend.created_document_count, 1)
+        action = self.backend.action_view_created_documents()
+        self.assertEqual(self.env["account.move"].search(action["domain"]), move)
 
     def test_a_repeat_with_another_webhook_id_answers_the_existing_document(self):
         data = self.invoice_data()
@@ -237,6 +241,25 @@ class TestInboundDocumentCreation(DocumentCase):
                 stored = self.create_document(event_type, data)
                 self.assertEqual(stored.state, "processed", stored.result_message)
                 self.assertEqual(self.created(data["external_id"]).move_type, move_type)
+
+    def test_unmapped_codes_of_pass_through_kinds_are_odoo_codes(self):
+        data = self.invoice_data()
+        data["lines"] = [
+            {
+                "description": "Usage",
+                "quantity": "4",
+                "price_unit": "25",
+                "account": self.revenue.code,
+                "taxes": [self.vat10.name],
+                "analytic": [{"code": "DEP-SALES", "percentage": "50"}],
+            }
+        ]
+        data["totals"] = {"untaxed": "100.00", "tax": "10.00", "total": "110.00"}
+        stored = self.create_document("invoice.create", data)
+        self.assertEqual(stored.state, "processed", stored.result_message)
+        line = self.created(data["external_id"]).invoice_line_ids
+        self.assertEqual((line.account_id, line.tax_ids), (self.revenue, self.vat10))
+        self.assertEqual(line.analytic_distribution, {str(self.analytic.id): 50.0})
 
     def test_partner_by_vat_when_the_platform_has_no_code(self):
         self.partner_b.vat = "BE0477472701"
@@ -462,6 +485,10 @@ class TestDocumentSourceRights(DocumentCase):
     def test_the_sync_administrator_cannot_create_documents_and_the_technical_user_only_invoices(self):
         sync_admin = self.make_user("docsrc_admin_only", "finance_sync.finance_sync_group_admin")
         self.assertFalse(self.env["account.move"].with_user(sync_admin).has_access("create"))
+        inbound = self.inbound_user
+        self.assertTrue(self.env["account.move"].with_user(inbound).has_access("create"))
+        for model in ("account.journal", "account.account", "account.tax", "res.company", "finance.sync.mapping"):
+            self.assertFalse(self.env[model].with_user(inbound).has_access("write"), model)
         groups = self.inbound_user.all_group_ids
         self.assertIn(self.env.ref("account.group_account_invoice"), groups)
         for xmlid in ("account.group_account_manager", "account.group_account_user", "base.group_system"):

@@ -103,6 +103,8 @@ EXCEPTION_CATEGORIES = [
     ("inbound_unknown_reference", "Inbound: unknown reference"),
     ("inbound_invalid", "Inbound: invalid"),
     ("warehouse_schema", "Warehouse schema"),
+    ("reconciliation", "Reconciliation"),
+    ("late_delivery", "Late delivery"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -111,11 +113,13 @@ INBOUND_DELIVERY_ACKNOWLEDGED = "delivery.acknowledged"
 INBOUND_DELIVERY_REJECTED = "delivery.rejected"
 INBOUND_PAYMENT_STATUS = "payment.status"
 INBOUND_INVOICE_STATUS = "invoice.status"
+INBOUND_RECONCILIATION_REPORT = "reconciliation.report"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
     (INBOUND_PAYMENT_STATUS, "Payment status"),
     (INBOUND_INVOICE_STATUS, "Invoice status"),
+    (INBOUND_RECONCILIATION_REPORT, "Reconciliation report"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -138,3 +142,13 @@ INBOUND_PURGE_BATCH = 1000
 # --- Retention (system parameter shared with the job retention) ----------------------------
 PARAM_RETENTION_DAYS = "finance_sync.retention_days"
 DEFAULT_RETENTION_DAYS = 90
+
+# --- Business reconciliation, delivery SLA and metrics --------------------------------------
+RECONCILIATION_STATES = [
+    ("waiting", "Waiting for report"),
+    ("matched", "Matched"),
+    ("mismatched", "Mismatched"),
+]
+PARAM_DELIVERY_SLA_MINUTES = "finance_sync.delivery_sla_minutes"  # 0 or empty: no SLA
+PARAM_METRICS_TOKEN = "finance_sync.metrics_token_encrypted"  # noqa: S105 - a parameter's name, not a secret
+LATE_DELIVERY_JOBS_LINKED = 500  # late jobs linked to the grouped exception (the count says the rest)

@@ -250,6 +250,7 @@ class FinanceSyncInboundEvent(models.Model):
             const.INBOUND_DELIVERY_REJECTED: "_apply_delivery_rejected",
             const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
             const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
+            const.INBOUND_RECONCILIATION_REPORT: "_apply_reconciliation_report",
         }
         for event in self.filtered(lambda e: e.state in ("received", "failed")):
             earlier_exceptions = event.exception_ids
@@ -435,6 +436,9 @@ class FinanceSyncInboundEvent(models.Model):
                 subtype_xmlid="mail.mt_note",
             )
         return "processed", message("inbound_status_recorded", status=data["status"])
+
+    def _apply_reconciliation_report(self, data):
+        return self.env["finance.sync.reconciliation"]._apply_report(self, data)
 
     def _apply_payment_status(self, data):
         invoice = self._find_invoice(data["invoice"])

@@ -26,6 +26,7 @@ from . import test_mappings
 from . import test_messages
 from . import test_outbound
 from . import test_payment_authority
+from . import test_reconciliation
 from . import test_schema_patterns
 from . import test_security
 from . import test_tours

@@ -129,7 +129,8 @@ class FinanceSyncBackend(models.Model):
         go through), or here when nothing is late any more (the setting was raised or removed)."""
         Exception_ = self.env["finance.sync.exception"].sudo()
         backends = self.sudo().with_context(active_test=False).search([])
-        late = self._late_deliveries(backends.ids)
+        # Draft and archived backends send nothing: their deliveries are not late, only settled.
+        late = self._late_deliveries(backends.filtered(lambda b: b.active and b.state != "draft").ids)
         minutes = self._delivery_sla_minutes()
         cutoff = self._delivery_sla_cutoff()
         for backend in backends:

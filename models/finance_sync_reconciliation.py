@@ -42,6 +42,8 @@ FACT_FIELDS = {
     "difference_params",
     "exception_id",
 }
+# What a person gives to open a period.
+OPENING_FIELDS = {"backend_id", "company_id", "date_from", "date_to"}
 
 
 class FinanceSyncReconciliation(models.Model):
@@ -143,6 +145,11 @@ class FinanceSyncReconciliation(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # A person opens a period (backend, company, dates); its outcome is only ever recorded
+        # by the module. Data files (run as the superuser) may load recorded outcomes (demo).
+        if not self.env.su:
+            for vals in vals_list:
+                check_guarded_fields(self, set(vals) - OPENING_FIELDS, FACT_FIELDS)
         records = super().create(vals_list)
         # A period opened by hand or by a first report shows Odoo's side at once; records created
         # with their outcome (demo data, imports) keep the figures they were given.
@@ -443,6 +450,27 @@ class FinanceSyncReconciliation(models.Model):
         if exception:
             exception._close("resolved")
             exception.message_post(body=self.env._("Resolved automatically: the platform's report now matches."))
+
+    @api.model
+    def _fill_job_figures(self):
+        """Record the amount, currency and accounting date of jobs captured before the outbox
+        kept them, from their captured payloads (one statement; for the upgrade that adds the
+        columns). Returns how many jobs were filled."""
+        self.env["finance.sync.job"].flush_model()
+        self.env.cr.execute(
+            """UPDATE finance_sync_job job
+                  SET amount = COALESCE(job.payload->'document'->'amounts'->>'total',
+                                        job.payload->'document'->>'amount')::numeric,
+                      document_date = (job.payload->'document'->>'date')::date,
+                      currency_id = cur.id
+                 FROM res_currency cur
+                WHERE job.document_date IS NULL
+                  AND job.payload->'document'->>'date' IS NOT NULL
+                  AND cur.name = job.payload->'document'->>'currency'"""
+        )
+        filled = self.env.cr.rowcount
+        self.env["finance.sync.job"].invalidate_model(["amount", "document_date", "currency_id"])
+        return filled
 
     # === INBOUND REPORT === #
 

@@ -84,6 +84,30 @@ class TestReconciliation(InboundCase):
         self.assertAlmostEqual(line.odoo_amount, self.first.amount_total + self.second.amount_total)
         self.assertFalse(line.differs)
 
+    def test_outcomes_are_recorded_by_the_module_only(self):
+        vals = {"backend_id": self.backend.id, "company_id": self.company.id, "date_from": PERIOD_FROM}
+        with self.assertRaises(AccessError):
+            self.Reconciliation.create({**vals, "date_to": PERIOD_TO, "state": "matched"})
+        rec = self.Reconciliation.create({**vals, "date_to": PERIOD_TO})
+        for forged in ({"state": "matched"}, {"date_to": PERIOD_FROM}, {"missing_event_ids": []}):
+            with self.assertRaises(AccessError):
+                rec.write(forged)
+        self.assertEqual(rec.state, "waiting")
+
+    def test_jobs_captured_before_the_upgrade_get_their_figures(self):
+        job = self.jobs_of(self.first)
+        job.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET amount = NULL, currency_id = NULL, document_date = NULL WHERE id = %s",
+            (job.id,),
+        )
+        job.invalidate_recordset()
+        self.assertGreaterEqual(self.Reconciliation._fill_job_figures(), 1)
+        self.assertEqual(
+            (job.amount, job.currency_id, job.document_date),
+            (self.first.amount_total, self.first.currency_id, self.first.date),
+        )
+
     def test_matching_report_is_matched(self):
         totals = self.totals(2, self.first | self.second)
         response = self.post(report(totals, event_ids=self.jobs.mapped("event_uuid")))
@@ -119,6 +143,9 @@ class TestReconciliation(InboundCase):
         self.post(report(totals, event_ids=self.jobs_of(self.second).mapped("event_uuid")))
         self.assertEqual(self.exceptions(), exception)
         self.assertEqual(exception.occurrence_count, 2)
+        self.assertEqual(len(rec.line_ids), 1, "a new report replaces the control totals")
+        lines = self.env["finance.sync.reconciliation.line"].search([("reconciliation_id", "=", rec.id)])
+        self.assertEqual(lines, rec.line_ids, "the replaced totals are deleted")
 
     def test_resend_sends_the_original_ids_and_bodies_then_a_matching_report_resolves(self):
         first_job = self.jobs_of(self.first)
@@ -233,6 +260,27 @@ class TestCompleteness(InboundCase):
         self.assertEqual(rec.missing_document_count, 0)
         with self.assertRaises(UserError):
             self.env["finance.sync.backfill"].with_context(wizard_action["context"]).create({}).action_confirm()
+
+    def test_companies_never_mix(self):
+        self.respond(200, path="/both")
+        other = self.setup_other_company()["company"]
+        both = self.create_backend("Group platform", self.secret, path="/both", companies=self.company | other)
+        mine = self.posted_invoice(30.0, invoice_date=date(2026, 11, 3))
+        theirs = self.init_invoice(
+            "out_invoice", amounts=[70.0], invoice_date=date(2026, 11, 4), post=True, company=other
+        )
+        self.dispatch(both)
+        self.assertEqual((self.jobs_of(mine, both) | self.jobs_of(theirs, both)).mapped("state"), ["done", "done"])
+        url = f"/finance_sync/webhook/{both.sudo().webhook_token}"
+        self.assertEqual(self.post(report([]), url=url).status_code, 202)
+        self.assertEqual(self.last_event().state, "failed", "a report for several companies must name one")
+        self.assertIn("must name one", self.last_event().result_message)
+        self.post(report([], company_id=other.id), url=url)
+        rec = self.env["finance.sync.reconciliation"].search([("backend_id", "=", both.id)])
+        self.assertEqual(rec.company_id, other)
+        self.assertEqual(rec.odoo_event_count, 1)
+        self.assertAlmostEqual(rec.line_ids.odoo_amount, theirs.amount_total)
+        self.assertEqual(rec.line_ids.currency_code, theirs.currency_id.name)
 
     def test_reconciliation_company_must_be_the_backends(self):
         other = self.setup_other_company()["company"]

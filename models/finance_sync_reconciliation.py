@@ -3,9 +3,10 @@ from datetime import date
 from decimal import Decimal
 
 from markupsafe import Markup
+from psycopg2.errors import UniqueViolation
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, ConcurrencyError, UserError
 from odoo.fields import Command
 from odoo.tools import SQL
 
@@ -492,9 +493,19 @@ class FinanceSyncReconciliation(models.Model):
             ("date_from", "=", date_from),
             ("date_to", "=", date_to),
         ]
-        rec = self.search(domain, limit=1) or self.create(
-            {"backend_id": backend.id, "company_id": company.id, "date_from": date_from, "date_to": date_to}
-        )
+        rec = self.search(domain, limit=1)
+        if not rec:
+            try:
+                with self.env.cr.savepoint():
+                    rec = self.create(
+                        {"backend_id": backend.id, "company_id": company.id, "date_from": date_from, "date_to": date_to}
+                    )
+            except UniqueViolation:
+                # Another report opened this period after this transaction began: start again on
+                # a fresh snapshot (Odoo retries the request on ConcurrencyError), which finds it.
+                raise ConcurrencyError(
+                    f"finance_sync: reconciliation of {date_from}..{date_to} opened concurrently"
+                ) from None
         internal(event).write({"company_id": company.id, "reference": rec.name})
         if rec.report_occurred_at and event.occurred_at and event.occurred_at < rec.report_occurred_at:
             return "ignored", message("inbound_status_older", date=str(rec.report_occurred_at))

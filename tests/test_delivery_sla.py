@@ -80,6 +80,15 @@ class TestDeliverySla(FinanceSyncCase):
         self.assertEqual(exception.state, "resolved")
         self.assertEqual(self.backend.late_delivery_count, 0)
 
+    def test_the_cron_runs_the_check(self):
+        self.respond(503)
+        invoice = self.init_invoice("out_invoice", amounts=[10.0], post=True)
+        self.age(self.jobs_of(invoice), 45)
+        cron = self.env.ref("finance_sync.ir_cron_finance_sync_late_deliveries")
+        with self.enter_registry_test_mode():
+            cron.method_direct_trigger()
+        self.assertEqual(self.late_exceptions().job_ids, self.jobs_of(invoice))
+
     def test_each_backend_has_its_own_exception(self):
         other = self.create_backend("Treasury", path="/treasury")
         self.respond(503)

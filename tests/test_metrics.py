@@ -50,6 +50,15 @@ class TestMetrics(FinanceSyncCase, HttpCase):
         settings.execute()
         self.assertEqual(self.get().status_code, 200)
 
+    def test_neutralize_forgets_the_token(self):
+        from odoo.modules.neutralize import get_neutralization_queries
+
+        for query in get_neutralization_queries(["finance_sync"]):
+            self.env.cr.execute(query)
+        self.env.invalidate_all()
+        self.assertFalse(self.env["ir.config_parameter"].sudo().get_param(const.PARAM_METRICS_TOKEN))
+        self.assertEqual(self.get().status_code, 401)
+
     def test_refused_without_the_right_bearer_token(self):
         for token, scheme in ((None, "Bearer"), ("wrong", "Bearer"), (TOKEN, "Basic"), ("", "Bearer")):
             response = self.get(token, scheme)

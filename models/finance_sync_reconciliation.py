@@ -446,11 +446,32 @@ class FinanceSyncReconciliation(models.Model):
                 fingerprint_key=f"reconciliation:{self.id}",
             )
             internal(self).write({"exception_id": exception.id})
+            self._ask_responsible()
             return
         exception = Exception_._find_open(f"{self.backend_id.id}|reconciliation|reconciliation:{self.id}")
         if exception:
             exception._close("resolved")
             exception.message_post(body=self.env._("Resolved automatically: the platform's report now matches."))
+        self.activity_ids.filtered(lambda a: a.activity_type_id == self._todo_type()).action_feedback(
+            feedback=self.env._("The platform's report now matches.")
+        )
+
+    def _todo_type(self):
+        return self.env.ref("mail.mail_activity_data_todo")
+
+    def _ask_responsible(self):
+        """One to-do on a mismatched period for the backend's responsible (or the default one of
+        Settings), while it is mismatched."""
+        if self.activity_ids.filtered(lambda a: a.activity_type_id == self._todo_type()):
+            return
+        user = self.backend_id.user_id or self.env["finance.sync.exception"]._default_responsible()
+        if user:
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Reconciliation mismatch: %s", self.name)[:200],
+                note=self.difference,
+                user_id=user.id,
+            )
 
     @api.model
     def _fill_job_figures(self):

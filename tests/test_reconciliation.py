@@ -141,6 +141,8 @@ class TestReconciliation(InboundCase):
         self.assertIn(first_job.event_uuid, rec.difference)
         exception = self.exceptions()
         self.assertEqual(len(exception), 1)
+        self.assertTrue(self.backend.user_id)
+        self.assertEqual(rec.activity_ids.user_id, self.backend.user_id, "the responsible is asked to look")
         self.assertEqual(exception.state, "new")
         self.assertEqual(exception.message, rec.difference)
         self.assertEqual(exception._get_linked_record(), rec)
@@ -149,6 +151,7 @@ class TestReconciliation(InboundCase):
         self.post(report(totals, event_ids=self.jobs_of(self.second).mapped("event_uuid")))
         self.assertEqual(self.exceptions(), exception)
         self.assertEqual(exception.occurrence_count, 2)
+        self.assertEqual(len(rec.activity_ids), 1, "one to-do while the period is mismatched")
         self.assertEqual(len(rec.line_ids), 1, "a new report replaces the control totals")
         lines = self.env["finance.sync.reconciliation.line"].search([("reconciliation_id", "=", rec.id)])
         self.assertEqual(lines, rec.line_ids, "the replaced totals are deleted")
@@ -169,6 +172,7 @@ class TestReconciliation(InboundCase):
         self.post(report(totals, event_ids=self.jobs.mapped("event_uuid")))
         self.assertEqual(rec.state, "matched")
         self.assertEqual(self.exceptions().state, "resolved")
+        self.assertFalse(rec.activity_ids, "the to-do of the mismatch is done")
 
     def test_resend_is_for_administrators_only(self):
         totals = self.totals(1, self.second)

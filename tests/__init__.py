@@ -14,6 +14,7 @@ from . import test_engine_classify
 from . import test_engine_crypto
 from . import test_engine_inbound
 from . import test_engine_messages
+from . import test_engine_metrics
 from . import test_engine_payload
 from . import test_engine_redact
 from . import test_engine_sender

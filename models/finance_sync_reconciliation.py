@@ -96,6 +96,8 @@ class FinanceSyncReconciliation(models.Model):
         "References never sent", readonly=True, help="Event ids or document numbers the platform holds, unknown here."
     )
     unknown_reference_count = fields.Integer("Never sent by Odoo", readonly=True)
+    missing_events_text = fields.Text("Event ids missing on the platform", compute="_compute_reference_texts")
+    unknown_references_text = fields.Text("References Odoo never sent", compute="_compute_reference_texts")
     difference_count = fields.Integer(
         "Differences", readonly=True, aggregator="sum", help="Totals that differ, plus missing and unknown events."
     )
@@ -128,6 +130,12 @@ class FinanceSyncReconciliation(models.Model):
     @api.depends_context("lang")
     def _compute_difference(self):
         compute_message(self, "difference")
+
+    @api.depends("missing_event_ids", "unknown_references")
+    def _compute_reference_texts(self):
+        for rec in self:
+            rec.missing_events_text = "\n".join(rec.missing_event_ids or [])
+            rec.unknown_references_text = "\n".join(rec.unknown_references or [])
 
     def _compute_missing_document_count(self):
         for rec in self:

@@ -90,6 +90,18 @@ class TestReconciliation(InboundCase):
         self.assertAlmostEqual(line.odoo_amount, self.first.amount_total + self.second.amount_total)
         self.assertFalse(line.differs)
 
+    def test_the_form_and_the_dashboard_render(self):
+        for model, view in (
+            ("finance.sync.reconciliation", "form"),
+            ("finance.sync.reconciliation", "pivot"),
+            ("finance.sync.backend", "kanban"),
+        ):
+            arch = self.env[model].get_views([(False, view)])["views"][view]["arch"]
+            self.assertTrue(arch)
+        kanban = self.env["finance.sync.backend"].get_views([(False, "kanban")])["views"]["kanban"]["arch"]
+        self.assertIn("last_reconciliation_state", kanban)
+        self.assertIn("late_delivery_count", kanban)
+
     def test_outcomes_are_recorded_by_the_module_only(self):
         vals = {"backend_id": self.backend.id, "company_id": self.company.id, "date_from": PERIOD_FROM}
         with self.assertRaises(AccessError):
@@ -135,6 +147,7 @@ class TestReconciliation(InboundCase):
         rec = self.reconciliation()
         self.assertEqual(rec.state, "mismatched")
         self.assertEqual(rec.missing_event_ids, [first_job.event_uuid])
+        self.assertEqual(rec.missing_events_text, first_job.event_uuid)
         self.assertEqual(rec.line_ids.differs, True)
         self.assertIn(f"Odoo delivered 2 for {self.total(self.first | self.second)} {self.currency}", rec.difference)
         self.assertIn(f"the platform holds 1 for {self.total(self.second)} {self.currency}", rec.difference)

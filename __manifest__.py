@@ -24,14 +24,17 @@
         "views/finance_sync_document_source_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
+        "views/finance_sync_reconciliation_views.xml",
         "views/finance_sync_menus.xml",
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
+        "data/finance_sync_reconciliation_data.xml",
     ],
     "demo": [
         "demo/finance_sync_demo.xml",
         "demo/finance_sync_demo_documents.xml",
+        "demo/finance_sync_demo_reconciliation.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

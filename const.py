@@ -103,6 +103,8 @@ EXCEPTION_CATEGORIES = [
     ("inbound_unknown_reference", "Inbound: unknown reference"),
     ("inbound_invalid", "Inbound: invalid"),
     ("warehouse_schema", "Warehouse schema"),
+    ("reconciliation", "Reconciliation"),
+    ("late_delivery", "Late delivery"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -114,6 +116,7 @@ INBOUND_INVOICE_STATUS = "invoice.status"
 INBOUND_INVOICE_CREATE = "invoice.create"
 INBOUND_BILL_CREATE = "bill.create"
 INBOUND_APPROVAL_STATUS = "approval.status"
+INBOUND_RECONCILIATION_REPORT = "reconciliation.report"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
@@ -122,6 +125,7 @@ INBOUND_EVENT_TYPES = [
     (INBOUND_INVOICE_CREATE, "Invoice created"),
     (INBOUND_BILL_CREATE, "Bill created"),
     (INBOUND_APPROVAL_STATUS, "Approval status"),
+    (INBOUND_RECONCILIATION_REPORT, "Reconciliation report"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -162,3 +166,12 @@ APPROVAL_STATES = [
     ("rejected", "Rejected"),
     ("withdrawn", "Withdrawn"),
 ]
+# --- Business reconciliation, delivery SLA and metrics --------------------------------------
+RECONCILIATION_STATES = [
+    ("waiting", "Waiting for report"),
+    ("matched", "Matched"),
+    ("mismatched", "Mismatched"),
+]
+PARAM_DELIVERY_SLA_MINUTES = "finance_sync.delivery_sla_minutes"  # 0 or empty: no SLA
+PARAM_METRICS_TOKEN = "finance_sync.metrics_token_encrypted"  # noqa: S105 - a parameter's name, not a secret
+LATE_DELIVERY_JOBS_LINKED = 500  # late jobs linked to the grouped exception (the count says the rest)

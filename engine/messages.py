@@ -176,6 +176,26 @@ TEMPLATES = {
         "%(document)s is posted, but the platform now says %(status)s (by %(by)s): reverse it in Odoo if the "
         "platform is right."
     ),
+    # --- business reconciliation and delivery SLA -----------------------------------------------
+    "reconciliation_mismatch": _lt("Odoo and the platform disagree for %(period)s: %(differences)s."),
+    "reconciliation_totals_differ": _lt(
+        "%(event_type)s in %(currency)s: Odoo delivered %(odoo_count)s for %(odoo_amount)s, "
+        "the platform holds %(platform_count)s for %(platform_amount)s"
+    ),
+    "reconciliation_missing_events": _lt("%(count)s event(s) Odoo delivered are missing on the platform (%(events)s)"),
+    "reconciliation_unknown_references": _lt(
+        "the platform holds %(count)s reference(s) Odoo never sent for this period (%(references)s)"
+    ),
+    "reconciliation_recorded": _lt("Reconciliation of %(period)s: %(state)s."),
+    "reconciliation_company_required": _lt(
+        "The backend serves several companies: the report must name one (company_id)."
+    ),
+    "reconciliation_unknown_company": _lt("Company %(company)s is not one of this backend's companies."),
+    "reconciliation_bad_period": _lt("The period ends (%(date_to)s) before it starts (%(date_from)s)."),
+    "late_delivery": _lt(
+        "%(count)s event(s) of documents posted more than %(minutes)s minutes ago are not delivered yet; "
+        "the oldest was captured on %(since)s (UTC)"
+    ),
 }
 
 

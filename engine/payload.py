@@ -75,6 +75,15 @@ def json_object_members(obj) -> str:
     return text.strip()[1:-1].strip()
 
 
+def document_figures(payload: dict) -> tuple:
+    """(amount, accounting date) of the document a captured payload describes, as text, or
+    None each: an invoice's total or a payment's amount, in the document's currency. Business
+    reconciliation sums them per event type and currency."""
+    document = payload.get("document") or {}
+    amount = (document.get("amounts") or {}).get("total", document.get("amount"))
+    return amount, document.get("date")
+
+
 @functools.cache
 def load_schemas(schema_dir: pathlib.Path, base_uri: str) -> tuple:
     """((URI, schema), ...) for every schema of ``schema_dir``, so that ``$ref`` between them

@@ -19,3 +19,6 @@ from . import finance_sync_external_payment
 from . import account_move
 from . import account_payment
 from . import res_config_settings
+from . import finance_sync_reconciliation
+from . import finance_sync_reconciliation_line
+from . import finance_sync_backend_monitoring

@@ -96,6 +96,23 @@ EXPLANATIONS = {
         ),
         _lt("Press Initialize warehouse on the backend (Configuration › Backends), then press Retry."),
     ),
+    "reconciliation": (
+        _lt(
+            "The platform's figures for a period differ from what Odoo delivered: events missing on one side, "
+            "or totals that differ per event type and currency."
+        ),
+        _lt(
+            "Open the reconciliation (Open document): re-send the events the platform lacks, check the references "
+            "Odoo never sent, then ask the platform for a new report. A matching report resolves this exception."
+        ),
+    ),
+    "late_delivery": (
+        _lt("Documents posted longer ago than the delivery target of Settings (Deliver within) are not delivered yet."),
+        _lt(
+            "Look at the linked jobs: resume a paused backend, fix what holds them or check that the platform is up. "
+            "This exception resolves itself once they are delivered."
+        ),
+    ),
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the
 # signature when it has no authentication (a 401 then means the platform expects other ones).

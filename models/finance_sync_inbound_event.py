@@ -283,6 +283,7 @@ class FinanceSyncInboundEvent(models.Model):
             const.INBOUND_DELIVERY_REJECTED: "_apply_delivery_rejected",
             const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
             const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
+            const.INBOUND_RECONCILIATION_REPORT: "_apply_reconciliation_report",
         }
 
     def _fail(self, refusal):
@@ -443,6 +444,9 @@ class FinanceSyncInboundEvent(models.Model):
                 subtype_xmlid="mail.mt_note",
             )
         return "processed", message("inbound_status_recorded", status=data["status"])
+
+    def _apply_reconciliation_report(self, data):
+        return self.env["finance.sync.reconciliation"]._apply_report(self, data)
 
     def _apply_payment_status(self, data):
         invoice = self._find_invoice(data["invoice"])

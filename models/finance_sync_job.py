@@ -91,6 +91,12 @@ class FinanceSyncJob(models.Model):
     external_id = fields.Char(
         "External ID", readonly=True, copy=False, help="The platform's id of the document, from its acknowledgement."
     )
+    # What business reconciliation totals (finance.sync.reconciliation): the document's amount,
+    # currency and accounting date as captured, read from the payload once when the job is written
+    # so that period totals are grouped SQL over columns, not JSON parsed row by row.
+    amount = fields.Monetary(readonly=True, currency_field="currency_id", help="The document's total as captured.")
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    document_date = fields.Date(readonly=True, help="The document's accounting date as captured.")
     attempt_ids = fields.One2many("finance.sync.attempt", "job_id", readonly=True)
     exception_ids = fields.Many2many(
         "finance.sync.exception", "finance_sync_exception_job_rel", "job_id", "exception_id", readonly=True
@@ -216,11 +222,13 @@ class FinanceSyncJob(models.Model):
         now = fields.Datetime.now()
         documents = [
             SQL(
-                "(%s, %s, %s, %s)",
+                "(%s, %s, %s, %s, %s, %s, %s)",
                 rec.id,
                 rec.company_id.id,
                 rec.display_name,
                 payload_lib.json_object_members(payloads[rec.id]),
+                *payload_lib.document_figures(payloads[rec.id]),
+                rec.currency_id.id or None,
             )
             for rec in records
             if rec.id in backends_by_record
@@ -250,13 +258,15 @@ class FinanceSyncJob(models.Model):
             SQL(
                 """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
                         move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
-                        payload, create_uid, create_date, write_uid, write_date)
+                        payload, amount, document_date, currency_id, create_uid, create_date, write_uid, write_date)
                    SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
                           %(move_id)s, %(payment_id)s, d.document_ref, e.sequence, 'pending', 0, %(now)s,
                           ('{' || concat_ws(',', nullif(e.members, ''), nullif(d.members, '')) || '}')::json,
+                          d.amount::numeric, d.document_date::date, d.currency_id::int4,
                           %(uid)s, %(now)s, %(uid)s, %(now)s
                      FROM (VALUES %(envelopes)s) AS e(position, res_id, backend_id, event_uuid, sequence, members)
-                     JOIN (VALUES %(documents)s) AS d(res_id, company_id, document_ref, members)
+                     JOIN (VALUES %(documents)s)
+                          AS d(res_id, company_id, document_ref, members, amount, document_date, currency_id)
                           ON d.res_id = e.res_id
                     ORDER BY e.position
                    RETURNING id""",

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 
 from .. import const
+from ..utils import secret_box
 
 
 class ResConfigSettings(models.TransientModel):
@@ -40,6 +41,25 @@ class ResConfigSettings(models.TransientModel):
         help="Dispatcher crons that send in parallel, each in a cron thread of any Odoo server on this database. "
         "Add cron threads (--max-cron-threads) or Odoo servers to give them room to run.",
     )
+    finance_sync_delivery_sla_minutes = fields.Integer(
+        "Deliver within (minutes)",
+        config_parameter=const.PARAM_DELIVERY_SLA_MINUTES,
+        default=0,
+        help="Events of documents not delivered this long after posting open one Late delivery exception per "
+        "backend, resolved by itself once they are delivered. 0 turns the check off.",
+    )
+    finance_sync_metrics_token = fields.Char(
+        "Metrics token",
+        groups="base.group_system",
+        help="Bearer token of GET /finance_sync/metrics (Prometheus). Write-only: leave empty to keep the current "
+        "one. Stored encrypted.",
+    )
+    finance_sync_metrics_token_set = fields.Boolean("Metrics token set", compute="_compute_metrics_token_set")
+
+    def _compute_metrics_token_set(self):
+        is_set = bool(self.env["ir.config_parameter"].sudo().get_param(const.PARAM_METRICS_TOKEN))
+        for settings in self:
+            settings.finance_sync_metrics_token_set = is_set
 
     # The worker crons themselves are the setting: no parameter to drift from them.
     @api.model
@@ -52,4 +72,10 @@ class ResConfigSettings(models.TransientModel):
         res = super().set_values()
         if self.env.user.has_group("base.group_system"):
             self.env["finance.sync.dispatcher"]._set_worker_count(self.finance_sync_dispatcher_workers)
+            token = (self.finance_sync_metrics_token or "").strip()
+            if token:
+                self.env["ir.config_parameter"].sudo().set_param(
+                    const.PARAM_METRICS_TOKEN, secret_box(self.env).encrypt(token)
+                )
+                self.finance_sync_metrics_token = False
         return res

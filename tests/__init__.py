@@ -1,7 +1,11 @@
 # Every test module, so that Odoo's own runner (odoo-bin --test-enable) finds them as pytest does.
 # isort: skip_file
 from . import test_concurrency
+from . import test_delivery_sla
 from . import test_dispatcher
+
+# Every test module, so that Odoo's own runner (odoo-bin --test-enable) finds them as pytest does.
+# isort: skip_file
 from . import test_dispatcher_servers
 from . import test_engine_backoff
 from . import test_engine_budget
@@ -10,6 +14,7 @@ from . import test_engine_classify
 from . import test_engine_crypto
 from . import test_engine_inbound
 from . import test_engine_messages
+from . import test_engine_metrics
 from . import test_engine_payload
 from . import test_engine_redact
 from . import test_engine_sender
@@ -25,8 +30,10 @@ from . import test_install
 from . import test_loader
 from . import test_mappings
 from . import test_messages
+from . import test_metrics
 from . import test_outbound
 from . import test_payment_authority
+from . import test_reconciliation
 from . import test_schema_patterns
 from . import test_security
 from . import test_tours

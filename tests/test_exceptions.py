@@ -99,8 +99,8 @@ class TestExceptionQueue(FinanceSyncCase):
             self.assertTrue(exc.explanation and exc.suggested_fix, category)
         self.assertEqual(
             self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
-            3,
-            "conflicts and inbound problems warn; the rest blocks sending",
+            5,
+            "conflicts, inbound problems, reconciliation mismatches and late deliveries warn; the rest blocks sending",
         )
 
     def test_an_exception_opened_concurrently_asks_for_a_retry(self):

@@ -5,6 +5,7 @@ receiver afterwards: proof that the browser really did it.
   a successful connection test, a code added in the mappings list.
 - A finance user who may edit mappings gets the to-do of an invoice held for a missing code,
   adds the code from the exception, sends the event and finds the invoice synced.
+- An administrator finds a period the platform disagrees with and sends the missing event again.
 """
 
 import json
@@ -119,3 +120,35 @@ class TestTours(FinanceSyncCase, HttpCase):
         self.assertEqual(invoice.finance_sync_status, "synced")
         ((_headers, body, _raw),) = self.received()
         self.assertEqual((body["partner"]["code"], body["document"]["id"]), ("CUST-TOUR", invoice.id))
+
+    def test_an_administrator_resends_what_a_platform_lacks(self):
+        admin = self.make_user("fs_tour_recon", "finance_sync.finance_sync_group_admin")
+        self.respond(200)
+        kept = self._create_invoice(post=True)
+        lost = self._create_invoice(post=True)
+        self.dispatch()
+        original = {headers["webhook-id"]: raw for headers, _body, raw in self.received()}
+        self.receiver.clear()
+        self.respond(200)
+        lost_job = self.jobs_of(lost)
+        period = {"date_from": min(kept.date, lost.date), "date_to": max(kept.date, lost.date)}
+        rec = self.env["finance.sync.reconciliation"].create(
+            {"backend_id": self.backend.id, "company_id": self.company.id, **period}
+        )
+        kept_job = self.jobs_of(kept)
+        total = {"event_type": "invoice.posted", "currency": kept.currency_id.name, "count": 1}
+        rec._reconcile({"totals": [{**total, "amount": str(kept.amount_total)}], "event_ids": [kept_job.event_uuid]})
+        self.assertEqual(rec.state, "mismatched")
+
+        self.start_tour(
+            "/odoo/action-finance_sync.finance_sync_reconciliation_action",
+            "finance_sync_reconciliation",
+            login=admin.login,
+        )
+
+        self.env.invalidate_all()
+        ((headers, _body, raw),) = self.received()
+        self.assertEqual(headers["webhook-id"], lost_job.event_uuid)
+        self.assertEqual(raw, original[lost_job.event_uuid], "the original body, byte for byte")
+        self.assertEqual(lost_job.state, "done")
+        self.assertIn(admin.name, "".join(rec.message_ids.mapped("body")))

@@ -1,0 +1,31 @@
+from odoo import fields, models
+
+from .. import const
+
+
+class FinanceSyncReconciliationLine(models.Model):
+    """One control total of a reconciliation: an event type in a currency, as Odoo delivered it
+    and as the platform reported it."""
+
+    _name = "finance.sync.reconciliation.line"
+    _description = "Finance Sync Reconciliation Control Total"
+    _order = "reconciliation_id, event_type, currency_code"
+
+    reconciliation_id = fields.Many2one(
+        "finance.sync.reconciliation", required=True, ondelete="cascade", index=True, readonly=True
+    )
+    company_id = fields.Many2one(related="reconciliation_id.company_id", store=True)
+    event_type = fields.Char(required=True, readonly=True, help="Event type, as sent (invoice.posted, ...).")
+    event_label = fields.Char("Event", compute="_compute_event_label")
+    currency_code = fields.Char("Currency", readonly=True)
+    currency_id = fields.Many2one("res.currency", "Currency (record)", readonly=True)
+    odoo_count = fields.Integer("Odoo count", readonly=True)
+    odoo_amount = fields.Monetary("Odoo amount", readonly=True)
+    platform_count = fields.Integer("Platform count", readonly=True)
+    platform_amount = fields.Monetary("Platform amount", readonly=True)
+    differs = fields.Boolean(readonly=True, help="The platform reported other figures than Odoo delivered.")
+
+    def _compute_event_label(self):
+        labels = dict(const.EVENT_TYPES)
+        for line in self:
+            line.event_label = labels.get(line.event_type, line.event_type)

@@ -1,0 +1,139 @@
+"""GET /finance_sync/metrics through Odoo's real HTTP server: the bearer token of Settings
+(stored encrypted), 401 otherwise, the Prometheus text, and a query count that does not grow with
+the number of backends, jobs or exceptions."""
+
+import re
+
+from odoo.tests import HttpCase, tagged
+
+from .. import const
+from ..engine import metrics as metrics_lib
+from .common import FinanceSyncCase
+
+TOKEN = "metrics-token-0123456789abcdef"
+
+
+def sample(text, name, **labels):
+    """The value of the series ``name`` whose labels include ``labels`` (exactly one)."""
+    found = []
+    for line in text.splitlines():
+        match = re.match(r"^(\w+)\{(.*)\} (\S+)$", line)
+        if not match or match[1] != name:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match[2]))
+        if all(have.get(key) == str(value) for key, value in labels.items()):
+            found.append(float(match[3]))
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
+@tagged("post_install", "-at_install")
+class TestMetrics(FinanceSyncCase, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        settings = cls.env["res.config.settings"].create({"finance_sync_metrics_token": TOKEN})
+        settings.execute()
+
+    def get(self, token=TOKEN, scheme="Bearer"):
+        headers = {"Authorization": f"{scheme} {token}"} if token is not None else {}
+        return self.url_open("/finance_sync/metrics", headers=headers)
+
+    def test_the_token_is_stored_encrypted_and_write_only(self):
+        stored = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_METRICS_TOKEN)
+        self.assertTrue(stored)
+        self.assertNotIn(TOKEN, stored)
+        settings = self.env["res.config.settings"].create({})
+        self.assertFalse(settings.finance_sync_metrics_token)
+        self.assertTrue(settings.finance_sync_metrics_token_set)
+        # Saving the settings without typing a token keeps the current one.
+        settings.execute()
+        self.assertEqual(self.get().status_code, 200)
+
+    def test_neutralize_forgets_the_token(self):
+        from odoo.modules.neutralize import get_neutralization_queries
+
+        for query in get_neutralization_queries(["finance_sync"]):
+            self.env.cr.execute(query)
+        self.env.invalidate_all()
+        self.assertFalse(self.env["ir.config_parameter"].sudo().get_param(const.PARAM_METRICS_TOKEN))
+        self.assertEqual(self.get().status_code, 401)
+
+    def test_refused_without_the_right_bearer_token(self):
+        for token, scheme in ((None, "Bearer"), ("wrong", "Bearer"), (TOKEN, "Basic"), ("", "Bearer")):
+            response = self.get(token, scheme)
+            self.assertEqual(response.status_code, 401, (token, scheme))
+            self.assertEqual(response.json()["error"], "unauthorized")
+            self.assertNotIn("finance_sync_jobs", response.text)
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_METRICS_TOKEN, False)
+        self.assertEqual(self.get().status_code, 401, "no token configured: nobody reads the metrics")
+
+    def test_post_is_not_allowed(self):
+        response = self.url_open("/finance_sync/metrics", data=b"{}", headers={"Authorization": f"Bearer {TOKEN}"})
+        self.assertEqual(response.status_code, 405)
+
+    def test_prometheus_text_per_backend(self):
+        self.respond(200, once=True)
+        self.respond(500)
+        delivered = self.init_invoice("out_invoice", amounts=[10.0], post=True)
+        self.dispatch()  # delivered
+        failing = self.init_invoice("out_invoice", amounts=[20.0], post=True)
+        self.dispatch()  # 500: retried later, a failure
+        self.assertEqual(self.jobs_of(delivered).state, "done")
+        self.assertEqual(self.jobs_of(failing).state, "pending")
+        self.env["finance.sync.exception"]._open_or_bump(self.backend, "transport", "down", jobs=self.jobs_of(failing))
+        quiet = self.create_backend('Quiet "one"', path="/quiet")
+        self.env.flush_all()
+
+        response = self.get()
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.headers["Content-Type"], metrics_lib.CONTENT_TYPE)
+        text = response.text
+        b = {"backend_id": self.backend.id}
+        self.assertIn("# TYPE finance_sync_deliveries_total counter", text)
+        self.assertEqual(sample(text, "finance_sync_jobs", state="pending", **b), 1)
+        self.assertEqual(sample(text, "finance_sync_jobs", state="dead", **b), 0)
+        self.assertEqual(sample(text, "finance_sync_deliveries_total", **b), 1)
+        self.assertEqual(sample(text, "finance_sync_failures_total", **b), 1)
+        self.assertGreater(sample(text, "finance_sync_last_success_timestamp_seconds", **b), 1.7e9)
+        self.assertGreaterEqual(sample(text, "finance_sync_oldest_pending_age_seconds", **b), 0)
+        self.assertEqual(sample(text, "finance_sync_open_exceptions", category="transport", **b), 1)
+        self.assertEqual(sample(text, "finance_sync_reconciliation_status", status="none", **b), 1)
+        # A name with a double quote is escaped, and a backend with nothing yet shows zeros.
+        q = {"backend_id": quiet.id}
+        self.assertIn('backend="Quiet \\"one\\""', text)
+        self.assertEqual(sample(text, "finance_sync_jobs", state="pending", **q), 0)
+        self.assertEqual(sample(text, "finance_sync_last_success_timestamp_seconds", **q), 0)
+
+    def test_query_count_does_not_grow_with_backends_and_jobs(self):
+        Backend = self.env["finance.sync.backend"]
+
+        def queries():
+            self.env.flush_all()
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            text = Backend._finance_sync_metrics()
+            return self.env.cr.sql_log_count - before, text
+
+        self.init_invoice("out_invoice", amounts=[10.0], post=True)
+        few, _text = queries()
+        backends = [self.create_backend(f"Platform {n}", path=f"/p{n}") for n in range(4)]
+        for _n in range(3):
+            self.init_invoice("out_invoice", amounts=[10.0], post=True)
+        for backend in backends:
+            self.env["finance.sync.exception"]._open_or_bump(backend, "transport", "down")
+        self.env["finance.sync.reconciliation"].create(
+            {
+                "backend_id": backends[0].id,
+                "company_id": self.company.id,
+                "date_from": "2026-11-01",
+                "date_to": "2026-11-30",
+            }
+        )
+        many, text = queries()
+        self.assertEqual(many, few)
+        self.assertEqual(many, 6, "backends, their names, jobs, attempts, exceptions, reconciliations")
+        self.assertEqual(sample(text, "finance_sync_jobs", state="pending", backend_id=backends[3].id), 3)
+        self.assertEqual(
+            sample(text, "finance_sync_reconciliation_status", status="waiting", backend_id=backends[0].id), 1
+        )

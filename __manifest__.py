@@ -23,6 +23,7 @@
         "views/account_move_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
+        "views/finance_sync_master_data_views.xml",
         "views/finance_sync_menus.xml",
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",

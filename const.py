@@ -15,6 +15,9 @@ EVENT_INVOICE_PAYMENT_STATE = "invoice.payment_state_changed"
 EVENT_PAYMENT_POSTED = "payment.posted"
 EVENT_PAYMENT_DRAFT = "payment.reset_to_draft"
 EVENT_PAYMENT_CANCELLED = "payment.cancelled"
+EVENT_PARTNER_UPSERTED = "partner.upserted"
+EVENT_PARTNER_MERGED = "partner.merged"
+EVENT_PARTNER_EXPOSURE = "partner.exposure"
 
 EVENT_TYPES = [
     (EVENT_PING, "Ping"),
@@ -25,6 +28,9 @@ EVENT_TYPES = [
     (EVENT_PAYMENT_POSTED, "Payment posted"),
     (EVENT_PAYMENT_DRAFT, "Payment reset to draft"),
     (EVENT_PAYMENT_CANCELLED, "Payment cancelled"),
+    (EVENT_PARTNER_UPSERTED, "Partner created or changed"),
+    (EVENT_PARTNER_MERGED, "Partner merged"),
+    (EVENT_PARTNER_EXPOSURE, "Partner credit exposure"),
 ]
 
 # Document kinds, as named in payloads and in a backend's scope.
@@ -103,6 +109,7 @@ EXCEPTION_CATEGORIES = [
     ("inbound_unknown_reference", "Inbound: unknown reference"),
     ("inbound_invalid", "Inbound: invalid"),
     ("warehouse_schema", "Warehouse schema"),
+    ("dependency", "Waiting for partner"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -111,11 +118,13 @@ INBOUND_DELIVERY_ACKNOWLEDGED = "delivery.acknowledged"
 INBOUND_DELIVERY_REJECTED = "delivery.rejected"
 INBOUND_PAYMENT_STATUS = "payment.status"
 INBOUND_INVOICE_STATUS = "invoice.status"
+INBOUND_PARTNER_CREDIT = "partner.credit"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
     (INBOUND_PAYMENT_STATUS, "Payment status"),
     (INBOUND_INVOICE_STATUS, "Invoice status"),
+    (INBOUND_PARTNER_CREDIT, "Partner credit decision"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -138,3 +147,8 @@ INBOUND_PURGE_BATCH = 1000
 # --- Retention (system parameter shared with the job retention) ----------------------------
 PARAM_RETENTION_DAYS = "finance_sync.retention_days"
 DEFAULT_RETENTION_DAYS = 90
+
+# --- Master data and credit exposure --------------------------------------------------------
+# Partner events: the customers and suppliers of a backend with the *Master data* scope.
+PARTNER_EVENT_TYPES = (EVENT_PARTNER_UPSERTED, EVENT_PARTNER_MERGED, EVENT_PARTNER_EXPOSURE)
+DEFAULT_EXPOSURE_INTERVAL_MINUTES = 15  # at most one exposure event per partner and backend this often

@@ -106,6 +106,9 @@ TEMPLATES = {
     "missing_mapping": _lt("%(kind)s %(name)s (id %(id)s) has no code in mapping set %(set)s, which requires one."),
     "gave_up": _lt("Gave up after %(count)s attempts. Last error: %(error)s"),
     "job_cancelled": _lt("Cancelled by %(user)s on %(date)s: %(reason)s"),
+    "waiting_for_partner": _lt(
+        "Held until partner %(partner)s reaches the platform: its event is %(state)s. %(reason)s"
+    ),
     # --- inbound events (models/finance_sync_inbound_event.py) ---------------------------------
     "inbound_apply_failed": _lt("Odoo could not apply this event"),
     "inbound_unknown_event": _lt("No event %(event)s was sent to this platform."),
@@ -146,6 +149,11 @@ TEMPLATES = {
     "payment_exceeds_due": _lt("Payment of %(amount)s %(currency)s exceeds the amount due on %(invoice)s (%(due)s)."),
     "payment_date_locked": _lt("The payment date %(date)s is in a locked period (until %(lock)s)."),
     "payment_direction": _lt("The payment would not go the way %(invoice)s is settled."),
+    # --- credit decisions (partner.credit) ------------------------------------------------------
+    "credit_unknown_partner": _lt("No partner %(partner)s in this backend's companies."),
+    "credit_older": _lt("Older than the credit decision already recorded (%(date)s)."),
+    "credit_currency": _lt("Credit limit in %(currency)s, but the company's currency is %(company_currency)s."),
+    "credit_applied": _lt("Credit limit %(limit)s %(currency)s, hold %(hold)s, applied to %(partner)s."),
 }
 
 

@@ -17,3 +17,7 @@ from . import finance_sync_external_payment
 from . import account_move
 from . import account_payment
 from . import res_config_settings
+from . import finance_sync_backend_master_data
+from . import res_partner
+from . import res_partner_bank
+from . import account_partial_reconcile

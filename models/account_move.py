@@ -38,12 +38,15 @@ class AccountMove(models.Model):
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
         posted._finance_sync_invoices()._finance_sync_capture(const.EVENT_INVOICE_POSTED)
+        posted._finance_sync_note_exposure()
         return posted
 
     def button_draft(self):
         was_posted = self._finance_sync_invoices().filtered(lambda m: m.state == "posted")
+        receivables = self.filtered(lambda m: m.state == "posted")
         res = super().button_draft()
         was_posted._finance_sync_capture(const.EVENT_INVOICE_DRAFT, only_if_sent=True)
+        receivables._finance_sync_note_exposure()
         return res
 
     def button_cancel(self):
@@ -84,6 +87,13 @@ class AccountMove(models.Model):
             wants=changed,
         )
         self.env.flush_all()
+
+    def _finance_sync_note_exposure(self):
+        """Master data: the customers whose receivables these entries move (exposure events)."""
+        if not self or not self.env["res.partner"]._finance_sync_master_data_enabled():
+            return
+        lines = self.line_ids.filtered(lambda line: line.account_id.account_type == "asset_receivable")
+        lines.partner_id._finance_sync_note_exposure()
 
     # === CAPTURE HELPERS === #
 

@@ -31,3 +31,4 @@ from . import test_security
 from . import test_tours
 from . import test_warehouse
 from . import test_webhook_table
+from . import test_master_data

@@ -1,4 +1,5 @@
 from . import (
+    base_partner_merge_automatic_wizard,
     finance_sync_backfill,
     finance_sync_exception_ignore,
     finance_sync_job_cancel,

@@ -32,3 +32,4 @@ from . import test_tours
 from . import test_warehouse
 from . import test_webhook_table
 from . import test_master_data
+from . import test_master_data_concurrency

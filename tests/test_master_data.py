@@ -123,6 +123,30 @@ class TestMasterData(FinanceSyncCase):
         self.assertEqual(sorted(types[1:]), ["invoice.posted", "invoice.posted"])
         self.assertEqual(problem.state, "resolved")
 
+    def test_a_partner_event_leased_by_a_dead_worker_holds_the_document(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        # A worker claimed the partner's event, then died: its lease runs for a while yet.
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET lease_until = now() AT TIME ZONE 'UTC' + interval '1 hour' WHERE id = %s",
+            [partner_job.id],
+        )
+        self.Job.invalidate_model()
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(self.received(), [], "neither the leased partner event nor the document behind it")
+        self.assertEqual((partner_job | doc_job).mapped("state"), ["pending", "pending"])
+        # The lease expires: the partner's event is sent again, then the document.
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET lease_until = now() AT TIME ZONE 'UTC' - interval '1 minute' WHERE id = %s",
+            [partner_job.id],
+        )
+        self.Job.invalidate_model()
+        self.dispatch()
+        types = [body["type"] for _h, body, _raw in self.received() if body["type"] != "partner.exposure"]
+        self.assertEqual(types, ["partner.upserted", "invoice.posted"])
+
     def test_cancelling_the_partner_event_releases_its_documents(self):
         invoice = self.post_invoice()
         partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)

@@ -33,3 +33,4 @@ from . import test_warehouse
 from . import test_webhook_table
 from . import test_master_data
 from . import test_master_data_concurrency
+from . import test_credit_exposure

@@ -33,6 +33,40 @@ class AccountMove(models.Model):
         groups="finance_sync.finance_sync_group_user",
     )
 
+    finance_sync_credit_hold = fields.Boolean(
+        "Customer on credit hold",
+        related="commercial_partner_id.finance_sync_credit_hold",
+        help="A platform with credit authority put this customer on hold.",
+    )
+    finance_sync_credit_hold_reason = fields.Char(related="commercial_partner_id.finance_sync_credit_hold_reason")
+
+    # === ACTIONS === #
+
+    def action_post(self):
+        """Posting a customer invoice of a customer on credit hold asks users without accounting
+        administrator rights to confirm, and records who overrode the hold and why."""
+        held = self._finance_sync_credit_held()
+        if (
+            held
+            and not self.env.context.get("finance_sync_credit_override")
+            and not self.env.user.has_group("account.group_account_manager")
+        ):
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.env._("Customer on credit hold"),
+                "res_model": "finance.sync.credit.hold.override",
+                "view_mode": "form",
+                "target": "new",
+                "context": {"default_move_ids": [(6, 0, self.ids)]},
+            }
+        return super().action_post()
+
+    def _finance_sync_credit_held(self):
+        """The draft customer invoices among these whose customer is on credit hold."""
+        return self.filtered(
+            lambda m: m.state == "draft" and m.move_type == "out_invoice" and m.finance_sync_credit_hold
+        )
+
     # === HOOKS: every change a platform must hear about === #
 
     def _post(self, soft=True):

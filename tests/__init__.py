@@ -34,3 +34,4 @@ from . import test_webhook_table
 from . import test_master_data
 from . import test_master_data_concurrency
 from . import test_credit_exposure
+from . import test_credit_decisions

@@ -31,6 +31,7 @@
     ],
     "demo": [
         "demo/finance_sync_demo.xml",
+        "demo/finance_sync_demo_master_data.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -18,6 +18,8 @@ class AccountPartialReconcile(models.Model):
         return super().unlink()
 
     def _finance_sync_note_exposure(self):
+        if not self or not self.env["res.partner"]._finance_sync_master_data_enabled():
+            return
         lines = (self.debit_move_id | self.credit_move_id).filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )

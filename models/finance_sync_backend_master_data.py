@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from .. import const
 
@@ -33,6 +34,13 @@ class FinanceSyncBackend(models.Model):
     _exposure_interval_positive = models.Constraint(
         "CHECK(exposure_interval >= 0)", "The exposure interval cannot be negative."
     )
+
+    @api.constrains("send_master_data", "transport")
+    def _check_master_data_transport(self):
+        if self.filtered(lambda b: b.send_master_data and b.transport == "warehouse"):
+            raise ValidationError(
+                self.env._("The warehouse stores documents only: master data goes to webhook platforms.")
+            )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -3,6 +3,7 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from .. import const
@@ -40,6 +41,15 @@ MASTER_FIELDS = frozenset(
     }
 )
 ADDRESS_TYPES = ("invoice", "delivery")
+CREDIT_HOLD_FIELDS = frozenset(
+    {
+        "finance_sync_credit_hold",
+        "finance_sync_credit_hold_reason",
+        "finance_sync_credit_decided_at",
+        "finance_sync_credit_reference",
+        "finance_sync_credit_backend_id",
+    }
+)
 PRECOMMIT_PARTNERS = "finance_sync.partners_before"
 PRECOMMIT_EXPOSURE = "finance_sync.exposure_partners"
 
@@ -68,12 +78,22 @@ class ResPartner(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        if any(CREDIT_HOLD_FIELDS & vals.keys() for vals in vals_list) and not (
+            self.env.su or self.env.user.has_group("account.group_account_manager")
+        ):
+            raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
         partners = super().create(vals_list)
         if not self.env.context.get("finance_sync_no_capture"):
             partners.commercial_partner_id._finance_sync_note_change(new=True)
         return partners
 
     def write(self, vals):
+        if CREDIT_HOLD_FIELDS & vals.keys() and not (
+            self.env.su or self.env.user.has_group("account.group_account_manager")
+        ):
+            # A credit authority's decisions are recorded by the inbound processing; by hand, only
+            # accounting administrators may put a customer on hold or lift it.
+            raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
         if self.env.context.get("finance_sync_no_capture") or not MASTER_FIELDS & vals.keys():
             return super().write(vals)
         commercial = self.commercial_partner_id

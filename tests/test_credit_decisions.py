@@ -4,6 +4,7 @@ currency is a conflict; a held customer's invoice needs a recorded override to b
 
 from datetime import timedelta
 
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .test_inbound import InboundCase, event, iso_now
@@ -156,6 +157,16 @@ class TestCreditHoldOnInvoices(InboundCase):
         self.assertTrue(self.env.user.has_group("account.group_account_manager"))
         self.assertFalse(invoice.action_post())
         self.assertEqual(invoice.state, "posted")
+
+    def test_only_accounting_administrators_change_the_hold_by_hand(self):
+        contacts = self.make_user("fs_contacts", "account.group_account_invoice", "base.group_partner_manager")
+        customer = self.customer.with_user(contacts)
+        customer.write({"phone": "+32 3 555 12 12"})  # may edit the customer ...
+        with self.assertRaises(AccessError):
+            customer.write({"finance_sync_credit_hold": False})  # ... but not its credit hold
+        self.assertTrue(self.customer.finance_sync_credit_hold)
+        self.customer.write({"finance_sync_credit_hold": False})  # an accounting administrator
+        self.assertFalse(self.customer.finance_sync_credit_hold)
 
     def test_customers_not_on_hold_post_as_usual(self):
         invoice = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[10.0]).with_user(self.billing)

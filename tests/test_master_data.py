@@ -5,6 +5,7 @@ import json
 
 from werkzeug import Response
 
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import FinanceSyncCase
@@ -81,6 +82,11 @@ class TestMasterData(FinanceSyncCase):
             self.Job.search([("backend_id", "=", other.id), ("res_model", "=", "res.partner")]),
             "no partner event for a backend without the master data scope",
         )
+
+    def test_the_warehouse_takes_no_master_data(self):
+        warehouse = self.env["finance.sync.backend"].new({"transport": "warehouse", "send_master_data": True})
+        with self.assertRaises(ValidationError):
+            warehouse._check_master_data_transport()
 
     def test_the_document_waits_while_its_partner_event_is_open(self):
         invoice = self.post_invoice()

@@ -54,6 +54,13 @@ class TestCreditDecisions(InboundCase):
         self.assertFalse(customer.finance_sync_credit_hold)
         self.assertEqual(customer.credit_limit, 8000.0)
 
+    def test_odoo_s_own_credit_warning_follows_the_decided_limit(self):
+        self.company.account_use_credit_limit = True
+        self.assertEqual(self.post(self.decision(limit="500.00", hold=False)).status_code, 202)
+        invoice = self.init_invoice("out_invoice", partner=self.customer, amounts=[800.0], taxes=[])
+        self.assertTrue(invoice.partner_credit_warning, "the invoice exceeds the platform's limit")
+        self.assertIn("500", invoice.partner_credit_warning)
+
     def test_the_partner_may_be_named_by_its_code(self):
         payload = self.decision()
         payload["data"]["partner"] = {"code": "CC-7"}

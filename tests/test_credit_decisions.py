@@ -7,6 +7,7 @@ from datetime import timedelta
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
+from ..engine import signing
 from .test_inbound import InboundCase, event, iso_now
 
 
@@ -112,6 +113,22 @@ class TestCreditDecisions(InboundCase):
             backend.with_user(admin_only).write({"credit_authority": True})
         self.assertEqual(type(caught.exception).__name__, "AccessError")
         self.assertFalse(backend.credit_authority)
+
+    def test_a_credit_authority_s_secrets_change_only_with_accounting_rights(self):
+        fs_admin = self.make_user("fs_admin_secrets", "finance_sync.finance_sync_group_admin")
+        stored = self.backend.sudo()
+        before = stored.read(["signing_secret_encrypted", "webhook_token"])
+        known_secret = signing.generate_secret()
+        with self.assertRaises(AccessError):
+            self.backend.with_user(fs_admin).write({"signing_secret": known_secret})
+        with self.assertRaises(AccessError):
+            self.backend.with_user(fs_admin).action_regenerate_webhook_token()
+        self.backend.invalidate_recordset()
+        self.assertEqual(stored.read(["signing_secret_encrypted", "webhook_token"]), before)
+        # The attack this closes: a credit decision signed with a secret the administrator chose.
+        before_events = self.snapshot()
+        self.assertRefused(self.post(self.decision(), secret=known_secret), 401, "bad_signature", before_events)
+        self.assertFalse(self.customer.finance_sync_credit_hold)
 
 
 @tagged("post_install", "-at_install")

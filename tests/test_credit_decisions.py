@@ -68,6 +68,18 @@ class TestCreditDecisions(InboundCase):
         self.assertEqual(self.post(payload).status_code, 202)
         self.assertTrue(self.customer.finance_sync_credit_hold)
 
+    def test_the_code_may_be_the_platform_s_mapped_code(self):
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Risk engine codes"})
+        self.env["finance.sync.mapping"].create(
+            {"set_id": mapping_set.id, "kind": "partner", "partner_id": self.customer.id, "external_code": "RISK-9"}
+        )
+        self.backend.mapping_set_id = mapping_set
+        payload = self.decision()
+        payload["data"]["partner"] = {"code": "RISK-9"}
+        self.assertEqual(self.post(payload).status_code, 202)
+        self.assertEqual(self.last_event().state, "processed")
+        self.assertTrue(self.customer.finance_sync_credit_hold)
+
     def test_an_older_decision_than_the_recorded_one_is_ignored(self):
         self.post(self.decision(limit="5000"))
         older = self.decision(limit="100", hold=False, decided_at=iso_now(timedelta(hours=-2)))

@@ -113,6 +113,27 @@ class TestCreditExposure(FinanceSyncCase):
         self.assertEqual(self.sent_exposures(), [], "not before the backend's interval")
         self.assertEqual(second.state, "pending")
 
+    def test_reversals_and_payments_send_the_new_exposure(self):
+        self.backend.exposure_interval = 0
+        invoice = self.invoice(400.0, self.today)
+        paid = self.invoice(100.0, self.today)
+        self.commit_hooks()
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(self.sent_exposures()[-1]["exposure"]["open_balance"], "500.00")
+
+        invoice._reverse_moves([{"ref": "Returned goods"}], cancel=True)
+        self.commit_hooks()
+        self.dispatch()
+        self.assertEqual(self.sent_exposures()[-1]["exposure"]["open_balance"], "100.00", "after the reversal")
+
+        self.pay(paid, 100.0)
+        self.commit_hooks()
+        self.dispatch()
+        last = self.sent_exposures()[-1]["exposure"]
+        self.assertEqual((last["open_balance"], last["unpaid_invoice_count"]), ("0.00", 0), "after the payment")
+        self.assertEqual(len(self.sent_exposures()), 3)
+
     def test_an_unrelated_write_or_a_supplier_sends_no_exposure(self):
         supplier = self.env["res.partner"].create({"name": "Only a supplier", "supplier_rank": 1})
         self.init_invoice("in_invoice", partner=supplier, invoice_date=self.today, amounts=[80.0], post=True)

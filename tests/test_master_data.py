@@ -74,6 +74,26 @@ class TestMasterData(FinanceSyncCase):
         self.commit_hooks()
         self.assertEqual(len(self.partner_jobs(self.customer)), 1)
 
+    def test_a_payment_s_partner_travels_first_too(self):
+        supplier = self.env["res.partner"].create({"name": "Master Supplier", "supplier_rank": 1})
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": "outbound",
+                "partner_type": "supplier",
+                "partner_id": supplier.id,
+                "amount": 75.0,
+                "journal_id": self.company_data["default_journal_bank"].id,
+            }
+        )
+        payment.action_post()
+        self.assertEqual(self.jobs_of(payment).depends_on_partner_id, supplier)
+        self.respond(200)
+        self.dispatch()
+        types = [
+            body["type"] for _h, body, _raw in self.received() if (body.get("partner") or {}).get("id") == supplier.id
+        ]
+        self.assertEqual(types, ["partner.upserted", "payment.posted"])
+
     def test_a_backend_without_master_data_gets_no_partner_and_no_dependency(self):
         other = self.create_backend("Documents only", path="/docs")
         invoice = self.post_invoice()

@@ -419,6 +419,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
     def _refresh_run(self, run):
         """Read the backends again every few seconds (see ``_refresh_channels``)."""
         if time.monotonic() - run.refreshed_at > const.DISPATCH_REFRESH_SECONDS:
+            self.env["finance.sync.job"]._release_stale_holds()
             self._refresh_channels(run.channels, run.backend_ids)
             run.refreshed_at = time.monotonic()
 

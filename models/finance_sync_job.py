@@ -624,6 +624,33 @@ class FinanceSyncJob(models.Model):
                 )
             )._hold_behind(partner_job)
 
+    @api.model
+    def _release_stale_holds(self):
+        """Release jobs held behind a partner event that no longer needs a person (delivered,
+        cancelled or retried). The transitions release them as they happen; this catches a
+        document captured while another transaction was recording its partner's delivery (each
+        saw the other's rows as they were before). Run by the dispatcher every few seconds."""
+        self.flush_model(["state", "last_error_code", "depends_on_partner_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT job.id FROM finance_sync_job job
+                    WHERE job.state = 'blocked' AND job.last_error_code = 'waiting_for_partner'
+                      AND NOT EXISTS (
+                            SELECT 1 FROM finance_sync_job dep
+                             WHERE dep.backend_id = job.backend_id
+                               AND dep.res_model = 'res.partner'
+                               AND dep.res_id = job.depends_on_partner_id
+                               AND dep.event_type = %s
+                               AND dep.id < job.id
+                               AND dep.state IN ('blocked', 'failed', 'dead'))""",
+                const.EVENT_PARTNER_UPSERTED,
+            )
+        )
+        stale = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
+        if stale:
+            stale._mark_pending()
+        return stale
+
     def _release_dependents(self):
         """Partner events delivered or cancelled release the documents they held (due now; the
         dispatcher still sends them only once no earlier partner event is open)."""

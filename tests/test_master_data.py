@@ -173,6 +173,27 @@ class TestMasterData(FinanceSyncCase):
         types = [body["type"] for _h, body, _raw in self.received() if body["type"] != "partner.exposure"]
         self.assertEqual(types, ["partner.upserted", "invoice.posted"])
 
+    def test_a_document_held_while_its_partner_was_being_delivered_is_released(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        self.answer_by_type({"partner.upserted": 422})
+        self.dispatch()
+        self.assertEqual(doc_job.state, "blocked")
+        # Another transaction delivered the partner meanwhile, without seeing this document's job
+        # (captured concurrently): the job is still held although nothing holds it any more.
+        partner_job._mark_done(200, 2)
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET state = 'blocked', last_error_code = 'waiting_for_partner' WHERE id = %s",
+            [doc_job.id],
+        )
+        self.Job.invalidate_model()
+        self.receiver.clear()
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(doc_job.state, "done", "the dispatcher releases holds nothing justifies any more")
+        sent = [body["type"] for _h, body, _raw in self.received() if body["type"] != "partner.exposure"]
+        self.assertEqual(sent, ["invoice.posted"])
+
     def test_cancelling_the_partner_event_releases_its_documents(self):
         invoice = self.post_invoice()
         partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)

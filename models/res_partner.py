@@ -98,6 +98,8 @@ class ResPartner(models.Model):
             return super().write(vals)
         commercial = self.commercial_partner_id
         commercial._finance_sync_note_change()
+        if {"credit_limit", "finance_sync_credit_hold"} & vals.keys():
+            commercial._finance_sync_note_exposure()  # the exposure carries both
         res = super().write(vals)
         # A contact moved to another company changes that company's addresses too.
         (self.commercial_partner_id - commercial)._finance_sync_note_change()

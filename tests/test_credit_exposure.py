@@ -134,6 +134,15 @@ class TestCreditExposure(FinanceSyncCase):
         self.assertEqual((last["open_balance"], last["unpaid_invoice_count"]), ("0.00", 0), "after the payment")
         self.assertEqual(len(self.sent_exposures()), 3)
 
+    def test_a_new_credit_limit_or_hold_is_news_for_the_exposure(self):
+        self.customer.write({"credit_limit": 3000.0, "finance_sync_credit_hold": True})
+        self.commit_hooks()
+        self.assertEqual(len(self.exposure_jobs()), 1)
+        self.respond(200)
+        self.dispatch()
+        (sent,) = self.sent_exposures()
+        self.assertEqual((sent["exposure"]["credit_limit"], sent["exposure"]["on_hold"]), ("3000.00", True))
+
     def test_an_unrelated_write_or_a_supplier_sends_no_exposure(self):
         supplier = self.env["res.partner"].create({"name": "Only a supplier", "supplier_rank": 1})
         self.init_invoice("in_invoice", partner=supplier, invoice_date=self.today, amounts=[80.0], post=True)

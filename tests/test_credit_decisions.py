@@ -204,6 +204,15 @@ class TestCreditHoldOnInvoices(InboundCase):
         self.customer.write({"finance_sync_credit_hold": False})  # an accounting administrator
         self.assertFalse(self.customer.finance_sync_credit_hold)
 
+    def test_the_screens_open_for_an_invoicing_user(self):
+        for model in ("res.partner", "account.move", "finance.sync.credit.hold.override"):
+            with self.subTest(model):
+                views = self.env[model].with_user(self.billing).get_views([(False, "form")])
+                self.assertIn("form", views["views"])
+        arch = self.env["res.partner"].with_user(self.billing).get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn("finance_sync_credit_hold_reason", arch)
+        self.assertNotIn("finance_sync_credit_backend_id", arch, "who decided shows to sync users only")
+
     def test_customers_not_on_hold_post_as_usual(self):
         invoice = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[10.0]).with_user(self.billing)
         self.assertFalse(invoice.action_post())

@@ -2,8 +2,10 @@ import json
 import logging
 from datetime import timedelta
 
+from psycopg2.errors import UniqueViolation
+
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ConcurrencyError
 from odoo.tools import SQL
 
 from .. import const
@@ -197,8 +199,8 @@ class ResPartner(models.Model):
                         wanted[pid] = changed
                 records = records.browse(list(wanted))
             if records:
-                jobs |= self.env["finance.sync.job"]._enqueue(
-                    const.EVENT_PARTNER_UPSERTED, Subjects.of(records, target), payloads, wanted
+                jobs |= _enqueue_partner_events(
+                    self.env, const.EVENT_PARTNER_UPSERTED, Subjects.of(records, target), payloads, wanted
                 )
         return jobs
 
@@ -374,7 +376,8 @@ class ResPartner(models.Model):
                     "company": PayloadBlocks().company(company),
                     "partner": PayloadBlocks().ref(record, "ref"),
                 }
-                job = Job._enqueue(
+                job = _enqueue_partner_events(
+                    self.env,
                     const.EVENT_PARTNER_EXPOSURE,
                     Subjects.of(record, company),
                     {partner.id: payload},
@@ -479,6 +482,21 @@ class _Subject:
         self.id = res_id
         self.company_id = company
         self.display_name = display_name
+
+
+def _enqueue_partner_events(env, event_type, subjects, payloads, backends_by_record, depends_on=None):
+    """``finance.sync.job._enqueue`` for partner events, which two transactions may capture for
+    the same partner at once (two invoices of a new customer posted side by side): the second
+    one's sequence collides with the first one's, and it is retried on a fresh snapshot, where it
+    sees the partner as sent."""
+    # No flush: a flush runs the transaction's pre-commit hooks, which capture partner events too.
+    try:
+        with env.cr.savepoint(flush=False):
+            return env["finance.sync.job"]._enqueue(
+                event_type, subjects, payloads, backends_by_record, depends_on=depends_on
+            )
+    except UniqueViolation:
+        raise ConcurrencyError(f"finance_sync: {event_type} captured concurrently") from None
 
 
 def _normalised(block):

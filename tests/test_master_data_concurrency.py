@@ -151,3 +151,74 @@ class TestPartnerFirstUnderTwoWorkers(BaseCase):
                 cr.execute("DELETE FROM finance_sync_backend WHERE id = %s", (backend_id,))
                 cr.execute("DELETE FROM res_partner WHERE id IN %s", (partner_ids,))
                 cr.commit()
+
+
+@tagged("post_install", "-at_install")
+class TestPartnerCapturedTwiceAtOnce(BaseCase):
+    """Two transactions posting a new customer's first invoices at once both find the platform
+    never had the customer: the second one's partner event collides with the first's and its
+    transaction is retried (ConcurrencyError), where it sees the partner as sent."""
+
+    def _cursor(self):
+        return closing(sql_db.db_connect(get_db_name()).cursor())
+
+    def test_the_second_capture_is_retried_not_an_error(self):
+        with self._cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env.ref("base.main_company")
+            backend = env["finance.sync.backend"].create(
+                {
+                    "name": "Twice at once",
+                    "endpoint_url": "http://127.0.0.1:9/hook",
+                    "signing_secret": signing.generate_secret(),
+                    "state": "paused",
+                    "send_master_data": True,
+                    "company_ids": [(6, 0, company.ids)],
+                }
+            )
+            partner = env["res.partner"].with_context(finance_sync_no_capture=True).create({"name": "Twice"})
+            backend_id, partner_id, company_id = backend.id, partner.id, company.id
+            cr.commit()
+        outcome = []
+        try:
+            with self._cursor() as first_cr, self._cursor() as second_cr:
+                first = api.Environment(first_cr, SUPERUSER_ID, {})
+                second = api.Environment(second_cr, SUPERUSER_ID, {})
+
+                def capture(env):
+                    pair = {(env["finance.sync.backend"].browse(backend_id), env["res.partner"].browse(partner_id))}
+                    env["res.partner"]._finance_sync_partners_first(pair, env["res.company"].browse(company_id))
+
+                # Both transactions look before either commits.
+                first_cr.execute("SELECT 1")
+                second_cr.execute("SELECT 1")
+                capture(first)
+
+                def run_second():
+                    try:
+                        capture(second)
+                        second_cr.commit()
+                        outcome.append("committed")
+                    except Exception as exc:  # the assertion below says what it was
+                        second_cr.rollback()
+                        outcome.append(type(exc).__name__)
+
+                thread = threading.Thread(target=run_second)
+                with registry_shared_with_threads():
+                    thread.start()
+                    time.sleep(0.5)  # the second insert waits for the first transaction
+                    first_cr.commit()
+                    thread.join(30)
+            self.assertEqual(outcome, ["ConcurrencyError"])
+            with self._cursor() as cr:
+                cr.execute(
+                    "SELECT count(*) FROM finance_sync_job WHERE backend_id = %s AND res_model = 'res.partner'",
+                    (backend_id,),
+                )
+                self.assertEqual(cr.fetchone()[0], 1, "one partner event, not two")
+        finally:
+            with self._cursor() as cr:
+                cr.execute("DELETE FROM finance_sync_job WHERE backend_id = %s", (backend_id,))
+                cr.execute("DELETE FROM finance_sync_backend WHERE id = %s", (backend_id,))
+                cr.execute("DELETE FROM res_partner WHERE id = %s", (partner_id,))
+                cr.commit()

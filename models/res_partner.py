@@ -96,12 +96,12 @@ class ResPartner(models.Model):
             # A credit authority's decisions are recorded by the inbound processing; by hand, only
             # accounting administrators may put a customer on hold or lift it.
             raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
+        if {"credit_limit", "finance_sync_credit_hold"} & vals.keys():
+            self.commercial_partner_id._finance_sync_note_exposure()  # the exposure carries both
         if self.env.context.get("finance_sync_no_capture") or not MASTER_FIELDS & vals.keys():
             return super().write(vals)
         commercial = self.commercial_partner_id
         commercial._finance_sync_note_change()
-        if {"credit_limit", "finance_sync_credit_hold"} & vals.keys():
-            commercial._finance_sync_note_exposure()  # the exposure carries both
         res = super().write(vals)
         # A contact moved to another company changes that company's addresses too.
         (self.commercial_partner_id - commercial)._finance_sync_note_change()

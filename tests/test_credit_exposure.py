@@ -143,6 +143,13 @@ class TestCreditExposure(FinanceSyncCase):
         (sent,) = self.sent_exposures()
         self.assertEqual((sent["exposure"]["credit_limit"], sent["exposure"]["on_hold"]), ("3000.00", True))
 
+        self.backend.exposure_interval = 0
+        self.customer.write({"finance_sync_credit_hold": False})  # the hold alone
+        self.commit_hooks()
+        self.dispatch()
+        self.assertEqual(len(self.sent_exposures()), 2)
+        self.assertIs(self.sent_exposures()[-1]["exposure"]["on_hold"], False)
+
     def test_an_unrelated_write_or_a_supplier_sends_no_exposure(self):
         supplier = self.env["res.partner"].create({"name": "Only a supplier", "supplier_rank": 1})
         self.init_invoice("in_invoice", partner=supplier, invoice_date=self.today, amounts=[80.0], post=True)

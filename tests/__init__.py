@@ -36,3 +36,4 @@ from . import test_master_data_concurrency
 from . import test_credit_exposure
 from . import test_credit_decisions
 from . import test_master_data_docs
+from . import test_engine_master_data

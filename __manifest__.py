@@ -25,6 +25,7 @@
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
         "views/finance_sync_reconciliation_views.xml",
+        "views/finance_sync_master_data_views.xml",
         "views/finance_sync_menus.xml",
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
@@ -35,6 +36,7 @@
         "demo/finance_sync_demo.xml",
         "demo/finance_sync_demo_documents.xml",
         "demo/finance_sync_demo_reconciliation.xml",
+        "demo/finance_sync_demo_master_data.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -15,6 +15,9 @@ EVENT_INVOICE_PAYMENT_STATE = "invoice.payment_state_changed"
 EVENT_PAYMENT_POSTED = "payment.posted"
 EVENT_PAYMENT_DRAFT = "payment.reset_to_draft"
 EVENT_PAYMENT_CANCELLED = "payment.cancelled"
+EVENT_PARTNER_UPSERTED = "partner.upserted"
+EVENT_PARTNER_MERGED = "partner.merged"
+EVENT_PARTNER_EXPOSURE = "partner.exposure"
 
 EVENT_TYPES = [
     (EVENT_PING, "Ping"),
@@ -25,6 +28,9 @@ EVENT_TYPES = [
     (EVENT_PAYMENT_POSTED, "Payment posted"),
     (EVENT_PAYMENT_DRAFT, "Payment reset to draft"),
     (EVENT_PAYMENT_CANCELLED, "Payment cancelled"),
+    (EVENT_PARTNER_UPSERTED, "Partner created or changed"),
+    (EVENT_PARTNER_MERGED, "Partner merged"),
+    (EVENT_PARTNER_EXPOSURE, "Partner credit exposure"),
 ]
 
 # Document kinds, as named in payloads and in a backend's scope.
@@ -105,6 +111,7 @@ EXCEPTION_CATEGORIES = [
     ("warehouse_schema", "Warehouse schema"),
     ("reconciliation", "Reconciliation"),
     ("late_delivery", "Late delivery"),
+    ("dependency", "Waiting for partner"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -117,6 +124,7 @@ INBOUND_INVOICE_CREATE = "invoice.create"
 INBOUND_BILL_CREATE = "bill.create"
 INBOUND_APPROVAL_STATUS = "approval.status"
 INBOUND_RECONCILIATION_REPORT = "reconciliation.report"
+INBOUND_PARTNER_CREDIT = "partner.credit"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
@@ -126,6 +134,7 @@ INBOUND_EVENT_TYPES = [
     (INBOUND_BILL_CREATE, "Bill created"),
     (INBOUND_APPROVAL_STATUS, "Approval status"),
     (INBOUND_RECONCILIATION_REPORT, "Reconciliation report"),
+    (INBOUND_PARTNER_CREDIT, "Partner credit decision"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -175,3 +184,7 @@ RECONCILIATION_STATES = [
 PARAM_DELIVERY_SLA_MINUTES = "finance_sync.delivery_sla_minutes"  # 0 or empty: no SLA
 PARAM_METRICS_TOKEN = "finance_sync.metrics_token_encrypted"  # noqa: S105 - a parameter's name, not a secret
 LATE_DELIVERY_JOBS_LINKED = 500  # late jobs linked to the grouped exception (the count says the rest)
+# --- Master data and credit exposure --------------------------------------------------------
+# Partner events: the customers and suppliers of a backend with the *Master data* scope.
+PARTNER_EVENT_TYPES = (EVENT_PARTNER_UPSERTED, EVENT_PARTNER_MERGED, EVENT_PARTNER_EXPOSURE)
+DEFAULT_EXPOSURE_INTERVAL_MINUTES = 15  # at most one exposure event per partner and backend this often

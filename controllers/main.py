@@ -153,6 +153,7 @@ def _parse(body, backend):
     try:
         inbound.validate(payload)
         backend.env["finance.sync.inbound.event"]._check_amount_precision(payload)
+        backend.env["finance.sync.inbound.event"]._check_authority(backend, payload)
     except inbound.InvalidEvent as exc:
         raise _Refusal(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations]) from None
     return payload

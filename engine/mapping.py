@@ -78,6 +78,8 @@ def slots(payload: dict):
     yield from _currency(document, "currency")
     yield from _ref("payment_method", document.get("payment_method"))
     yield from _ref("partner", payload.get("partner"))
+    yield from _ref("partner", payload.get("merged_into"))  # partner.merged: the surviving partner
+    yield from _currency(payload.get("exposure"), "currency")  # partner.exposure
     for line in payload.get("lines") or []:
         yield from _ref("account", line.get("account"))
         for tax in line.get("taxes") or []:

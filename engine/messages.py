@@ -106,6 +106,9 @@ TEMPLATES = {
     "missing_mapping": _lt("%(kind)s %(name)s (id %(id)s) has no code in mapping set %(set)s, which requires one."),
     "gave_up": _lt("Gave up after %(count)s attempts. Last error: %(error)s"),
     "job_cancelled": _lt("Cancelled by %(user)s on %(date)s: %(reason)s"),
+    "waiting_for_partner": _lt(
+        "Held until partner %(partner)s reaches the platform: its event is %(state)s. %(reason)s"
+    ),
     # --- inbound events (models/finance_sync_inbound_event.py) ---------------------------------
     "inbound_apply_failed": _lt("Odoo could not apply this event"),
     "inbound_unknown_event": _lt("No event %(event)s was sent to this platform."),
@@ -196,6 +199,11 @@ TEMPLATES = {
         "%(count)s event(s) of documents posted more than %(minutes)s minutes ago are not delivered yet; "
         "the oldest was captured on %(since)s (UTC)"
     ),
+    # --- credit decisions (partner.credit) ------------------------------------------------------
+    "credit_unknown_partner": _lt("No partner %(partner)s in this backend's companies."),
+    "credit_older": _lt("Older than the credit decision already recorded (%(date)s)."),
+    "credit_currency": _lt("Credit limit in %(currency)s, but the company's currency is %(company_currency)s."),
+    "credit_applied": _lt("Credit limit %(limit)s %(currency)s, hold %(hold)s, applied to %(partner)s."),
 }
 
 

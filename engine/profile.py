@@ -44,6 +44,13 @@ def apply_profile(payload: dict, profile: dict | None) -> dict:
                 partner[key] = None
         partner["vat"] = _sensitive(partner.get("vat"), options["partner_vat"])
         partner["email"] = _sensitive(partner.get("email"), options["partner_email"])
+        # Master data (partner.upserted): the phone is personal data like the e-mail, bank
+        # account numbers follow the documents' bank account setting.
+        if "phone" in partner:
+            partner["phone"] = None if not options["partner_details"] else partner["phone"]
+            partner["phone"] = _sensitive(partner["phone"], options["partner_email"])
+        for bank in partner.get("bank_accounts") or []:
+            bank["number"] = _sensitive(bank.get("number"), options["bank_account"])
     document = payload.get("document")
     if isinstance(document, dict) and "bank_account" in document:
         document["bank_account"] = _sensitive(document["bank_account"], options["bank_account"])

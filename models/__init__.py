@@ -22,3 +22,7 @@ from . import res_config_settings
 from . import finance_sync_reconciliation
 from . import finance_sync_reconciliation_line
 from . import finance_sync_backend_monitoring
+from . import finance_sync_backend_master_data
+from . import res_partner
+from . import res_partner_bank
+from . import account_partial_reconcile

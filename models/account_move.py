@@ -75,17 +75,54 @@ class AccountMove(models.Model):
         check_guarded_fields(self, vals, ORIGIN_FIELDS)
         return super().write(vals)
 
+    finance_sync_credit_hold = fields.Boolean(
+        "Customer on credit hold",
+        related="commercial_partner_id.finance_sync_credit_hold",
+        help="A platform with credit authority put this customer on hold.",
+    )
+    finance_sync_credit_hold_reason = fields.Char(related="commercial_partner_id.finance_sync_credit_hold_reason")
+
+    # === ACTIONS === #
+
+    def action_post(self):
+        """Posting a customer invoice of a customer on credit hold asks users without accounting
+        administrator rights to confirm, and records who overrode the hold and why."""
+        held = self._finance_sync_credit_held()
+        if (
+            held
+            and not self.env.context.get("finance_sync_credit_override")
+            and not self.env.user.has_group("account.group_account_manager")
+        ):
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.env._("Customer on credit hold"),
+                "res_model": "finance.sync.credit.hold.override",
+                "view_mode": "form",
+                "target": "new",
+                "context": {"default_move_ids": [(6, 0, self.ids)]},
+            }
+        return super().action_post()
+
+    def _finance_sync_credit_held(self):
+        """The draft customer invoices among these whose customer is on credit hold."""
+        return self.filtered(
+            lambda m: m.state == "draft" and m.move_type == "out_invoice" and m.finance_sync_credit_hold
+        )
+
     # === HOOKS: every change a platform must hear about === #
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
         posted._finance_sync_invoices()._finance_sync_capture(const.EVENT_INVOICE_POSTED)
+        posted._finance_sync_note_exposure()
         return posted
 
     def button_draft(self):
         was_posted = self._finance_sync_invoices().filtered(lambda m: m.state == "posted")
+        receivables = self.filtered(lambda m: m.state == "posted")
         res = super().button_draft()
         was_posted._finance_sync_capture(const.EVENT_INVOICE_DRAFT, only_if_sent=True)
+        receivables._finance_sync_note_exposure()
         return res
 
     def button_cancel(self):
@@ -126,6 +163,13 @@ class AccountMove(models.Model):
             wants=changed,
         )
         self.env.flush_all()
+
+    def _finance_sync_note_exposure(self):
+        """Master data: the customers whose receivables these entries move (exposure events)."""
+        if not self or not self.env["res.partner"]._finance_sync_master_data_enabled():
+            return
+        lines = self.line_ids.filtered(lambda line: line.account_id.account_type == "asset_receivable")
+        lines.partner_id._finance_sync_note_exposure()
 
     # === CAPTURE HELPERS === #
 

@@ -34,8 +34,44 @@ DUE_CONDITION = """
            AND prev.res_model = job.res_model
            AND prev.res_id = job.res_id
            AND prev.sequence < job.sequence
-           AND prev.state IN %(open_states)s)
+           AND prev.state IN %(open_states)s
+           AND %(same_stream)s)
+   AND %(waits_for_partner)s
 """
+
+# Master data: an event that depends on a partner (``depends_on_partner_id``) is not due while a
+# ``partner.upserted`` event of that partner captured before it is still open on the same backend.
+# Like the per-document order it reads committed states only: the partner's event is open until
+# the transaction recording its delivery commits, whichever worker sent it, and a crash leaves it
+# open (pending with an expired lease), so the document never overtakes it.
+PARTNER_FIRST_CONDITION = """
+       NOT EXISTS (
+        SELECT 1
+          FROM finance_sync_job dep
+         WHERE job.depends_on_partner_id IS NOT NULL
+           AND dep.backend_id = job.backend_id
+           AND dep.res_model = 'res.partner'
+           AND dep.res_id = job.depends_on_partner_id
+           AND dep.event_type = %(partner_event)s
+           AND dep.id < job.id
+           AND dep.state IN %(open_states)s)
+"""
+
+
+# A partner's credit exposure is a state, not a change: its events keep their own order, apart
+# from the partner's master data events, so that a delayed exposure (coalescing interval) never
+# holds the partner, nor the partner's documents behind it.
+SAME_STREAM_CONDITION = "(prev.event_type = %(exposure)s) = (job.event_type = %(exposure)s)"
+
+
+def same_stream():
+    """SQL: ``prev`` and ``job`` are in the same ordered stream of their record."""
+    return SQL(SAME_STREAM_CONDITION, exposure=const.EVENT_PARTNER_EXPOSURE)
+
+
+def partner_first():
+    """SQL: the partner-first condition on ``job`` (see PARTNER_FIRST_CONDITION)."""
+    return SQL(PARTNER_FIRST_CONDITION, partner_event=const.EVENT_PARTNER_UPSERTED, open_states=const.JOB_OPEN_STATES)
 
 
 def own_transactions(cr):
@@ -383,6 +419,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
     def _refresh_run(self, run):
         """Read the backends again every few seconds (see ``_refresh_channels``)."""
         if time.monotonic() - run.refreshed_at > const.DISPATCH_REFRESH_SECONDS:
+            self.env["finance.sync.job"]._release_stale_holds()
             self._refresh_channels(run.channels, run.backend_ids)
             run.refreshed_at = time.monotonic()
 
@@ -503,7 +540,13 @@ class FinanceSyncDispatcher(models.AbstractModel):
             select=select,
             backend_id=backend_id,
             frozen=SQL("NOT") if frozen else SQL(""),
-            due=SQL(DUE_CONDITION, now=now, open_states=const.JOB_OPEN_STATES),
+            due=SQL(
+                DUE_CONDITION,
+                now=now,
+                open_states=const.JOB_OPEN_STATES,
+                same_stream=same_stream(),
+                waits_for_partner=partner_first(),
+            ),
             only=SQL("job.id IN %s", tuple(job_ids)) if job_ids else SQL("TRUE"),
             limit=limit,
         )
@@ -641,10 +684,14 @@ class FinanceSyncDispatcher(models.AbstractModel):
                               AND prev.res_model = job.res_model
                               AND prev.res_id = job.res_id
                               AND prev.sequence < job.sequence
-                              AND prev.state IN %(open_states)s)
+                              AND prev.state IN %(open_states)s
+                              AND %(same_stream)s)
+                      AND %(waits_for_partner)s
                     GROUP BY job.backend_id""",
                 backend_ids=tuple(channels),
                 open_states=const.JOB_OPEN_STATES,
+                same_stream=same_stream(),
+                waits_for_partner=partner_first(),
             )
         )
         moments = []

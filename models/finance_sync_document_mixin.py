@@ -267,7 +267,25 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         for company, company_records in records.grouped("company_id").items():
             # Codes (accounts, journals) are company-dependent: read them as the document's company.
             payloads.update(company_records.with_company(company)._finance_sync_payloads())
-        self.env["finance.sync.job"]._enqueue(event_type, records, payloads, by_record)
+        depends_on = records._finance_sync_partners_first(by_record)
+        self.env["finance.sync.job"]._enqueue(event_type, records, payloads, by_record, depends_on=depends_on)
+
+    def _finance_sync_partners_first(self, by_record):
+        """Master data: backends that receive partners get each document's partner before the
+        document. Captures the partner's event where the backend never had one and returns
+        {(record id, backend id): partner id}, the partner each document's event waits for."""
+        depends_on, pairs_by_company = {}, {}
+        for record in self:
+            partner = record.partner_id.commercial_partner_id
+            backends = by_record[record.id].filtered("send_master_data")
+            if not partner or not backends:
+                continue
+            for backend in backends:
+                pairs_by_company.setdefault(record.company_id, set()).add((backend, partner))
+                depends_on[(record.id, backend.id)] = partner.id
+        for company, pairs in pairs_by_company.items():
+            self.env["res.partner"].sudo()._finance_sync_partners_first(pairs, company)
+        return depends_on
 
     def _finance_sync_last_events(self):
         """What each backend last heard of each record: {(backend id, record id): (event type,

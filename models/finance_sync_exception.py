@@ -17,7 +17,15 @@ from ..utils import check_guarded_fields, compute_message, internal, message_val
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
 
-BLOCKING_CATEGORIES = {"missing_mapping", "validation", "rejected", "transport", "authentication", "warehouse_schema"}
+BLOCKING_CATEGORIES = {
+    "missing_mapping",
+    "validation",
+    "rejected",
+    "transport",
+    "authentication",
+    "warehouse_schema",
+    "dependency",
+}
 # What an exception is about and where it belongs: set when it is raised or bumped, never by
 # hand (moving an exception to another backend or company would take it out of its queue).
 FACT_FIELDS = {
@@ -111,6 +119,16 @@ EXPLANATIONS = {
         _lt(
             "Look at the linked jobs: resume a paused backend, fix what holds them or check that the platform is up. "
             "This exception resolves itself once they are delivered."
+        ),
+    ),
+    "dependency": (
+        _lt(
+            "The platform must know the document's partner before the document, and the partner's own event "
+            "could not be delivered, so the document waits for it."
+        ),
+        _lt(
+            "Open the partner's job to see why it was not delivered and fix that; then press Retry: the partner "
+            "goes first and the document follows."
         ),
     ),
 }

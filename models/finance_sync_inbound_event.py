@@ -182,6 +182,26 @@ class FinanceSyncInboundEvent(models.Model):
             raise inbound.InvalidEvent("amount_precision", reason, [inbound.SchemaViolation("/data/amount", reason)])
 
     @api.model
+    def _check_authority(self, backend, payload):
+        """Refuse, before anything is stored, an event only an authority may send: a credit
+        decision from a backend that is not the credit authority (``not_credit_authority``), or
+        whose credit limit is finer than its currency allows (``amount_precision``)."""
+        if payload.get("type") != const.INBOUND_PARTNER_CREDIT:
+            return
+        if not backend.credit_authority:
+            raise inbound.InvalidEvent(
+                "not_credit_authority",
+                "this platform is not the credit authority: Odoo takes no credit decision from it",
+            )
+        data = payload["data"]
+        currency = self._find_currency(data["currency"])
+        if currency and inbound.excess_decimals(data["credit_limit"], currency.decimal_places):
+            reason = f"credit_limit {data['credit_limit']} has more decimal places than {currency.name} allows"
+            raise inbound.InvalidEvent(
+                "amount_precision", reason, [inbound.SchemaViolation("/data/credit_limit", reason)]
+            )
+
+    @api.model
     def _prepare_event_vals(self, backend, webhook_id, payload, headers):
         kept = dict(list(redact.mask_headers(dict(headers)).items())[: const.INBOUND_MAX_HEADERS])
         return {
@@ -202,6 +222,8 @@ class FinanceSyncInboundEvent(models.Model):
         if "event_id" in data:
             return data["event_id"]
         invoice = data.get("invoice") or {}
+        if payload.get("type") == const.INBOUND_PARTNER_CREDIT:
+            return data.get("reference") or False
         return invoice.get("number") or invoice.get("external_id") or False
 
     @api.model
@@ -284,6 +306,7 @@ class FinanceSyncInboundEvent(models.Model):
             const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
             const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
             const.INBOUND_RECONCILIATION_REPORT: "_apply_reconciliation_report",
+            const.INBOUND_PARTNER_CREDIT: "_apply_partner_credit",
         }
 
     def _fail(self, refusal):
@@ -528,6 +551,98 @@ class FinanceSyncInboundEvent(models.Model):
         return "processed", result
 
     # === RETENTION === #
+
+    def _apply_partner_credit(self, data):
+        """A credit authority's decision: Odoo's own credit limit of the customer (so that
+        Odoo's credit warnings apply) and the credit hold, tracked with the platform's reason."""
+        partner, company = self._find_credit_partner(data["partner"])
+        decided_at = _parse_datetime(data["decided_at"])
+        internal(self).write({"res_model": "res.partner", "res_id": partner.id})
+        since = partner.finance_sync_credit_decided_at
+        if since and decided_at < since:
+            return "ignored", message("credit_older", date=str(since))
+        if data["currency"] != company.currency_id.name:
+            raise InboundRefusal(
+                "conflict",
+                message("credit_currency", currency=data["currency"], company_currency=company.currency_id.name),
+                fingerprint_key=f"credit:{partner.id}",
+            )
+        limit = Decimal(data["credit_limit"])
+        hold = data["hold"]
+        reason = (data.get("reason") or "").strip()
+        # The backend's credit authority was granted by an accounting administrator; the
+        # technical user records the decision (tracking names it) without partner manager rights.
+        partner.sudo().with_company(company).write(
+            {
+                "credit_limit": float(limit),
+                "finance_sync_credit_hold": hold,
+                "finance_sync_credit_hold_reason": reason if hold else False,
+                "finance_sync_credit_decided_at": decided_at,
+                "finance_sync_credit_reference": data["reference"],
+                "finance_sync_credit_backend_id": self.backend_id.id,
+            }
+        )
+        partner.sudo().message_post(
+            body=Markup("%s<br/>%s")
+            % (
+                self.env._(
+                    "Credit decision %(reference)s from %(backend)s: limit %(limit)s %(currency)s, %(hold)s.",
+                    reference=data["reference"],
+                    backend=self.backend_id.name,
+                    limit=data["credit_limit"],
+                    currency=data["currency"],
+                    hold=self.env._("on hold") if hold else self.env._("not on hold"),
+                ),
+                reason or "",
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return "processed", message(
+            "credit_applied",
+            limit=data["credit_limit"],
+            currency=data["currency"],
+            hold="yes" if hold else "no",
+            partner=partner.display_name,
+        )
+
+    def _find_credit_partner(self, ref):
+        """(commercial partner, company) a credit decision is about: by Odoo id, else by the code
+        the backend's mapping set gives it, else by Odoo's reference; among the partners of the
+        backend's companies (or shared)."""
+        backend = self.backend_id
+        Partner = self.env["res.partner"].sudo().with_context(active_test=False)
+        company_domain = ["|", ("company_id", "=", False), ("company_id", "in", backend.company_ids.ids)]
+        partner = Partner
+        if ref.get("id"):
+            partner = Partner.search([("id", "=", ref["id"]), *company_domain], limit=1)
+        elif ref.get("code"):
+            if backend.mapping_set_id:
+                mapping = (
+                    self.env["finance.sync.mapping"]
+                    .sudo()
+                    .search(
+                        [
+                            ("set_id", "=", backend.mapping_set_id.id),
+                            ("kind", "=", "partner"),
+                            ("external_code", "=", ref["code"]),
+                        ],
+                        limit=1,
+                    )
+                )
+                partner = Partner.browse(mapping.res_id) if mapping else Partner
+            if not partner:
+                partner = Partner.search([("ref", "=", ref["code"]), *company_domain], limit=2)
+                partner = partner if len(partner) == 1 else Partner
+        partner = partner.commercial_partner_id
+        if not partner:
+            label = str(ref.get("id") or ref.get("code"))
+            raise InboundRefusal(
+                "inbound_unknown_reference",
+                message("credit_unknown_partner", partner=label),
+                fingerprint_key=f"partner:{label}",
+            )
+        company = partner.company_id or backend.company_ids[:1]
+        return partner, company
 
     @api.autovacuum
     def _gc_applied_events(self):

@@ -9,7 +9,7 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
-from ..engine.messages import message, selection
+from ..engine.messages import Message, message, selection
 from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
@@ -100,6 +100,15 @@ class FinanceSyncJob(models.Model):
     attempt_ids = fields.One2many("finance.sync.attempt", "job_id", readonly=True)
     exception_ids = fields.Many2many(
         "finance.sync.exception", "finance_sync_exception_job_rel", "job_id", "exception_id", readonly=True
+    )
+    depends_on_partner_id = fields.Many2one(
+        "res.partner",
+        "Waits for partner",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
+        help="Master data: this event is not sent while an earlier event of this partner (partner.upserted) is "
+        "still open on the same backend, so that the platform knows the partner before its documents.",
     )
 
     # === CONSTRAINTS AND INDEXES === #
@@ -192,7 +201,7 @@ class FinanceSyncJob(models.Model):
     # === CAPTURE (same transaction as the business change) === #
 
     @api.model
-    def _enqueue(self, event_type, records, payloads, backends_by_record):
+    def _enqueue(self, event_type, records, payloads, backends_by_record, depends_on=None):
         """Create one job per (record, backend), in the current transaction.
 
         Each document's snapshot is serialised and sent to the database once, however many
@@ -206,7 +215,10 @@ class FinanceSyncJob(models.Model):
         :param records: account.move or account.payment recordset
         :param payloads: {record id: canonical payload without envelope ids}
         :param backends_by_record: {record id: finance.sync.backend recordset}
+        :param depends_on: optional {(record id, backend id): partner id} whose earlier partner
+            events must be delivered first (see ``depends_on_partner_id``)
         """
+        depends_on = depends_on or {}
         pairs = [(rec, backend) for rec in records for backend in backends_by_record.get(rec.id, ())]
         if not pairs:
             return self.browse()
@@ -220,19 +232,25 @@ class FinanceSyncJob(models.Model):
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
-        documents = [
-            SQL(
-                "(%s, %s, %s, %s, %s, %s, %s)",
-                rec.id,
-                rec.company_id.id,
-                rec.display_name,
-                payload_lib.json_object_members(payloads[rec.id]),
-                *payload_lib.document_figures(payloads[rec.id]),
-                rec.currency_id.id or None,
+        documents = []
+        for rec in records:
+            if rec.id not in backends_by_record:
+                continue
+            # Amount, date and currency of a document (partner events describe no document).
+            amount, document_date = payload_lib.document_figures(payloads[rec.id])
+            currency_id = (rec.currency_id.id or None) if amount is not None else None
+            documents.append(
+                SQL(
+                    "(%s, %s, %s, %s, %s, %s, %s)",
+                    rec.id,
+                    rec.company_id.id,
+                    rec.display_name,
+                    payload_lib.json_object_members(payloads[rec.id]),
+                    amount,
+                    document_date,
+                    currency_id,
+                )
             )
-            for rec in records
-            if rec.id in backends_by_record
-        ]
         envelopes = []
         has_origin = "finance_sync_origin_backend_id" in records._fields
         for position, (rec, backend) in enumerate(pairs):
@@ -245,26 +263,29 @@ class FinanceSyncJob(models.Model):
                 envelope["origin"] = {"external_id": rec.finance_sync_origin_external_id}
             envelopes.append(
                 SQL(
-                    "(%s, %s, %s, %s, %s, %s)",
+                    "(%s, %s, %s, %s, %s, %s, %s::int4)",
                     position,
                     rec.id,
                     backend.id,
                     event_uuid,
                     seq,
                     payload_lib.json_object_members(envelope),
+                    depends_on.get((rec.id, backend.id)),
                 )
             )
         self.env.cr.execute(
             SQL(
                 """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
                         move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
-                        payload, amount, document_date, currency_id, create_uid, create_date, write_uid, write_date)
+                        payload, amount, document_date, currency_id, depends_on_partner_id,
+                        create_uid, create_date, write_uid, write_date)
                    SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
                           %(move_id)s, %(payment_id)s, d.document_ref, e.sequence, 'pending', 0, %(now)s,
                           ('{' || concat_ws(',', nullif(e.members, ''), nullif(d.members, '')) || '}')::json,
-                          d.amount::numeric, d.document_date::date, d.currency_id::int4,
+                          d.amount::numeric, d.document_date::date, d.currency_id::int4, e.depends_on,
                           %(uid)s, %(now)s, %(uid)s, %(now)s
-                     FROM (VALUES %(envelopes)s) AS e(position, res_id, backend_id, event_uuid, sequence, members)
+                     FROM (VALUES %(envelopes)s)
+                          AS e(position, res_id, backend_id, event_uuid, sequence, members, depends_on)
                      JOIN (VALUES %(documents)s)
                           AS d(res_id, company_id, document_ref, members, amount, document_date, currency_id)
                           ON d.res_id = e.res_id
@@ -281,6 +302,8 @@ class FinanceSyncJob(models.Model):
             )
         )
         jobs = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
+        if depends_on:
+            jobs._hold_behind_held_partners()
         self._trigger_dispatch()
         return jobs
 
@@ -339,9 +362,19 @@ class FinanceSyncJob(models.Model):
         mappings it lacks. No side effect: the send path and the preview share it."""
         # The ORM hands out a deep copy of a Json field's value: the profile and the mappings
         # may change it in place without touching the captured payload.
-        payload = profile_lib.apply_profile(self.payload or {}, backend._get_profile())
+        payload = profile_lib.apply_profile(self._live_payload(), backend._get_profile())
         missing = backend.mapping_set_id._apply(payload) if backend.mapping_set_id else []
         return payload, missing
+
+    def _live_payload(self):
+        """The captured payload, completed with what is read when the event is rendered rather
+        than captured (a state such as a partner's credit exposure, see ``res.partner``)."""
+        payload = self.payload or {}
+        if self.event_type == const.EVENT_PARTNER_EXPOSURE:
+            partner = self.env["res.partner"].browse(self.res_id).with_company(self.company_id)
+            if partner.exists():  # else its schema refuses it: the partner is gone
+                payload = partner._finance_sync_exposure_payload(payload)
+        return payload
 
     def _preview(self, backend):
         """(exact body that would be sent, missing mappings, schema errors), sending nothing."""
@@ -396,6 +429,7 @@ class FinanceSyncJob(models.Model):
         ]
         note = message("missing_mappings", records=records)
         internal(self).write({"state": "blocked", **message_vals("last_error", note)})
+        self._hold_dependents()
         document = self._get_document()
         for kind, res_id, name in missing:
             self.env["finance.sync.exception"]._open_or_bump(
@@ -432,15 +466,19 @@ class FinanceSyncJob(models.Model):
                           write_date = %(now)s, write_uid = %(uid)s
                     WHERE job.id IN %(ids)s
                 RETURNING job.id,
-                          EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel WHERE rel.job_id = job.id)""",
+                          EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel WHERE rel.job_id = job.id),
+                          job.event_type = %(partner_event)s""",
                 now=now,
                 status=status,
                 count=attempt_count,
                 uid=self.env.uid,
                 ids=tuple(self.ids),
+                partner_event=const.EVENT_PARTNER_UPSERTED,
             )
         )
-        with_exceptions = [job_id for job_id, has_exception in self.env.cr.fetchall() if has_exception]
+        rows = self.env.cr.fetchall()
+        with_exceptions = [job_id for job_id, has_exception, _partner in rows if has_exception]
+        partner_jobs = self.browse(job_id for job_id, _has_exception, partner in rows if partner)
         self.invalidate_recordset(
             [
                 "state",
@@ -454,6 +492,7 @@ class FinanceSyncJob(models.Model):
             ]
         )
         self.browse(with_exceptions).exception_ids._resolve_if_fixed()
+        partner_jobs._release_dependents()
 
     def _mark_retry(self, status, attempt_count, error, at):
         """Not delivered, worth another try at ``at`` (same id, same body)."""
@@ -492,6 +531,7 @@ class FinanceSyncJob(models.Model):
             }
         )
         self._open_exception(category, error)
+        self._hold_dependents()
 
     def _mark_dead(self, status, attempt_count, error):
         """Attempts exhausted."""
@@ -506,6 +546,7 @@ class FinanceSyncJob(models.Model):
             }
         )
         self._open_exception("transport", note)
+        self._hold_dependents()
 
     def _mark_pending(self, reset_attempts=False):
         """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""
@@ -520,6 +561,7 @@ class FinanceSyncJob(models.Model):
         is a ``messages.Message``."""
         internal(self).write({"state": "cancelled", **message_vals("cancel_reason", reason), "lease_until": False})
         self.exception_ids._resolve_if_fixed()
+        self._release_dependents()
         self._trigger_dispatch()
 
     def _open_exception(self, category, note):
@@ -533,3 +575,106 @@ class FinanceSyncJob(models.Model):
                 document=job._get_document(),
                 fingerprint_key=f"{job.res_model},{job.res_id}",
             )
+
+    # === DEPENDENCIES (master data: the partner travels before its documents) === #
+
+    def _dependents(self, states):
+        """Jobs in ``states`` that wait for these partner jobs (same backend and partner, captured
+        after them)."""
+        partner_jobs = self.filtered(lambda j: j.event_type == const.EVENT_PARTNER_UPSERTED)
+        if not partner_jobs:
+            return self.browse()
+        domain = Domain.OR(
+            Domain("backend_id", "=", job.backend_id.id)
+            & Domain("depends_on_partner_id", "=", job.res_id)
+            & Domain("id", ">", job.id)
+            for job in partner_jobs
+        )
+        return self.sudo().search(domain & Domain("state", "in", states))
+
+    def _hold_dependents(self):
+        """A partner event that cannot go (blocked, failed, dead) holds the documents waiting for
+        it: they are blocked too, with an exception per document that says why and links the
+        partner's job, so that retrying it retries the whole chain."""
+        for job in self.filtered(lambda j: j.event_type == const.EVENT_PARTNER_UPSERTED):
+            job._dependents(("pending",))._hold_behind(job)
+
+    def _hold_behind(self, partner_job):
+        """Block these jobs behind ``partner_job`` (an open partner event that cannot go now)."""
+        if not self:
+            return
+        state = selection("finance.sync.job", "state", partner_job.state)
+        reason = ""
+        if partner_job.last_error_code or partner_job.last_error_params:
+            reason = Message(partner_job.last_error_code or "", partner_job.last_error_params or {})
+        note = message(
+            "waiting_for_partner",
+            partner=partner_job.document_ref or str(partner_job.res_id),
+            state=state,
+            reason=reason or "",
+        )
+        internal(self).write({"state": "blocked", "lease_until": False, **message_vals("last_error", note)})
+        for job in self:
+            self.env["finance.sync.exception"]._open_or_bump(
+                backend=job.backend_id,
+                category="dependency",
+                message=note,
+                jobs=job | partner_job,
+                document=job._get_document(),
+                fingerprint_key=f"{job.res_model},{job.res_id}",
+            )
+
+    def _hold_behind_held_partners(self):
+        """Jobs just captured whose partner's event already waits for a person are held at once."""
+        waiting = self.filtered("depends_on_partner_id")
+        if not waiting:
+            return
+        held = self.sudo().search(
+            [
+                ("event_type", "=", const.EVENT_PARTNER_UPSERTED),
+                ("res_model", "=", "res.partner"),
+                ("res_id", "in", waiting.depends_on_partner_id.ids),
+                ("backend_id", "in", waiting.backend_id.ids),
+                ("state", "in", ("blocked", "failed", "dead")),
+            ]
+        )
+        for partner_job in held:
+            waiting.filtered(
+                lambda j, p=partner_job: (
+                    j.backend_id == p.backend_id and j.depends_on_partner_id.id == p.res_id and j.id > p.id
+                )
+            )._hold_behind(partner_job)
+
+    @api.model
+    def _release_stale_holds(self):
+        """Release jobs held behind a partner event that no longer needs a person (delivered,
+        cancelled or retried). The transitions release them as they happen; this catches a
+        document captured while another transaction was recording its partner's delivery (each
+        saw the other's rows as they were before). Run by the dispatcher every few seconds."""
+        self.flush_model(["state", "last_error_code", "depends_on_partner_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT job.id FROM finance_sync_job job
+                    WHERE job.state = 'blocked' AND job.last_error_code = 'waiting_for_partner'
+                      AND NOT EXISTS (
+                            SELECT 1 FROM finance_sync_job dep
+                             WHERE dep.backend_id = job.backend_id
+                               AND dep.res_model = 'res.partner'
+                               AND dep.res_id = job.depends_on_partner_id
+                               AND dep.event_type = %s
+                               AND dep.id < job.id
+                               AND dep.state IN ('blocked', 'failed', 'dead'))""",
+                const.EVENT_PARTNER_UPSERTED,
+            )
+        )
+        stale = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
+        if stale:
+            stale._mark_pending()
+        return stale
+
+    def _release_dependents(self):
+        """Partner events delivered or cancelled release the documents they held (due now; the
+        dispatcher still sends them only once no earlier partner event is open)."""
+        held = self._dependents(("blocked",)).filtered(lambda j: j.last_error_code == "waiting_for_partner")
+        if held:
+            held._mark_pending()

@@ -39,3 +39,9 @@ from . import test_security
 from . import test_tours
 from . import test_warehouse
 from . import test_webhook_table
+from . import test_master_data
+from . import test_master_data_concurrency
+from . import test_credit_exposure
+from . import test_credit_decisions
+from . import test_master_data_docs
+from . import test_engine_master_data

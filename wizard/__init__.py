@@ -1,5 +1,7 @@
 from . import (
+    base_partner_merge_automatic_wizard,
     finance_sync_backfill,
+    finance_sync_credit_hold_override,
     finance_sync_exception_ignore,
     finance_sync_job_cancel,
     finance_sync_preview,

@@ -1,0 +1,510 @@
+import json
+import logging
+from datetime import timedelta
+
+from psycopg2.errors import UniqueViolation
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, ConcurrencyError
+from odoo.tools import SQL
+
+from .. import const
+from ..engine import payload as payload_lib
+from .finance_sync_document_mixin import PayloadBlocks
+
+_logger = logging.getLogger(__name__)
+
+# Fields whose change is news to a platform that receives master data (partner.upserted). Writes
+# that touch none of them cost nothing; writes that touch them are compared value by value.
+MASTER_FIELDS = frozenset(
+    {
+        "name",
+        "ref",
+        "company_registry",
+        "vat",
+        "country_id",
+        "state_id",
+        "street",
+        "street2",
+        "zip",
+        "city",
+        "email",
+        "phone",
+        "type",
+        "parent_id",
+        "is_company",
+        "property_payment_term_id",
+        "property_supplier_payment_term_id",
+        "credit_limit",
+        "customer_rank",
+        "supplier_rank",
+        "active",
+        "bank_ids",
+    }
+)
+ADDRESS_TYPES = ("invoice", "delivery")
+CREDIT_HOLD_FIELDS = frozenset(
+    {
+        "finance_sync_credit_hold",
+        "finance_sync_credit_hold_reason",
+        "finance_sync_credit_decided_at",
+        "finance_sync_credit_reference",
+        "finance_sync_credit_backend_id",
+    }
+)
+PRECOMMIT_PARTNERS = "finance_sync.partners_before"
+PRECOMMIT_EXPOSURE = "finance_sync.exposure_partners"
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    # --- told by a platform with credit authority (inbound partner.credit) ----------------------
+    finance_sync_credit_hold = fields.Boolean(
+        "Credit hold",
+        tracking=True,
+        copy=False,
+        help="A platform with credit authority put this customer on hold: posting its invoices needs an "
+        "accounting administrator, or a confirmation that is recorded on the invoice.",
+    )
+    finance_sync_credit_hold_reason = fields.Char("Credit hold reason", tracking=True, copy=False)
+    finance_sync_credit_decided_at = fields.Datetime(
+        "Credit decision time", copy=False, readonly=True, help="When the platform took its latest credit decision."
+    )
+    finance_sync_credit_reference = fields.Char("Credit decision reference", copy=False, readonly=True)
+    finance_sync_credit_backend_id = fields.Many2one(
+        "finance.sync.backend", "Credit decided by", copy=False, readonly=True, ondelete="set null"
+    )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(CREDIT_HOLD_FIELDS & vals.keys() for vals in vals_list) and not (
+            self.env.su or self.env.user.has_group("account.group_account_manager")
+        ):
+            raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
+        partners = super().create(vals_list)
+        if not self.env.context.get("finance_sync_no_capture"):
+            partners.commercial_partner_id._finance_sync_note_change(new=True)
+        return partners
+
+    def write(self, vals):
+        if CREDIT_HOLD_FIELDS & vals.keys() and not (
+            self.env.su or self.env.user.has_group("account.group_account_manager")
+        ):
+            # A credit authority's decisions are recorded by the inbound processing; by hand, only
+            # accounting administrators may put a customer on hold or lift it.
+            raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
+        if {"credit_limit", "finance_sync_credit_hold"} & vals.keys():
+            self.commercial_partner_id._finance_sync_note_exposure()  # the exposure carries both
+        if self.env.context.get("finance_sync_no_capture") or not MASTER_FIELDS & vals.keys():
+            return super().write(vals)
+        commercial = self.commercial_partner_id
+        commercial._finance_sync_note_change()
+        res = super().write(vals)
+        # A contact moved to another company changes that company's addresses too.
+        (self.commercial_partner_id - commercial)._finance_sync_note_change()
+        return res
+
+    # === MASTER DATA: CAPTURE === #
+
+    def _finance_sync_note_change(self, new=False):
+        """Remember, once per transaction, what these partners looked like before its first
+        change; just before commit, partners that really changed are captured (one event each,
+        however many writes the transaction made)."""
+        partners = self.filtered(lambda p: isinstance(p.id, int))
+        if not partners or not self._finance_sync_master_data_enabled():
+            return
+        data = self.env.cr.precommit.data
+        if PRECOMMIT_PARTNERS not in data:
+            self.env.cr.precommit.add(self._finance_sync_flush_partners)
+        before = data.setdefault(PRECOMMIT_PARTNERS, {})
+        for partner in partners.sudo().with_context(active_test=False):
+            if partner.id not in before:
+                before[partner.id] = None if new else _normalised(partner._finance_sync_partner_block(PayloadBlocks()))
+
+    @api.model
+    def _finance_sync_master_data_enabled(self):
+        """Whether any backend receives master data (else nothing is noted or compared)."""
+        return bool(
+            self.env["finance.sync.backend"]
+            .sudo()
+            .search_count([("send_master_data", "=", True), ("state", "in", ("active", "paused"))], limit=1)
+        )
+
+    def _finance_sync_flush_partners(self):
+        before = self.env.cr.precommit.data.pop(PRECOMMIT_PARTNERS, {})
+        partners = self.env["res.partner"].sudo().with_context(active_test=False).browse(list(before)).exists()
+        changed = partners.filtered(
+            lambda p: (
+                p.commercial_partner_id == p
+                and before[p.id] != _normalised(p._finance_sync_partner_block(PayloadBlocks()))
+            )
+        )
+        if changed:
+            changed._finance_sync_capture_master()
+        self.env.flush_all()
+
+    def _finance_sync_master_backends(self):
+        """{partner id: backends (master data scope) that receive these customers and suppliers}."""
+        backends = (
+            self.env["finance.sync.backend"]
+            .sudo()
+            .search([("send_master_data", "=", True), ("state", "in", ("active", "paused"))])
+        )
+        result = {}
+        for partner in self:
+            if not (partner.customer_rank or partner.supplier_rank):
+                continue
+            wanted = backends.filtered(lambda b, p=partner: not p.company_id or p.company_id in b.company_ids)
+            if wanted:
+                result[partner.id] = wanted
+        return result
+
+    def _finance_sync_capture_master(self, backends_by_partner=None, company=None, only_changed=True):
+        """Capture ``partner.upserted`` for these (commercial) partners, for the backends in scope
+        (or ``backends_by_partner``); with ``only_changed``, not for a backend whose last partner
+        event already carries the same data.
+
+        :param company: the company whose view of the partner is sent (company-dependent payment
+            terms and credit limit); by default the partner's own, else the backend's first.
+        """
+        backends_by_partner = backends_by_partner or self._finance_sync_master_backends()
+        if not backends_by_partner:
+            return self.env["finance.sync.job"]
+        partners = self.browse(list(backends_by_partner)).sudo().with_context(active_test=False)
+        last = partners._finance_sync_last_partner_blocks() if only_changed else {}
+        jobs = self.env["finance.sync.job"]
+        # One capture per company whose view is sent (a job belongs to one company).
+        groups = {}
+        for partner in partners:
+            for backend in backends_by_partner[partner.id]:
+                target = company or partner.company_id or backend.company_ids[:1]
+                if self.env.company in backend.company_ids and not (company or partner.company_id):
+                    target = self.env.company
+                groups.setdefault(target, {}).setdefault(partner.id, self.env["finance.sync.backend"])
+                groups[target][partner.id] |= backend
+        for target, targets in groups.items():
+            records = partners.browse(list(targets)).with_company(target)
+            blocks = PayloadBlocks()
+            payloads = {p.id: p._finance_sync_partner_payload(blocks, target) for p in records}
+            wanted = targets
+            if only_changed:
+                news = {pid: _normalised(payloads[pid]["partner"]) for pid in targets}
+                wanted = {}
+                for pid, backends in targets.items():
+                    changed = backends.browse(b.id for b in backends if last.get((b.id, pid)) != news[pid])
+                    if changed:
+                        wanted[pid] = changed
+                records = records.browse(list(wanted))
+            if records:
+                jobs |= _enqueue_partner_events(
+                    self.env, const.EVENT_PARTNER_UPSERTED, Subjects.of(records, target), payloads, wanted
+                )
+        return jobs
+
+    def _finance_sync_last_partner_blocks(self):
+        """{(backend id, partner id): partner block of the last partner.upserted each backend
+        got (or will get) for these partners}."""
+        if not self:
+            return {}
+        self.env["finance.sync.job"].flush_model()
+        self.env.cr.execute(
+            """SELECT DISTINCT ON (backend_id, res_id) backend_id, res_id, payload->'partner'
+                 FROM finance_sync_job
+                WHERE res_model = 'res.partner' AND res_id IN %s AND event_type = %s AND state != 'cancelled'
+                ORDER BY backend_id, res_id, sequence DESC""",
+            (tuple(self.ids), const.EVENT_PARTNER_UPSERTED),
+        )
+        return {(bid, pid): _normalised(block) for bid, pid, block in self.env.cr.fetchall()}
+
+    def _finance_sync_heard_of(self):
+        """{partner id: master-data backends that received (or will receive) an event of it}."""
+        if not self:
+            return {}
+        Job = self.env["finance.sync.job"].sudo()
+        groups = Job._read_group(
+            [
+                ("res_model", "=", "res.partner"),
+                ("res_id", "in", self.ids),
+                ("event_type", "in", const.PARTNER_EVENT_TYPES),
+                ("state", "!=", "cancelled"),
+                ("backend_id.send_master_data", "=", True),
+            ],
+            ["res_id", "backend_id"],
+        )
+        heard = {}
+        for res_id, backend in groups:
+            heard.setdefault(res_id, self.env["finance.sync.backend"])
+            heard[res_id] |= backend
+        return heard
+
+    @api.model
+    def _finance_sync_partners_first(self, pairs, company):
+        """Before documents go to backends, make sure each backend was (or will be) sent their
+        partners: ``partner.upserted`` is captured now for the (backend, partner) pairs the
+        backend has no partner event of. Called from the documents' capture, in its transaction.
+
+        :param pairs: {(backend, commercial partner)}
+        """
+        if not pairs:
+            return
+        partners = self.browse({partner.id for _b, partner in pairs})
+        self.env["finance.sync.job"].flush_model()
+        self.env.cr.execute(
+            """SELECT DISTINCT backend_id, res_id FROM finance_sync_job
+                WHERE res_model = 'res.partner' AND res_id IN %s AND backend_id IN %s
+                  AND event_type = %s AND state != 'cancelled'""",
+            (tuple(partners.ids), tuple({b.id for b, _p in pairs}), const.EVENT_PARTNER_UPSERTED),
+        )
+        known = set(self.env.cr.fetchall())
+        missing = {}
+        for backend, partner in pairs:
+            if (backend.id, partner.id) not in known:
+                missing.setdefault(partner.id, self.env["finance.sync.backend"])
+                missing[partner.id] |= backend
+        if missing:
+            self.browse(list(missing))._finance_sync_capture_master(missing, company=company, only_changed=False)
+
+    # === MASTER DATA: PAYLOAD === #
+
+    def _finance_sync_partner_payload(self, blocks, company):
+        self.ensure_one()
+        return {"company": blocks.company(company), "partner": self._finance_sync_partner_block(blocks)}
+
+    def _finance_sync_partner_block(self, blocks):
+        """The partner as master data (identity, addresses, bank accounts, terms, credit limit,
+        ranks, active flag), in the current company's view of company-dependent fields."""
+        self.ensure_one()
+        partner = self.with_context(active_test=False)
+
+        def address(contact, kind):
+            return {
+                "type": kind,
+                "name": contact.name or None,
+                "street": contact.street or None,
+                "street2": contact.street2 or None,
+                "zip": contact.zip or None,
+                "city": contact.city or None,
+                "state": contact.state_id.code or None,
+                "country": contact.country_id.code or None,
+            }
+
+        children = partner.child_ids.filtered(lambda c: c.active and c.type in ADDRESS_TYPES).sorted("id")
+        credit_limit = partner.sudo().credit_limit
+        return {
+            "id": partner.id,
+            "code": partner.ref or None,
+            "name": partner.name or "",
+            "is_company": bool(partner.is_company),
+            "company_registry": partner.company_registry or None,
+            "vat": partner.vat or None,
+            "country": partner.country_id.code or None,
+            "ref": partner.ref or None,
+            "email": partner.email or None,
+            "phone": partner.phone or None,
+            "addresses": [address(partner, "main")] + [address(child, child.type) for child in children],
+            "bank_accounts": [
+                {"number": bank.acc_number, "bank": bank.bank_id.name or None, "bic": bank.bank_id.bic or None}
+                for bank in partner.bank_ids.sorted("id")
+            ],
+            "payment_terms": {
+                "customer": blocks.ref(partner.property_payment_term_id),
+                "supplier": blocks.ref(partner.property_supplier_payment_term_id),
+            },
+            "credit_limit": payload_lib.money(credit_limit, self.env.company.currency_id.decimal_places)
+            if credit_limit
+            else None,
+            "customer_rank": partner.customer_rank,
+            "supplier_rank": partner.supplier_rank,
+            "active": bool(partner.active),
+        }
+
+    # === CREDIT EXPOSURE === #
+
+    def _finance_sync_note_exposure(self):
+        """These partners' receivables changed: their exposure is captured just before commit."""
+        partners = self.commercial_partner_id.filtered(lambda p: isinstance(p.id, int))
+        if not partners or not self._finance_sync_master_data_enabled():
+            return
+        data = self.env.cr.precommit.data
+        if PRECOMMIT_EXPOSURE not in data:
+            self.env.cr.precommit.add(self._finance_sync_flush_exposure)
+        data.setdefault(PRECOMMIT_EXPOSURE, set()).update(partners.ids)
+
+    def _finance_sync_flush_exposure(self):
+        ids = self.env.cr.precommit.data.pop(PRECOMMIT_EXPOSURE, set())
+        partners = self.env["res.partner"].sudo().with_context(active_test=False).browse(list(ids)).exists()
+        customers = partners.filtered("customer_rank")
+        if customers:
+            customers._finance_sync_capture_exposure()
+        self.env.flush_all()
+
+    def _finance_sync_capture_exposure(self):
+        """Capture ``partner.exposure`` for these customers, coalesced: nothing when an event not
+        yet rendered waits (it will carry the latest figures, read when it is rendered), else one
+        due no sooner than the backend's interval after the previous one."""
+        backends_by_partner = self._finance_sync_master_backends()
+        if not backends_by_partner:
+            return self.env["finance.sync.job"]
+        Job = self.env["finance.sync.job"].sudo()
+        Job.flush_model()
+        self.env.cr.execute(
+            """SELECT backend_id, res_id,
+                      bool_or(state = 'pending' AND body IS NULL),
+                      max(create_date)
+                 FROM finance_sync_job
+                WHERE res_model = 'res.partner' AND res_id IN %s AND event_type = %s AND state != 'cancelled'
+                GROUP BY backend_id, res_id""",
+            (tuple(backends_by_partner), const.EVENT_PARTNER_EXPOSURE),
+        )
+        previous = {(bid, pid): (waiting, last) for bid, pid, waiting, last in self.env.cr.fetchall()}
+        now = fields.Datetime.now()
+        jobs = Job.browse()
+        for partner in self.browse(list(backends_by_partner)):
+            backends = backends_by_partner[partner.id].filtered(
+                lambda b, p=partner: not previous.get((b.id, p.id), (False, None))[0]
+            )
+            for backend in backends:
+                company = partner.company_id or backend.company_ids[:1]
+                if self.env.company in backend.company_ids and not partner.company_id:
+                    company = self.env.company
+                self.env["res.partner"]._finance_sync_partners_first({(backend, partner)}, company)
+                record = partner.with_company(company)
+                payload = {
+                    "company": PayloadBlocks().company(company),
+                    "partner": PayloadBlocks().ref(record, "ref"),
+                }
+                job = _enqueue_partner_events(
+                    self.env,
+                    const.EVENT_PARTNER_EXPOSURE,
+                    Subjects.of(record, company),
+                    {partner.id: payload},
+                    {partner.id: backend},
+                    depends_on={(partner.id, backend.id): partner.id},
+                )
+                last = previous.get((backend.id, partner.id), (False, None))[1]
+                interval = timedelta(minutes=backend.exposure_interval or 0)
+                if last and last + interval > now:
+                    job._reschedule(last + interval)
+                    Job._trigger_dispatch(last + interval)
+                jobs |= job
+        return jobs
+
+    def _finance_sync_exposure(self):
+        """{partner id: figures} of these customers' posted receivables in the current company,
+        in one SQL aggregate: open balance, overdue amount, oldest overdue days, unpaid
+        invoices, in the company's currency."""
+        if not self:
+            return {}
+        company = self.env.company
+        today = fields.Date.context_today(self)
+        self.env["account.move.line"].flush_model()
+        self.env["account.move"].flush_model(["move_type"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT partner.commercial_partner_id,
+                          COALESCE(sum(line.amount_residual), 0),
+                          COALESCE(sum(line.amount_residual) FILTER (
+                              WHERE line.amount_residual > 0
+                                AND COALESCE(line.date_maturity, line.date) < %(today)s), 0),
+                          max(%(today)s - COALESCE(line.date_maturity, line.date)) FILTER (
+                              WHERE line.amount_residual > 0 AND COALESCE(line.date_maturity, line.date) < %(today)s),
+                          count(DISTINCT line.move_id) FILTER (
+                              WHERE line.amount_residual > 0 AND move.move_type IN ('out_invoice', 'out_receipt'))
+                     FROM account_move_line line
+                     JOIN account_account account ON account.id = line.account_id
+                     JOIN account_move move ON move.id = line.move_id
+                     JOIN res_partner partner ON partner.id = line.partner_id
+                    WHERE line.parent_state = 'posted'
+                      AND account.account_type = 'asset_receivable'
+                      AND line.reconciled IS NOT TRUE
+                      AND line.company_id = %(company)s
+                      AND partner.commercial_partner_id IN %(partners)s
+                    GROUP BY partner.commercial_partner_id""",
+                today=today,
+                company=company.id,
+                partners=tuple(self.ids),
+            )
+        )
+        figures = {
+            pid: {"open_balance": balance, "overdue": overdue, "oldest_days": oldest or 0, "unpaid": unpaid}
+            for pid, balance, overdue, oldest, unpaid in self.env.cr.fetchall()
+        }
+        empty = {"open_balance": 0.0, "overdue": 0.0, "oldest_days": 0, "unpaid": 0}
+        return {partner.id: figures.get(partner.id, empty) for partner in self}
+
+    def _finance_sync_exposure_payload(self, payload):
+        """``payload`` (as captured) with the partner's exposure as it is now: an exposure is a
+        state, read when the event is rendered, not a history of changes."""
+        self.ensure_one()
+        company = self.env.company
+        currency = company.currency_id
+        figures = self.sudo()._finance_sync_exposure()[self.id]
+        credit_limit = self.sudo().credit_limit
+        return {
+            **payload,
+            "exposure": {
+                "as_of": payload_lib.iso_datetime(fields.Datetime.now()),
+                "open_balance": payload_lib.money(figures["open_balance"], currency.decimal_places),
+                "overdue_amount": payload_lib.money(figures["overdue"], currency.decimal_places),
+                "oldest_overdue_days": figures["oldest_days"],
+                "unpaid_invoice_count": figures["unpaid"],
+                "credit_limit": payload_lib.money(credit_limit, currency.decimal_places) if credit_limit else None,
+                "currency": currency.name,
+                "on_hold": bool(self.finance_sync_credit_hold),
+            },
+        }
+
+
+class Subjects:
+    """What ``_enqueue`` reads of the records an event is about, for partners: each one's id,
+    the company whose view is sent (a partner's own company may be empty) and its name. A
+    merged partner is gone by the time its event is captured: it is described, not browsed."""
+
+    _name = "res.partner"
+
+    def __init__(self, items):
+        self._items = [_Subject(*item) for item in items]
+        self.ids = [item.id for item in self._items]
+
+    @classmethod
+    def of(cls, records, company):
+        return cls([(record.id, company, record.display_name) for record in records])
+
+    def __iter__(self):
+        return iter(self._items)
+
+
+class _Subject:
+    def __init__(self, res_id, company, display_name):
+        self.id = res_id
+        self.company_id = company
+        self.display_name = display_name
+
+
+def _enqueue_partner_events(env, event_type, subjects, payloads, backends_by_record, depends_on=None):
+    """``finance.sync.job._enqueue`` for partner events, which two transactions may capture for
+    the same partner at once (two invoices of a new customer posted side by side): the second
+    one's sequence collides with the first one's, and it is retried on a fresh snapshot, where it
+    sees the partner as sent."""
+    # No flush: a flush runs the transaction's pre-commit hooks, which capture partner events too.
+    try:
+        with env.cr.savepoint(flush=False):
+            return env["finance.sync.job"]._enqueue(
+                event_type, subjects, payloads, backends_by_record, depends_on=depends_on
+            )
+    except UniqueViolation:
+        raise ConcurrencyError(f"finance_sync: {event_type} captured concurrently") from None
+
+
+def _normalised(block):
+    """A payload block as it reads back from the outbox (JSON), for comparing."""
+    return json.loads(json.dumps(block, sort_keys=True, default=str)) if block is not None else None
+
+
+def merged_payload(company, gone, survivor):
+    """Body of ``partner.merged``: ``gone`` ({id, code, name}) now lives on as ``survivor``."""
+    blocks = PayloadBlocks()
+    return {"company": blocks.company(company), "partner": gone, "merged_into": blocks.ref(survivor, "ref")}

@@ -1,0 +1,306 @@
+"""Master data: partners travel before their documents, only real changes are sent, merges and
+archives are told, and a held partner event holds its documents visibly."""
+
+import json
+
+from werkzeug import Response
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .common import FinanceSyncCase
+
+
+@tagged("post_install", "-at_install")
+class TestMasterData(FinanceSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.backend.write({"send_master_data": True, "profile_partner_email": "send"})
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Master Customer", "email": "ap@master.example", "ref": "MC-1", "customer_rank": 1}
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.commit_hooks()  # nothing of the class setup is left for this test's "commit"
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def partner_jobs(self, partner, event_type="partner.upserted"):
+        return self.Job.search(
+            [
+                ("res_model", "=", "res.partner"),
+                ("res_id", "=", partner.id),
+                ("backend_id", "=", self.backend.id),
+                ("event_type", "=", event_type),
+            ],
+            order="sequence",
+        )
+
+    def post_invoice(self, partner=None, amount=100.0):
+        return self.init_invoice("out_invoice", partner=partner or self.customer, amounts=[amount], post=True)
+
+    def answer_by_type(self, statuses):
+        """Answer each event with the status given for its type (200 otherwise)."""
+
+        def handler(request):
+            kind = json.loads(request.get_data())["type"]
+            status = statuses.get(kind, 200)
+            return Response(json.dumps({"ok": status < 300}), status=status, content_type="application/json")
+
+        self.receiver.expect_request("/hook", method="POST").respond_with_handler(handler)
+
+    # --- dependencies ------------------------------------------------------------------------
+
+    def test_the_partner_travels_before_its_first_document(self):
+        invoice = self.post_invoice()
+        partner_job = self.partner_jobs(self.customer)
+        self.assertEqual(len(partner_job), 1, "the backend never had the partner: it is captured with the invoice")
+        doc_job = self.jobs_of(invoice)
+        self.assertEqual(doc_job.depends_on_partner_id, self.customer)
+        self.assertLess(partner_job.id, doc_job.id)
+        self.assertEqual(partner_job.payload["partner"]["name"], "Master Customer")
+        self.assertEqual(partner_job.payload["partner"]["customer_rank"], self.customer.customer_rank)
+
+        self.respond(200)
+        self.dispatch()
+        types = [body["type"] for _h, body, _raw in self.received()]
+        self.assertEqual(types, ["partner.upserted", "invoice.posted"])
+        self.assertEqual((partner_job | doc_job).mapped("state"), ["done", "done"])
+
+        # The second invoice of a partner the platform knows needs no new partner event.
+        self.post_invoice()
+        self.commit_hooks()
+        self.assertEqual(len(self.partner_jobs(self.customer)), 1)
+
+    def test_a_payment_s_partner_travels_first_too(self):
+        supplier = self.env["res.partner"].create({"name": "Master Supplier", "supplier_rank": 1})
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": "outbound",
+                "partner_type": "supplier",
+                "partner_id": supplier.id,
+                "amount": 75.0,
+                "journal_id": self.company_data["default_journal_bank"].id,
+            }
+        )
+        payment.action_post()
+        self.assertEqual(self.jobs_of(payment).depends_on_partner_id, supplier)
+        self.respond(200)
+        self.dispatch()
+        types = [
+            body["type"] for _h, body, _raw in self.received() if (body.get("partner") or {}).get("id") == supplier.id
+        ]
+        self.assertEqual(types, ["partner.upserted", "payment.posted"])
+
+    def test_a_backend_without_master_data_gets_no_partner_and_no_dependency(self):
+        other = self.create_backend("Documents only", path="/docs")
+        invoice = self.post_invoice()
+        self.assertFalse(self.jobs_of(invoice, other).depends_on_partner_id)
+        self.assertFalse(
+            self.Job.search([("backend_id", "=", other.id), ("res_model", "=", "res.partner")]),
+            "no partner event for a backend without the master data scope",
+        )
+
+    def test_the_warehouse_takes_no_master_data(self):
+        warehouse = self.env["finance.sync.backend"].new({"transport": "warehouse", "send_master_data": True})
+        with self.assertRaises(ValidationError):
+            warehouse._check_master_data_transport()
+
+    def test_the_document_waits_while_its_partner_event_is_open(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        self.respond(503)
+        self.dispatch()
+        self.assertEqual(partner_job.state, "pending")
+        self.assertEqual(partner_job.attempt_count, 1)
+        self.assertEqual(doc_job.attempt_count, 0, "the document is not sent while its partner is not delivered")
+        self.assertEqual([body["type"] for _h, body, _raw in self.received()], ["partner.upserted"])
+
+    def test_a_failed_partner_event_holds_the_document_with_the_reason(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        self.answer_by_type({"partner.upserted": 422})
+        self.dispatch()
+        self.assertEqual(partner_job.state, "failed")
+        self.assertEqual(doc_job.state, "blocked")
+        self.assertEqual(doc_job.last_error_code, "waiting_for_partner")
+        self.assertIn("Master Customer", doc_job.last_error)
+        problem = doc_job.exception_ids.filtered(lambda e: e.category == "dependency")
+        self.assertEqual(problem.move_id, invoice)
+        self.assertEqual(problem.job_ids, partner_job | doc_job, "retrying the problem retries the chain")
+        self.assertEqual(invoice.finance_sync_status, "held")
+        self.assertIn("Master Customer", invoice.finance_sync_problem)
+
+        # A document posted while the partner's event is failed is held at once.
+        later = self.post_invoice()
+        self.assertEqual(self.jobs_of(later).state, "blocked")
+
+        self.receiver.clear()
+        self.respond(200)
+        problem.action_retry()
+        self.dispatch()
+        self.assertEqual(partner_job.state, "done")
+        self.assertEqual(doc_job.state, "done")
+        self.assertEqual(self.jobs_of(later).state, "done", "delivering the partner releases the held documents")
+        types = [body["type"] for _h, body, _raw in self.received() if body["type"] != "partner.exposure"]
+        self.assertEqual(types[0], "partner.upserted")
+        self.assertEqual(sorted(types[1:]), ["invoice.posted", "invoice.posted"])
+        self.assertEqual(problem.state, "resolved")
+
+    def test_a_partner_event_leased_by_a_dead_worker_holds_the_document(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        # A worker claimed the partner's event, then died: its lease runs for a while yet.
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET lease_until = now() AT TIME ZONE 'UTC' + interval '1 hour' WHERE id = %s",
+            [partner_job.id],
+        )
+        self.Job.invalidate_model()
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(self.received(), [], "neither the leased partner event nor the document behind it")
+        self.assertEqual((partner_job | doc_job).mapped("state"), ["pending", "pending"])
+        # The lease expires: the partner's event is sent again, then the document.
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET lease_until = now() AT TIME ZONE 'UTC' - interval '1 minute' WHERE id = %s",
+            [partner_job.id],
+        )
+        self.Job.invalidate_model()
+        self.dispatch()
+        types = [body["type"] for _h, body, _raw in self.received() if body["type"] != "partner.exposure"]
+        self.assertEqual(types, ["partner.upserted", "invoice.posted"])
+
+    def test_a_document_held_while_its_partner_was_being_delivered_is_released(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        self.answer_by_type({"partner.upserted": 422})
+        self.dispatch()
+        self.assertEqual(doc_job.state, "blocked")
+        # Another transaction delivered the partner meanwhile, without seeing this document's job
+        # (captured concurrently): the job is still held although nothing holds it any more.
+        partner_job._mark_done(200, 2)
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET state = 'blocked', last_error_code = 'waiting_for_partner' WHERE id = %s",
+            [doc_job.id],
+        )
+        self.Job.invalidate_model()
+        self.receiver.clear()
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(doc_job.state, "done", "the dispatcher releases holds nothing justifies any more")
+        sent = [body["type"] for _h, body, _raw in self.received() if body["type"] != "partner.exposure"]
+        self.assertEqual(sent, ["invoice.posted"])
+
+    def test_cancelling_the_partner_event_releases_its_documents(self):
+        invoice = self.post_invoice()
+        partner_job, doc_job = self.partner_jobs(self.customer), self.jobs_of(invoice)
+        self.answer_by_type({"partner.upserted": 422})
+        self.dispatch()
+        self.assertEqual(doc_job.state, "blocked")
+        partner_job._cancel("The platform has this customer under another name")
+        self.assertEqual(doc_job.state, "pending")
+        self.receiver.clear()
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(doc_job.state, "done")
+
+    # --- change detection ---------------------------------------------------------------------
+
+    def _known_customer(self):
+        """The customer, after the backend received it with a first invoice."""
+        self.post_invoice()
+        self.commit_hooks()
+        self.assertEqual(len(self.partner_jobs(self.customer)), 1)
+        return self.partner_jobs(self.customer)
+
+    def test_writes_that_change_nothing_send_nothing(self):
+        first = self._known_customer()
+        self.customer.write({"name": "Master Customer", "email": "ap@master.example"})
+        self.customer.write({"comment": "<p>Prefers e-mail</p>"})  # not master data
+        self.commit_hooks()
+        self.assertEqual(self.partner_jobs(self.customer), first)
+
+    def test_several_writes_in_one_transaction_make_one_event(self):
+        first = self._known_customer()
+        self.customer.write({"name": "Master Customer Ltd"})
+        self.customer.write({"phone": "+32 2 555 01 01"})
+        self.customer.write({"city": "Brussels"})
+        self.commit_hooks()
+        jobs = self.partner_jobs(self.customer)
+        self.assertEqual(len(jobs), 2)
+        last = jobs - first
+        self.assertGreater(last.sequence, first.sequence, "per-partner sequence, like documents")
+        block = last.payload["partner"]
+        self.assertEqual(
+            (block["name"], block["phone"], block["addresses"][0]["city"]),
+            ("Master Customer Ltd", "+32 2 555 01 01", "Brussels"),
+        )
+
+    def test_a_change_undone_in_the_same_transaction_sends_nothing(self):
+        first = self._known_customer()
+        self.customer.write({"name": "Renamed"})
+        self.customer.write({"name": "Master Customer"})
+        self.commit_hooks()
+        self.assertEqual(self.partner_jobs(self.customer), first)
+
+    def test_bank_accounts_are_master_data_and_masked_per_profile(self):
+        first = self._known_customer()
+        self.env["res.partner.bank"].create({"partner_id": self.customer.id, "acc_number": "BE71096123456769"})
+        self.commit_hooks()
+        last = self.partner_jobs(self.customer) - first
+        self.assertEqual(len(last), 1)
+        self.assertEqual(last.payload["partner"]["bank_accounts"][0]["number"], "BE71096123456769")
+        body, _missing, errors = last._preview(self.backend)
+        self.assertEqual(errors, [])
+        sent = json.loads(body)["partner"]
+        self.assertEqual(sent["bank_accounts"][0]["number"], "************6769", "masked by the default profile")
+        self.assertEqual(sent["email"], "ap@master.example")
+
+    def test_a_partner_outside_customers_and_suppliers_is_not_sent(self):
+        contact = self.env["res.partner"].create({"name": "Just a contact"})
+        self.commit_hooks()
+        contact.write({"name": "Still just a contact"})
+        self.commit_hooks()
+        self.assertFalse(self.partner_jobs(contact))
+
+    # --- archive and merge ---------------------------------------------------------------------
+
+    def test_archiving_sends_the_partner_inactive(self):
+        first = self._known_customer()
+        self.customer.action_archive()
+        self.commit_hooks()
+        last = self.partner_jobs(self.customer) - first
+        self.assertEqual(len(last), 1)
+        self.assertIs(last.payload["partner"]["active"], False)
+        self.respond(200)
+        self.dispatch()
+        bodies = [body for _h, body, _raw in self.received() if body["type"] == "partner.upserted"]
+        self.assertIs(bodies[-1]["partner"]["active"], False)
+
+    def test_merging_tells_the_platform_which_partner_survives(self):
+        self._known_customer()
+        duplicate = self.customer
+        survivor = self.env["res.partner"].create({"name": "Master Customer (main)", "customer_rank": 1})
+        self.commit_hooks()
+        self.env["base.partner.merge.automatic.wizard"]._merge(
+            (duplicate | survivor).ids, dst_partner=survivor, extra_checks=False
+        )
+        self.commit_hooks()
+        self.assertFalse(duplicate.exists())
+        merged = self.partner_jobs(duplicate, "partner.merged")
+        self.assertEqual(len(merged), 1)
+        self.assertEqual(merged.payload["partner"]["id"], duplicate.id)
+        self.assertEqual(merged.payload["merged_into"]["id"], survivor.id)
+        self.assertEqual(merged.depends_on_partner_id, survivor)
+        survivor_job = self.partner_jobs(survivor)
+        self.assertTrue(survivor_job, "the surviving partner is sent before the merge")
+        self.assertLess(survivor_job[0].id, merged.id)
+
+        self.respond(200)
+        self.dispatch()
+        types = [body["type"] for _h, body, _raw in self.received()]
+        self.assertLess(types.index("partner.upserted", 1), types.index("partner.merged"))
+        self.assertEqual(merged.state, "done")

@@ -14,6 +14,7 @@
         "security/finance_sync_groups.xml",
         "security/ir.model.access.csv",
         "security/finance_sync_security.xml",
+        "security/finance_sync_feed_security.xml",
         "views/finance_sync_mapping_views.xml",
         "views/finance_sync_preview_views.xml",
         "views/finance_sync_backend_views.xml",
@@ -24,12 +25,14 @@
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
         "views/finance_sync_menus.xml",
+        "views/finance_sync_feed_views.xml",
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
     ],
     "demo": [
         "demo/finance_sync_demo.xml",
+        "demo/finance_sync_demo_feeds.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -25,6 +25,11 @@ EVENT_TYPES = [
     (EVENT_PAYMENT_POSTED, "Payment posted"),
     (EVENT_PAYMENT_DRAFT, "Payment reset to draft"),
     (EVENT_PAYMENT_CANCELLED, "Payment cancelled"),
+    # Period feeds (finance.sync.feed): one event per part of a run.
+    ("feed.trial_balance", "Feed: trial balance"),
+    ("feed.ar_aging", "Feed: AR aging"),
+    ("feed.ap_aging", "Feed: AP aging"),
+    ("feed.gl_summary", "Feed: GL summary"),
 ]
 
 # Document kinds, as named in payloads and in a backend's scope.

@@ -17,3 +17,5 @@ from . import finance_sync_external_payment
 from . import account_move
 from . import account_payment
 from . import res_config_settings
+from . import finance_sync_feed
+from . import finance_sync_feed_run

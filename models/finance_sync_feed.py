@@ -1,5 +1,6 @@
 import logging
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
@@ -35,13 +36,11 @@ LOCK_DATES = [
 AGING_ACCOUNT_TYPES = {feeds_lib.KIND_AR_AGING: "asset_receivable", feeds_lib.KIND_AP_AGING: "liability_payable"}
 
 
-def _overdue_between(low, high):
-    """The SQL condition of an aging bucket on ``o.overdue`` (days past the due date)."""
-    if low is None:
-        return SQL("o.overdue <= %s", high)
-    if high is None:
-        return SQL("o.overdue >= %s", low)
-    return SQL("o.overdue BETWEEN %s AND %s", low, high)
+def _bucket(as_of):
+    """SQL: the index in ``AGING_BUCKETS`` of a line ``l`` by its days past due (due date: its
+    maturity, else its date) as of ``as_of``: one ``width_bucket`` on the buckets' first days."""
+    firsts = [low for _name, low, _high in feeds_lib.AGING_BUCKETS if low is not None]
+    return SQL("width_bucket(%s::date - COALESCE(l.date_maturity, l.date), %s::int[])", as_of, firsts)
 
 
 class FinanceSyncFeed(models.Model):
@@ -289,8 +288,11 @@ class FinanceSyncFeed(models.Model):
             return self._get_aging(date_to)
         return self._get_gl_summary(date_from, date_to)
 
-    def _money(self, value):
-        return payload_lib.money(Decimal(value or 0), self.company_id.currency_id.decimal_places)
+    def _get_money(self):
+        """A function formatting an amount (text or number) in the company's currency precision,
+        read once: rows are many, the currency one."""
+        places = self.company_id.currency_id.decimal_places
+        return lambda value: payload_lib.money(Decimal(value or 0), places)
 
     def _get_refs(self, model, ids, code_field):
         """{id: {id, code, name}} of records of ``model``, read in one go in the feed's company."""
@@ -300,6 +302,7 @@ class FinanceSyncFeed(models.Model):
     def _get_trial_balance(self, date_from, date_to):
         """Per account: the balance before the period (opening), the period's debits and credits,
         and the balance at its end (closing), over posted lines of the company, in its currency."""
+        money = self._get_money()
         self.env.cr.execute(
             SQL(
                 """SELECT l.account_id,
@@ -328,68 +331,79 @@ class FinanceSyncFeed(models.Model):
             row = {"account": accounts[account_id]}
             for column, amount in zip(columns, amounts, strict=True):
                 sums[column] += Decimal(amount)
-                row[column] = self._money(amount)
+                row[column] = money(amount)
             rows.append(row)
-        return rows, {column: self._money(total) for column, total in sums.items()}
+        return rows, {column: money(total) for column, total in sums.items()}
 
     def _get_aging(self, as_of):
         """Per partner: the residual of the company's posted receivable (AR) or payable (AP) lines
         dated up to ``as_of``, as it stood that day (reconciliations dated later ignored), by days
         overdue on the due date. AP amounts are what the company owes (positive)."""
+        money = self._get_money()
         sign = 1 if self.kind == feeds_lib.KIND_AR_AGING else -1
-        buckets = SQL(", ").join(
-            SQL("COALESCE(SUM(o.residual) FILTER (WHERE %s), 0)::text", _overdue_between(low, high))
-            for _name, low, high in feeds_lib.AGING_BUCKETS
+        # A line's residual as of ``as_of`` is its residual today (Odoo's ``amount_residual``:
+        # balance less its partial reconciliations) with the reconciliations dated later added
+        # back. Two grouped queries by partner and bucket: the residuals (one aggregate over the
+        # lines, as for the partner ledger) and the later reconciliations (few: none at today's
+        # date), added up here; the buckets become the row's columns.
+        lines = SQL(
+            """account_move_line l JOIN account_account a ON a.id = l.account_id
+                WHERE l.parent_state = 'posted' AND l.company_id = %(company)s
+                  AND l.date <= %(as_of)s AND a.account_type = %(account_type)s""",
+            company=self.company_id.id,
+            as_of=as_of,
+            account_type=AGING_ACCOUNT_TYPES[self.kind],
         )
+        bucket = _bucket(as_of)
         self.env.cr.execute(
             SQL(
-                """WITH paid AS (
-                        SELECT x.line_id, SUM(x.amount) AS amount
-                          FROM (SELECT p.debit_move_id AS line_id, p.amount
-                                  FROM account_partial_reconcile p
-                                 WHERE p.company_id = %(company)s AND p.max_date <= %(as_of)s
-                                 UNION ALL
-                                SELECT p.credit_move_id, -p.amount
-                                  FROM account_partial_reconcile p
-                                 WHERE p.company_id = %(company)s AND p.max_date <= %(as_of)s) x
-                         GROUP BY x.line_id
-                   ), o AS (
-                        SELECT l.partner_id,
-                               %(as_of)s::date - COALESCE(l.date_maturity, l.date) AS overdue,
-                               %(sign)s * (l.balance - COALESCE(paid.amount, 0)) AS residual
-                          FROM account_move_line l
-                          JOIN account_account a ON a.id = l.account_id
-                          LEFT JOIN paid ON paid.line_id = l.id
-                         WHERE l.parent_state = 'posted' AND l.company_id = %(company)s
-                           AND l.date <= %(as_of)s AND a.account_type = %(account_type)s
-                   )
-                   SELECT o.partner_id, %(buckets)s, COALESCE(SUM(o.residual), 0)::text
-                     FROM o
-                    GROUP BY o.partner_id
-                   HAVING SUM(o.residual) <> 0
-                    ORDER BY o.partner_id NULLS LAST""",
-                company=self.company_id.id,
-                as_of=as_of,
-                sign=sign,
-                account_type=AGING_ACCOUNT_TYPES[self.kind],
-                buckets=buckets,
+                """SELECT l.partner_id, %(bucket)s AS bucket, SUM(l.amount_residual)::text
+                     FROM %(lines)s
+                    GROUP BY l.partner_id, bucket""",
+                bucket=bucket,
+                lines=lines,
             )
         )
         figures = self.env.cr.fetchall()
-        partners = self._get_refs("res.partner", {f[0] for f in figures}, "ref")
-        columns = [name for name, _low, _high in feeds_lib.AGING_BUCKETS] + ["total"]
-        sums = dict.fromkeys(columns, Decimal(0))
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.partner_id, %(bucket)s AS bucket, SUM(later.amount)::text
+                     FROM (SELECT p.debit_move_id AS line_id, p.amount
+                             FROM account_partial_reconcile p
+                            WHERE p.company_id = %(company)s AND p.max_date > %(as_of)s
+                            UNION ALL
+                           SELECT p.credit_move_id, -p.amount
+                             FROM account_partial_reconcile p
+                            WHERE p.company_id = %(company)s AND p.max_date > %(as_of)s) later
+                    CROSS JOIN %(lines)s AND l.id = later.line_id
+                    GROUP BY l.partner_id, bucket""",
+                bucket=bucket,
+                lines=lines,
+                company=self.company_id.id,
+                as_of=as_of,
+            )
+        )
+        figures += self.env.cr.fetchall()
+        names = [name for name, _low, _high in feeds_lib.AGING_BUCKETS]
+        amounts = defaultdict(lambda: [Decimal(0)] * len(names))
+        for partner_id, index, amount in figures:
+            amounts[partner_id][index] += sign * Decimal(amount)
+        amounts = {partner_id: values for partner_id, values in amounts.items() if any(values)}
+        partners = self._get_refs("res.partner", set(amounts), "ref")
+        sums = [Decimal(0)] * (len(names) + 1)
         rows = []
-        for partner_id, *amounts in figures:
+        for partner_id in sorted(amounts, key=lambda pid: (pid is None, pid or 0)):
+            values = [*amounts[partner_id], sum(amounts[partner_id])]
             row = {"partner": partners.get(partner_id)}
-            for column, amount in zip(columns, amounts, strict=True):
-                sums[column] += Decimal(amount)
-                row[column] = self._money(amount)
+            for index, (column, value) in enumerate(zip([*names, "total"], values, strict=True)):
+                sums[index] += value
+                row[column] = money(value)
             rows.append(row)
-        return rows, {column: self._money(total) for column, total in sums.items()}
+        return rows, {column: money(total) for column, total in zip([*names, "total"], sums, strict=True)}
 
     def _get_gl_summary(self, date_from, date_to):
         """Per journal, account and day of the period: debit, credit and number of posted lines."""
+        money = self._get_money()
         self.env.cr.execute(
             SQL(
                 """SELECT l.date, l.journal_id, l.account_id,
@@ -419,9 +433,9 @@ class FinanceSyncFeed(models.Model):
                     "date": payload_lib.iso_date(day),
                     "journal": journals[journal_id],
                     "account": accounts[account_id],
-                    "debit": self._money(line_debit),
-                    "credit": self._money(line_credit),
+                    "debit": money(line_debit),
+                    "credit": money(line_credit),
                     "count": line_count,
                 }
             )
-        return rows, {"debit": self._money(debit), "credit": self._money(credit), "count": count}
+        return rows, {"debit": money(debit), "credit": money(credit), "count": count}

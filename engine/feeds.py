@@ -8,6 +8,7 @@ its rows into numbered parts the platform reassembles.
 import calendar
 import hashlib
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from . import payload as payload_lib
 
@@ -109,6 +110,19 @@ def content_hash(kind, company_id, date_from, date_to, rows, totals):
         "totals": totals,
     }
     return hashlib.sha256(payload_lib.canonical_json(body)).hexdigest()
+
+
+def allocate(exact, shares, decimal_places):
+    """Round ``shares`` (Decimals adding up to ``exact``) to ``decimal_places`` so that they still
+    add up to ``exact`` rounded: the rounding difference goes to the largest share. This is how an
+    account's figures split by analytic account keep the account's own total to the cent."""
+    quantum = Decimal(1).scaleb(-decimal_places)
+    rounded = [share.quantize(quantum, rounding=ROUND_HALF_UP) for share in shares]
+    difference = Decimal(exact).quantize(quantum, rounding=ROUND_HALF_UP) - sum(rounded, Decimal(0))
+    if difference and rounded:
+        largest = max(range(len(shares)), key=lambda index: abs(shares[index]))
+        rounded[largest] += difference
+    return rounded
 
 
 def split_parts(rows, size=DEFAULT_PART_SIZE):

@@ -89,6 +89,8 @@ def slots(payload: dict):
         yield from _ref("journal", row.get("journal"))
         yield from _ref("account", row.get("account"))
         yield from _ref("partner", row.get("partner"))
+        for account in row.get("analytic") or []:
+            yield from _ref("analytic", account)
     for block in ("payments", "reconciliation"):
         for item in payload.get(block) or []:
             yield from _currency(item, "currency")

@@ -107,6 +107,13 @@ class FinanceSyncFeed(models.Model):
         required=True,
         help="A run with more rows is sent in numbered parts of this many rows, under one run id.",
     )
+    analytic_split = fields.Boolean(
+        "Split by analytic account",
+        tracking=True,
+        help="Trial balance: one row per account and analytic distribution key (one analytic account per "
+        "plan), amounts shared out by the distribution's percentages; what it leaves unassigned has no "
+        "analytic account. Each account's rows add up to its own figures, to the cent.",
+    )
     run_ids = fields.One2many("finance.sync.feed.run", "feed_id", string="Runs", readonly=True)
     run_count = fields.Integer(compute="_compute_run_count")
 
@@ -303,6 +310,7 @@ class FinanceSyncFeed(models.Model):
         """Per account: the balance before the period (opening), the period's debits and credits,
         and the balance at its end (closing), over posted lines of the company, in its currency."""
         money = self._get_money()
+        places = self.company_id.currency_id.decimal_places
         self.env.cr.execute(
             SQL(
                 """SELECT l.account_id,
@@ -326,14 +334,74 @@ class FinanceSyncFeed(models.Model):
         accounts = self._get_refs("account.account", {f[0] for f in figures}, "code")
         columns = ("opening", "debit", "credit", "closing")
         sums = dict.fromkeys(columns, Decimal(0))
+        splits = self._get_analytic_splits(date_from, date_to) if self.analytic_split else {}
+        analytics = self._get_refs(
+            "account.analytic.account",
+            {int(i) for by_key in splits.values() for key in by_key if key for i in key.split(",") if i.isdigit()},
+            "code",
+        )
         rows = []
         for account_id, *amounts in figures:
-            row = {"account": accounts[account_id]}
-            for column, amount in zip(columns, amounts, strict=True):
-                sums[column] += Decimal(amount)
-                row[column] = money(amount)
-            rows.append(row)
+            exact = dict(zip(columns, (Decimal(amount) for amount in amounts), strict=True))
+            for column in columns:
+                sums[column] += exact[column]
+            if not self.analytic_split:
+                rows.append({"account": accounts[account_id], **{c: money(v) for c, v in exact.items()}})
+                continue
+            by_key = splits.get(account_id) or {None: [Decimal(0)] * 3}
+            keys = sorted(by_key, key=lambda key: (key is not None, key or ""))
+            shares = {
+                column: feeds_lib.allocate(exact[column], [by_key[key][index] for key in keys], places)
+                for index, column in enumerate(columns[:3])
+            }
+            for position, key in enumerate(keys):
+                opening, debit, credit = (shares[column][position] for column in columns[:3])
+                if not (opening or debit or credit):
+                    continue
+                ids = [int(i) for i in (key or "").split(",") if i.isdigit()]
+                rows.append(
+                    {
+                        "account": accounts[account_id],
+                        "analytic": [analytics[i] for i in ids if i in analytics],
+                        "opening": money(opening),
+                        "debit": money(debit),
+                        "credit": money(credit),
+                        "closing": money(opening + debit - credit),
+                    }
+                )
         return rows, {column: money(total) for column, total in sums.items()}
+
+    def _get_analytic_splits(self, date_from, date_to):
+        """{account id: {distribution key or None: [opening, debit, credit]}}: each line's amounts
+        shared out by its analytic distribution (a key names one account per plan, "12,15"), what
+        the distribution leaves unassigned under None; exact, rounded by the caller."""
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.account_id, s.key,
+                          COALESCE(SUM(l.balance * s.share) FILTER (WHERE l.date < %(date_from)s), 0)::text,
+                          COALESCE(SUM(l.debit * s.share) FILTER (WHERE l.date >= %(date_from)s), 0)::text,
+                          COALESCE(SUM(l.credit * s.share) FILTER (WHERE l.date >= %(date_from)s), 0)::text
+                     FROM account_move_line l
+                    CROSS JOIN LATERAL (
+                            SELECT d.key, d.value::numeric / 100 AS share
+                              FROM jsonb_each_text(l.analytic_distribution) d
+                             UNION ALL
+                            SELECT NULL, 1 - COALESCE(
+                                       (SELECT SUM(e.value::numeric) FROM jsonb_each_text(l.analytic_distribution) e), 0
+                                   ) / 100
+                          ) s
+                    WHERE l.parent_state = 'posted' AND l.company_id = %(company)s AND l.date <= %(date_to)s
+                      AND s.share <> 0
+                    GROUP BY l.account_id, s.key""",
+                date_from=date_from,
+                date_to=date_to,
+                company=self.company_id.id,
+            )
+        )
+        splits = defaultdict(dict)
+        for account_id, key, opening, debit, credit in self.env.cr.fetchall():
+            splits[account_id][key] = [Decimal(opening), Decimal(debit), Decimal(credit)]
+        return splits
 
     def _get_aging(self, as_of):
         """Per partner: the residual of the company's posted receivable (AR) or payable (AP) lines

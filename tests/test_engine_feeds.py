@@ -1,6 +1,7 @@
 """Period feeds' plain logic (engine/feeds.py): periods, finality, hashes and parts. No database."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -92,3 +93,17 @@ def test_split_parts_keeps_order_and_every_row():
     assert feeds.split_parts([], 5) == [[]], "an empty period is still one part"
     with pytest.raises(ValueError):
         feeds.split_parts(rows, 0)
+
+
+def test_allocate_keeps_the_exact_total_to_the_cent():
+    shares = [Decimal("60.006"), Decimal("40.004")]
+    assert feeds.allocate(Decimal("100.01"), shares, 2) == [Decimal("60.01"), Decimal("40.00")]
+    thirds = [Decimal("33.3333333333")] * 3
+    rounded = feeds.allocate(Decimal("100.00"), thirds, 2)
+    assert sum(rounded) == Decimal("100.00")
+    assert sorted(rounded) == [Decimal("33.33"), Decimal("33.33"), Decimal("33.34")]
+    assert feeds.allocate(Decimal("-10.00"), [Decimal("-3.335"), Decimal("-6.665")], 2) == [
+        Decimal("-3.34"),
+        Decimal("-6.66"),
+    ]
+    assert feeds.allocate(Decimal("0"), [], 2) == []

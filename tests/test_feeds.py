@@ -106,6 +106,50 @@ class TestFeeds(FinanceSyncCase):
             self.assertEqual(dec(row["credit"]), dec(payload_lib.money(credit)))
         self.assertEqual(dec(totals["debit"]), dec("650.00"), "250 sold and 400 bought in February, drafts aside")
 
+    def test_trial_balance_split_by_analytic_account_keeps_each_accounts_figures(self):
+        plan = self.env["account.analytic.plan"].create({"name": "Departments"})
+        sales, support = self.env["account.analytic.account"].create(
+            [{"name": "Sales", "code": "SAL", "plan_id": plan.id}, {"name": "Support", "plan_id": plan.id}]
+        )
+        income = self.company_data["default_account_revenue"]
+        self._create_invoice(
+            invoice_date="2025-02-03",
+            partner_id=self.partner_a.id,
+            invoice_line_ids=[
+                self._prepare_invoice_line(
+                    price_unit=100.01,
+                    tax_ids=[],
+                    account_id=income.id,
+                    analytic_distribution={str(sales.id): 60, str(support.id): 40},
+                ),
+                self._prepare_invoice_line(price_unit=50, tax_ids=[], account_id=income.id),
+                self._prepare_invoice_line(
+                    price_unit=10, tax_ids=[], account_id=income.id, analytic_distribution={str(sales.id): 50}
+                ),
+            ],
+            post=True,
+        )
+        feed = self.feeds["trial_balance"]
+        plain_rows, plain_totals = feed._get_figures(*FEB)
+        feed.analytic_split = True
+        rows, totals = feed._get_figures(*FEB)
+        self.assertEqual(totals, plain_totals, "the split moves amounts between rows, never in or out")
+        income_rows = {
+            tuple(a["id"] for a in row["analytic"]): row for row in rows if row["account"]["id"] == income.id
+        }
+        self.assertEqual(income_rows[(sales.id,)]["credit"], "65.01", "60 % of 100.01 and 50 % of 10")
+        self.assertEqual(income_rows[(support.id,)]["credit"], "40.00")
+        self.assertEqual(income_rows[()]["credit"], "55.00", "the line without distribution, and the other half")
+        self.assertEqual(income_rows[(sales.id,)]["analytic"], [{"id": sales.id, "code": "SAL", "name": "Sales"}])
+        for plain in plain_rows:
+            mine = [row for row in rows if row["account"]["id"] == plain["account"]["id"]]
+            for column in ("opening", "debit", "credit", "closing"):
+                self.assertEqual(sum(dec(row[column]) for row in mine), dec(plain[column]), column)
+        for row in rows:
+            self.assertEqual(dec(row["closing"]), dec(row["opening"]) + dec(row["debit"]) - dec(row["credit"]))
+        run = self.run_feed("trial_balance", FEB)
+        self.assertEqual(payload_lib.validate(self.feed_jobs(run).payload), [])
+
     # --- aging -------------------------------------------------------------------------------
 
     def aging_by_partner(self, kind, as_of):

@@ -221,6 +221,8 @@ class FinanceSyncFeed(models.Model):
         self.ensure_one()
         if date_from > date_to:
             raise UserError(self.env._("The period must end on or after its first day."))
+        if self.backend_id.transport != "webhook":
+            raise UserError(self.env._("Period feeds are sent to webhook backends only."))
         Run = self.env["finance.sync.feed.run"].sudo()
         company = self.company_id
         rows, totals = self._get_figures(date_from, date_to)

@@ -381,7 +381,10 @@ class TestFeeds(FinanceSyncCase):
         self.invoice(70, today)
         feed = self.feeds["trial_balance"]
         feed.write({"schedule": "daily", "next_run_date": today})
-        self.Feed._cron_run_feeds()
+        cron = self.env.ref("finance_sync.ir_cron_run_feeds")
+        with self.enter_registry_test_mode():
+            cron.method_direct_trigger()
+        feed.invalidate_recordset()
         runs = feed.run_ids
         self.assertEqual(
             sorted((r.date_from, r.date_to) for r in runs),

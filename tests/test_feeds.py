@@ -257,6 +257,10 @@ class TestFeeds(FinanceSyncCase):
         self.assertEqual(self.feed_jobs(run).payload["company"]["id"], other.id)
         with self.assertRaises(ValidationError):
             self.Feed.create({"name": "Wrong", "backend_id": self.backend.id, "company_id": other.id})
+        mine = self.run_feed("trial_balance", feeds.month_bounds(today))
+        user = self.make_user("feed_reader_one_company", "finance_sync.finance_sync_group_user")
+        self.assertEqual(self.Run.with_user(user).search([]), mine, "another company's runs stay out of sight")
+        self.assertEqual(self.Feed.with_user(user).search([]), self.Feed.search([("company_id", "=", self.company.id)]))
 
     # --- versions, finality, parts ---------------------------------------------------------------
 

@@ -35,7 +35,7 @@ LINES = int(os.environ.get("BENCH_FEEDS_LINES", "100000"))
 PARTNERS = int(os.environ.get("BENCH_FEEDS_PARTNERS", "200"))
 ROUNDS = int(os.environ.get("BENCH_FEEDS_ROUNDS", "7"))
 INCOME_ACCOUNTS = 20
-PERIOD = (date(2025, 6, 1), date(2025, 6, 30))
+PERIOD = (date(2025, 12, 1), date(2025, 12, 31))
 AS_OF = date(2025, 12, 31)
 FIRST_DAY = date(2024, 1, 1)
 DAYS = 730
@@ -106,7 +106,10 @@ def insert_lines(env, template, receivable, incomes, partners, first, count):
     )
     columns = [row[0] for row in cr.fetchall()]
     amount = "((g %% 1000) + 1)::numeric"
-    day = f"%(first_day)s::date + (g %% {DAYS})"
+    # Copy g is customer g mod PARTNERS; each customer's copies go back from the last day in steps
+    # of 5 days, so that a tenth of the lines already gives every customer every aging bucket
+    # (the figures' size then depends on customers and buckets only, as it should).
+    day = f"%(first_day)s::date + {DAYS - 1} - ((g / {len(partners)}) * 5) %% {DAYS}"
     common = {
         "partner_id": f"(%(partners)s::int[])[1 + g %% {len(partners)}]",
         "date": day,

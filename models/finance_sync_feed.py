@@ -411,11 +411,13 @@ class FinanceSyncFeed(models.Model):
         overdue on the due date. AP amounts are what the company owes (positive)."""
         money = self._get_money()
         sign = 1 if self.kind == feeds_lib.KIND_AR_AGING else -1
+        places = self.company_id.currency_id.decimal_places
+        names = [name for name, _low, _high in feeds_lib.AGING_BUCKETS]
         # A line's residual as of ``as_of`` is its residual today (Odoo's ``amount_residual``:
         # balance less its partial reconciliations) with the reconciliations dated later added
-        # back. Two grouped queries by partner and bucket: the residuals (one aggregate over the
-        # lines, as for the partner ledger) and the later reconciliations (few: none at today's
-        # date), added up here; the buckets become the row's columns.
+        # back (few: none at today's date). One aggregate over the lines by partner and bucket, as
+        # cheap as the partner ledger's own grouped sum, then one row per partner with the buckets
+        # as columns, rounded to the currency and written as text by the database.
         lines = SQL(
             """account_move_line l JOIN account_account a ON a.id = l.account_id
                 WHERE l.parent_state = 'posted' AND l.company_id = %(company)s
@@ -425,51 +427,56 @@ class FinanceSyncFeed(models.Model):
             account_type=AGING_ACCOUNT_TYPES[self.kind],
         )
         bucket = _bucket(as_of)
-        self.env.cr.execute(
-            SQL(
-                """SELECT l.partner_id, %(bucket)s AS bucket, SUM(l.amount_residual)::text
-                     FROM %(lines)s
-                    GROUP BY l.partner_id, bucket""",
-                bucket=bucket,
-                lines=lines,
-            )
+        columns = SQL(", ").join(
+            SQL("ROUND(%s * COALESCE(SUM(b.amount) FILTER (WHERE b.bucket = %s), 0), %s)::text", sign, index, places)
+            for index in range(len(names))
         )
-        figures = self.env.cr.fetchall()
+        self.env["res.partner"].flush_model(["name", "ref"])
         self.env.cr.execute(
             SQL(
-                """SELECT l.partner_id, %(bucket)s AS bucket, SUM(later.amount)::text
-                     FROM (SELECT p.debit_move_id AS line_id, p.amount
-                             FROM account_partial_reconcile p
-                            WHERE p.company_id = %(company)s AND p.max_date > %(as_of)s
-                            UNION ALL
-                           SELECT p.credit_move_id, -p.amount
-                             FROM account_partial_reconcile p
-                            WHERE p.company_id = %(company)s AND p.max_date > %(as_of)s) later
-                    CROSS JOIN %(lines)s AND l.id = later.line_id
-                    GROUP BY l.partner_id, bucket""",
-                bucket=bucket,
-                lines=lines,
+                """WITH later AS (
+                        SELECT p.debit_move_id AS line_id, p.amount
+                          FROM account_partial_reconcile p
+                         WHERE p.company_id = %(company)s AND p.max_date > %(as_of)s
+                         UNION ALL
+                        SELECT p.credit_move_id, -p.amount
+                          FROM account_partial_reconcile p
+                         WHERE p.company_id = %(company)s AND p.max_date > %(as_of)s
+                   ), b AS (
+                        SELECT x.partner_id, x.bucket, SUM(x.amount) AS amount
+                          FROM (SELECT l.partner_id, %(bucket)s AS bucket, l.amount_residual AS amount
+                                  FROM %(lines)s
+                                 UNION ALL
+                                SELECT l.partner_id, %(bucket)s, later.amount
+                                  FROM later CROSS JOIN %(lines)s AND l.id = later.line_id) x
+                         GROUP BY x.partner_id, x.bucket
+                   )
+                   SELECT b.partner_id, partner.name, partner.ref, %(columns)s,
+                          ROUND(%(sign)s * SUM(b.amount), %(places)s)::text
+                     FROM b
+                     LEFT JOIN res_partner partner ON partner.id = b.partner_id
+                    GROUP BY b.partner_id, partner.name, partner.ref
+                   HAVING bool_or(b.amount <> 0)
+                    ORDER BY b.partner_id NULLS LAST""",
                 company=self.company_id.id,
                 as_of=as_of,
+                bucket=bucket,
+                lines=lines,
+                columns=columns,
+                sign=sign,
+                places=places,
             )
         )
-        figures += self.env.cr.fetchall()
-        names = [name for name, _low, _high in feeds_lib.AGING_BUCKETS]
-        amounts = defaultdict(lambda: [Decimal(0)] * len(names))
-        for partner_id, index, amount in figures:
-            amounts[partner_id][index] += sign * Decimal(amount)
-        amounts = {partner_id: values for partner_id, values in amounts.items() if any(values)}
-        partners = self._get_refs("res.partner", set(amounts), "ref")
-        sums = [Decimal(0)] * (len(names) + 1)
+        keys = [*names, "total"]
+        sums = [Decimal(0)] * len(keys)
         rows = []
-        for partner_id in sorted(amounts, key=lambda pid: (pid is None, pid or 0)):
-            values = [*amounts[partner_id], sum(amounts[partner_id])]
-            row = {"partner": partners.get(partner_id)}
-            for index, (column, value) in enumerate(zip([*names, "total"], values, strict=True)):
-                sums[index] += value
-                row[column] = money(value)
+        for partner_id, name, ref, *amounts in self.env.cr.fetchall():
+            row = {"partner": {"id": partner_id, "code": ref or None, "name": name} if partner_id else None}
+            row.update(zip(keys, amounts, strict=True))
+            for index, amount in enumerate(amounts):
+                sums[index] += Decimal(amount)
             rows.append(row)
-        return rows, {column: money(total) for column, total in zip([*names, "total"], sums, strict=True)}
+        return rows, {key: money(total) for key, total in zip(keys, sums, strict=True)}
 
     def _get_gl_summary(self, date_from, date_to):
         """Per journal, account and day of the period: debit, credit and number of posted lines."""

@@ -149,6 +149,15 @@ class TestFeeds(FinanceSyncCase):
             self.assertEqual(dec(row["closing"]), dec(row["opening"]) + dec(row["debit"]) - dec(row["credit"]))
         run = self.run_feed("trial_balance", FEB)
         self.assertEqual(payload_lib.validate(self.feed_jobs(run).payload), [])
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Analytic codes"})
+        self.env["finance.sync.mapping"].create(
+            {"set_id": mapping_set.id, "kind": "analytic", "analytic_account_id": sales.id, "external_code": "DEP-S"}
+        )
+        self.backend.mapping_set_id = mapping_set
+        rendered, missing = self.feed_jobs(run)._render(self.backend)
+        self.assertEqual(missing, [])
+        codes = {a["id"]: a["code"] for row in rendered["rows"] for a in row.get("analytic", [])}
+        self.assertEqual(codes, {sales.id: "DEP-S", support.id: None}, "mapped; Support has no code of its own")
 
     # --- aging -------------------------------------------------------------------------------
 
@@ -354,10 +363,15 @@ class TestFeeds(FinanceSyncCase):
         Mapping.create(
             {"set_id": mapping_set.id, "kind": "partner", "partner_id": self.partner_a.id, "external_code": "C-A"}
         )
+        sales_journal = self.company_data["default_journal_sale"]
+        Mapping.create(
+            {"set_id": mapping_set.id, "kind": "journal", "journal_id": sales_journal.id, "external_code": "J-S"}
+        )
         mapping_set.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
         self.invoice(250, "2025-02-03")
         tb = self.run_feed("trial_balance", FEB)
         ar = self.run_feed("ar_aging", FEB)
+        self.run_feed("gl_summary", FEB)
         self.respond(200)
         self.dispatch()
         bodies = {b["type"]: b for _h, b, _r in self.received() if b["type"].startswith("feed.")}
@@ -366,6 +380,8 @@ class TestFeeds(FinanceSyncCase):
         captured = {r["account"]["id"]: r["account"]["code"] for r in self.feed_jobs(tb).payload["rows"]}
         self.assertEqual(captured[income.id], income.code, "captured with Odoo's codes, mapped when sent")
         self.assertEqual(bodies["feed.ar_aging"]["rows"][0]["partner"]["code"], "C-A")
+        self.assertEqual({r["journal"]["code"] for r in bodies["feed.gl_summary"]["rows"]}, {"J-S"})
+        self.assertIn("REV", {r["account"]["code"] for r in bodies["feed.gl_summary"]["rows"]})
         self.assertEqual(self.feed_jobs(ar).state, "done")
         # A partner without a code holds the run (required policy): one exception about it.
         self.invoice(90, "2025-02-05", partner=self.partner_c)

@@ -444,6 +444,15 @@ class TestFeeds(FinanceSyncCase):
         self.assertIn("version 1", feed.message_ids[0].body)
         again = self.env[action["res_model"]].create({"feed_id": feed.id, "date_from": FEB[0], "date_to": FEB[1]})
         self.assertEqual(again.action_send()["params"]["type"], "info")
+        admin = self.make_user("feed_admin", "finance_sync.finance_sync_group_admin")
+        self.invoice(30, "2025-02-04")
+        by_admin = (
+            self.env["finance.sync.feed.send"]
+            .with_user(admin)
+            .create({"feed_id": feed.id, "date_from": FEB[0], "date_to": FEB[1]})
+        )
+        self.assertEqual(by_admin.action_send()["params"]["type"], "success", "no accounting rights needed")
+        self.assertEqual(feed.run_ids.mapped("version"), [2, 1])
         user = self.make_user("feed_reader", "finance_sync.finance_sync_group_user")
         self.assertTrue(feed.with_user(user).run_ids, "finance users see runs")
         with self.assertRaises(AccessError):

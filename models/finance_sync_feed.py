@@ -49,7 +49,7 @@ class FinanceSyncFeed(models.Model):
 
     _name = "finance.sync.feed"
     _description = "Finance Sync Period Feed"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "backend_id, name, id"
     _check_company_auto = True
 
@@ -176,9 +176,21 @@ class FinanceSyncFeed(models.Model):
             try:
                 with self.env.cr.savepoint():
                     feed.with_company(feed.company_id)._run_scheduled(today)
-            except Exception:  # one feed's error must not stop the others; it is logged with its trace
+            except Exception as error:  # one feed's error must not stop the others: logged, and told
                 _logger.exception("finance_sync: feed %s could not run", feed.id)
+                feed._notify_failure(error)
         return True
+
+    def _notify_failure(self, error):
+        """Say on the feed why its scheduled run failed, and give the backend's responsible a
+        to-do (one open at a time per feed)."""
+        self.ensure_one()
+        summary = self.env._("Period feed not sent: %s", self.name)[:200]
+        note = self.env._("The scheduled run failed and will be tried again at the next run: %s", error)
+        self.message_post(body=note)
+        user = self.backend_id.user_id
+        if user and not self.activity_ids.filtered(lambda activity: activity.summary == summary):
+            self.activity_schedule("mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id)
 
     def _run_scheduled(self, today):
         """Send the periods due today for this feed; return the runs created."""

@@ -417,6 +417,31 @@ class TestFeeds(FinanceSyncCase):
         self.Feed._cron_run_feeds()
         self.assertEqual(feed.run_ids, runs, "due, but nothing changed: nothing sent")
 
+    def test_a_failing_scheduled_feed_is_told_and_does_not_stop_the_others(self):
+        today = fields.Date.today()
+        self.invoice(70, today)
+        broken, working = self.feeds["ar_aging"], self.feeds["trial_balance"]
+        (broken | working).write({"schedule": "monthly", "next_run_date": today})
+        original = type(self.Feed)._get_figures
+
+        def figures(feed, date_from, date_to):
+            if feed == broken:
+                raise ValueError("figures unavailable")
+            return original(feed, date_from, date_to)
+
+        self.patch(type(self.Feed), "_get_figures", figures)
+        with self.assertLogs("odoo.addons.finance_sync.models.finance_sync_feed", "ERROR"):
+            self.Feed._cron_run_feeds()
+        self.assertTrue(working.run_ids, "the other feed ran")
+        self.assertFalse(broken.run_ids)
+        self.assertEqual(broken.next_run_date, today, "still due: tried again at the next run")
+        self.assertIn("figures unavailable", broken.message_ids[0].body)
+        activity = broken.activity_ids
+        self.assertEqual((len(activity), activity.user_id), (1, self.backend.user_id))
+        with self.assertLogs("odoo.addons.finance_sync.models.finance_sync_feed", "ERROR"):
+            self.Feed._cron_run_feeds()
+        self.assertEqual(len(broken.activity_ids), 1, "one to-do, however many failures")
+
     def test_period_close_feed_sends_each_closed_month_final(self):
         feed = self.feeds["ar_aging"]
         feed.write({"schedule": "period_close", "start_date": date(2025, 1, 1)})

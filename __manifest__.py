@@ -14,6 +14,7 @@
         "security/finance_sync_groups.xml",
         "security/ir.model.access.csv",
         "security/finance_sync_security.xml",
+        "security/finance_sync_feed_security.xml",
         "views/finance_sync_mapping_views.xml",
         "views/finance_sync_preview_views.xml",
         "views/finance_sync_backend_views.xml",
@@ -27,6 +28,7 @@
         "views/finance_sync_reconciliation_views.xml",
         "views/finance_sync_master_data_views.xml",
         "views/finance_sync_menus.xml",
+        "views/finance_sync_feed_views.xml",
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
@@ -37,6 +39,7 @@
         "demo/finance_sync_demo_documents.xml",
         "demo/finance_sync_demo_reconciliation.xml",
         "demo/finance_sync_demo_master_data.xml",
+        "demo/finance_sync_demo_feeds.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -31,6 +31,11 @@ EVENT_TYPES = [
     (EVENT_PARTNER_UPSERTED, "Partner created or changed"),
     (EVENT_PARTNER_MERGED, "Partner merged"),
     (EVENT_PARTNER_EXPOSURE, "Partner credit exposure"),
+    # Period feeds (finance.sync.feed): one event per part of a run.
+    ("feed.trial_balance", "Feed: trial balance"),
+    ("feed.ar_aging", "Feed: AR aging"),
+    ("feed.ap_aging", "Feed: AP aging"),
+    ("feed.gl_summary", "Feed: GL summary"),
 ]
 
 # Document kinds, as named in payloads and in a backend's scope.

@@ -87,6 +87,12 @@ def slots(payload: dict):
         for split in line.get("analytic_distribution") or []:
             for account in split.get("accounts") or []:
                 yield from _ref("analytic", account)
+    for row in payload.get("rows") or []:  # period feeds
+        yield from _ref("journal", row.get("journal"))
+        yield from _ref("account", row.get("account"))
+        yield from _ref("partner", row.get("partner"))
+        for account in row.get("analytic") or []:
+            yield from _ref("analytic", account)
     for block in ("payments", "reconciliation"):
         for item in payload.get(block) or []:
             yield from _currency(item, "currency")

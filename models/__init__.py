@@ -26,3 +26,5 @@ from . import finance_sync_backend_master_data
 from . import res_partner
 from . import res_partner_bank
 from . import account_partial_reconcile
+from . import finance_sync_feed
+from . import finance_sync_feed_run

@@ -252,7 +252,7 @@ class FinanceSyncJob(models.Model):
                 )
             )
         envelopes = []
-        has_origin = "finance_sync_origin_backend_id" in records._fields
+        has_origin = model == "account.move"  # documents a platform created carry its id back
         for position, (rec, backend) in enumerate(pairs):
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq

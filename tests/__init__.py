@@ -12,6 +12,7 @@ from . import test_engine_budget
 from . import test_engine_circuit
 from . import test_engine_classify
 from . import test_engine_crypto
+from . import test_engine_feeds
 from . import test_engine_inbound
 from . import test_engine_messages
 from . import test_engine_metrics
@@ -23,6 +24,7 @@ from . import test_engine_transport
 from . import test_engine_url_guard
 from . import test_engine_warehouse
 from . import test_exceptions
+from . import test_feeds
 from . import test_inbound
 from . import test_inbound_documents
 from . import test_i18n

@@ -1,0 +1,91 @@
+from odoo import api, fields, models
+
+DELIVERY_STATES = [
+    ("pending", "Pending"),
+    ("held", "Held"),
+    ("failed", "Failed"),
+    ("done", "Delivered"),
+    ("cancelled", "Cancelled"),
+]
+
+
+class FinanceSyncFeedRun(models.Model):
+    """One version of a feed's figures for one period, as captured: its parts are outbox jobs
+    (``res_model``/``res_id`` name the run) sent, signed and retried like a document's events.
+    Written only by the feed that computed it."""
+
+    _name = "finance.sync.feed.run"
+    _description = "Finance Sync Feed Run"
+    _inherit = ["mail.thread"]
+    _order = "date_to desc, feed_id, version desc, id desc"
+    _check_company_auto = True
+
+    # === FIELDS === #
+
+    feed_id = fields.Many2one("finance.sync.feed", required=True, ondelete="cascade", readonly=True, index=True)
+    backend_id = fields.Many2one(related="feed_id.backend_id", store=True)
+    company_id = fields.Many2one(related="feed_id.company_id", store=True)
+    kind = fields.Selection(related="feed_id.kind", store=True)
+    date_from = fields.Date("From", required=True, readonly=True)
+    date_to = fields.Date("To", required=True, readonly=True, help="Last day of the period; aging is as of this day.")
+    version = fields.Integer(required=True, readonly=True, help="1 for a period's first run, then one more per change.")
+    supersedes_id = fields.Many2one(
+        "finance.sync.feed.run", "Supersedes", readonly=True, help="The earlier version of this period it replaces."
+    )
+    final = fields.Boolean(readonly=True, help="The chosen lock date covered the period's end when it was computed.")
+    content_hash = fields.Char(readonly=True, help="SHA-256 of the figures: an unchanged period is not sent again.")
+    run_uuid = fields.Char("Run ID", required=True, readonly=True, copy=False, help="Shared by every part of the run.")
+    row_count = fields.Integer("Rows", readonly=True)
+    part_count = fields.Integer("Parts", readonly=True)
+    totals = fields.Json(readonly=True)
+    delivery_state = fields.Selection(
+        DELIVERY_STATES, compute="_compute_delivery_state", help="Where the run's parts stand in the outbox."
+    )
+    job_count = fields.Integer("Jobs", compute="_compute_delivery_state")
+
+    # === CONSTRAINTS AND INDEXES === #
+
+    _version_uniq = models.UniqueIndex(
+        "(feed_id, date_from, date_to, version)", "A feed has one run per period and version."
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("feed_id.name", "date_from", "date_to", "version")
+    def _compute_display_name(self):
+        for run in self:
+            run.display_name = f"{run.feed_id.name} {run.date_from}..{run.date_to} v{run.version}"
+
+    def _compute_delivery_state(self):
+        groups = (
+            self.env["finance.sync.job"]
+            .sudo()
+            ._read_group([("res_model", "=", self._name), ("res_id", "in", self.ids)], ["res_id", "state"], ["__count"])
+        )
+        states = {}
+        for res_id, state, count in groups:
+            states.setdefault(res_id, {})[state] = count
+        for run in self:
+            counts = states.get(run.id, {})
+            run.job_count = sum(counts.values())
+            if not counts:
+                run.delivery_state = False
+            elif counts.get("failed") or counts.get("dead"):
+                run.delivery_state = "failed"
+            elif counts.get("blocked"):
+                run.delivery_state = "held"
+            elif counts.get("pending"):
+                run.delivery_state = "pending"
+            elif counts.get("done"):
+                run.delivery_state = "done"
+            else:
+                run.delivery_state = "cancelled"
+
+    # === ACTION METHODS === #
+
+    def action_view_jobs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
+        action["domain"] = [("res_model", "=", self._name), ("res_id", "=", self.id)]
+        action["context"] = {}
+        return action

@@ -724,7 +724,7 @@ class FinanceSyncBackend(models.Model):
         """Give these backends a new inbound webhook URL: the old one stops answering at once, so
         the platform must be given the new one. Tokens are always generated, never typed."""
         self.check_access("write")
-        if self.filtered("payment_authority"):
+        if any(backend._is_authority() for backend in self):
             self._check_payment_authority_rights()
         for backend in self:
             internal(backend).write({"webhook_token": new_webhook_token()})
@@ -843,7 +843,7 @@ class FinanceSyncBackend(models.Model):
         verify what Odoo sends. The chatter says who saw it."""
         self.ensure_one()
         self.check_access("write")
-        if self.payment_authority:
+        if self._is_authority():
             self._check_payment_authority_rights()
         if not self.signing_secret_unseen:
             raise UserError(
@@ -966,13 +966,22 @@ class FinanceSyncBackend(models.Model):
                 )
             )
 
+    def _is_authority(self, vals=None):
+        """Whether this backend is, or becomes through ``vals``, a platform whose word moves money
+        or documents in Odoo (a payment authority; document sources and credit authorities too):
+        whoever knows its secrets can act in its name, so its secrets and webhook token need the
+        rights of an accounting administrator."""
+        self.ensure_one()
+        return bool(self.payment_authority or (vals or {}).get("payment_authority"))
+
     def _get_payment_authority_changes(self, vals):
         """{backend: [labels of the fields ``vals`` changes]} for the changes that need accounting
-        administrator rights: payment authority settings, and the secrets of a payment authority."""
+        administrator rights: payment authority settings, and the secrets of an authority
+        (``_is_authority``)."""
         changes = {}
         for backend in self:
             fnames = [fname for fname in PAYMENT_AUTHORITY_FIELDS if fname in vals and backend._differs(fname, vals)]
-            if backend.payment_authority or vals.get("payment_authority"):
+            if backend._is_authority(vals):
                 fnames += [
                     fname
                     for fname in PAYMENT_AUTHORITY_SECRETS

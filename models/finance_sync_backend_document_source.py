@@ -9,7 +9,6 @@ source, changing its secrets or webhook token need accounting administrator righ
 from odoo import api, fields, models
 
 from .. import const
-from .finance_sync_backend import SECRET_FIELDS
 
 # Whoever sets these decides which documents a platform writes into the ledger, and whether
 # they are posted.
@@ -21,7 +20,6 @@ DOCUMENT_SOURCE_FIELDS = (
     "document_purchase_journal_id",
 )
 # Whoever knows these can sign a document the platform creates.
-DOCUMENT_SOURCE_SECRETS = ("signing_secret", "signing_overlap_hours", "auth_username", "auth_secret")
 
 
 class FinanceSyncBackend(models.Model):
@@ -113,16 +111,6 @@ class FinanceSyncBackend(models.Model):
 
     # === ACTION METHODS === #
 
-    def action_regenerate_webhook_token(self):
-        if self.filtered("is_document_source"):
-            self._check_document_source_rights()
-        return super().action_regenerate_webhook_token()
-
-    def action_reveal_signing_secret(self):
-        if self.filtered("is_document_source"):
-            self._check_document_source_rights()
-        return super().action_reveal_signing_secret()
-
     def action_view_created_documents(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("account.action_move_journal_line")
@@ -141,20 +129,24 @@ class FinanceSyncBackend(models.Model):
         self._check_payment_authority_rights()
 
     def _get_document_source_changes(self, vals):
-        """{backend: [labels]} of the changes in ``vals`` that need accounting administrator
-        rights: document source settings, and the secrets of a document source."""
+        """{backend: [labels]} of the document source settings ``vals`` changes, which need
+        accounting administrator rights (a document source's secrets are guarded through
+        ``_is_authority``)."""
         changes = {}
         for backend in self:
             fnames = [fname for fname in DOCUMENT_SOURCE_FIELDS if fname in vals and backend._differs(fname, vals)]
-            if backend.is_document_source or vals.get("document_source_invoices") or vals.get("document_source_bills"):
-                fnames += [
-                    fname
-                    for fname in DOCUMENT_SOURCE_SECRETS
-                    if fname in vals and (vals[fname] if fname in SECRET_FIELDS else backend._differs(fname, vals))
-                ]
             if fnames:
                 changes[backend] = [self._fields[fname].string for fname in fnames]
         return changes
+
+    def _is_authority(self, vals=None):
+        """Whoever knows a document source's secrets can create invoices or bills in its name."""
+        vals = vals or {}
+        return (
+            super()._is_authority(vals)
+            or self.is_document_source
+            or bool(vals.get("document_source_invoices") or vals.get("document_source_bills"))
+        )
 
     def _accepts_documents(self, event_type):
         """Whether this backend's platform may create documents of ``event_type``."""

@@ -2,7 +2,6 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const
-from .finance_sync_backend import PAYMENT_AUTHORITY_SECRETS, SECRET_FIELDS
 
 
 class FinanceSyncBackend(models.Model):
@@ -65,32 +64,9 @@ class FinanceSyncBackend(models.Model):
             backend._post_security_change(self.env._("changed Credit authority"), notify=True)
         return res
 
-    # === SEGREGATION OF DUTIES: a credit authority's secrets are guarded like a payment authority's === #
+    # === SEGREGATION OF DUTIES === #
 
-    def _get_payment_authority_changes(self, vals):
-        """Whoever knows a credit authority's secrets can sign credit decisions: changing them needs
-        the same rights as for a payment authority."""
-        changes = super()._get_payment_authority_changes(vals)
-        for backend in self:
-            if not (backend.credit_authority or vals.get("credit_authority")):
-                continue
-            if backend.payment_authority or vals.get("payment_authority"):
-                continue  # already counted
-            fnames = [
-                fname
-                for fname in PAYMENT_AUTHORITY_SECRETS
-                if fname in vals and (vals[fname] if fname in SECRET_FIELDS else backend._differs(fname, vals))
-            ]
-            if fnames:
-                changes.setdefault(backend, []).extend(self._fields[fname].string for fname in fnames)
-        return changes
-
-    def action_regenerate_webhook_token(self):
-        if self.filtered("credit_authority"):
-            self._check_payment_authority_rights()
-        return super().action_regenerate_webhook_token()
-
-    def action_reveal_signing_secret(self):
-        if self.filtered("credit_authority"):
-            self._check_payment_authority_rights()
-        return super().action_reveal_signing_secret()
+    def _is_authority(self, vals=None):
+        """Whoever knows a credit authority's secrets can sign credit decisions: they are guarded
+        like a payment authority's."""
+        return super()._is_authority(vals) or bool(self.credit_authority or (vals or {}).get("credit_authority"))

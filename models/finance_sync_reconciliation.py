@@ -200,7 +200,7 @@ class FinanceSyncReconciliation(models.Model):
                 "%(user)s queued %(n)s event(s) again for the platform, under their original ids: %(events)s",
                 user=self.env.user.name,
                 n=len(jobs),
-                events=", ".join(jobs.mapped("event_uuid")[:LISTED_IN_WORDS]),
+                events=_listed(jobs.mapped("event_uuid")),
             )
         )
         jobs._send_now()
@@ -386,7 +386,7 @@ class FinanceSyncReconciliation(models.Model):
                 message(
                     "reconciliation_missing_events",
                     count=len(missing),
-                    events=", ".join(missing[:LISTED_IN_WORDS]) + (", …" if len(missing) > LISTED_IN_WORDS else ""),
+                    events=_listed(missing),
                 )
             )
         if unknown:
@@ -394,7 +394,7 @@ class FinanceSyncReconciliation(models.Model):
                 message(
                     "reconciliation_unknown_references",
                     count=len(unknown),
-                    references=", ".join(unknown[:LISTED_IN_WORDS]) + (", …" if len(unknown) > LISTED_IN_WORDS else ""),
+                    references=_listed(unknown),
                 )
             )
         note = message("reconciliation_mismatch", period=self._period_label(), differences=differences)
@@ -556,3 +556,8 @@ class FinanceSyncReconciliation(models.Model):
         if not company:
             raise InboundRefusal("inbound_invalid", message("reconciliation_unknown_company", company=company_id))
         return company
+
+
+def _listed(items):
+    """The first ``LISTED_IN_WORDS`` items, comma separated, with "…" when there are more."""
+    return ", ".join(items[:LISTED_IN_WORDS]) + (", …" if len(items) > LISTED_IN_WORDS else "")

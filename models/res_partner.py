@@ -53,6 +53,9 @@ CREDIT_HOLD_FIELDS = frozenset(
     }
 )
 PRECOMMIT_PARTNERS = "finance_sync.partners_before"
+# {(backend id, partner id): id of the partner.upserted job this transaction captured}; kept in the
+# post-commit data, which lives as long as the transaction (cleared by its commit or rollback).
+TRANSACTION_PARTNER_JOBS = "finance_sync.partner_jobs"
 PRECOMMIT_EXPOSURE = "finance_sync.exposure_partners"
 
 
@@ -197,11 +200,15 @@ class ResPartner(models.Model):
                     changed = backends.browse(b.id for b in backends if last.get((b.id, pid)) != news[pid])
                     if changed:
                         wanted[pid] = changed
+                wanted = _refresh_uncommitted_events(self.env, payloads, wanted)
                 records = records.browse(list(wanted))
             if records:
-                jobs |= _enqueue_partner_events(
+                captured = _enqueue_partner_events(
                     self.env, const.EVENT_PARTNER_UPSERTED, Subjects.of(records, target), payloads, wanted
                 )
+                uncommitted = self.env.cr.postcommit.data.setdefault(TRANSACTION_PARTNER_JOBS, {})
+                uncommitted.update({(job.backend_id.id, job.res_id): job.id for job in captured})
+                jobs |= captured
         return jobs
 
     def _finance_sync_last_partner_blocks(self):
@@ -497,6 +504,45 @@ def _enqueue_partner_events(env, event_type, subjects, payloads, backends_by_rec
             )
     except UniqueViolation:
         raise ConcurrencyError(f"finance_sync: {event_type} captured concurrently") from None
+
+
+def _refresh_uncommitted_events(env, payloads, wanted):
+    """Give the latest figures to the ``partner.upserted`` events this transaction already
+    captured, rather than capturing a second one: Odoo runs the pre-commit hooks at every
+    savepoint too, so one transaction may compare a partner more than once. Such an event is not
+    committed, so no worker can have claimed it. Returns what is left to capture: ``wanted``
+    ({partner id: backends}) without the backends whose event was refreshed."""
+    uncommitted = env.cr.postcommit.data.get(TRANSACTION_PARTNER_JOBS) or {}
+    pending = {
+        uncommitted[(backend.id, pid)]: pid
+        for pid, backends in wanted.items()
+        for backend in backends
+        if (backend.id, pid) in uncommitted
+    }
+    if not pending:
+        return wanted
+    Job = env["finance.sync.job"]
+    Job.flush_model()
+    env.cr.execute(
+        SQL(
+            """UPDATE finance_sync_job job SET payload = (job.payload::jsonb || fresh.members::jsonb)::json
+                 FROM (VALUES %s) AS fresh(id, members)
+                WHERE job.id = fresh.id AND job.state = 'pending' AND job.frozen_at IS NULL
+            RETURNING job.id""",
+            SQL(", ").join(
+                SQL("(%s, %s)", job_id, json.dumps(payloads[pid], ensure_ascii=False))
+                for job_id, pid in pending.items()
+            ),
+        )
+    )
+    refreshed = {row[0] for row in env.cr.fetchall()}
+    Job.invalidate_model(["payload"])
+    left = {}
+    for pid, backends in wanted.items():
+        rest = backends.filtered(lambda b, pid=pid: uncommitted.get((b.id, pid)) not in refreshed)
+        if rest:
+            left[pid] = rest
+    return left
 
 
 def _normalised(block):

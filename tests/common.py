@@ -14,6 +14,7 @@ from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.modules.registry import DummyRLock, Registry
 
 from ..engine import signing
+from ..models.res_partner import TRANSACTION_PARTNER_JOBS
 
 
 class _Records(logging.Handler):
@@ -143,9 +144,12 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
         )
 
     def commit_hooks(self):
-        """Run what runs just before a commit (payment status changes are reported there)."""
+        """Run what runs just before a commit (payment status changes are reported there), and
+        end what the module remembers until the transaction's commit: what follows is like a
+        new transaction."""
         self.env.flush_all()
         self.env.cr.precommit.run()
+        self.env.cr.postcommit.data.pop(TRANSACTION_PARTNER_JOBS, None)
 
 
 def create_ping_jobs(env, backend, partners, events_per_partner=1):

@@ -239,6 +239,24 @@ class TestMasterData(FinanceSyncCase):
             ("Master Customer Ltd", "+32 2 555 01 01", "Brussels"),
         )
 
+    def test_writes_on_both_sides_of_a_savepoint_make_one_event(self):
+        """Odoo runs the pre-commit hooks at every flushing savepoint: the event captured at the
+        first one is not committed yet, so the second comparison gives it the latest values
+        instead of capturing another event."""
+        first = self._known_customer()
+        self.customer.write({"name": "Before the savepoint"})
+        with self.env.cr.savepoint():
+            self.customer.write({"city": "Ghent"})
+        self.customer.write({"phone": "+32 9 555 02 02"})
+        self.commit_hooks()
+        jobs = self.partner_jobs(self.customer)
+        self.assertEqual(len(jobs), 2, "one event for the transaction, beside the one sent before")
+        block = (jobs - first).payload["partner"]
+        self.assertEqual(
+            (block["name"], block["phone"], block["addresses"][0]["city"]),
+            ("Before the savepoint", "+32 9 555 02 02", "Ghent"),
+        )
+
     def test_a_change_undone_in_the_same_transaction_sends_nothing(self):
         first = self._known_customer()
         self.customer.write({"name": "Renamed"})

@@ -103,6 +103,9 @@ class FinanceSyncBackend(models.Model):
         return [
             ("backend_id", "in", self.ids),
             ("state", "in", LATE_STATES),
+            # Documents only: a partner's exposure waits for its interval on purpose, and
+            # partner events and feed runs are not documents posted.
+            ("res_model", "in", ("account.move", "account.payment")),
             ("event_type", "!=", const.EVENT_PING),
             ("create_date", "<", cutoff),
         ]

@@ -2,6 +2,7 @@
 resolved by itself once the documents are delivered to the (real, local) receiver; the
 dashboard's late deliveries and last reconciliation."""
 
+import uuid
 from datetime import date, timedelta
 
 from odoo import fields
@@ -67,6 +68,33 @@ class TestDeliverySla(FinanceSyncCase):
         self.assertEqual(exception.state, "resolved")
         self.backend.invalidate_recordset(["late_delivery_count"])
         self.assertEqual(self.backend.late_delivery_count, 0)
+
+    def test_only_documents_count(self):
+        """A partner's exposure event waits for its coalescing interval on purpose, and partner
+        events and feed runs are not documents posted: none of them is a late delivery."""
+        partner = self.env["res.partner"].create({"name": "Exposure only"})
+        event_id = str(uuid.uuid4())
+        job = internal(self.Job.sudo()).create(
+            {
+                "backend_id": self.backend.id,
+                "company_id": self.company.id,
+                "event_uuid": event_id,
+                "event_type": const.EVENT_PARTNER_EXPOSURE,
+                "res_model": "res.partner",
+                "res_id": partner.id,
+                "sequence": 1,
+                "payload": self.backend._prepare_ping_payload(event_id),
+            }
+        )
+        self.age(job, 600)
+        self.env["finance.sync.backend"]._cron_check_late_deliveries()
+        self.assertFalse(self.late_exceptions())
+        self.assertEqual(self.backend.late_delivery_count, 0)
+        # The same wait for an invoice is late.
+        internal(job).write({"res_model": "account.move", "res_id": self.init_invoice("out_invoice", amounts=[5.0]).id})
+        self.backend.invalidate_recordset(["late_delivery_count"])
+        self.env["finance.sync.backend"]._cron_check_late_deliveries()
+        self.assertEqual(self.late_exceptions().job_ids, job)
 
     def test_no_sla_no_late_delivery_and_open_ones_close(self):
         self.respond(503)

@@ -3,17 +3,21 @@
 
 import json
 import logging
+import threading
+import time
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from unittest.mock import patch
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from odoo import SUPERUSER_ID, api, sql_db
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.modules.registry import DummyRLock, Registry
 
 from ..engine import signing
+from ..models.finance_sync_dispatcher import own_transactions
 from ..models.res_partner import TRANSACTION_PARTNER_JOBS
 
 
@@ -181,3 +185,30 @@ def registry_shared_with_threads():
     use the loaded registry: Odoo's own test runner holds the registry lock while it runs tests,
     and HttpCase lifts it the same way for its server threads."""
     return patch.object(Registry, "_lock", DummyRLock())
+
+
+def run_dispatchers(db, backend_id, workers=2, budget=60, wait=120):
+    """Run ``workers`` dispatcher passes over ``backend_id`` at once, each in a thread with its own
+    connection to ``db``, committing its claims and outcomes as it goes like the cron does; return
+    the exceptions they raised (none expected)."""
+    errors = []
+    barrier = threading.Barrier(workers)
+
+    def worker():
+        try:
+            with closing(sql_db.db_connect(db).cursor()) as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                barrier.wait()
+                env["finance.sync.dispatcher"]._run(
+                    time.monotonic() + budget, *own_transactions(cr), backend_ids=[backend_id]
+                )
+        except Exception as exc:  # returned to the test, which asserts there is none
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _i in range(workers)]
+    with registry_shared_with_threads():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(wait)
+    return errors

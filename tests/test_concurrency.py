@@ -16,8 +16,7 @@ from odoo import SUPERUSER_ID, api, sql_db
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from ..models.finance_sync_dispatcher import own_transactions
-from .common import create_ping_jobs, registry_shared_with_threads
+from .common import create_ping_jobs, run_dispatchers
 
 JOBS = 24
 
@@ -63,29 +62,7 @@ class TestConcurrentDispatch(BaseCase):
             backend_id, partner_ids = backend.id, tuple(partners.ids)
             cr.commit()
         try:
-            errors = []
-            barrier = threading.Barrier(2)
-
-            def worker():
-                try:
-                    with self._cursor() as cr:
-                        env = api.Environment(cr, SUPERUSER_ID, {})
-                        barrier.wait()
-                        # What the cron runs, committing its claims and outcomes as it goes.
-                        env["finance.sync.dispatcher"]._run(
-                            time.monotonic() + 60,
-                            *own_transactions(cr),
-                            backend_ids=[backend_id],
-                        )
-                except Exception as exc:  # reported by the assertion below
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=worker) for _i in range(2)]
-            with registry_shared_with_threads():
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(120)
+            errors = run_dispatchers(self.db, backend_id, budget=60, wait=120)
             self.assertEqual(errors, [])
             self.assertEqual(sorted(self.seen), expected, "every job sent exactly once")
             with self._cursor() as cr:

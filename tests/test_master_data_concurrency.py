@@ -19,8 +19,7 @@ from odoo import SUPERUSER_ID, api, sql_db
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from ..models.finance_sync_dispatcher import own_transactions
-from .common import registry_shared_with_threads
+from .common import registry_shared_with_threads, run_dispatchers
 
 PARTNERS = 8
 DOCUMENTS_PER_PARTNER = 3
@@ -101,26 +100,7 @@ class TestPartnerFirstUnderTwoWorkers(BaseCase):
             backend_id, partner_ids = backend.id, tuple(partners.ids)
             cr.commit()
         try:
-            errors = []
-            barrier = threading.Barrier(2)
-
-            def worker():
-                try:
-                    with self._cursor() as cr:
-                        env = api.Environment(cr, SUPERUSER_ID, {})
-                        barrier.wait()
-                        env["finance.sync.dispatcher"]._run(
-                            time.monotonic() + 90, *own_transactions(cr), backend_ids=[backend_id]
-                        )
-                except Exception as exc:  # reported by the assertion below
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=worker) for _i in range(2)]
-            with registry_shared_with_threads():
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(180)
+            errors = run_dispatchers(self.db, backend_id, budget=90, wait=180)
             self.assertEqual(errors, [])
             with self._cursor() as cr:
                 cr.execute(

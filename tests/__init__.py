@@ -45,5 +45,5 @@ from . import test_master_data
 from . import test_master_data_concurrency
 from . import test_credit_exposure
 from . import test_credit_decisions
-from . import test_master_data_docs
+from . import test_readme_examples
 from . import test_engine_master_data

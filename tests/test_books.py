@@ -9,6 +9,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from .books import FIRST_DAY, TODAY, RealisticBooksCase
+from .test_inbound import InboundCase
 
 
 def not_binary_exact(amount):
@@ -22,7 +23,11 @@ def money(amount, currency):
 
 
 @tagged("post_install", "-at_install")
-class TestRealisticBooks(RealisticBooksCase):
+class TestRealisticBooks(RealisticBooksCase, InboundCase):
+    """One build of the books for every check on them (through Odoo's HTTP server where a
+    platform speaks): checks of a feature live in a mixin of ``tests/books_<feature>.py``
+    added to this class's bases."""
+
     def test_months_of_documents_in_two_currencies(self):
         books = self.books
         posted = books.moves.filtered(lambda m: m.state == "posted")

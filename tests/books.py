@@ -22,6 +22,7 @@ in production. The generator is deterministic for a seed; its size is a paramete
 takes what it needs.
 """
 
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -394,6 +395,11 @@ class BooksGenerator:
         return payments
 
 
+def money(amount, currency):
+    """Odoo's stored ``amount`` as the decimal string of ``currency``'s precision."""
+    return f"{Decimal(str(currency.round(amount))):.{currency.decimal_places}f}"
+
+
 def payment_run(day):
     """The payment run that pays what falls due on ``day``: the Friday on or after it, or the
     world's today when that Friday has not come yet."""
@@ -441,3 +447,12 @@ class RealisticBooksCase(FinanceSyncCase):
             if not dispatcher._dispatch(backends=backend.sudo()):
                 return
         raise AssertionError("the outbox did not drain in 50 rounds")
+
+    def last_delivered(self, records):
+        """{record: parsed body of the last event delivered for it}, from the bodies sent."""
+        field = "move_id" if records._name == "account.move" else "payment_id"
+        jobs = self.Job.search(
+            [(field, "in", records.ids), ("backend_id", "=", self.backend.id), ("state", "=", "done")],
+            order="sequence",
+        )
+        return {job[field]: json.loads(job.body) for job in jobs}

@@ -3,7 +3,6 @@ fixture holds what it promises (every ingredient that made features fail from ou
 from Odoo's own stored fields), and what platforms last heard of each document is what Odoo
 holds."""
 
-import json
 from decimal import Decimal
 
 from odoo.tests import tagged
@@ -15,11 +14,6 @@ from .test_inbound import InboundCase
 def not_binary_exact(amount):
     """The amount (a decimal with cents) has no exact binary floating-point representation."""
     return Decimal(float(amount)) != Decimal(str(amount))
-
-
-def money(amount, currency):
-    """Odoo's stored amount as the decimal string of its currency's precision."""
-    return f"{Decimal(str(currency.round(amount))):.{currency.decimal_places}f}"
 
 
 @tagged("post_install", "-at_install")
@@ -84,15 +78,6 @@ class TestRealisticBooks(RealisticBooksCase, InboundCase):
         self.assertEqual(len(set(books.customers.mapped("property_payment_term_id"))), 6)
 
     # --- what the platform last heard is what Odoo holds ----------------------------------
-
-    def last_delivered(self, records):
-        """{record: parsed body of the last event delivered for it}, from the bodies sent."""
-        field = "move_id" if records._name == "account.move" else "payment_id"
-        jobs = self.Job.search(
-            [(field, "in", records.ids), ("backend_id", "=", self.backend.id), ("state", "=", "done")],
-            order="sequence",
-        )
-        return {job[field]: json.loads(job.body) for job in jobs}
 
     def test_every_document_was_delivered(self):
         jobs = self.Job.search([("backend_id", "=", self.backend.id)])

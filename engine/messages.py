@@ -98,6 +98,10 @@ TEMPLATES = {
         "reserved and cloud metadata addresses are refused"
     ),
     "url_unresolved": _lt("cannot resolve %(host)s: check the host name of the endpoint URL"),
+    "url_unsafe_character": _lt(
+        "the address holds a control, invisible or white space character (%(character)s at position "
+        "%(position)s); type it again without spaces, tabs or line breaks"
+    ),
     # --- outbox (models/finance_sync_job.py) ---------------------------------------------------
     "no_signing_secret": _lt("Backend %(backend)s signs its events but has no signing secret."),
     "payload_invalid": _lt("The event does not match its schema"),

@@ -44,6 +44,8 @@ INTERNAL_FIELDS = {
     "signing_secret_unseen",
     "warehouse_password_encrypted",
 }
+# Where the backend connects: never with a control, invisible or white space character in them.
+ADDRESS_FIELDS = ("endpoint_url", "warehouse_host")
 # Whoever sets these decides which payments Odoo registers: accounting administrators only.
 PAYMENT_AUTHORITY_FIELDS = (
     "payment_authority",
@@ -646,6 +648,7 @@ class FinanceSyncBackend(models.Model):
         generated = []
         for vals in vals_list:
             check_guarded_fields(self, vals, INTERNAL_FIELDS)
+            self._check_address_characters(vals)
             if any(vals.get(fname) for fname in PAYMENT_AUTHORITY_FIELDS if fname != "payment_authority_invoices"):
                 self._check_payment_authority_rights()
             generated.append(vals.get("signing_enabled", True) and not vals.get("signing_secret"))
@@ -662,6 +665,7 @@ class FinanceSyncBackend(models.Model):
 
     def write(self, vals):
         check_guarded_fields(self, vals, INTERNAL_FIELDS)
+        self._check_address_characters(vals)
         changes = self._get_payment_authority_changes(vals)
         if changes:
             self._check_payment_authority_rights()
@@ -675,6 +679,21 @@ class FinanceSyncBackend(models.Model):
             # (those still lacking one are held again and their exceptions stay open).
             self.env["finance.sync.mapping"]._release_held_jobs([("backend_id", "in", self.ids)], resolve=False)
         return res
+
+    @api.model
+    def _check_address_characters(self, vals):
+        """Refuse, before anything is stored, a URL or host holding a control, invisible or white
+        space character (a NUL could not even be stored): the constraints check the rest of the
+        address when it is saved."""
+        for fname in ADDRESS_FIELDS:
+            if vals.get(fname):
+                try:
+                    url_guard.check_characters(vals[fname])
+                except url_guard.UnsafeURLError as exc:
+                    reason = render_message(self.env, exc.note.code, exc.note.params)
+                    raise ValidationError(
+                        self.env._("%(field)s refused: %(reason)s", field=self._fields[fname].string, reason=reason)
+                    ) from None
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
@@ -1147,7 +1166,9 @@ class FinanceSyncBackend(models.Model):
 
     def _warehouse_pin(self):
         """The warehouse host checked by the URL guard, as an endpoint on its port would be."""
-        host = (self.warehouse_host or "").strip()
+        host = self.warehouse_host or ""
+        url_guard.check_characters(host)  # as typed: a line break or a space is refused, not trimmed
+        host = host.strip()
         literal = f"[{host}]" if ":" in host else host
         return url_guard.pin_endpoint(
             f"https://{literal}:{self.warehouse_port}/", allow_private=allow_private_endpoints()

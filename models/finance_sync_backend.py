@@ -1,4 +1,6 @@
+import dataclasses
 import logging
+import os
 import secrets as pysecrets
 import uuid
 from datetime import timedelta
@@ -6,7 +8,7 @@ from datetime import timedelta
 import psycopg2
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import api, fields, models, sql_db
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import config
@@ -63,6 +65,9 @@ def new_webhook_token():
     """An unguessable token for a backend's inbound webhook URL."""
     return pysecrets.token_urlsafe(24)
 
+
+# Odoo's own database (engine.warehouse.schema.OdooDatabase) per database name, read once.
+_ODOO_DATABASES = {}
 
 # Search filters of the jobs' view that buttons may open them with (the stat buttons' counts).
 JOB_SEARCH_FILTERS = ("filter_pending", "filter_need_action")
@@ -530,22 +535,14 @@ class FinanceSyncBackend(models.Model):
                 ) from None
             if not 0 < backend.warehouse_port < 65536:
                 raise ValidationError(self.env._("The warehouse port of %s must be between 1 and 65535.", backend.name))
-            if backend.warehouse_sslmode == "disable" and not allow_private_endpoints():
+            # The connection policy, as every connection checks it again (host as typed, TLS,
+            # schema, never Odoo's own database), then the address guard on the host.
+            _target, refusal = backend._warehouse_target(decrypt=False)
+            if refusal is not None and (isinstance(refusal, warehouse_schema.TargetRefused) or backend.warehouse_host):
+                reason = render_message(self.env, refusal.note.code, refusal.note.params)
                 raise ValidationError(
-                    self.env._(
-                        "%s: the warehouse connection must be encrypted (SSL mode require or stricter); disable is "
-                        "accepted only on servers set up for private endpoints.",
-                        backend.name,
-                    )
+                    self.env._("Warehouse of %(name)s refused: %(reason)s", name=backend.name, reason=reason)
                 )
-            if backend.warehouse_host:
-                try:
-                    backend._warehouse_pin()
-                except url_guard.UnsafeURLError as exc:
-                    reason = render_message(self.env, exc.note.code, exc.note.params)
-                    raise ValidationError(
-                        self.env._("Warehouse host of %(name)s refused: %(reason)s", name=backend.name, reason=reason)
-                    ) from None
             if backend.state == "active" and not (
                 backend.warehouse_host and backend.warehouse_database and backend.warehouse_user
             ):
@@ -804,7 +801,7 @@ class FinanceSyncBackend(models.Model):
                         ok, summary = self._warehouse_inspected(warehouse_schema.inspect(cr, target.schema))
             finally:
                 conn.close()
-        except warehouse_schema.SchemaError as exc:
+        except (warehouse_schema.SchemaError, warehouse_schema.TargetRefused) as exc:
             summary = render_message(self.env, exc.note.code, exc.note.params)
         except psycopg2.Error as exc:
             note = judge_warehouse_error(exc, target).note
@@ -1174,16 +1171,13 @@ class FinanceSyncBackend(models.Model):
             f"https://{literal}:{self.warehouse_port}/", allow_private=allow_private_endpoints()
         )
 
-    def _warehouse_target(self):
-        """(where the warehouse is, with the decrypted password and the vetted address; why the
-        URL guard refused its host, or None)."""
+    def _warehouse_target(self, decrypt=True):
+        """(where the warehouse is, with the decrypted password, the vetted address and the
+        connection policy; why Odoo refuses to connect there, or None). The policy is the one of
+        this server now: checked here, when the dispatcher prepares to send, and again by the
+        target on every connection (``Target.connect``)."""
         self.ensure_one()
-        refusal = address = None
-        try:
-            address = self._warehouse_pin().address
-        except url_guard.UnsafeURLError as exc:
-            refusal = exc
-        token = self.sudo().warehouse_password_encrypted
+        token = self.sudo().warehouse_password_encrypted if decrypt else None
         target = warehouse_schema.Target(
             host=(self.warehouse_host or "").strip(),
             port=self.warehouse_port,
@@ -1192,9 +1186,36 @@ class FinanceSyncBackend(models.Model):
             password=secret_box(self.env).decrypt(token) if token else None,
             sslmode=self.warehouse_sslmode,
             schema=self.warehouse_schema,
-            hostaddr=address,
+            require_tls=not allow_private_endpoints(),
+            odoo_database=self._odoo_database(),
         )
-        return target, refusal
+        try:
+            target.check_policy()
+            target = dataclasses.replace(target, hostaddr=self._warehouse_pin().address)
+        except (warehouse_schema.TargetRefused, url_guard.UnsafeURLError) as exc:
+            return target, exc
+        return target, None
+
+    @api.model
+    def _odoo_database(self):
+        """Odoo's own database (name, host, port, cluster), which no warehouse may be; read once per
+        database and process."""
+        dbname = self.env.cr.dbname
+        if dbname not in _ODOO_DATABASES:
+            _name, info = sql_db.connection_info_for(dbname)
+            self.env.cr.execute("SELECT current_setting('port')::int")
+            port = self.env.cr.fetchone()[0]
+            cluster = None
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute("SELECT system_identifier::text FROM pg_control_system()", log_exceptions=False)
+                    cluster = self.env.cr.fetchone()[0]
+            except psycopg2.Error:
+                _logger.info("finance_sync: the cluster identifier of this database is not readable")
+            _ODOO_DATABASES[dbname] = warehouse_schema.OdooDatabase(
+                name=dbname, host=info.get("host") or os.environ.get("PGHOST"), port=port, cluster=cluster
+            )
+        return _ODOO_DATABASES[dbname]
 
     def _pace(self, until):
         """No request to this platform starts before ``until`` (it answered 429 / Retry-After)."""

@@ -1159,7 +1159,12 @@ class FinanceSyncBackend(models.Model):
             return get_transport(
                 "warehouse", target=target, source=self.env.cr.dbname, pool_maxsize=self.max_concurrent
             )
-        return get_transport(self.transport, pool_maxsize=self.max_concurrent)
+        # One keep-alive connection per sending thread: a backend may have more requests open than
+        # its concurrency (those unanswered for a second stop counting, see the dispatcher's
+        # Channel.busy), never more than the worker's sending threads; a smaller pool would drop
+        # the extra connections as they come back ("Connection pool is full"). Connections are
+        # opened as needed, so the size costs nothing until requests are in flight.
+        return get_transport(self.transport, pool_maxsize=const.DISPATCH_MAX_THREADS)
 
     def _warehouse_pin(self):
         """The warehouse host checked by the URL guard, as an endpoint on its port would be."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import psycopg2
 from markupsafe import Markup
+from psycopg2 import errors
 
 from odoo import api, fields, models, sql_db
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -1223,14 +1224,30 @@ class FinanceSyncBackend(models.Model):
         return _ODOO_DATABASES[dbname]
 
     def _pace(self, until):
-        """No request to this platform starts before ``until`` (it answered 429 / Retry-After)."""
+        """No request to this platform starts before ``until`` (it answered 429 / Retry-After).
+
+        Two servers told to slow down at once both write the backend's pacing: under Odoo's
+        REPEATABLE READ the later one's update fails (serialization failure) once the first one
+        commits. That is no error: the other server's pacing is written, and this worker follows
+        its own in memory meanwhile. The update runs in a savepoint, its failure unlogged, and
+        :return: whether the pacing was written (False: try again in the next transaction).
+        """
         self.ensure_one()
         self.flush_recordset(["paced_until"])
-        self.env.cr.execute(
-            "UPDATE finance_sync_backend SET paced_until = GREATEST(COALESCE(paced_until, %s), %s) WHERE id = %s",
-            (until, until, self.id),
-        )
-        self.invalidate_recordset(["paced_until"])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    """UPDATE finance_sync_backend SET paced_until = GREATEST(COALESCE(paced_until, %s), %s)
+                        WHERE id = %s""",
+                    (until, until, self.id),
+                    log_exceptions=False,
+                )
+        except errors.SerializationFailure:
+            _logger.debug("finance_sync: backend %s paced by another transaction meanwhile; retried later", self.id)
+            return False
+        finally:
+            self.invalidate_recordset(["paced_until"])
+        return True
 
     def _pause_gone(self, event_id):
         """The platform answered 410 Gone: pause the backend and say why in its chatter."""

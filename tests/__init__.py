@@ -47,3 +47,4 @@ from . import test_credit_exposure
 from . import test_credit_decisions
 from . import test_readme_examples
 from . import test_engine_master_data
+from . import test_connections

@@ -173,3 +173,36 @@ def check_guarded_fields(records, fnames, guarded=None):
                 fields=labels,
             )
         )
+
+
+# --- Companies: a person acts only for the companies they work in -------------------------------
+
+
+def check_own_companies(env, companies, what):
+    """Raise AccessError unless every company of ``companies`` is one the user works in now
+    (``env.companies``: the companies allowed to the user and enabled in the request), the way
+    the company record rules count them. The superuser (the module's own crons and methods) is
+    not concerned.
+
+    :param what: what the user tried, in words, for the message
+    """
+    if env.su:
+        return
+    foreign = companies - env.companies
+    if foreign:
+        raise AccessError(
+            env._(
+                "%(what)s: %(companies)s is not one of your companies. Only users of a company may do this for it.",
+                what=what,
+                companies=", ".join(foreign.sudo().mapped("display_name")),
+            )
+        )
+
+
+def check_access_after_move(records, vals, fnames):
+    """Record rules are checked before a write, never after it: when ``vals`` moves ``records``
+    (writes one of ``fnames``, their company or the parent that gives them one), check that the
+    user may still write them where they are now, so that nobody moves a record into a company
+    they do not work in."""
+    if not records.env.su and set(fnames) & vals.keys():
+        records.check_access("write")

@@ -23,7 +23,14 @@ from ..engine.sender import Sender
 from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
 from ..engine.warehouse import schema as warehouse_schema
 from ..engine.warehouse.transport import judge as judge_warehouse_error
-from ..utils import allow_private_endpoints, check_guarded_fields, internal, render_message, secret_box
+from ..utils import (
+    allow_private_endpoints,
+    check_access_after_move,
+    check_guarded_fields,
+    internal,
+    render_message,
+    secret_box,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -668,6 +675,8 @@ class FinanceSyncBackend(models.Model):
         if changes:
             self._check_payment_authority_rights()
         res = super().write(vals)
+        # A company added is one whose documents the backend will receive: the user works there too.
+        check_access_after_move(self, vals, ("company_ids",))
         for backend, labels in changes.items():
             backend._post_security_change(self.env._("changed %s", ", ".join(labels)), notify=True)
         if "company_ids" in vals:

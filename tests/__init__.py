@@ -48,3 +48,4 @@ from . import test_credit_decisions
 from . import test_readme_examples
 from . import test_engine_master_data
 from . import test_connections
+from . import test_company_isolation

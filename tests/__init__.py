@@ -49,3 +49,4 @@ from . import test_readme_examples
 from . import test_engine_master_data
 from . import test_connections
 from . import test_company_isolation
+from . import test_capture_privacy

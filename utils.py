@@ -112,6 +112,13 @@ def purge_batch(model, domain, order, limit=None):
     return len(batch), bool(limit) and len(batch) == limit
 
 
+def action_result(result):
+    """What a public ``action_*`` method answers: the action it returns, or True. Odoo's own
+    methods that the module overrides may return None, which XML-RPC cannot carry (a script would
+    get an error for a document it did post), or False."""
+    return result if isinstance(result, dict) else True
+
+
 # --- Messages stored as a code and parameters (engine/messages.py) -----------------------------
 # A model keeps a message ``x`` in two stored fields, ``x_code`` (Char) and ``x_params`` (Json),
 # and shows it in ``x``, a text field computed in the reader's language.

@@ -711,21 +711,27 @@ class FinanceSyncBackend(models.Model):
 
     # === ACTION METHODS === #
 
+    # Every action returns what XML-RPC can carry (True or an action), never None: scripts set
+    # backends up over RPC (tests/test_actions.py checks every action_* method).
+
     def action_activate(self):
         self.write({"state": "active"})
         internal(self).write({"paced_until": False})
         self.env["finance.sync.job"]._trigger_dispatch()
+        return True
 
     action_resume = action_activate
 
     def action_pause(self):
         self.state = "paused"
+        return True
 
     def action_reset_circuit(self):
         self.check_access("write")
         internal(self).write({"circuit_reset_at": fields.Datetime.now()})
         self.message_post(body=self.env._("Circuit closed by hand: earlier failures no longer count."))
         self.env["finance.sync.job"]._trigger_dispatch()
+        return True
 
     def action_view_jobs(self):
         """This backend's jobs; a button may narrow them to one of the jobs' search filters

@@ -92,7 +92,9 @@ DISPATCH_MIN_SLICE_SECONDS = 2  # room kept before the deadline to record and co
 # --- Server configuration keys (odoo.conf [options]) / environment variables -------------
 CONFIG_ENCRYPTION_KEY = "finance_sync_encryption_key"
 ENV_ENCRYPTION_KEY = "FINANCE_SYNC_ENCRYPTION_KEY"
-CONFIG_ALLOW_PRIVATE = "finance_sync_allow_private_endpoints"
+CONFIG_ALLOW_PRIVATE = "finance_sync_allow_private_endpoints"  # former [options] key, still read
+CONFIG_SECTION = "finance_sync"  # the module's own section of the configuration file
+OPTION_ALLOW_PRIVATE = "allow_private_endpoints"  # in that section (development only)
 PARAM_GENERATED_KEY = "finance_sync.generated_encryption_key"
 
 # --- Settings (system parameters) -----------------------------------------------------------

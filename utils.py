@@ -1,6 +1,7 @@
 """Small helpers the models and the controller share (server configuration, secrets, fields
 written only by the module's own methods)."""
 
+import configparser
 import functools
 import logging
 import os
@@ -18,9 +19,44 @@ _logger = logging.getLogger(__name__)
 
 
 def allow_private_endpoints() -> bool:
-    """Server-level switch (odoo.conf) that lets backends target private or loopback
-    addresses: for tests and local demos only, never for production."""
-    return str2bool(str(config.get(const.CONFIG_ALLOW_PRIVATE) or "False"), default=False)
+    """Server-level switch that lets backends target private or loopback addresses and plain
+    http: for tests and local demos only, never for production.
+
+    Set in the server's configuration file, in the module's own section, which Odoo leaves to
+    add-ons (it warns only about the keys of ``[options]`` it does not know)::
+
+        [finance_sync]
+        allow_private_endpoints = True
+
+    The former ``finance_sync_allow_private_endpoints`` key of ``[options]`` is still read (Odoo
+    warns about it on every start). Only whoever runs the server sets it: no user, record,
+    system parameter or context can.
+    """
+    value = server_options().get(const.OPTION_ALLOW_PRIVATE) or config.get(const.CONFIG_ALLOW_PRIVATE)
+    return str2bool(str(value or "False"), default=False)
+
+
+def server_options() -> dict:
+    """The ``[finance_sync]`` section of the server's configuration file (empty without one)."""
+    path = config.get("config")
+    try:
+        stamp = os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        stamp = None
+    return dict(_read_section(path, stamp)) if stamp is not None else {}
+
+
+@functools.lru_cache(maxsize=4)
+def _read_section(path, _stamp):
+    """(key, value) pairs of the module's section of the configuration file at ``path`` (read
+    again when the file changes: ``_stamp`` is its modification time)."""
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read([path], encoding="utf-8")
+    except configparser.Error:
+        _logger.warning("finance_sync: the [%s] section of %s cannot be read", const.CONFIG_SECTION, path)
+        return ()
+    return tuple(parser.items(const.CONFIG_SECTION)) if parser.has_section(const.CONFIG_SECTION) else ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,6 +110,13 @@ def purge_batch(model, domain, order, limit=None):
     batch = model.sudo().with_context(active_test=False).search(domain, order=order, limit=limit)
     batch.unlink()
     return len(batch), bool(limit) and len(batch) == limit
+
+
+def action_result(result):
+    """What a public ``action_*`` method answers: the action it returns, or True. Odoo's own
+    methods that the module overrides may return None, which XML-RPC cannot carry (a script would
+    get an error for a document it did post), or False."""
+    return result if isinstance(result, dict) else True
 
 
 # --- Messages stored as a code and parameters (engine/messages.py) -----------------------------
@@ -137,3 +180,36 @@ def check_guarded_fields(records, fnames, guarded=None):
                 fields=labels,
             )
         )
+
+
+# --- Companies: a person acts only for the companies they work in -------------------------------
+
+
+def check_own_companies(env, companies, what):
+    """Raise AccessError unless every company of ``companies`` is one the user works in now
+    (``env.companies``: the companies allowed to the user and enabled in the request), the way
+    the company record rules count them. The superuser (the module's own crons and methods) is
+    not concerned.
+
+    :param what: what the user tried, in words, for the message
+    """
+    if env.su:
+        return
+    foreign = companies - env.companies
+    if foreign:
+        raise AccessError(
+            env._(
+                "%(what)s: %(companies)s is not one of your companies. Only users of a company may do this for it.",
+                what=what,
+                companies=", ".join(foreign.sudo().mapped("display_name")),
+            )
+        )
+
+
+def check_access_after_move(records, vals, fnames):
+    """Record rules are checked before a write, never after it: when ``vals`` moves ``records``
+    (writes one of ``fnames``, their company or the parent that gives them one), check that the
+    user may still write them where they are now, so that nobody moves a record into a company
+    they do not work in."""
+    if not records.env.su and set(fnames) & vals.keys():
+        records.check_access("write")

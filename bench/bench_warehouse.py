@@ -141,6 +141,7 @@ class Warehouse:
             user=self.role,
             password=self.password,
             sslmode="disable",
+            require_tls=False,  # a local server without TLS
             schema=schema,
         )
 

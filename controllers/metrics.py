@@ -1,7 +1,10 @@
 """Prometheus metrics for operations teams: ``GET /finance_sync/metrics``.
 
-Protected by the bearer token of Settings (stored encrypted like the backends' credentials and
-compared in constant time); any other request is refused with 401 and nothing is computed. The
+Protected by the bearer token of Settings (at least 32 random characters, stored encrypted like
+the backends' credentials and compared in constant time); any other request is refused with 401
+and nothing is computed, and so is every request while the stored token is too weak (one set
+before tokens had to be long). One token for the whole database: the figures are every company's
+backends (names and counts, no documents), for system administrators' monitoring. The
 figures come from ``finance.sync.backend._finance_sync_metrics`` in a fixed number of grouped
 queries, whatever the number of backends and jobs.
 """
@@ -54,5 +57,10 @@ def _authorized():
         expected = secret_box(request.env).decrypt(stored)
     except DecryptError:
         _logger.warning("finance_sync: the metrics token cannot be decrypted; set it again in Settings")
+        return False
+    problem = metrics_lib.token_problem(expected)
+    if problem:
+        # Set before tokens had to be long and random: a guessable token opens nothing.
+        _logger.warning("finance_sync: the metrics token is refused (%s); set a new one in Settings", problem)
         return False
     return hmac.compare_digest(given.strip().encode("utf-8"), expected.encode("utf-8"))

@@ -78,6 +78,18 @@ TEMPLATES = {
     "warehouse_privilege": _lt("The warehouse user lacks a privilege on %(target)s: %(reason)s"),
     "warehouse_rejected": _lt("The warehouse database refused the event: %(reason)s"),
     "warehouse_bad_event": _lt("The event cannot be stored in the warehouse: %(reason)s"),
+    "warehouse_tls_required": _lt(
+        "the warehouse connection must be encrypted (SSL mode require or stricter); disable is accepted only on "
+        "servers set up for private endpoints (development)"
+    ),
+    "warehouse_reserved_schema": _lt(
+        "the schema %(schema)s is the database's own default schema, shared with whatever else the database holds: "
+        "choose a schema of the warehouse's own (finance_sync by default)"
+    ),
+    "warehouse_is_odoo": _lt(
+        "%(target)s is Odoo's own database: the warehouse must be another database (on another server, or at "
+        "least another database of the server)"
+    ),
     # --- endpoint URLs (engine/url_guard.py) ---------------------------------------------------
     "url_https_only": _lt("only https:// addresses are accepted"),
     "url_plain_http": _lt(
@@ -98,6 +110,10 @@ TEMPLATES = {
         "reserved and cloud metadata addresses are refused"
     ),
     "url_unresolved": _lt("cannot resolve %(host)s: check the host name of the endpoint URL"),
+    "url_unsafe_character": _lt(
+        "the address holds a control, invisible or white space character (%(character)s at position "
+        "%(position)s); type it again without spaces, tabs or line breaks"
+    ),
     # --- outbox (models/finance_sync_job.py) ---------------------------------------------------
     "no_signing_secret": _lt("Backend %(backend)s signs its events but has no signing secret."),
     "payload_invalid": _lt("The event does not match its schema"),

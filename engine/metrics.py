@@ -6,9 +6,36 @@ escaped as the format requires (backslash, double quote, line feed).
 """
 
 import dataclasses
+import math
+import secrets
 from datetime import datetime, timezone
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The bearer token guards every company's delivery figures: long and varied enough that guessing
+# it is hopeless (a generated one has 256 bits).
+TOKEN_MIN_LENGTH = 32
+TOKEN_MIN_BITS = 128  # length x log2(distinct characters): a rough estimate of its entropy
+TOKEN_BYTES = 32
+
+
+def generate_token() -> str:
+    """A new random token (43 URL-safe characters, 256 bits)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` is not acceptable as the metrics token (``short``, ``spaces``, ``weak``), or
+    None. Too short: under 32 characters. Spaces: white space or control characters, which an HTTP
+    header cannot carry as typed. Weak: too few distinct characters for its length (fewer than 128
+    bits by length x log2(distinct characters), e.g. one character repeated)."""
+    token = token or ""
+    if len(token) < TOKEN_MIN_LENGTH:
+        return "short"
+    if any(char.isspace() or not char.isprintable() for char in token):
+        return "spaces"
+    if len(token) * math.log2(max(2, len(set(token)))) < TOKEN_MIN_BITS or len(set(token)) < 8:
+        return "weak"
+    return None
 
 
 @dataclasses.dataclass

@@ -152,7 +152,9 @@ class WebhookTransport(Transport):
     (the engine retries with backoff and the same event id), a connect timeout of at most
     5 s and a read timeout of ``request.timeout``, and at most ``max_response_bytes`` of the
     answer read (of which :func:`redact.excerpt` keeps the start). ``pool_maxsize``
-    keep-alive connections are kept per host: as many as requests the caller has in flight.
+    keep-alive connections are kept per host: at least as many as requests the caller may have in
+    flight at once (the dispatcher: its sending threads), or those beyond it are closed as they come
+    back, with a warning each ("Connection pool is full"). They are opened as needed.
     """
 
     def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES, pool_maxsize: int = POOL_MAXSIZE):

@@ -17,6 +17,7 @@ import dataclasses
 import ipaddress
 import re
 import socket
+import unicodedata
 from urllib.parse import urlsplit
 
 from .messages import MessageError, message
@@ -28,6 +29,11 @@ METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddre
 NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
 # A host written only with numbers in forms inet_aton() accepts ("2130706433", "0x7f.1", "127.1").
 _NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
+
+# Characters no URL or host name of a backend may hold anywhere: control characters (a CR LF
+# would start another header line: ``https://host/\r\nHost: 127.0.0.1``), invisible format
+# characters and every kind of white space. Unicode categories: Cc, Cf, Zs, Zl, Zp.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -114,6 +120,23 @@ def _resolve(host: str, port: int, resolver) -> list[IPAddress]:
     return addresses
 
 
+def unsafe_character(text: str) -> tuple[int, str] | None:
+    """(1-based position, ``U+XXXX``) of the first control, invisible or white space character of
+    ``text``, or None when it has none."""
+    for position, char in enumerate(text or "", start=1):
+        if char.isspace() or unicodedata.category(char) in UNSAFE_CATEGORIES:
+            return position, f"U+{ord(char):04X}"
+    return None
+
+
+def check_characters(text: str) -> None:
+    """Raise :class:`UnsafeURLError` when ``text`` (a URL or a host name, as typed) holds a control,
+    invisible or white space character anywhere, leading and trailing ones included."""
+    found = unsafe_character(text)
+    if found:
+        raise UnsafeURLError("url_unsafe_character", position=found[0], character=found[1])
+
+
 def _split(url: str):
     """``urlsplit`` of the trimmed URL and its port, refusing what cannot be parsed."""
     try:
@@ -124,7 +147,8 @@ def _split(url: str):
 
 
 def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.getaddrinfo) -> None:
-    """Raise :class:`UnsafeURLError` unless ``url`` is an HTTPS address on the public internet.
+    """Raise :class:`UnsafeURLError` unless ``url`` is an HTTPS address on the public internet,
+    written without control, invisible or white space characters.
 
     ``allow_private`` also admits plain ``http://`` and any address, and then looks nothing
     up in DNS. ``resolver`` has the signature of :func:`socket.getaddrinfo`.
@@ -134,6 +158,7 @@ def check_endpoint_url(url: str, allow_private: bool = False, resolver=socket.ge
 
 def _vetted_addresses(url: str, allow_private: bool, resolver) -> list | None:
     """The checks of :func:`check_endpoint_url`; the addresses vetted (None: not looked up)."""
+    check_characters(url)
     parts, port = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:

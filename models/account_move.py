@@ -2,7 +2,7 @@ from odoo import api, fields, models
 
 from .. import const
 from ..engine import payload as payload_lib
-from ..utils import check_guarded_fields
+from ..utils import action_result, check_guarded_fields
 
 PRECOMMIT_KEY = "finance_sync.payment_state_before"
 # What a platform that created the document told Odoo: written only by the inbound processing
@@ -101,7 +101,7 @@ class AccountMove(models.Model):
                 "target": "new",
                 "context": {"default_move_ids": [(6, 0, self.ids)]},
             }
-        return super().action_post()
+        return action_result(super().action_post())
 
     def _finance_sync_credit_held(self):
         """The draft customer invoices among these whose customer is on credit hold."""

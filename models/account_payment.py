@@ -2,6 +2,7 @@ from odoo import fields, models
 
 from .. import const
 from ..engine import payload as payload_lib
+from ..utils import action_result
 
 
 class AccountPayment(models.Model):
@@ -27,20 +28,20 @@ class AccountPayment(models.Model):
             const.EVENT_PAYMENT_POSTED,
             wants=lambda backend, pay: last.get((backend.id, pay.id), (None,))[0] != const.EVENT_PAYMENT_POSTED,
         )
-        return res
+        return action_result(res)
 
     def action_draft(self):
         confirmed = self.filtered(lambda p: p.state in ("in_process", "paid"))
         res = super().action_draft()
         confirmed._finance_sync_capture(const.EVENT_PAYMENT_DRAFT, only_if_sent=True)
-        return res
+        return action_result(res)
 
     def action_cancel(self):
         res = super().action_cancel()
         self.filtered(lambda p: p.state == "canceled")._finance_sync_capture(
             const.EVENT_PAYMENT_CANCELLED, only_if_sent=True
         )
-        return res
+        return action_result(res)
 
     # === CAPTURE HELPERS === #
 

@@ -1,12 +1,15 @@
+import dataclasses
 import logging
+import os
 import secrets as pysecrets
 import uuid
 from datetime import timedelta
 
 import psycopg2
 from markupsafe import Markup
+from psycopg2 import errors
 
-from odoo import api, fields, models
+from odoo import api, fields, models, sql_db
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import config
@@ -20,7 +23,14 @@ from ..engine.sender import Sender
 from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
 from ..engine.warehouse import schema as warehouse_schema
 from ..engine.warehouse.transport import judge as judge_warehouse_error
-from ..utils import allow_private_endpoints, check_guarded_fields, internal, render_message, secret_box
+from ..utils import (
+    allow_private_endpoints,
+    check_access_after_move,
+    check_guarded_fields,
+    internal,
+    render_message,
+    secret_box,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -44,6 +54,8 @@ INTERNAL_FIELDS = {
     "signing_secret_unseen",
     "warehouse_password_encrypted",
 }
+# Where the backend connects: never with a control, invisible or white space character in them.
+ADDRESS_FIELDS = ("endpoint_url", "warehouse_host")
 # Whoever sets these decides which payments Odoo registers: accounting administrators only.
 PAYMENT_AUTHORITY_FIELDS = (
     "payment_authority",
@@ -61,6 +73,9 @@ def new_webhook_token():
     """An unguessable token for a backend's inbound webhook URL."""
     return pysecrets.token_urlsafe(24)
 
+
+# Odoo's own database (engine.warehouse.schema.OdooDatabase) per database name, read once.
+_ODOO_DATABASES = {}
 
 # Search filters of the jobs' view that buttons may open them with (the stat buttons' counts).
 JOB_SEARCH_FILTERS = ("filter_pending", "filter_need_action")
@@ -528,22 +543,14 @@ class FinanceSyncBackend(models.Model):
                 ) from None
             if not 0 < backend.warehouse_port < 65536:
                 raise ValidationError(self.env._("The warehouse port of %s must be between 1 and 65535.", backend.name))
-            if backend.warehouse_sslmode == "disable" and not allow_private_endpoints():
+            # The connection policy, as every connection checks it again (host as typed, TLS,
+            # schema, never Odoo's own database), then the address guard on the host.
+            _target, refusal = backend._warehouse_target(decrypt=False)
+            if refusal is not None and (isinstance(refusal, warehouse_schema.TargetRefused) or backend.warehouse_host):
+                reason = render_message(self.env, refusal.note.code, refusal.note.params)
                 raise ValidationError(
-                    self.env._(
-                        "%s: the warehouse connection must be encrypted (SSL mode require or stricter); disable is "
-                        "accepted only on servers set up for private endpoints.",
-                        backend.name,
-                    )
+                    self.env._("Warehouse of %(name)s refused: %(reason)s", name=backend.name, reason=reason)
                 )
-            if backend.warehouse_host:
-                try:
-                    backend._warehouse_pin()
-                except url_guard.UnsafeURLError as exc:
-                    reason = render_message(self.env, exc.note.code, exc.note.params)
-                    raise ValidationError(
-                        self.env._("Warehouse host of %(name)s refused: %(reason)s", name=backend.name, reason=reason)
-                    ) from None
             if backend.state == "active" and not (
                 backend.warehouse_host and backend.warehouse_database and backend.warehouse_user
             ):
@@ -646,6 +653,7 @@ class FinanceSyncBackend(models.Model):
         generated = []
         for vals in vals_list:
             check_guarded_fields(self, vals, INTERNAL_FIELDS)
+            self._check_address_characters(vals)
             if any(vals.get(fname) for fname in PAYMENT_AUTHORITY_FIELDS if fname != "payment_authority_invoices"):
                 self._check_payment_authority_rights()
             generated.append(vals.get("signing_enabled", True) and not vals.get("signing_secret"))
@@ -662,10 +670,13 @@ class FinanceSyncBackend(models.Model):
 
     def write(self, vals):
         check_guarded_fields(self, vals, INTERNAL_FIELDS)
+        self._check_address_characters(vals)
         changes = self._get_payment_authority_changes(vals)
         if changes:
             self._check_payment_authority_rights()
         res = super().write(vals)
+        # A company added is one whose documents the backend will receive: the user works there too.
+        check_access_after_move(self, vals, ("company_ids",))
         for backend, labels in changes.items():
             backend._post_security_change(self.env._("changed %s", ", ".join(labels)), notify=True)
         if "company_ids" in vals:
@@ -676,6 +687,21 @@ class FinanceSyncBackend(models.Model):
             self.env["finance.sync.mapping"]._release_held_jobs([("backend_id", "in", self.ids)], resolve=False)
         return res
 
+    @api.model
+    def _check_address_characters(self, vals):
+        """Refuse, before anything is stored, a URL or host holding a control, invisible or white
+        space character (a NUL could not even be stored): the constraints check the rest of the
+        address when it is saved."""
+        for fname in ADDRESS_FIELDS:
+            if vals.get(fname):
+                try:
+                    url_guard.check_characters(vals[fname])
+                except url_guard.UnsafeURLError as exc:
+                    reason = render_message(self.env, exc.note.code, exc.note.params)
+                    raise ValidationError(
+                        self.env._("%(field)s refused: %(reason)s", field=self._fields[fname].string, reason=reason)
+                    ) from None
+
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
         return [
@@ -685,21 +711,27 @@ class FinanceSyncBackend(models.Model):
 
     # === ACTION METHODS === #
 
+    # Every action returns what XML-RPC can carry (True or an action), never None: scripts set
+    # backends up over RPC (tests/test_actions.py checks every action_* method).
+
     def action_activate(self):
         self.write({"state": "active"})
         internal(self).write({"paced_until": False})
         self.env["finance.sync.job"]._trigger_dispatch()
+        return True
 
     action_resume = action_activate
 
     def action_pause(self):
         self.state = "paused"
+        return True
 
     def action_reset_circuit(self):
         self.check_access("write")
         internal(self).write({"circuit_reset_at": fields.Datetime.now()})
         self.message_post(body=self.env._("Circuit closed by hand: earlier failures no longer count."))
         self.env["finance.sync.job"]._trigger_dispatch()
+        return True
 
     def action_view_jobs(self):
         """This backend's jobs; a button may narrow them to one of the jobs' search filters
@@ -785,7 +817,7 @@ class FinanceSyncBackend(models.Model):
                         ok, summary = self._warehouse_inspected(warehouse_schema.inspect(cr, target.schema))
             finally:
                 conn.close()
-        except warehouse_schema.SchemaError as exc:
+        except (warehouse_schema.SchemaError, warehouse_schema.TargetRefused) as exc:
             summary = render_message(self.env, exc.note.code, exc.note.params)
         except psycopg2.Error as exc:
             note = judge_warehouse_error(exc, target).note
@@ -1143,26 +1175,30 @@ class FinanceSyncBackend(models.Model):
             return get_transport(
                 "warehouse", target=target, source=self.env.cr.dbname, pool_maxsize=self.max_concurrent
             )
-        return get_transport(self.transport, pool_maxsize=self.max_concurrent)
+        # One keep-alive connection per sending thread: a backend may have more requests open than
+        # its concurrency (those unanswered for a second stop counting, see the dispatcher's
+        # Channel.busy), never more than the worker's sending threads; a smaller pool would drop
+        # the extra connections as they come back ("Connection pool is full"). Connections are
+        # opened as needed, so the size costs nothing until requests are in flight.
+        return get_transport(self.transport, pool_maxsize=const.DISPATCH_MAX_THREADS)
 
     def _warehouse_pin(self):
         """The warehouse host checked by the URL guard, as an endpoint on its port would be."""
-        host = (self.warehouse_host or "").strip()
+        host = self.warehouse_host or ""
+        url_guard.check_characters(host)  # as typed: a line break or a space is refused, not trimmed
+        host = host.strip()
         literal = f"[{host}]" if ":" in host else host
         return url_guard.pin_endpoint(
             f"https://{literal}:{self.warehouse_port}/", allow_private=allow_private_endpoints()
         )
 
-    def _warehouse_target(self):
-        """(where the warehouse is, with the decrypted password and the vetted address; why the
-        URL guard refused its host, or None)."""
+    def _warehouse_target(self, decrypt=True):
+        """(where the warehouse is, with the decrypted password, the vetted address and the
+        connection policy; why Odoo refuses to connect there, or None). The policy is the one of
+        this server now: checked here, when the dispatcher prepares to send, and again by the
+        target on every connection (``Target.connect``)."""
         self.ensure_one()
-        refusal = address = None
-        try:
-            address = self._warehouse_pin().address
-        except url_guard.UnsafeURLError as exc:
-            refusal = exc
-        token = self.sudo().warehouse_password_encrypted
+        token = self.sudo().warehouse_password_encrypted if decrypt else None
         target = warehouse_schema.Target(
             host=(self.warehouse_host or "").strip(),
             port=self.warehouse_port,
@@ -1171,19 +1207,62 @@ class FinanceSyncBackend(models.Model):
             password=secret_box(self.env).decrypt(token) if token else None,
             sslmode=self.warehouse_sslmode,
             schema=self.warehouse_schema,
-            hostaddr=address,
+            require_tls=not allow_private_endpoints(),
+            odoo_database=self._odoo_database(),
         )
-        return target, refusal
+        try:
+            target.check_policy()
+            target = dataclasses.replace(target, hostaddr=self._warehouse_pin().address)
+        except (warehouse_schema.TargetRefused, url_guard.UnsafeURLError) as exc:
+            return target, exc
+        return target, None
+
+    @api.model
+    def _odoo_database(self):
+        """Odoo's own database (name, host, port, cluster), which no warehouse may be; read once per
+        database and process."""
+        dbname = self.env.cr.dbname
+        if dbname not in _ODOO_DATABASES:
+            _name, info = sql_db.connection_info_for(dbname)
+            self.env.cr.execute("SELECT current_setting('port')::int")
+            port = self.env.cr.fetchone()[0]
+            cluster = None
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute("SELECT system_identifier::text FROM pg_control_system()", log_exceptions=False)
+                    cluster = self.env.cr.fetchone()[0]
+            except psycopg2.Error:
+                _logger.info("finance_sync: the cluster identifier of this database is not readable")
+            _ODOO_DATABASES[dbname] = warehouse_schema.OdooDatabase(
+                name=dbname, host=info.get("host") or os.environ.get("PGHOST"), port=port, cluster=cluster
+            )
+        return _ODOO_DATABASES[dbname]
 
     def _pace(self, until):
-        """No request to this platform starts before ``until`` (it answered 429 / Retry-After)."""
+        """No request to this platform starts before ``until`` (it answered 429 / Retry-After).
+
+        Two servers told to slow down at once both write the backend's pacing: under Odoo's
+        REPEATABLE READ the later one's update fails (serialization failure) once the first one
+        commits. That is no error: the other server's pacing is written, and this worker follows
+        its own in memory meanwhile. The update runs in a savepoint, its failure unlogged, and
+        :return: whether the pacing was written (False: try again in the next transaction).
+        """
         self.ensure_one()
         self.flush_recordset(["paced_until"])
-        self.env.cr.execute(
-            "UPDATE finance_sync_backend SET paced_until = GREATEST(COALESCE(paced_until, %s), %s) WHERE id = %s",
-            (until, until, self.id),
-        )
-        self.invalidate_recordset(["paced_until"])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    """UPDATE finance_sync_backend SET paced_until = GREATEST(COALESCE(paced_until, %s), %s)
+                        WHERE id = %s""",
+                    (until, until, self.id),
+                    log_exceptions=False,
+                )
+        except errors.SerializationFailure:
+            _logger.debug("finance_sync: backend %s paced by another transaction meanwhile; retried later", self.id)
+            return False
+        finally:
+            self.invalidate_recordset(["paced_until"])
+        return True
 
     def _pause_gone(self, event_id):
         """The platform answered 410 Gone: pause the backend and say why in its chatter."""

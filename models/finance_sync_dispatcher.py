@@ -399,6 +399,7 @@ class FinanceSyncDispatcher(models.AbstractModel):
         commit, then start what was claimed. False when a conflict rolled it back."""
         try:
             self._record(run.outcomes)
+            self._share_pacing(run.channels.values())  # and what a previous round could not write
             self._release(run.released)
             claims, froze = self._claim_all(run)
             commit(synchronous=froze)
@@ -635,9 +636,17 @@ class FinanceSyncDispatcher(models.AbstractModel):
                 jobs._mark_paused(count, error)
             else:
                 getattr(jobs, method)(*args)
-        for channel in {outcome[0] for outcome in outcomes}:
-            if channel.pace_to_share:
-                self.env["finance.sync.backend"].sudo().browse(channel.backend_id)._pace(channel.pace_to_share)
+        self._share_pacing({outcome[0] for outcome in outcomes})
+
+    @api.model
+    def _share_pacing(self, channels):
+        """Write on their backends the pacing these channels were asked for, for the other workers
+        and servers. One that another server's pacing kept from being written now (``_pace``) is
+        written at a later round."""
+        for channel in channels:
+            if channel.pace_to_share and self.env["finance.sync.backend"].sudo().browse(channel.backend_id)._pace(
+                channel.pace_to_share
+            ):
                 channel.pace_to_share = None
 
     @api.model

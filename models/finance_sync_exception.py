@@ -50,86 +50,116 @@ FACT_FIELDS = {
 
 
 # Plain-language explanation and suggested fix per category, declared lazily so that Odoo's
-# extractor exports them, and read in the reader's language (``env._``).
+# extractor exports them, and read in the reader's language (``env._``). The fix is what the reader
+# can do: ``FIXES`` for those who hold the right the fix needs (``FIX_RIGHTS``), ``ASK_FIXES`` for
+# the others, who are told whom to ask (``%(who)s``) and what they may do themselves.
 EXPLANATIONS = {
-    "missing_mapping": (
-        _lt(
-            "The document uses a record (account, tax, partner, …) that has no code on this platform yet, "
-            "so it was held back instead of being sent with a wrong code."
-        ),
-        _lt(
-            "Press Add mapping on this exception and type the platform's code for the record (mapping editors and "
-            "administrators may; ask one of them otherwise). The held documents are sent automatically once it "
-            "exists."
-        ),
+    "missing_mapping": _lt(
+        "The document uses a record (account, tax, partner, …) that has no code on this platform yet, "
+        "so it was held back instead of being sent with a wrong code."
     ),
-    "validation": (
-        _lt("The data Odoo prepared does not match the format the platform expects, so it was not sent."),
-        _lt("Check the listed fields on the document; correct them, then press Retry."),
+    "validation": _lt("The data Odoo prepared does not match the format the platform expects, so it was not sent."),
+    "rejected": _lt("The platform received the document and refused it. Its own message is shown below."),
+    "transport": _lt(
+        "Odoo could not deliver the document: the platform did not answer, answered with an error, "
+        "or its address no longer exists."
     ),
-    "rejected": (
-        _lt("The platform received the document and refused it. Its own message is shown below."),
-        _lt("Correct the document or the platform's configuration as the message says, then press Retry."),
+    "authentication": _lt("The platform refused Odoo's credentials."),
+    "conflict": _lt("The platform reported data that contradicts Odoo (amounts, currency, state)."),
+    "inbound_unknown_reference": _lt("The platform sent an update about a document Odoo cannot find."),
+    "inbound_invalid": _lt("The platform sent an update Odoo could not apply."),
+    "warehouse_schema": _lt(
+        "The warehouse database has no finance_sync tables, or tables of another version than this module "
+        "writes, so the event was not applied: initialize the warehouse."
     ),
-    "transport": (
-        _lt(
-            "Odoo could not deliver the document: the platform did not answer, answered with an error, "
-            "or its address no longer exists."
-        ),
-        _lt(
-            "Check that the platform is up and that the backend's endpoint URL is right, then press Retry. "
-            "Resume the backend if it was paused."
-        ),
+    "reconciliation": _lt(
+        "The platform's figures for a period differ from what Odoo delivered: events missing on one side, "
+        "or totals that differ per event type and currency."
     ),
-    "authentication": (
-        _lt("The platform refused Odoo's credentials."),
-        _lt("Enter a valid token or password on the backend (Configuration › Backends), then press Retry."),
+    "late_delivery": _lt(
+        "Documents posted longer ago than the delivery target of Settings (Deliver within) are not delivered yet."
     ),
-    "conflict": (
-        _lt("The platform reported data that contradicts Odoo (amounts, currency, state)."),
-        _lt("Compare the document in Odoo with the platform and correct the side that is wrong."),
+    "dependency": _lt(
+        "The platform must know the document's partner before the document, and the partner's own event "
+        "could not be delivered, so the document waits for it."
     ),
-    "inbound_unknown_reference": (
-        _lt("The platform sent an update about a document Odoo cannot find."),
-        _lt("Check the reference the platform used; link or create the document, then reprocess the event."),
+}
+FIXES = {
+    "missing_mapping": _lt(
+        "Press Add mapping on this exception and type the platform's code for the record. The held documents "
+        "are sent automatically once it exists."
     ),
-    "inbound_invalid": (
-        _lt("The platform sent an update Odoo could not apply."),
-        _lt("Read the message below, fix the cause, then reprocess the event."),
+    "validation": _lt("Check the listed fields on the document; correct them, then press Retry."),
+    "rejected": _lt("Correct the document or the platform's configuration as the message says, then press Retry."),
+    "transport": _lt(
+        "Check that the platform is up and that the backend's endpoint URL is right, then press Retry. "
+        "Resume the backend if it was paused."
     ),
-    "warehouse_schema": (
-        _lt(
-            "The warehouse database has no finance_sync tables, or tables of another version than this module "
-            "writes, so the event was not applied: initialize the warehouse."
-        ),
-        _lt("Press Initialize warehouse on the backend (Configuration › Backends), then press Retry."),
+    "authentication": _lt(
+        "Enter a valid token or password on the backend (Configuration › Backends), then press Retry."
     ),
-    "reconciliation": (
-        _lt(
-            "The platform's figures for a period differ from what Odoo delivered: events missing on one side, "
-            "or totals that differ per event type and currency."
-        ),
-        _lt(
-            "Open the reconciliation (Open document): re-send the events the platform lacks, check the references "
-            "Odoo never sent, then ask the platform for a new report. A matching report resolves this exception."
-        ),
+    "conflict": _lt("Compare the document in Odoo with the platform and correct the side that is wrong."),
+    "inbound_unknown_reference": _lt(
+        "Check the reference the platform used; link or create the document, then reprocess the event."
     ),
-    "late_delivery": (
-        _lt("Documents posted longer ago than the delivery target of Settings (Deliver within) are not delivered yet."),
-        _lt(
-            "Look at the linked jobs: resume a paused backend, fix what holds them or check that the platform is up. "
-            "This exception resolves itself once they are delivered."
-        ),
+    "inbound_invalid": _lt("Read the message below, fix the cause, then reprocess the event."),
+    "warehouse_schema": _lt("Press Initialize warehouse on the backend (Configuration › Backends), then press Retry."),
+    "reconciliation": _lt(
+        "Open the reconciliation (Open document): re-send the events the platform lacks, check the references "
+        "Odoo never sent, then ask the platform for a new report. A matching report resolves this exception."
     ),
-    "dependency": (
-        _lt(
-            "The platform must know the document's partner before the document, and the partner's own event "
-            "could not be delivered, so the document waits for it."
-        ),
-        _lt(
-            "Open the partner's job to see why it was not delivered and fix that; then press Retry: the partner "
-            "goes first and the document follows."
-        ),
+    "late_delivery": _lt(
+        "Look at the linked jobs: resume a paused backend, fix what holds them or check that the platform is up. "
+        "This exception resolves itself once they are delivered."
+    ),
+    "dependency": _lt(
+        "Open the partner's job to see why it was not delivered and fix that; then press Retry: the partner "
+        "goes first and the document follows."
+    ),
+}
+ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
+MAPPING_EDITOR_GROUP = "finance_sync.finance_sync_group_mapping_editor"
+# The group a category's fix needs (buttons and settings only its members have): reprocessing an
+# inbound event, re-sending events, the backend's configuration, adding a mapping.
+FIX_RIGHTS = {
+    "missing_mapping": MAPPING_EDITOR_GROUP,
+    "transport": ADMIN_GROUP,
+    "authentication": ADMIN_GROUP,
+    "inbound_unknown_reference": ADMIN_GROUP,
+    "inbound_invalid": ADMIN_GROUP,
+    "warehouse_schema": ADMIN_GROUP,
+    "reconciliation": ADMIN_GROUP,
+    "late_delivery": ADMIN_GROUP,
+}
+ASK_FIXES = {
+    "missing_mapping": _lt(
+        "Ask %(who)s to add the platform's code for the record (Add mapping on this exception). The held "
+        "documents are sent automatically once it exists."
+    ),
+    "transport": _lt(
+        "If the platform was down, press Retry once it is up again. If the backend's endpoint URL is wrong or "
+        "the backend was paused, ask %(who)s to correct or resume it, then press Retry."
+    ),
+    "authentication": _lt(
+        "Ask %(who)s to check the backend's credentials and signing secret against the ones the platform "
+        "issued; then press Retry."
+    ),
+    "inbound_unknown_reference": _lt(
+        "Check the reference the platform used and tell %(who)s which document it means; once the document "
+        "exists, they reprocess the event (only Finance Sync administrators may)."
+    ),
+    "inbound_invalid": _lt(
+        "Read the message below. Once its cause is fixed, ask %(who)s to reprocess the event (only Finance "
+        "Sync administrators may)."
+    ),
+    "warehouse_schema": _lt("Ask %(who)s to press Initialize warehouse on the backend; once it is done, press Retry."),
+    "reconciliation": _lt(
+        "Open the reconciliation (Open document) to see the differences, and ask %(who)s to send the events the "
+        "platform lacks again and to ask the platform for a new report. A matching report resolves this exception."
+    ),
+    "late_delivery": _lt(
+        "Look at the linked jobs: press Retry on the failed ones. If the backend is paused or its settings hold "
+        "them, ask %(who)s. This exception resolves itself once they are delivered."
     ),
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the
@@ -281,14 +311,34 @@ class FinanceSyncException(models.Model):
     def _compute_message(self):
         compute_message(self, "message")
 
-    @api.depends("category")
+    @api.depends("category", "backend_id.auth_mode", "backend_id.user_id")
+    @api.depends_context("uid", "lang")
     def _compute_explanation(self):
+        """What happened, and what the reader can do about it: the fix itself for those who hold
+        the right it needs, otherwise whom to ask and what they may do themselves."""
+        may = {group: self.env.user.has_group(group) for group in set(FIX_RIGHTS.values())}
         for exc in self:
-            explanation, fix = EXPLANATIONS.get(exc.category, (None, None))
-            if exc.category == "authentication" and exc.backend_id:
-                fix = AUTHENTICATION_FIXES["none" if exc.backend_id.auth_mode == "none" else "signed"]
+            explanation = EXPLANATIONS.get(exc.category)
+            group = FIX_RIGHTS.get(exc.category)
+            if group and not may[group]:
+                fix = self.env._(ASK_FIXES[exc.category]) % {"who": exc._whom_to_ask(group)}
+            elif exc.category == "authentication" and exc.backend_id:
+                fix = self.env._(AUTHENTICATION_FIXES["none" if exc.backend_id.auth_mode == "none" else "signed"])
+            else:
+                fix = FIXES.get(exc.category) and self.env._(FIXES[exc.category])
             exc.explanation = explanation and self.env._(explanation)
-            exc.suggested_fix = fix and self.env._(fix)
+            exc.suggested_fix = fix or False
+
+    def _whom_to_ask(self, group):
+        """Who may apply this exception's fix, in words: the backend's responsible when they hold
+        the right (``group``), else anyone who does."""
+        self.ensure_one()
+        responsible = self.backend_id.sudo().user_id
+        if responsible and responsible != self.env.user and responsible.has_group(group):
+            return responsible.name
+        if group == MAPPING_EDITOR_GROUP:
+            return self.env._("a Finance Sync mapping editor or administrator")
+        return self.env._("a Finance Sync administrator")
 
     def _compute_job_count(self):
         for exc in self:

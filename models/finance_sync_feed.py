@@ -10,6 +10,7 @@ from odoo.tools import SQL
 
 from ..engine import feeds as feeds_lib
 from ..engine import payload as payload_lib
+from ..utils import check_access_after_move, check_guarded_fields, check_own_companies
 from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ LOCK_DATES = [
     ("purchase_lock_date", "Purchase lock date"),
 ]
 AGING_ACCOUNT_TYPES = {feeds_lib.KIND_AR_AGING: "asset_receivable", feeds_lib.KIND_AP_AGING: "liability_payable"}
+# Where a feed's figures come from and go to: only a user of that company chooses them.
+MOVING_FIELDS = ("company_id", "backend_id")
+# Recorded by the feed itself: who chose its company and backend (never typed).
+GUARDED_FIELDS = {"configured_by_id"}
 
 
 def _bucket(as_of):
@@ -114,6 +119,14 @@ class FinanceSyncFeed(models.Model):
         "plan), amounts shared out by the distribution's percentages; what it leaves unassigned has no "
         "analytic account. Each account's rows add up to its own figures, to the cent.",
     )
+    configured_by_id = fields.Many2one(
+        "res.users",
+        "Company and backend chosen by",
+        readonly=True,
+        copy=False,
+        help="Who last chose this feed's company or backend. A run sends the figures only while that person "
+        "still works in the company and the backend still serves it.",
+    )
     run_ids = fields.One2many("finance.sync.feed.run", "feed_id", string="Runs", readonly=True)
     run_count = fields.Integer(compute="_compute_run_count")
 
@@ -142,6 +155,35 @@ class FinanceSyncFeed(models.Model):
                 )
             if feed.backend_id.transport != "webhook":
                 raise ValidationError(self.env._("Period feeds are sent to webhook backends only."))
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_guarded_fields(self, vals, GUARDED_FIELDS)
+            vals["configured_by_id"] = self.env.uid
+        feeds = super().create(vals_list)
+        feeds._check_own_company()
+        return feeds
+
+    def write(self, vals):
+        check_guarded_fields(self, vals, GUARDED_FIELDS)
+        moving = not self.env.su and set(MOVING_FIELDS) & vals.keys()
+        if moving:
+            vals = {**vals, "configured_by_id": self.env.uid}
+        res = super().write(vals)
+        if moving:
+            self._check_own_company()
+            check_access_after_move(self, vals, MOVING_FIELDS)
+        return res
+
+    def _check_own_company(self):
+        """A person may only make a feed send the figures of a company they work in (a backend
+        may serve other companies too: that is no reason to send their ledgers)."""
+        check_own_companies(
+            self.env, self.company_id, self.env._("A feed may send the figures of its company only to its own users")
+        )
 
     # === ACTION METHODS === #
 
@@ -176,6 +218,9 @@ class FinanceSyncFeed(models.Model):
             try:
                 with self.env.cr.savepoint():
                     feed.with_company(feed.company_id)._run_scheduled(today)
+            except UserError as error:  # refused as it stands (see _check_may_send): told, no trace
+                _logger.warning("finance_sync: feed %s not sent: %s", feed.id, error)
+                feed._notify_failure(error)
             except Exception as error:  # one feed's error must not stop the others: logged, and told
                 _logger.exception("finance_sync: feed %s could not run", feed.id)
                 feed._notify_failure(error)
@@ -209,6 +254,35 @@ class FinanceSyncFeed(models.Model):
 
     # === BUSINESS METHODS === #
 
+    def _check_may_send(self):
+        """Raise UserError unless the figures of the feed's company may go to its backend now: the
+        backend still serves the company, and the person who chose the feed's company and backend
+        (its creator, for feeds set up before that was recorded) still works in it. The scheduled
+        run is the superuser's; the decision to send a company's ledger is a person's, and it holds
+        only as long as their access to that company does."""
+        self.ensure_one()
+        company = self.company_id
+        if company not in self.backend_id.sudo().company_ids:
+            raise UserError(
+                self.env._(
+                    "Feed %(feed)s is not sent: backend %(backend)s no longer serves %(company)s.",
+                    feed=self.name,
+                    backend=self.backend_id.sudo().name,
+                    company=company.name,
+                )
+            )
+        chooser = (self.configured_by_id or self.create_uid).sudo().with_context(active_test=False)
+        if chooser and not chooser._is_superuser() and company not in chooser.company_ids:
+            raise UserError(
+                self.env._(
+                    "Feed %(feed)s is not sent: %(user)s, who chose its company and backend, does not work in "
+                    "%(company)s. A user of %(company)s must set the feed up again.",
+                    feed=self.name,
+                    user=chooser.name,
+                    company=company.name,
+                )
+            )
+
     def _get_lock_date(self):
         self.ensure_one()
         return self.company_id.sudo()[self.lock_date_field]
@@ -235,6 +309,7 @@ class FinanceSyncFeed(models.Model):
             raise UserError(self.env._("The period must end on or after its first day."))
         if self.backend_id.transport != "webhook":
             raise UserError(self.env._("Period feeds are sent to webhook backends only."))
+        self._check_may_send()
         Run = self.env["finance.sync.feed.run"].sudo()
         company = self.company_id
         rows, totals = self._get_figures(date_from, date_to)

@@ -205,8 +205,10 @@ class FinanceSyncJob(models.Model):
         """Create one job per (record, backend), in the current transaction.
 
         Each document's snapshot is serialised and sent to the database once, however many
-        backends receive it; a backend's copy only adds its envelope (event id, sequence), joined
-        to the snapshot by the single INSERT that writes all rows (in the order of ``records``,
+        backends receive it (once per way of masking personal data among them: a row keeps what
+        its backend receives, ``engine.profile.mask_personal_data``); a backend's copy only adds
+        its envelope (event id, sequence), joined to the snapshot by the single INSERT that writes
+        all rows (in the order of ``records``,
         then of each one's backends): capturing for a second or third
         backend costs a short row, not another payload or ORM create (jobs have no computed,
         tracked or constrained field that the ORM would have to handle; their database
@@ -232,6 +234,11 @@ class FinanceSyncJob(models.Model):
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
+        # A row keeps what its backend receives of personal data (its profile's masking, see
+        # engine/profile.py), no more: backends whose profiles mask alike share one snapshot of a
+        # document (a variant), the others get their own.
+        personal = {backend.id: profile_lib.personal_key(backend._get_profile()) for _rec, backend in pairs}
+        variants = {key: number for number, key in enumerate(dict.fromkeys(personal.values()))}
         documents = []
         for rec in records:
             if rec.id not in backends_by_record:
@@ -239,18 +246,21 @@ class FinanceSyncJob(models.Model):
             # Amount, date and currency of a document (partner events describe no document).
             amount, document_date = payload_lib.document_figures(payloads[rec.id])
             currency_id = (rec.currency_id.id or None) if amount is not None else None
-            documents.append(
-                SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s)",
-                    rec.id,
-                    rec.company_id.id,
-                    rec.display_name,
-                    payload_lib.json_object_members(payloads[rec.id]),
-                    amount,
-                    document_date,
-                    currency_id,
+            for key in dict.fromkeys(personal[backend.id] for backend in backends_by_record[rec.id]):
+                snapshot = profile_lib.mask_personal_data(payloads[rec.id], dict(key))
+                documents.append(
+                    SQL(
+                        "(%s, %s, %s, %s, %s, %s, %s, %s)",
+                        rec.id,
+                        variants[key],
+                        rec.company_id.id,
+                        rec.display_name,
+                        payload_lib.json_object_members(snapshot),
+                        amount,
+                        document_date,
+                        currency_id,
+                    )
                 )
-            )
         envelopes = []
         has_origin = model == "account.move"  # documents a platform created carry its id back
         for position, (rec, backend) in enumerate(pairs):
@@ -263,9 +273,10 @@ class FinanceSyncJob(models.Model):
                 envelope["origin"] = {"external_id": rec.finance_sync_origin_external_id}
             envelopes.append(
                 SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s::int4)",
+                    "(%s, %s, %s, %s, %s, %s, %s, %s::int4)",
                     position,
                     rec.id,
+                    variants[personal[backend.id]],
                     backend.id,
                     event_uuid,
                     seq,
@@ -285,10 +296,10 @@ class FinanceSyncJob(models.Model):
                           d.amount::numeric, d.document_date::date, d.currency_id::int4, e.depends_on,
                           %(uid)s, %(now)s, %(uid)s, %(now)s
                      FROM (VALUES %(envelopes)s)
-                          AS e(position, res_id, backend_id, event_uuid, sequence, members, depends_on)
+                          AS e(position, res_id, variant, backend_id, event_uuid, sequence, members, depends_on)
                      JOIN (VALUES %(documents)s)
-                          AS d(res_id, company_id, document_ref, members, amount, document_date, currency_id)
-                          ON d.res_id = e.res_id
+                          AS d(res_id, variant, company_id, document_ref, members, amount, document_date, currency_id)
+                          ON d.res_id = e.res_id AND d.variant = e.variant
                     ORDER BY e.position
                    RETURNING id""",
                 event_type=event_type,

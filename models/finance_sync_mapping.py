@@ -6,6 +6,7 @@ from odoo.fields import Domain
 
 from .. import const
 from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS
+from ..utils import check_access_after_move
 
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
 # Each kind maps records of its own model: the model of a Record says its kind.
@@ -174,6 +175,7 @@ class FinanceSyncMapping(models.Model):
         tracked = ("record_name", "external_code", "label")
         before = {m.id: {f: m[f] for f in tracked} for m in self}
         res = super().write(vals)
+        check_access_after_move(self, vals, ("set_id",))  # into another company's set
         for mapping_set, lines in self.grouped("set_id").items():
             changes = []
             for line in lines:

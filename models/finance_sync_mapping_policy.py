@@ -2,10 +2,12 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engine.mapping import MAPPING_KINDS, POLICIES
+from ..utils import check_access_after_move
 
 
 class FinanceSyncMappingPolicy(models.Model):
-    """What to send for an Odoo record of one kind that has no mapping in the set."""
+    """What to send for an Odoo record of one kind that has no mapping in the set. A policy belongs
+    to its set's companies (record rule ``finance_sync_mapping_policy_rule_company``)."""
 
     _name = "finance.sync.mapping.policy"
     _description = "Finance Sync Mapping Policy"
@@ -29,6 +31,7 @@ class FinanceSyncMappingPolicy(models.Model):
     def write(self, vals):
         before = {p.id: (p.policy, p.default_code) for p in self}
         res = super().write(vals)
+        check_access_after_move(self, vals, ("set_id",))  # into another company's set
         labels = dict(POLICIES)
         for policy in self:
             old_policy, old_code = before[policy.id]

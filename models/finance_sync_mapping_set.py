@@ -4,6 +4,7 @@ from odoo.tools import SQL
 
 from ..engine import mapping as mapping_lib
 from ..engine.mapping import DEFAULT_POLICIES, KIND_FIELDS, MAPPING_KINDS
+from ..utils import check_own_companies
 
 INVOICE_TYPES = ("out_invoice", "in_invoice", "out_refund", "in_refund")
 
@@ -41,12 +42,32 @@ class FinanceSyncMappingSet(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         sets = super().create(vals_list)
+        sets._check_company_change(self.env["res.company"])
         for mapping_set in sets:
             missing = {k for k, _l in MAPPING_KINDS} - set(mapping_set.policy_ids.mapped("kind"))
             self.env["finance.sync.mapping.policy"].create(
                 [{"set_id": mapping_set.id, "kind": kind, "policy": DEFAULT_POLICIES[kind]} for kind in sorted(missing)]
             )
         return sets
+
+    def write(self, vals):
+        before = {mapping_set: mapping_set.company_ids for mapping_set in self} if "company_ids" in vals else {}
+        res = super().write(vals)
+        for mapping_set, companies in before.items():
+            mapping_set._check_company_change(companies)
+        return res
+
+    def _check_company_change(self, before):
+        """The companies a set is given or taken away (its codes go into their documents) are ones
+        the user works in; a set for every company (no company) stays open to all."""
+        for mapping_set in self:
+            check_own_companies(
+                self.env,
+                (mapping_set.company_ids | before) - (mapping_set.company_ids & before),
+                self.env._(
+                    "Mapping set %s: only its companies' own users may add or remove a company", mapping_set.name
+                ),
+            )
 
     def action_view_mappings(self):
         self.ensure_one()

@@ -1,6 +1,8 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError, ValidationError
 
 from .. import const
+from ..engine import metrics as metrics_lib
 from ..utils import secret_box
 
 
@@ -51,8 +53,8 @@ class ResConfigSettings(models.TransientModel):
     finance_sync_metrics_token = fields.Char(
         "Metrics token",
         groups="base.group_system",
-        help="Bearer token of GET /finance_sync/metrics (Prometheus). Write-only: leave empty to keep the current "
-        "one. Stored encrypted.",
+        help="Bearer token of GET /finance_sync/metrics (Prometheus): at least 32 characters, random (Generate "
+        "makes one). Write-only: leave empty to keep the current one. Stored encrypted.",
     )
     finance_sync_metrics_token_set = fields.Boolean("Metrics token set", compute="_compute_metrics_token_set")
 
@@ -69,13 +71,55 @@ class ResConfigSettings(models.TransientModel):
         return res
 
     def set_values(self):
+        token = self.finance_sync_metrics_token or ""
+        if token:
+            self._check_metrics_token(token)
         res = super().set_values()
         if self.env.user.has_group("base.group_system"):
             self.env["finance.sync.dispatcher"]._set_worker_count(self.finance_sync_dispatcher_workers)
-            token = (self.finance_sync_metrics_token or "").strip()
             if token:
-                self.env["ir.config_parameter"].sudo().set_param(
-                    const.PARAM_METRICS_TOKEN, secret_box(self.env).encrypt(token)
-                )
+                self._store_metrics_token(token)
                 self.finance_sync_metrics_token = False
         return res
+
+    def action_finance_sync_generate_metrics_token(self):
+        """Replace the metrics token with a random one and show it once (system administrators):
+        the monitoring system needs it; it is not shown again."""
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(self.env._("Only system administrators may set the metrics token."))
+        token = metrics_lib.generate_token()
+        self._store_metrics_token(token)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("New metrics token"),
+                "message": self.env._(
+                    "Give this bearer token to the monitoring system now; it is not shown again: %s", token
+                ),
+                "type": "warning",
+                "sticky": True,
+            },
+        }
+
+    @api.model
+    def _check_metrics_token(self, token):
+        """Raise ValidationError, saying why, when ``token`` is too weak to guard the metrics."""
+        problem = metrics_lib.token_problem(token)
+        reasons = {
+            "short": self.env._("it has %(length)s characters; it needs at least %(min)s."),
+            "spaces": self.env._("it holds spaces or control characters, which a bearer token cannot carry."),
+            "weak": self.env._("it repeats too few different characters to be guessed only by chance."),
+        }
+        if problem:
+            reason = reasons[problem] % {"length": len(token), "min": metrics_lib.TOKEN_MIN_LENGTH}
+            raise ValidationError(
+                self.env._(
+                    "Metrics token refused: %s Type a long random token, or press Generate to have one made.",
+                    reason,
+                )
+            )
+
+    def _store_metrics_token(self, token):
+        self._check_metrics_token(token)
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_METRICS_TOKEN, secret_box(self.env).encrypt(token))

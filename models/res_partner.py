@@ -10,6 +10,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import payload as payload_lib
+from ..engine import profile as profile_lib
 from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
@@ -194,10 +195,14 @@ class ResPartner(models.Model):
             payloads = {p.id: p._finance_sync_partner_payload(blocks, target) for p in records}
             wanted = targets
             if only_changed:
-                news = {pid: _normalised(payloads[pid]["partner"]) for pid in targets}
+                # What each backend last got is stored masked by its profile: compare it so.
                 wanted = {}
                 for pid, backends in targets.items():
-                    changed = backends.browse(b.id for b in backends if last.get((b.id, pid)) != news[pid])
+                    changed = backends.browse(
+                        b.id
+                        for b in backends
+                        if last.get((b.id, pid)) != _normalised(_as_sent(payloads[pid], b)["partner"])
+                    )
                     if changed:
                         wanted[pid] = changed
                 wanted = _refresh_uncommitted_events(self.env, payloads, wanted)
@@ -514,7 +519,7 @@ def _refresh_uncommitted_events(env, payloads, wanted):
     ({partner id: backends}) without the backends whose event was refreshed."""
     uncommitted = env.cr.postcommit.data.get(TRANSACTION_PARTNER_JOBS) or {}
     pending = {
-        uncommitted[(backend.id, pid)]: pid
+        uncommitted[(backend.id, pid)]: (pid, backend)
         for pid, backends in wanted.items()
         for backend in backends
         if (backend.id, pid) in uncommitted
@@ -530,8 +535,8 @@ def _refresh_uncommitted_events(env, payloads, wanted):
                 WHERE job.id = fresh.id AND job.state = 'pending' AND job.frozen_at IS NULL
             RETURNING job.id""",
             SQL(", ").join(
-                SQL("(%s, %s)", job_id, json.dumps(payloads[pid], ensure_ascii=False))
-                for job_id, pid in pending.items()
+                SQL("(%s, %s)", job_id, json.dumps(_as_sent(payloads[pid], backend), ensure_ascii=False))
+                for job_id, (pid, backend) in pending.items()
             ),
         )
     )
@@ -543,6 +548,12 @@ def _refresh_uncommitted_events(env, payloads, wanted):
         if rest:
             left[pid] = rest
     return left
+
+
+def _as_sent(payload, backend):
+    """``payload`` with its personal data masked as ``backend``'s profile masks it: what its outbox
+    row keeps (``finance.sync.job._enqueue``)."""
+    return profile_lib.mask_personal_data(payload, backend._get_profile())
 
 
 def _normalised(block):

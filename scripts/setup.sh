@@ -165,8 +165,11 @@ http_interface = 127.0.0.1
 http_port = $2
 gevent_port = $(( $2 + 3 ))
 $(db_options)
-# Local development only: lets backends point at 127.0.0.1 test receivers.
-finance_sync_allow_private_endpoints = True
+
+[finance_sync]
+# Local development only: lets backends point at 127.0.0.1 test receivers. In its own section,
+# which Odoo leaves to the add-on (it warns about unknown keys of [options] on every start).
+allow_private_endpoints = True
 CONF
 }
 

@@ -48,3 +48,7 @@ from . import test_credit_decisions
 from . import test_readme_examples
 from . import test_engine_master_data
 from . import test_books
+from . import test_company_isolation
+from . import test_connections
+from . import test_actions
+from . import test_capture_privacy

@@ -49,7 +49,6 @@ def refused(url, resolver=None, **kwargs):
         "https://platform.example/hook",
         "https://platform.example:8443/finance/events?tenant=42",
         "HTTPS://Platform.Example/hook",
-        "  https://platform.example/hook  ",
     ],
 )
 def test_public_https_endpoints_are_accepted(url):
@@ -104,6 +103,31 @@ def test_a_url_without_host_is_refused():
 )
 def test_credentials_in_the_url_are_refused(url):
     assert "credentials" in refused(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("https://platform.example/hook\r\nHost: 127.0.0.1", "U+000D at position 30"),
+        ("https://platform.example/ho ok", "U+0020 at position 28"),
+        ("  https://platform.example/hook  ", "U+0020 at position 1"),
+        ("https://platform.example/hook\n", "U+000A"),
+        ("https://platform.example/\thook", "U+0009"),
+        ("https://platform\u200b.example/hook", "U+200B"),  # zero width space: invisible
+        ("https://platform.example/\u202ekooh", "U+202E"),  # right-to-left override: invisible
+        ("https://platform.example/\x00", "U+0000"),
+        ("https://platform.example/\x85", "U+0085"),  # next line (C1)
+        ("https://platform.example/\u2028", "U+2028"),  # line separator
+        ("https://platform.example/\xa0", "U+00A0"),  # no-break space
+    ],
+)
+def test_control_invisible_and_white_space_characters_are_refused_anywhere(url, where):
+    """Python's URL parser drops tabs and line breaks silently; the guard refuses them, where they
+    stand, even for private endpoints: ``\\r\\n`` in a URL starts another header line."""
+    for allow_private in (False, True):
+        message = refused(url, allow_private=allow_private)
+        assert where in message
+        assert "without spaces, tabs or line breaks" in message
 
 
 def test_an_invalid_port_is_refused():

@@ -183,6 +183,7 @@ def test_each_sending_thread_has_its_own_connection(warehouse):
         user=info.get("user") or params["user"],
         password=info.get("password"),
         sslmode="disable",
+        require_tls=False,  # the test server has no TLS
     )
     transport = get_transport("warehouse", target=target, source="db", pool_maxsize=3)
     assert isinstance(transport, WarehouseTransport)

@@ -646,3 +646,78 @@ class TestExceptionAccess(FinanceSyncCase):
                 self.env[model].with_user(self.plain).search([])
         with self.assertRaises(AccessError):
             self.env["account.move"].with_user(self.plain).search([("finance_sync_status", "in", ["failed"])])
+
+
+@tagged("post_install", "-at_install")
+class TestAdviceFollowsTheReadersRights(FinanceSyncCase):
+    """An exception's *How to fix it* says what its reader can do: the fix itself to whoever holds
+    the right it needs, whom to ask (and what is left to them) to the others."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = cls.make_user("fs_advice_admin", "finance_sync.finance_sync_group_admin")
+        cls.editor = cls.make_user("fs_advice_editor", "finance_sync.finance_sync_group_mapping_editor")
+        cls.finance_user = cls.make_user("fs_advice_user", "finance_sync.finance_sync_group_user")
+        cls.backend.user_id = cls.admin  # the backend's responsible: the one to ask
+
+    def failed_inbound_exception(self):
+        """A payment.status for an invoice number that does not exist: stored, failed, excepted."""
+        payload = {
+            "type": "payment.status",
+            "schema_version": 1,
+            "occurred_at": "2026-01-05T10:00:00Z",
+            "data": {
+                "invoice": {"number": "INV/1999/0505"},
+                "status": "succeeded",
+                "amount": "12.10",
+                "currency": self.company.currency_id.name,
+                "date": "2026-01-05",
+                "reference": "pay_advice",
+            },
+        }
+        Event = self.backend._inbound_env(self.env["finance.sync.inbound.event"])
+        event_id, _duplicate = Event._receive(
+            self.backend.with_env(Event.env), "msg_advice", payload, {"Webhook-Id": "msg_advice"}
+        )
+        event = self.env["finance.sync.inbound.event"].browse(event_id)
+        self.assertEqual(event.state, "failed")
+        return event.exception_ids
+
+    def test_a_finance_user_is_told_whom_to_ask_an_administrator_what_to_press(self):
+        exc = self.failed_inbound_exception()
+        self.assertEqual(exc.category, "inbound_unknown_reference")
+        as_admin = exc.with_user(self.admin).suggested_fix
+        as_user = exc.with_user(self.finance_user).suggested_fix
+        self.assertIn("reprocess the event", as_admin)
+        self.assertNotEqual(as_user, as_admin)
+        self.assertIn(self.admin.name, as_user, "the backend's responsible is the one to ask")
+        self.assertIn("only Finance Sync administrators may", as_user)
+        # The advice matches the rights: the user cannot reprocess, the administrator can.
+        with self.assertRaises(AccessError):
+            exc.with_user(self.finance_user).action_reprocess_inbound()
+        self.assertTrue(exc.with_user(self.admin).action_reprocess_inbound())
+
+    def test_every_category_tells_each_reader_something_they_can_do(self):
+        admin_only = (
+            "Initialize warehouse on the backend (",
+            "re-send the events",
+            "Enter a valid token",
+            "resume a paused backend",
+            "reprocess the event.",
+        )
+        for category, _label in const.EXCEPTION_CATEGORIES:
+            exc = self.env["finance.sync.exception"]._open_or_bump(
+                self.backend, category, "x", fingerprint_key=f"advice-{category}"
+            )
+            for user in (self.admin, self.editor, self.finance_user):
+                with self.subTest(category=category, user=user.login):
+                    fix = exc.with_user(user).suggested_fix
+                    self.assertTrue(fix)
+                    if user != self.admin:
+                        for instruction in admin_only:
+                            self.assertNotIn(instruction, fix)
+            mapping_fix = {u: exc.with_user(u).suggested_fix for u in (self.editor, self.finance_user)}
+            if category == "missing_mapping":
+                self.assertIn("Press Add mapping", mapping_fix[self.editor], "editors add codes themselves")
+                self.assertIn(f"Ask {self.admin.name}", mapping_fix[self.finance_user])

@@ -4,13 +4,15 @@ the number of backends, jobs or exceptions."""
 
 import re
 
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, tagged
 
 from .. import const
 from ..engine import metrics as metrics_lib
+from ..utils import secret_box
 from .common import FinanceSyncCase
 
-TOKEN = "metrics-token-0123456789abcdef"
+TOKEN = "metrics-token-0123456789abcdef-9QzXwV"
 
 
 def sample(text, name, **labels):
@@ -137,3 +139,42 @@ class TestMetrics(FinanceSyncCase, HttpCase):
         self.assertEqual(
             sample(text, "finance_sync_reconciliation_status", status="waiting", backend_id=backends[0].id), 1
         )
+
+    # --- the token: long, random, refused otherwise ----------------------------------------------
+
+    def test_a_short_or_weak_token_is_refused_and_says_why(self):
+        for token, why in (
+            ("x", "it has 1 characters; it needs at least 32"),
+            ("metrics-token-2024", "it needs at least 32"),
+            ("a" * 40, "too few different characters"),
+            ("ab" * 32, "too few different characters"),
+            ("metrics token with spaces 0123456789", "spaces or control characters"),
+        ):
+            with self.subTest(token=token), self.assertRaisesRegex(ValidationError, why):
+                self.env["res.config.settings"].create({"finance_sync_metrics_token": token}).execute()
+        self.assertEqual(self.get().status_code, 200, "the token in place is kept")
+        self.assertEqual(self.get("x").status_code, 401)
+
+    def test_generate_makes_a_strong_token_and_shows_it_once(self):
+        action = self.env["res.config.settings"].create({}).action_finance_sync_generate_metrics_token()
+        token = action["params"]["message"].rpartition(": ")[2]
+        self.assertGreaterEqual(len(token), 32)
+        self.assertIsNone(metrics_lib.token_problem(token))
+        self.assertEqual(self.get(token).status_code, 200)
+        self.assertEqual(self.get().status_code, 401, "the former token no longer opens the metrics")
+        self.assertNotIn(token, self.env["ir.config_parameter"].sudo().get_param(const.PARAM_METRICS_TOKEN))
+        fs_admin = self.make_user("fs_metrics_admin", "finance_sync.finance_sync_group_admin")
+        with self.assertRaises(AccessError):
+            self.env["res.config.settings"].with_user(fs_admin).action_finance_sync_generate_metrics_token()
+
+    def test_a_weak_token_set_before_opens_nothing(self):
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_METRICS_TOKEN, secret_box(self.env).encrypt("x"))
+        with self.assertLogs("odoo.addons.finance_sync.controllers.metrics", "WARNING"):
+            self.assertEqual(self.get("x").status_code, 401)
+
+    def test_one_token_shows_every_company_s_backends(self):
+        """As SECURITY.md says: the token is the database's, for system administrators' monitoring."""
+        other = self.setup_other_company(name="Metrics Co")["company"]
+        theirs = self.create_backend("Other company's platform", companies=other, path="/theirs")
+        self.env.flush_all()
+        self.assertIn(f'backend_id="{theirs.id}"', self.get().text)

@@ -14,10 +14,12 @@ import psycopg2
 from psycopg2 import sql
 
 from odoo import sql_db
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config
 
+from ..engine import classify
+from ..engine.transport import OutboundRequest, get_transport
 from ..engine.warehouse import schema as warehouse_schema
 from .common import FinanceSyncCase
 
@@ -374,3 +376,114 @@ class TestWarehouse(FinanceSyncCase):
                 self.wh.write({"warehouse_host": "127.0.0.1", "warehouse_sslmode": "require"})
             with self.assertRaisesRegex(ValidationError, "refused"):
                 self.wh.write({"warehouse_host": "169.254.169.254", "warehouse_sslmode": "require"})
+
+    # --- connection policy: never Odoo's own database, encrypted where required ------------------
+
+    def own_database_target(self, odoo_host=None, **vals):
+        """A target on this test server, as the warehouse's own login sees it."""
+        port = int(self.wh.warehouse_port)
+        odoo = self.wh._odoo_database()
+        return warehouse_schema.Target(
+            **{
+                "host": "127.0.0.1",
+                "port": port,
+                "database": self.env.cr.dbname,
+                "user": self.wh_role,
+                "password": self.wh_password,
+                "sslmode": "disable",
+                "require_tls": False,
+                "odoo_database": warehouse_schema.OdooDatabase(
+                    name=odoo.name, host=odoo_host or odoo.host, port=odoo.port, cluster=odoo.cluster
+                ),
+                **vals,
+            }
+        )
+
+    def odoo_schemas(self):
+        self.env.cr.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'finance_sync%'")
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    def test_odoos_own_database_is_never_the_warehouse(self):
+        own = self.env.cr.dbname
+        for host in (
+            "127.0.0.1",
+            "localhost",
+            "LOCALHOST.",
+            "::1",
+            "::ffff:127.0.0.1",
+            "",
+            "/var/run/postgresql",
+            socket.gethostname(),
+        ):
+            with (
+                self.subTest(host=host),
+                self.assertRaisesRegex(ValidationError, "Odoo's own database"),
+                self.env.cr.savepoint(),
+            ):
+                self.wh.write({"warehouse_host": host, "warehouse_database": own})
+                self.env.flush_all()
+            self.env.invalidate_all()
+        self.assertEqual(self.wh.warehouse_database, self.wh_db)
+        # The public schema of any database is refused too.
+        with self.assertRaisesRegex(ValidationError, "default schema"):
+            self.wh.warehouse_schema = "public"
+
+    def test_a_warehouse_set_to_odoos_database_before_sends_nothing_there(self):
+        """Saved before the check existed (written straight into the database here): the
+        dispatcher checks the policy again when it prepares to send, and again when it connects."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE finance_sync_backend SET warehouse_database = %s WHERE id = %s", (self.env.cr.dbname, self.wh.id)
+        )
+        self.env.invalidate_all()
+        with self.assertRaisesRegex(UserError, "Odoo's own database"):
+            self.wh.action_initialize_warehouse()
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+        self.assertEqual(job.state, "failed")
+        self.assertIn("Odoo's own database", job.last_error)
+        self.assertEqual(self.odoo_schemas(), [], "nothing was created in Odoo's database")
+
+    def test_odoos_database_reached_under_another_name_is_recognised_on_connection(self):
+        """Odoo reaches its database as ``db.odoo.invalid`` (a container's service name, say) while
+        the warehouse is set to 127.0.0.1: the settings do not tell, the connection does (the same
+        cluster and database), and it is closed before anything is done."""
+        target = self.own_database_target(odoo_host="db.odoo.invalid")
+        target.check_policy()  # the names alone do not give it away
+        with self.assertRaisesRegex(warehouse_schema.TargetRefused, "Odoo's own database"):
+            target.connect()
+        result = get_transport("warehouse", target=target, source=self.env.cr.dbname).send(
+            OutboundRequest(url="", body=b"{}", headers={})
+        )
+        self.assertIsNone(result.status)
+        self.assertEqual(classify.classify_error(result.error).outcome, classify.FAILED)
+        self.assertIn("Odoo's own database", str(result.error))
+        self.assertEqual(self.odoo_schemas(), [])
+        # The warehouse database on the same server is another database: connected.
+        with closing(self.own_database_target(database=self.wh_db).connect()) as conn:
+            self.assertFalse(conn.closed)
+
+    def test_an_unencrypted_connection_is_refused_again_when_sending(self):
+        """Saved with SSL mode disable while the server allowed it (development): once the server no
+        longer does, the policy is checked again before sending and on every connection."""
+        self.initialize()
+        target = self.own_database_target(database=self.wh_db)
+        with closing(target.connect()):
+            pass  # allowed while the server allows private endpoints
+        with patch("odoo.addons.finance_sync.models.finance_sync_backend.allow_private_endpoints", lambda: False):
+            _target, refusal = self.wh._warehouse_target()
+            self.assertEqual(refusal.note.code, "warehouse_tls_required")
+            self.assertEqual(self.wh._prepare_sender().refusal.note.code, "warehouse_tls_required")
+            transport = self.wh._get_transport()
+            self.assertTrue(transport.target.require_tls)
+            result = transport.send(OutboundRequest(url="", body=b"{}", headers={}))
+            self.assertIn("must be encrypted", str(result.error))
+            invoice = self._create_invoice(post=True)
+            self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+        self.assertEqual(job.state, "failed")
+        self.assertIn("must be encrypted", job.last_error)
+        self.assertEqual(self.rows("fact_invoice", "odoo_id"), [], "nothing reached the warehouse")
+        with self.assertRaisesRegex(warehouse_schema.TargetRefused, "must be encrypted"):
+            self.own_database_target(database=self.wh_db, require_tls=True).connect()

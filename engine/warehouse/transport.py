@@ -4,9 +4,11 @@ first use, checked once for the schema version, and closed with the transport.
 
 A committed transaction (applied, skipped as older, or already applied) is reported as status
 200, the way a platform acknowledges a webhook; a failure carries its verdict
-(:class:`classify.ClassifiedError`): connection problems and serialization failures or deadlocks
-are retried, a missing or outdated schema fails and says to initialize the warehouse, and data
-or constraint errors fail with the database's message, credentials masked.
+(:class:`classify.ClassifiedError`): a connection the policy refuses (``Target.connect``: no
+TLS where it is required, the ``public`` schema, Odoo's own database) fails, connection
+problems and serialization failures or deadlocks are retried, a missing or outdated schema
+fails and says to initialize the warehouse, and data or constraint errors fail with the
+database's message, credentials masked.
 """
 
 import json
@@ -21,7 +23,7 @@ from .. import classify, redact
 from ..messages import message
 from ..transport import OutboundRequest, Transport, TransportResult, elapsed_ms
 from . import loader
-from .schema import SchemaError, Target, check_version
+from .schema import SchemaError, Target, TargetRefused, check_version
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ def judge(exc: BaseException, target: Target, mask=None) -> classify.Classificat
     mask = mask or (lambda text: redact.mask_text(text, [target.password or ""]))
     text = mask(_said(exc))[:REASON_LIMIT] or type(exc).__name__
     where = target.describe()
+    if isinstance(exc, TargetRefused):  # the connection policy: nothing was sent
+        return classify.Classification(classify.FAILED, classify.CATEGORY_VALIDATION, exc.note)
     if isinstance(exc, SchemaError):
         return classify.Classification(classify.FAILED, CATEGORY_SCHEMA, exc.note)
     if isinstance(exc, _SCHEMA_ERRORS):

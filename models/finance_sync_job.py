@@ -101,14 +101,23 @@ class FinanceSyncJob(models.Model):
     exception_ids = fields.Many2many(
         "finance.sync.exception", "finance_sync_exception_job_rel", "job_id", "exception_id", readonly=True
     )
+    depends_on_partner = fields.Integer(
+        "Waits for partner (id)",
+        readonly=True,
+        index="btree_not_null",
+        aggregator=False,
+        help="Master data: the partner this event waits for. It is not sent while a partner.upserted event of "
+        "that partner captured before it is still open on the same backend, so that the platform knows the "
+        "partner before its documents. A plain id rather than a link: merging the partner into another one "
+        "(which re-points every link to it) does not change what the event waits for, and capturing an event "
+        "locks nothing of the partner.",
+    )
     depends_on_partner_id = fields.Many2one(
         "res.partner",
         "Waits for partner",
-        readonly=True,
-        ondelete="set null",
-        index="btree_not_null",
-        help="Master data: this event is not sent while an earlier event of this partner (partner.upserted) is "
-        "still open on the same backend, so that the platform knows the partner before its documents.",
+        compute="_compute_depends_on_partner_id",
+        search="_search_depends_on_partner_id",
+        help="The partner this event waits for (empty once that partner was merged into another one).",
     )
 
     # === CONSTRAINTS AND INDEXES === #
@@ -124,6 +133,21 @@ class FinanceSyncJob(models.Model):
     _attempts_positive = models.Constraint("CHECK(attempt_count >= 0)", "Attempts cannot be negative.")
 
     # === COMPUTE METHODS === #
+
+    @api.depends("depends_on_partner")
+    def _compute_depends_on_partner_id(self):
+        partners = self.env["res.partner"].sudo().with_context(active_test=False)
+        existing = set(partners.browse(set(self.mapped("depends_on_partner")) - {0}).exists().ids)
+        for job in self:
+            found = job.depends_on_partner in existing
+            job.depends_on_partner_id = self.env["res.partner"].browse(job.depends_on_partner if found else ())
+
+    def _search_depends_on_partner_id(self, operator, value):
+        if operator in Domain.NEGATIVE_OPERATORS:
+            return NotImplemented
+        condition = ("display_name", operator, value) if isinstance(value, str) else ("id", operator, value)
+        partners = self.env["res.partner"].with_context(active_test=False)._search([condition])
+        return Domain("depends_on_partner", "in", partners)
 
     @api.depends("event_uuid", "event_type", "document_ref")
     def _compute_display_name(self):
@@ -216,7 +240,7 @@ class FinanceSyncJob(models.Model):
         :param payloads: {record id: canonical payload without envelope ids}
         :param backends_by_record: {record id: finance.sync.backend recordset}
         :param depends_on: optional {(record id, backend id): partner id} whose earlier partner
-            events must be delivered first (see ``depends_on_partner_id``)
+            events must be delivered first (see ``depends_on_partner``)
         """
         depends_on = depends_on or {}
         pairs = [(rec, backend) for rec in records for backend in backends_by_record.get(rec.id, ())]
@@ -277,7 +301,7 @@ class FinanceSyncJob(models.Model):
             SQL(
                 """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
                         move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
-                        payload, amount, document_date, currency_id, depends_on_partner_id,
+                        payload, amount, document_date, currency_id, depends_on_partner,
                         create_uid, create_date, write_uid, write_date)
                    SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
                           %(move_id)s, %(payment_id)s, d.document_ref, e.sequence, 'pending', 0, %(now)s,
@@ -586,7 +610,7 @@ class FinanceSyncJob(models.Model):
             return self.browse()
         domain = Domain.OR(
             Domain("backend_id", "=", job.backend_id.id)
-            & Domain("depends_on_partner_id", "=", job.res_id)
+            & Domain("depends_on_partner", "=", job.res_id)
             & Domain("id", ">", job.id)
             for job in partner_jobs
         )
@@ -626,14 +650,14 @@ class FinanceSyncJob(models.Model):
 
     def _hold_behind_held_partners(self):
         """Jobs just captured whose partner's event already waits for a person are held at once."""
-        waiting = self.filtered("depends_on_partner_id")
+        waiting = self.filtered("depends_on_partner")
         if not waiting:
             return
         held = self.sudo().search(
             [
                 ("event_type", "=", const.EVENT_PARTNER_UPSERTED),
                 ("res_model", "=", "res.partner"),
-                ("res_id", "in", waiting.depends_on_partner_id.ids),
+                ("res_id", "in", list(set(waiting.mapped("depends_on_partner")))),
                 ("backend_id", "in", waiting.backend_id.ids),
                 ("state", "in", ("blocked", "failed", "dead")),
             ]
@@ -641,7 +665,7 @@ class FinanceSyncJob(models.Model):
         for partner_job in held:
             waiting.filtered(
                 lambda j, p=partner_job: (
-                    j.backend_id == p.backend_id and j.depends_on_partner_id.id == p.res_id and j.id > p.id
+                    j.backend_id == p.backend_id and j.depends_on_partner == p.res_id and j.id > p.id
                 )
             )._hold_behind(partner_job)
 
@@ -651,7 +675,7 @@ class FinanceSyncJob(models.Model):
         cancelled or retried). The transitions release them as they happen; this catches a
         document captured while another transaction was recording its partner's delivery (each
         saw the other's rows as they were before). Run by the dispatcher every few seconds."""
-        self.flush_model(["state", "last_error_code", "depends_on_partner_id"])
+        self.flush_model(["state", "last_error_code", "depends_on_partner"])
         self.env.cr.execute(
             SQL(
                 """SELECT job.id FROM finance_sync_job job
@@ -660,7 +684,7 @@ class FinanceSyncJob(models.Model):
                             SELECT 1 FROM finance_sync_job dep
                              WHERE dep.backend_id = job.backend_id
                                AND dep.res_model = 'res.partner'
-                               AND dep.res_id = job.depends_on_partner_id
+                               AND dep.res_id = job.depends_on_partner
                                AND dep.event_type = %s
                                AND dep.id < job.id
                                AND dep.state IN ('blocked', 'failed', 'dead'))""",

@@ -91,7 +91,7 @@ class TestPartnerFirstUnderTwoWorkers(BaseCase):
                             "res_model": "account.move",
                             "res_id": FAKE_DOCUMENT_IDS + index * DOCUMENTS_PER_PARTNER + n,
                             "sequence": 1,
-                            "depends_on_partner_id": partner.id,
+                            "depends_on_partner": partner.id,
                             "payload": backend._prepare_ping_payload(event_id),
                         }
                     )

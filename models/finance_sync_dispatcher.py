@@ -60,9 +60,10 @@ PARTNER_FIRST_CONDITION = """
 """
 
 
-# A partner's credit exposure is a state, not a change: its events keep their own order, apart
-# from the partner's master data events, so that a delayed exposure (coalescing interval) never
-# holds the partner, nor the partner's documents behind it.
+# A partner's credit exposure is a state, not a change: its events keep their own order (and their
+# own sequence, see finance.sync.job._stream), apart from the partner's master data events, so
+# that a delayed exposure (coalescing interval) never holds the partner, nor the partner's
+# documents behind it.
 SAME_STREAM_CONDITION = "(prev.event_type = %(exposure)s) = (job.event_type = %(exposure)s)"
 
 

@@ -56,7 +56,13 @@ class FinanceSyncJob(models.Model):
     res_model = fields.Char(required=True)
     res_id = fields.Many2oneReference(required=True)
     document_ref = fields.Char("Document", readonly=True)
-    sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")
+    sequence = fields.Integer(
+        required=True,
+        readonly=True,
+        help="Order of this event in its stream: the events of one document, the master data events of one partner "
+        "(created, changed, merged), or the credit exposure events of one partner. Each stream has its own "
+        "sequence and is sent in that order.",
+    )
     state = fields.Selection(const.JOB_STATES, required=True, default="pending", index=True, readonly=True)
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime("Next attempt", default=fields.Datetime.now, required=True, readonly=True)
@@ -123,8 +129,12 @@ class FinanceSyncJob(models.Model):
     # === CONSTRAINTS AND INDEXES === #
 
     _event_uniq = models.UniqueIndex("(backend_id, event_uuid)", "This event already exists for this backend.")
+    # One sequence per stream of a record (see ``_stream``): a document's events; a partner's
+    # master data events (partner.upserted, partner.merged); a partner's credit exposure events.
+    # The dispatcher's per-stream order reads its leading columns.
     _document_sequence_uniq = models.UniqueIndex(
-        "(backend_id, res_model, res_id, sequence)", "Two events of one document cannot share a sequence number."
+        f"(backend_id, res_model, res_id, (event_type = '{const.EVENT_PARTNER_EXPOSURE}'), sequence)",
+        "Two events of one stream cannot share a sequence number.",
     )
     # What the dispatcher claims (frozen) and freezes (not yet): each search reads only its own
     # rows, however many of the other kind wait.
@@ -247,12 +257,18 @@ class FinanceSyncJob(models.Model):
         if not pairs:
             return self.browse()
         model = records._name
-        # Next sequence per (backend, document), one query for the whole batch.
-        self.flush_model(["res_model", "res_id", "backend_id", "sequence"])
+        # Next sequence per (backend, document) in the event's stream, one query for the whole batch.
+        self.flush_model(["res_model", "res_id", "backend_id", "event_type", "sequence"])
         self.env.cr.execute(
-            """SELECT backend_id, res_id, max(sequence) FROM finance_sync_job
-                WHERE res_model = %s AND res_id IN %s AND backend_id IN %s GROUP BY backend_id, res_id""",
-            (model, tuple(records.ids), tuple({b.id for _r, b in pairs})),
+            SQL(
+                """SELECT backend_id, res_id, max(sequence) FROM finance_sync_job
+                    WHERE res_model = %s AND res_id IN %s AND backend_id IN %s AND %s
+                    GROUP BY backend_id, res_id""",
+                model,
+                tuple(records.ids),
+                tuple({b.id for _r, b in pairs}),
+                self._stream(event_type),
+            )
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
@@ -332,6 +348,15 @@ class FinanceSyncJob(models.Model):
         return jobs
 
     @api.model
+    def _stream(self, event_type):
+        """SQL: a job of the table is in the stream of ``event_type`` events of its record. A
+        partner's credit exposure is a state sent on its own schedule, not a change: its events
+        have their own stream (own sequence, own order; see the dispatcher's
+        SAME_STREAM_CONDITION), apart from the partner's master data events, so that neither
+        holds the other."""
+        return SQL("(event_type = %s) = %s", const.EVENT_PARTNER_EXPOSURE, event_type == const.EVENT_PARTNER_EXPOSURE)
+
+    @api.model
     def _trigger_dispatch(self, at=None):
         """Wake every dispatcher worker (after commit), now or ``at``."""
         for cron in self.env["finance.sync.dispatcher"]._get_worker_crons():
@@ -350,15 +375,15 @@ class FinanceSyncJob(models.Model):
         """Delete finished (done or cancelled) jobs older than the retention period with their
         attempt logs (the oldest ``limit`` of them, or all); return (deleted, whether more are
         left). Never purged: jobs still pending, blocked, failed or dead; jobs
-        linked to an exception that is not closed; and each document's latest job and latest
-        job not cancelled per backend. Those two carry what a backend last heard of the
-        document (a later reset, cancellation or payment status is only sent to backends that
-        heard of it, and only when it changed) and the document's event sequence, which must
-        keep growing for platforms that order events by it."""
+        linked to an exception that is not closed; and each stream's latest job and latest
+        job not cancelled per backend (a stream: a document's events, see ``_stream``). Those two
+        carry what a backend last heard of the document (a later reset, cancellation or payment
+        status is only sent to backends that heard of it, and only when it changed) and the
+        stream's event sequence, which must keep growing for platforms that order events by it."""
         cutoff = retention_cutoff(self.env, days)
         if not cutoff:
             return 0, False
-        self.flush_model(["backend_id", "res_model", "res_id", "sequence", "state"])
+        self.flush_model(["backend_id", "res_model", "res_id", "event_type", "sequence", "state"])
         superseded = SQL(
             """SELECT job.id FROM finance_sync_job job
                 WHERE job.state IN ('done', 'cancelled') AND job.write_date < %s
@@ -368,8 +393,11 @@ class FinanceSyncJob(models.Model):
                            AND later.res_model = job.res_model
                            AND later.res_id = job.res_id
                            AND later.sequence > job.sequence
+                           AND (later.event_type = %s) = (job.event_type = %s)
                            AND (job.state = 'cancelled' OR later.state != 'cancelled'))""",
             cutoff,
+            const.EVENT_PARTNER_EXPOSURE,
+            const.EVENT_PARTNER_EXPOSURE,
         )
         domain = (
             Domain("state", "in", ("done", "cancelled"))

@@ -2,7 +2,7 @@ import json
 import logging
 from datetime import timedelta
 
-from psycopg2.errors import UniqueViolation
+from psycopg2.errors import SerializationFailure, UniqueViolation
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, ConcurrencyError
@@ -389,28 +389,34 @@ class ResPartner(models.Model):
     def _finance_sync_capture_exposure(self):
         """Capture ``partner.exposure`` for these customers, coalesced: nothing when an event not
         yet rendered waits (it will carry the latest figures, read when it is rendered), else one
-        due no sooner than the backend's interval after the previous one."""
+        due no sooner than the backend's interval after the previous one.
+
+        The dispatcher renders an event in its own transaction, on a snapshot that may predate
+        this one's commit. So an event is only counted on once this transaction holds it: its
+        row is written (locked until commit), and a dispatcher whose snapshot does not see this
+        commit cannot freeze it (PostgreSQL refuses the lock, the dispatcher starts again on a
+        fresh snapshot). An event the dispatcher holds or froze meanwhile is not counted on: a
+        new one is captured. So whatever the order of the two commits, the last exposure event
+        sent carries this transaction's figures."""
         backends_by_partner = self._finance_sync_master_backends()
         if not backends_by_partner:
             return self.env["finance.sync.job"]
         Job = self.env["finance.sync.job"].sudo()
         Job.flush_model()
+        pairs = {(backend.id, pid) for pid, backends in backends_by_partner.items() for backend in backends}
+        waiting = self._finance_sync_hold_waiting_exposures(pairs)
         self.env.cr.execute(
-            """SELECT backend_id, res_id,
-                      bool_or(state = 'pending' AND body IS NULL),
-                      max(create_date)
+            """SELECT backend_id, res_id, max(create_date)
                  FROM finance_sync_job
                 WHERE res_model = 'res.partner' AND res_id IN %s AND event_type = %s AND state != 'cancelled'
                 GROUP BY backend_id, res_id""",
             (tuple(backends_by_partner), const.EVENT_PARTNER_EXPOSURE),
         )
-        previous = {(bid, pid): (waiting, last) for bid, pid, waiting, last in self.env.cr.fetchall()}
+        previous = {(bid, pid): last for bid, pid, last in self.env.cr.fetchall()}
         now = fields.Datetime.now()
         jobs = Job.browse()
         for partner in self.browse(list(backends_by_partner)):
-            backends = backends_by_partner[partner.id].filtered(
-                lambda b, p=partner: not previous.get((b.id, p.id), (False, None))[0]
-            )
+            backends = backends_by_partner[partner.id].filtered(lambda b, p=partner: (b.id, p.id) not in waiting)
             for backend in backends:
                 company = partner.company_id or backend.company_ids[:1]
                 if self.env.company in backend.company_ids and not partner.company_id:
@@ -429,13 +435,57 @@ class ResPartner(models.Model):
                     {partner.id: backend},
                     depends_on={(partner.id, backend.id): partner.id},
                 )
-                last = previous.get((backend.id, partner.id), (False, None))[1]
+                last = previous.get((backend.id, partner.id))
                 interval = timedelta(minutes=backend.exposure_interval or 0)
                 if last and last + interval > now:
                     job._reschedule(last + interval)
                     Job._trigger_dispatch(last + interval)
                 jobs |= job
         return jobs
+
+    @api.model
+    def _finance_sync_hold_waiting_exposures(self, pairs):
+        """Take hold of the exposure events that wait, not rendered yet, for these (backend id,
+        partner id) pairs: each is written (its row stays locked until this transaction ends) so
+        that it is rendered after this transaction commits. One that a dispatcher holds or froze
+        after this transaction began is left alone. :return: the pairs held."""
+        cr = self.env.cr
+
+        def hold(some):
+            # A failed statement rolls back to the savepoint; the transaction goes on.
+            with cr.savepoint(flush=False):
+                cr.execute(
+                    SQL(
+                        """UPDATE finance_sync_job SET write_date = %(now)s, write_uid = %(uid)s
+                            WHERE id IN (
+                                  SELECT id FROM finance_sync_job
+                                   WHERE res_model = 'res.partner' AND event_type = %(exposure)s
+                                     AND state = 'pending' AND body IS NULL
+                                     AND (backend_id, res_id) IN %(pairs)s
+                                     FOR NO KEY UPDATE SKIP LOCKED)
+                        RETURNING backend_id, res_id""",
+                        now=fields.Datetime.now(),
+                        uid=self.env.uid,
+                        exposure=const.EVENT_PARTNER_EXPOSURE,
+                        pairs=tuple(sorted(some)),
+                    ),
+                    log_exceptions=False,
+                )
+                held = set(cr.fetchall())
+            self.env["finance.sync.job"].invalidate_model(["write_date", "write_uid"])
+            return held
+
+        try:
+            return hold(pairs)
+        except SerializationFailure:
+            # A dispatcher froze one of them after this transaction's snapshot: find which.
+            held = set()
+            for pair in sorted(pairs) if len(pairs) > 1 else ():
+                try:
+                    held |= hold({pair})
+                except SerializationFailure:
+                    continue
+            return held
 
     def _finance_sync_exposure(self):
         """{partner id: figures} of these customers' posted receivables in the current company,

@@ -39,28 +39,31 @@ DUE_CONDITION = """
    AND %(waits_for_partner)s
 """
 
-# Master data: an event that depends on a partner (``depends_on_partner_id``) is not due while a
+# Master data: an event that depends on a partner (``depends_on_partner``) is not due while a
 # ``partner.upserted`` event of that partner captured before it is still open on the same backend.
 # Like the per-document order it reads committed states only: the partner's event is open until
 # the transaction recording its delivery commits, whichever worker sent it, and a crash leaves it
-# open (pending with an expired lease), so the document never overtakes it.
+# open (pending with an expired lease), so the document never overtakes it. The partner is a plain
+# id, which a merge of partners does not re-point: a document of a merged partner still waits for
+# that partner's own events.
 PARTNER_FIRST_CONDITION = """
        NOT EXISTS (
         SELECT 1
           FROM finance_sync_job dep
-         WHERE job.depends_on_partner_id IS NOT NULL
+         WHERE job.depends_on_partner IS NOT NULL
            AND dep.backend_id = job.backend_id
            AND dep.res_model = 'res.partner'
-           AND dep.res_id = job.depends_on_partner_id
+           AND dep.res_id = job.depends_on_partner
            AND dep.event_type = %(partner_event)s
            AND dep.id < job.id
            AND dep.state IN %(open_states)s)
 """
 
 
-# A partner's credit exposure is a state, not a change: its events keep their own order, apart
-# from the partner's master data events, so that a delayed exposure (coalescing interval) never
-# holds the partner, nor the partner's documents behind it.
+# A partner's credit exposure is a state, not a change: its events keep their own order (and their
+# own sequence, see finance.sync.job._stream), apart from the partner's master data events, so
+# that a delayed exposure (coalescing interval) never holds the partner, nor the partner's
+# documents behind it.
 SAME_STREAM_CONDITION = "(prev.event_type = %(exposure)s) = (job.event_type = %(exposure)s)"
 
 

@@ -56,7 +56,13 @@ class FinanceSyncJob(models.Model):
     res_model = fields.Char(required=True)
     res_id = fields.Many2oneReference(required=True)
     document_ref = fields.Char("Document", readonly=True)
-    sequence = fields.Integer(required=True, readonly=True, help="Order of this event among the document's events.")
+    sequence = fields.Integer(
+        required=True,
+        readonly=True,
+        help="Order of this event in its stream: the events of one document, the master data events of one partner "
+        "(created, changed, merged), or the credit exposure events of one partner. Each stream has its own "
+        "sequence and is sent in that order.",
+    )
     state = fields.Selection(const.JOB_STATES, required=True, default="pending", index=True, readonly=True)
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime("Next attempt", default=fields.Datetime.now, required=True, readonly=True)
@@ -101,21 +107,34 @@ class FinanceSyncJob(models.Model):
     exception_ids = fields.Many2many(
         "finance.sync.exception", "finance_sync_exception_job_rel", "job_id", "exception_id", readonly=True
     )
+    depends_on_partner = fields.Integer(
+        "Waits for partner (id)",
+        readonly=True,
+        index="btree_not_null",
+        aggregator=False,
+        help="Master data: the partner this event waits for. It is not sent while a partner.upserted event of "
+        "that partner captured before it is still open on the same backend, so that the platform knows the "
+        "partner before its documents. A plain id rather than a link: merging the partner into another one "
+        "(which re-points every link to it) does not change what the event waits for, and capturing an event "
+        "locks nothing of the partner.",
+    )
     depends_on_partner_id = fields.Many2one(
         "res.partner",
         "Waits for partner",
-        readonly=True,
-        ondelete="set null",
-        index="btree_not_null",
-        help="Master data: this event is not sent while an earlier event of this partner (partner.upserted) is "
-        "still open on the same backend, so that the platform knows the partner before its documents.",
+        compute="_compute_depends_on_partner_id",
+        search="_search_depends_on_partner_id",
+        help="The partner this event waits for (empty once that partner was merged into another one).",
     )
 
     # === CONSTRAINTS AND INDEXES === #
 
     _event_uniq = models.UniqueIndex("(backend_id, event_uuid)", "This event already exists for this backend.")
+    # One sequence per stream of a record (see ``_stream``): a document's events; a partner's
+    # master data events (partner.upserted, partner.merged); a partner's credit exposure events.
+    # The dispatcher's per-stream order reads its leading columns.
     _document_sequence_uniq = models.UniqueIndex(
-        "(backend_id, res_model, res_id, sequence)", "Two events of one document cannot share a sequence number."
+        f"(backend_id, res_model, res_id, (event_type = '{const.EVENT_PARTNER_EXPOSURE}'), sequence)",
+        "Two events of one stream cannot share a sequence number.",
     )
     # What the dispatcher claims (frozen) and freezes (not yet): each search reads only its own
     # rows, however many of the other kind wait.
@@ -124,6 +143,21 @@ class FinanceSyncJob(models.Model):
     _attempts_positive = models.Constraint("CHECK(attempt_count >= 0)", "Attempts cannot be negative.")
 
     # === COMPUTE METHODS === #
+
+    @api.depends("depends_on_partner")
+    def _compute_depends_on_partner_id(self):
+        partners = self.env["res.partner"].sudo().with_context(active_test=False)
+        existing = set(partners.browse(set(self.mapped("depends_on_partner")) - {0}).exists().ids)
+        for job in self:
+            found = job.depends_on_partner in existing
+            job.depends_on_partner_id = self.env["res.partner"].browse(job.depends_on_partner if found else ())
+
+    def _search_depends_on_partner_id(self, operator, value):
+        if operator in Domain.NEGATIVE_OPERATORS:
+            return NotImplemented
+        condition = ("display_name", operator, value) if isinstance(value, str) else ("id", operator, value)
+        partners = self.env["res.partner"].with_context(active_test=False)._search([condition])
+        return Domain("depends_on_partner", "in", partners)
 
     @api.depends("event_uuid", "event_type", "document_ref")
     def _compute_display_name(self):
@@ -218,19 +252,25 @@ class FinanceSyncJob(models.Model):
         :param payloads: {record id: canonical payload without envelope ids}
         :param backends_by_record: {record id: finance.sync.backend recordset}
         :param depends_on: optional {(record id, backend id): partner id} whose earlier partner
-            events must be delivered first (see ``depends_on_partner_id``)
+            events must be delivered first (see ``depends_on_partner``)
         """
         depends_on = depends_on or {}
         pairs = [(rec, backend) for rec in records for backend in backends_by_record.get(rec.id, ())]
         if not pairs:
             return self.browse()
         model = records._name
-        # Next sequence per (backend, document), one query for the whole batch.
-        self.flush_model(["res_model", "res_id", "backend_id", "sequence"])
+        # Next sequence per (backend, document) in the event's stream, one query for the whole batch.
+        self.flush_model(["res_model", "res_id", "backend_id", "event_type", "sequence"])
         self.env.cr.execute(
-            """SELECT backend_id, res_id, max(sequence) FROM finance_sync_job
-                WHERE res_model = %s AND res_id IN %s AND backend_id IN %s GROUP BY backend_id, res_id""",
-            (model, tuple(records.ids), tuple({b.id for _r, b in pairs})),
+            SQL(
+                """SELECT backend_id, res_id, max(sequence) FROM finance_sync_job
+                    WHERE res_model = %s AND res_id IN %s AND backend_id IN %s AND %s
+                    GROUP BY backend_id, res_id""",
+                model,
+                tuple(records.ids),
+                tuple({b.id for _r, b in pairs}),
+                self._stream(event_type),
+            )
         )
         last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
         now = fields.Datetime.now()
@@ -288,7 +328,7 @@ class FinanceSyncJob(models.Model):
             SQL(
                 """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
                         move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
-                        payload, amount, document_date, currency_id, depends_on_partner_id,
+                        payload, amount, document_date, currency_id, depends_on_partner,
                         create_uid, create_date, write_uid, write_date)
                    SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
                           %(move_id)s, %(payment_id)s, d.document_ref, e.sequence, 'pending', 0, %(now)s,
@@ -319,6 +359,15 @@ class FinanceSyncJob(models.Model):
         return jobs
 
     @api.model
+    def _stream(self, event_type):
+        """SQL: a job of the table is in the stream of ``event_type`` events of its record. A
+        partner's credit exposure is a state sent on its own schedule, not a change: its events
+        have their own stream (own sequence, own order; see the dispatcher's
+        SAME_STREAM_CONDITION), apart from the partner's master data events, so that neither
+        holds the other."""
+        return SQL("(event_type = %s) = %s", const.EVENT_PARTNER_EXPOSURE, event_type == const.EVENT_PARTNER_EXPOSURE)
+
+    @api.model
     def _trigger_dispatch(self, at=None):
         """Wake every dispatcher worker (after commit), now or ``at``."""
         for cron in self.env["finance.sync.dispatcher"]._get_worker_crons():
@@ -337,15 +386,15 @@ class FinanceSyncJob(models.Model):
         """Delete finished (done or cancelled) jobs older than the retention period with their
         attempt logs (the oldest ``limit`` of them, or all); return (deleted, whether more are
         left). Never purged: jobs still pending, blocked, failed or dead; jobs
-        linked to an exception that is not closed; and each document's latest job and latest
-        job not cancelled per backend. Those two carry what a backend last heard of the
-        document (a later reset, cancellation or payment status is only sent to backends that
-        heard of it, and only when it changed) and the document's event sequence, which must
-        keep growing for platforms that order events by it."""
+        linked to an exception that is not closed; and each stream's latest job and latest
+        job not cancelled per backend (a stream: a document's events, see ``_stream``). Those two
+        carry what a backend last heard of the document (a later reset, cancellation or payment
+        status is only sent to backends that heard of it, and only when it changed) and the
+        stream's event sequence, which must keep growing for platforms that order events by it."""
         cutoff = retention_cutoff(self.env, days)
         if not cutoff:
             return 0, False
-        self.flush_model(["backend_id", "res_model", "res_id", "sequence", "state"])
+        self.flush_model(["backend_id", "res_model", "res_id", "event_type", "sequence", "state"])
         superseded = SQL(
             """SELECT job.id FROM finance_sync_job job
                 WHERE job.state IN ('done', 'cancelled') AND job.write_date < %s
@@ -355,8 +404,11 @@ class FinanceSyncJob(models.Model):
                            AND later.res_model = job.res_model
                            AND later.res_id = job.res_id
                            AND later.sequence > job.sequence
+                           AND (later.event_type = %s) = (job.event_type = %s)
                            AND (job.state = 'cancelled' OR later.state != 'cancelled'))""",
             cutoff,
+            const.EVENT_PARTNER_EXPOSURE,
+            const.EVENT_PARTNER_EXPOSURE,
         )
         domain = (
             Domain("state", "in", ("done", "cancelled"))
@@ -597,7 +649,7 @@ class FinanceSyncJob(models.Model):
             return self.browse()
         domain = Domain.OR(
             Domain("backend_id", "=", job.backend_id.id)
-            & Domain("depends_on_partner_id", "=", job.res_id)
+            & Domain("depends_on_partner", "=", job.res_id)
             & Domain("id", ">", job.id)
             for job in partner_jobs
         )
@@ -637,14 +689,14 @@ class FinanceSyncJob(models.Model):
 
     def _hold_behind_held_partners(self):
         """Jobs just captured whose partner's event already waits for a person are held at once."""
-        waiting = self.filtered("depends_on_partner_id")
+        waiting = self.filtered("depends_on_partner")
         if not waiting:
             return
         held = self.sudo().search(
             [
                 ("event_type", "=", const.EVENT_PARTNER_UPSERTED),
                 ("res_model", "=", "res.partner"),
-                ("res_id", "in", waiting.depends_on_partner_id.ids),
+                ("res_id", "in", list(set(waiting.mapped("depends_on_partner")))),
                 ("backend_id", "in", waiting.backend_id.ids),
                 ("state", "in", ("blocked", "failed", "dead")),
             ]
@@ -652,7 +704,7 @@ class FinanceSyncJob(models.Model):
         for partner_job in held:
             waiting.filtered(
                 lambda j, p=partner_job: (
-                    j.backend_id == p.backend_id and j.depends_on_partner_id.id == p.res_id and j.id > p.id
+                    j.backend_id == p.backend_id and j.depends_on_partner == p.res_id and j.id > p.id
                 )
             )._hold_behind(partner_job)
 
@@ -662,7 +714,7 @@ class FinanceSyncJob(models.Model):
         cancelled or retried). The transitions release them as they happen; this catches a
         document captured while another transaction was recording its partner's delivery (each
         saw the other's rows as they were before). Run by the dispatcher every few seconds."""
-        self.flush_model(["state", "last_error_code", "depends_on_partner_id"])
+        self.flush_model(["state", "last_error_code", "depends_on_partner"])
         self.env.cr.execute(
             SQL(
                 """SELECT job.id FROM finance_sync_job job
@@ -671,7 +723,7 @@ class FinanceSyncJob(models.Model):
                             SELECT 1 FROM finance_sync_job dep
                              WHERE dep.backend_id = job.backend_id
                                AND dep.res_model = 'res.partner'
-                               AND dep.res_id = job.depends_on_partner_id
+                               AND dep.res_id = job.depends_on_partner
                                AND dep.event_type = %s
                                AND dep.id < job.id
                                AND dep.state IN ('blocked', 'failed', 'dead'))""",

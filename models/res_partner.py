@@ -2,7 +2,7 @@ import json
 import logging
 from datetime import timedelta
 
-from psycopg2.errors import UniqueViolation
+from psycopg2.errors import SerializationFailure, UniqueViolation
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, ConcurrencyError
@@ -15,8 +15,11 @@ from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
 
-# Fields whose change is news to a platform that receives master data (partner.upserted). Writes
-# that touch none of them cost nothing; writes that touch them are compared value by value.
+# Fields a partner.upserted event carries (of the partner, or of its invoice and delivery
+# addresses): writes that touch none of them cost nothing; writes that touch them are compared
+# value by value. Fields Odoo writes on partners while posting and paying (its ranking counters'
+# increments, follower and activity fields, the credit it computes, EDI preferences, warnings)
+# are not master data and change nothing sent.
 MASTER_FIELDS = frozenset(
     {
         "name",
@@ -33,16 +36,21 @@ MASTER_FIELDS = frozenset(
         "phone",
         "type",
         "parent_id",
+        "child_ids",
         "is_company",
         "property_payment_term_id",
         "property_supplier_payment_term_id",
         "credit_limit",
+        # Only whether the partner is a customer or a supplier at all is compared (see
+        # _comparable): Odoo counts each posted invoice and payment in these.
         "customer_rank",
         "supplier_rank",
         "active",
         "bank_ids",
     }
 )
+# Counters Odoo maintains for its own ranking: sent as they are, compared as roles (zero or not).
+RANK_FIELDS = ("customer_rank", "supplier_rank")
 ADDRESS_TYPES = ("invoice", "delivery")
 CREDIT_HOLD_FIELDS = frozenset(
     {
@@ -88,8 +96,15 @@ class ResPartner(models.Model):
             self.env.su or self.env.user.has_group("account.group_account_manager")
         ):
             raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
+        capture = not self.env.context.get("finance_sync_no_capture")
+        if capture:
+            # A new invoice or delivery address changes its company's master data.
+            parents = self.browse({vals["parent_id"] for vals in vals_list if vals.get("parent_id")})
+            parents.commercial_partner_id._finance_sync_note_change()
         partners = super().create(vals_list)
-        if not self.env.context.get("finance_sync_no_capture"):
+        if capture:
+            # Also the companies given by context defaults, noted after the fact: they are compared
+            # with what each backend last received of them.
             partners.commercial_partner_id._finance_sync_note_change(new=True)
         return partners
 
@@ -105,18 +120,32 @@ class ResPartner(models.Model):
         if self.env.context.get("finance_sync_no_capture") or not MASTER_FIELDS & vals.keys():
             return super().write(vals)
         commercial = self.commercial_partner_id
+        # A contact moved under another company becomes one of its addresses: that company is
+        # noted as it was before the move too.
+        if vals.get("parent_id"):
+            commercial |= self.browse(vals["parent_id"]).commercial_partner_id
         commercial._finance_sync_note_change()
         res = super().write(vals)
-        # A contact moved to another company changes that company's addresses too.
-        (self.commercial_partner_id - commercial)._finance_sync_note_change()
+        # Whatever else changed whose contact this is (e.g. a company becoming a person).
+        (self.commercial_partner_id - commercial)._finance_sync_note_change(new=True)
         return res
+
+    def unlink(self):
+        if not self.env.context.get("finance_sync_no_capture"):
+            # A deleted address is no longer among its company's addresses.
+            (self.commercial_partner_id - self)._finance_sync_note_change()
+        return super().unlink()
 
     # === MASTER DATA: CAPTURE === #
 
     def _finance_sync_note_change(self, new=False):
         """Remember, once per transaction, what these partners looked like before its first
         change; just before commit, partners that really changed are captured (one event each,
-        however many writes the transaction made)."""
+        however many writes the transaction made).
+
+        :param new: the partners are noted after their change (created, or reached through a
+            context default): they are compared with what each backend last received only.
+        """
         partners = self.filtered(lambda p: isinstance(p.id, int))
         if not partners or not self._finance_sync_master_data_enabled():
             return
@@ -126,7 +155,7 @@ class ResPartner(models.Model):
         before = data.setdefault(PRECOMMIT_PARTNERS, {})
         for partner in partners.sudo().with_context(active_test=False):
             if partner.id not in before:
-                before[partner.id] = None if new else _normalised(partner._finance_sync_partner_block(PayloadBlocks()))
+                before[partner.id] = None if new else _comparable(partner._finance_sync_partner_block(PayloadBlocks()))
 
     @api.model
     def _finance_sync_master_data_enabled(self):
@@ -137,31 +166,40 @@ class ResPartner(models.Model):
             .search_count([("send_master_data", "=", True), ("state", "in", ("active", "paused"))], limit=1)
         )
 
-    def _finance_sync_flush_partners(self):
-        before = self.env.cr.precommit.data.pop(PRECOMMIT_PARTNERS, {})
+    def _finance_sync_flush_partners(self, ids=None):
+        """Capture the noted partners (only ``ids`` among them, when given) that really changed."""
+        noted = self.env.cr.precommit.data.get(PRECOMMIT_PARTNERS, {})
+        before = {pid: noted.pop(pid) for pid in (list(noted) if ids is None else ids) if pid in noted}
+        if not noted:
+            self.env.cr.precommit.data.pop(PRECOMMIT_PARTNERS, None)
         partners = self.env["res.partner"].sudo().with_context(active_test=False).browse(list(before)).exists()
         changed = partners.filtered(
             lambda p: (
                 p.commercial_partner_id == p
-                and before[p.id] != _normalised(p._finance_sync_partner_block(PayloadBlocks()))
+                and before[p.id] != _comparable(p._finance_sync_partner_block(PayloadBlocks()))
             )
         )
         if changed:
             changed._finance_sync_capture_master()
-        self.env.flush_all()
+        if ids is None:
+            self.env.flush_all()
 
     def _finance_sync_master_backends(self):
-        """{partner id: backends (master data scope) that receive these customers and suppliers}."""
+        """{partner id: backends (master data scope) that receive these partners}: customers and
+        suppliers of their companies, and any partner a backend already received."""
         backends = (
             self.env["finance.sync.backend"]
             .sudo()
             .search([("send_master_data", "=", True), ("state", "in", ("active", "paused"))])
         )
+        if not backends:
+            return {}
+        heard = self.filtered(lambda p: not (p.customer_rank or p.supplier_rank))._finance_sync_heard_of()
         result = {}
         for partner in self:
-            if not (partner.customer_rank or partner.supplier_rank):
-                continue
-            wanted = backends.filtered(lambda b, p=partner: not p.company_id or p.company_id in b.company_ids)
+            wanted = heard.get(partner.id, backends.browse()) & backends
+            if partner.customer_rank or partner.supplier_rank:
+                wanted = backends.filtered(lambda b, p=partner: not p.company_id or p.company_id in b.company_ids)
             if wanted:
                 result[partner.id] = wanted
         return result
@@ -201,7 +239,7 @@ class ResPartner(models.Model):
                     changed = backends.browse(
                         b.id
                         for b in backends
-                        if last.get((b.id, pid)) != _normalised(_as_sent(payloads[pid], b)["partner"])
+                        if last.get((b.id, pid)) != _comparable(_as_sent(payloads[pid], b)["partner"])
                     )
                     if changed:
                         wanted[pid] = changed
@@ -217,8 +255,8 @@ class ResPartner(models.Model):
         return jobs
 
     def _finance_sync_last_partner_blocks(self):
-        """{(backend id, partner id): partner block of the last partner.upserted each backend
-        got (or will get) for these partners}."""
+        """{(backend id, partner id): partner block (comparable) of the last partner.upserted each
+        backend got (or will get) for these partners}."""
         if not self:
             return {}
         self.env["finance.sync.job"].flush_model()
@@ -229,7 +267,7 @@ class ResPartner(models.Model):
                 ORDER BY backend_id, res_id, sequence DESC""",
             (tuple(self.ids), const.EVENT_PARTNER_UPSERTED),
         )
-        return {(bid, pid): _normalised(block) for bid, pid, block in self.env.cr.fetchall()}
+        return {(bid, pid): _comparable(block) for bid, pid, block in self.env.cr.fetchall()}
 
     def _finance_sync_heard_of(self):
         """{partner id: master-data backends that received (or will receive) an event of it}."""
@@ -356,28 +394,34 @@ class ResPartner(models.Model):
     def _finance_sync_capture_exposure(self):
         """Capture ``partner.exposure`` for these customers, coalesced: nothing when an event not
         yet rendered waits (it will carry the latest figures, read when it is rendered), else one
-        due no sooner than the backend's interval after the previous one."""
+        due no sooner than the backend's interval after the previous one.
+
+        The dispatcher renders an event in its own transaction, on a snapshot that may predate
+        this one's commit. So an event is only counted on once this transaction holds it: its
+        row is written (locked until commit), and a dispatcher whose snapshot does not see this
+        commit cannot freeze it (PostgreSQL refuses the lock, the dispatcher starts again on a
+        fresh snapshot). An event the dispatcher holds or froze meanwhile is not counted on: a
+        new one is captured. So whatever the order of the two commits, the last exposure event
+        sent carries this transaction's figures."""
         backends_by_partner = self._finance_sync_master_backends()
         if not backends_by_partner:
             return self.env["finance.sync.job"]
         Job = self.env["finance.sync.job"].sudo()
         Job.flush_model()
+        pairs = {(backend.id, pid) for pid, backends in backends_by_partner.items() for backend in backends}
+        waiting = self._finance_sync_hold_waiting_exposures(pairs)
         self.env.cr.execute(
-            """SELECT backend_id, res_id,
-                      bool_or(state = 'pending' AND body IS NULL),
-                      max(create_date)
+            """SELECT backend_id, res_id, max(create_date)
                  FROM finance_sync_job
                 WHERE res_model = 'res.partner' AND res_id IN %s AND event_type = %s AND state != 'cancelled'
                 GROUP BY backend_id, res_id""",
             (tuple(backends_by_partner), const.EVENT_PARTNER_EXPOSURE),
         )
-        previous = {(bid, pid): (waiting, last) for bid, pid, waiting, last in self.env.cr.fetchall()}
+        previous = {(bid, pid): last for bid, pid, last in self.env.cr.fetchall()}
         now = fields.Datetime.now()
         jobs = Job.browse()
         for partner in self.browse(list(backends_by_partner)):
-            backends = backends_by_partner[partner.id].filtered(
-                lambda b, p=partner: not previous.get((b.id, p.id), (False, None))[0]
-            )
+            backends = backends_by_partner[partner.id].filtered(lambda b, p=partner: (b.id, p.id) not in waiting)
             for backend in backends:
                 company = partner.company_id or backend.company_ids[:1]
                 if self.env.company in backend.company_ids and not partner.company_id:
@@ -396,13 +440,57 @@ class ResPartner(models.Model):
                     {partner.id: backend},
                     depends_on={(partner.id, backend.id): partner.id},
                 )
-                last = previous.get((backend.id, partner.id), (False, None))[1]
+                last = previous.get((backend.id, partner.id))
                 interval = timedelta(minutes=backend.exposure_interval or 0)
                 if last and last + interval > now:
                     job._reschedule(last + interval)
                     Job._trigger_dispatch(last + interval)
                 jobs |= job
         return jobs
+
+    @api.model
+    def _finance_sync_hold_waiting_exposures(self, pairs):
+        """Take hold of the exposure events that wait, not rendered yet, for these (backend id,
+        partner id) pairs: each is written (its row stays locked until this transaction ends) so
+        that it is rendered after this transaction commits. One that a dispatcher holds or froze
+        after this transaction began is left alone. :return: the pairs held."""
+        cr = self.env.cr
+
+        def hold(some):
+            # A failed statement rolls back to the savepoint; the transaction goes on.
+            with cr.savepoint(flush=False):
+                cr.execute(
+                    SQL(
+                        """UPDATE finance_sync_job SET write_date = %(now)s, write_uid = %(uid)s
+                            WHERE id IN (
+                                  SELECT id FROM finance_sync_job
+                                   WHERE res_model = 'res.partner' AND event_type = %(exposure)s
+                                     AND state = 'pending' AND body IS NULL
+                                     AND (backend_id, res_id) IN %(pairs)s
+                                     FOR NO KEY UPDATE SKIP LOCKED)
+                        RETURNING backend_id, res_id""",
+                        now=fields.Datetime.now(),
+                        uid=self.env.uid,
+                        exposure=const.EVENT_PARTNER_EXPOSURE,
+                        pairs=tuple(sorted(some)),
+                    ),
+                    log_exceptions=False,
+                )
+                held = set(cr.fetchall())
+            self.env["finance.sync.job"].invalidate_model(["write_date", "write_uid"])
+            return held
+
+        try:
+            return hold(pairs)
+        except SerializationFailure:
+            # A dispatcher froze one of them after this transaction's snapshot: find which.
+            held = set()
+            for pair in sorted(pairs) if len(pairs) > 1 else ():
+                try:
+                    held |= hold({pair})
+                except SerializationFailure:
+                    continue
+            return held
 
     def _finance_sync_exposure(self):
         """{partner id: figures} of these customers' posted receivables in the current company,
@@ -559,6 +647,18 @@ def _as_sent(payload, backend):
 def _normalised(block):
     """A payload block as it reads back from the outbox (JSON), for comparing."""
     return json.loads(json.dumps(block, sort_keys=True, default=str)) if block is not None else None
+
+
+def _comparable(block):
+    """A partner block as compared to tell whether the partner changed: as it reads back from
+    the outbox, with Odoo's ranking counters reduced to whether the partner is a customer or a
+    supplier at all (each posted invoice and payment counts in them; that is no news)."""
+    block = _normalised(block)
+    if block:
+        for fname in RANK_FIELDS:
+            if fname in block:
+                block[fname] = bool(block[fname])
+    return block
 
 
 def merged_payload(company, gone, survivor):

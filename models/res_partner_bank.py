@@ -18,9 +18,12 @@ class ResPartnerBank(models.Model):
     def write(self, vals):
         if not BANK_FIELDS & vals.keys():
             return super().write(vals)
-        self.partner_id.commercial_partner_id._finance_sync_note_change()
+        partners = self.partner_id
+        if vals.get("partner_id"):  # an account moved to another partner: noted before the move too
+            partners |= self.env["res.partner"].browse(vals["partner_id"])
+        partners.commercial_partner_id._finance_sync_note_change()
         res = super().write(vals)
-        self.partner_id.commercial_partner_id._finance_sync_note_change()
+        (self.partner_id.commercial_partner_id - partners.commercial_partner_id)._finance_sync_note_change(new=True)
         return res
 
     def unlink(self):

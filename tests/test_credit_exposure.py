@@ -158,3 +158,39 @@ class TestCreditExposure(FinanceSyncCase):
             self.Job.search([("res_id", "=", supplier.id), ("event_type", "=", "partner.exposure")]),
             "exposure is about customers' receivables",
         )
+
+    def test_each_stream_of_a_partner_has_its_own_sequence_in_the_order_it_arrives(self):
+        """A platform that drops an event older than the last one it applied loses nothing: the
+        partner's master data events and its exposure events are two streams, each numbered and
+        sent in its own order, whatever the exposure interval delays."""
+        self.invoice(115.07, self.today)
+        self.commit_hooks()
+        self.respond(200)
+        self.dispatch()  # the partner, then its first exposure
+        self.invoice(0.07, self.today)  # the next exposure waits for the interval
+        self.commit_hooks()
+        self.customer.write({"name": "Exposed Customer Ltd"})
+        self.commit_hooks()
+        self.dispatch()  # the renamed partner goes at once
+        waiting = self.exposure_jobs().filtered(lambda j: j.state == "pending")
+        self.assertEqual(len(waiting), 1)
+        waiting._reschedule(fields.Datetime.now())  # the interval is over
+        self.dispatch()
+
+        received = [body for _h, body, _raw in self.received() if body["type"].startswith("partner.")]
+        self.assertEqual(
+            [body["type"] for body in received],
+            ["partner.upserted", "partner.exposure", "partner.upserted", "partner.exposure"],
+        )
+        # Each stream arrives numbered 1, 2, ... in order: a platform that keeps the last sequence
+        # it applied per partner and stream drops nothing, and tells an event missing (a gap) from
+        # one arriving late (a lower number).
+        streams = {}
+        for body in received:
+            streams.setdefault((body["partner"]["id"], body["type"] == "partner.exposure"), []).append(body["sequence"])
+        self.assertEqual(
+            streams, {(self.customer.id, False): [1, 2], (self.customer.id, True): [1, 2]}, "per stream, in order"
+        )
+        self.assertEqual(received[-1]["exposure"]["open_balance"], "115.14")
+        self.customer.invalidate_recordset(["credit"])
+        self.assertAlmostEqual(self.customer.credit, 115.14, msg="Odoo's own total receivable")

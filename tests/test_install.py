@@ -96,10 +96,10 @@ class TestInstallUninstall(TransactionCase):
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False, capture_output=True)
 
 
-def load_migration(version):
-    """The post-migrate module of ``version`` (migrations/<version>/post-migrate.py)."""
-    script = pathlib.Path(__file__).parent.parent / "migrations" / version / "post-migrate.py"
-    spec = importlib.util.spec_from_file_location(f"finance_sync_migrate_{version.replace('.', '_')}", script)
+def load_migration(version, stage="post"):
+    """The ``stage``-migrate module of ``version`` (migrations/<version>/<stage>-migrate.py)."""
+    script = pathlib.Path(__file__).parent.parent / "migrations" / version / f"{stage}-migrate.py"
+    spec = importlib.util.spec_from_file_location(f"finance_sync_{stage}_migrate_{version.replace('.', '_')}", script)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     return migration

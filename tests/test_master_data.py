@@ -5,10 +5,12 @@ import json
 
 from werkzeug import Response
 
+from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import FinanceSyncCase
+from .test_install import load_migration
 
 
 @tagged("post_install", "-at_install")
@@ -59,6 +61,9 @@ class TestMasterData(FinanceSyncCase):
         self.assertEqual(len(partner_job), 1, "the backend never had the partner: it is captured with the invoice")
         doc_job = self.jobs_of(invoice)
         self.assertEqual(doc_job.depends_on_partner_id, self.customer)
+        self.assertEqual(doc_job.depends_on_partner, self.customer.id)
+        self.assertEqual(self.Job.search([("depends_on_partner_id", "ilike", "Master Cust")]), doc_job)
+        self.assertEqual(self.Job.search([("depends_on_partner_id", "in", self.customer.ids)]), doc_job)
         self.assertLess(partner_job.id, doc_job.id)
         self.assertEqual(partner_job.payload["partner"]["name"], "Master Customer")
         self.assertEqual(partner_job.payload["partner"]["customer_rank"], self.customer.customer_rank)
@@ -207,6 +212,36 @@ class TestMasterData(FinanceSyncCase):
         self.dispatch()
         self.assertEqual(doc_job.state, "done")
 
+    def test_upgrade_keeps_what_captured_events_wait_for_without_the_link(self):
+        """Before 19.0.1.3.0 the partner an event waits for was a link (a foreign key, which Odoo's
+        merge re-points): the upgrade keeps the values as plain ids and drops the link."""
+        invoice = self.post_invoice()
+        doc_job = self.jobs_of(invoice)
+        self.env.flush_all()
+        cr = self.env.cr
+        # The table as an earlier version left it (undone with the test's transaction).
+        cr.execute("ALTER TABLE finance_sync_job RENAME COLUMN depends_on_partner TO depends_on_partner_id")
+        cr.execute(
+            "ALTER TABLE finance_sync_job ADD CONSTRAINT finance_sync_job_depends_on_partner_id_fkey "
+            "FOREIGN KEY (depends_on_partner_id) REFERENCES res_partner(id) ON DELETE SET NULL"
+        )
+        cr.execute("DROP INDEX finance_sync_job__depends_on_partner_index")
+        cr.execute(
+            "CREATE INDEX finance_sync_job__depends_on_partner_id_index ON finance_sync_job (depends_on_partner_id) "
+            "WHERE depends_on_partner_id IS NOT NULL"
+        )
+        load_migration("19.0.1.3.0", "pre").migrate(cr, "19.0.1.2.0")
+        cr.execute("SELECT depends_on_partner FROM finance_sync_job WHERE id = %s", [doc_job.id])
+        self.assertEqual(cr.fetchone()[0], self.customer.id)
+        cr.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'finance_sync_job'::regclass AND contype = 'f' "
+            "AND conname LIKE %s",
+            ["%depends_on%"],
+        )
+        self.assertEqual(cr.fetchall(), [], "no link a merge would re-point")
+        cr.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE %s", ["%depends_on_partner_id%"])
+        self.assertEqual(cr.fetchall(), [])
+
     # --- change detection ---------------------------------------------------------------------
 
     def _known_customer(self):
@@ -323,3 +358,189 @@ class TestMasterData(FinanceSyncCase):
         types = [body["type"] for _h, body, _raw in self.received()]
         self.assertLess(types.index("partner.upserted", 1), types.index("partner.merged"))
         self.assertEqual(merged.state, "done")
+
+    # --- invoice and delivery addresses ---------------------------------------------------------
+
+    def addresses_sent(self):
+        """The addresses of the last partner.upserted captured for the customer."""
+        addresses = self.partner_jobs(self.customer)[-1:].payload["partner"]["addresses"]
+        return [(a["type"], a["name"], a["street"]) for a in addresses]
+
+    def addresses_in_odoo(self):
+        """Oracle: the customer's active invoice and delivery contacts, read from Odoo."""
+        children = self.env["res.partner"].search(
+            [("parent_id", "=", self.customer.id), ("type", "in", ("invoice", "delivery"))], order="id"
+        )
+        return [("main", self.customer.name, self.customer.street or None)] + [
+            (c.type, c.name, c.street or None) for c in children
+        ]
+
+    def assert_one_more_event(self, count, why):
+        self.commit_hooks()
+        self.assertEqual(len(self.partner_jobs(self.customer)), count, why)
+        self.assertEqual(self.addresses_sent(), self.addresses_in_odoo(), why)
+
+    def test_every_change_of_an_invoice_or_delivery_address_is_sent_with_its_company(self):
+        self._known_customer()
+        Partner = self.env["res.partner"]
+        billing = Partner.create(
+            {"name": "Billing dept", "type": "invoice", "parent_id": self.customer.id, "street": "Rue 1"}
+        )
+        self.assert_one_more_event(2, "a new invoice address")
+        self.customer.write({"child_ids": [(0, 0, {"name": "Dock 4", "type": "delivery", "street": "Quai 4"})]})
+        self.assert_one_more_event(3, "a delivery address added on the company's form")
+        Partner.with_context(default_parent_id=self.customer.id, default_type="delivery").name_create("Depot")
+        self.assert_one_more_event(4, "a delivery address created from a document's address field")
+        moved = Partner.create({"name": "Warehouse West", "street": "Westlaan 9"})
+        self.commit_hooks()
+        moved.write({"parent_id": self.customer.id, "type": "delivery"})
+        self.assert_one_more_event(5, "an existing contact becoming one of its delivery addresses")
+        billing.write({"street": "Rue 2"})
+        self.assert_one_more_event(6, "an address changed")
+        billing.action_archive()
+        self.assert_one_more_event(7, "an address archived")
+        moved.unlink()
+        self.assert_one_more_event(8, "an address deleted")
+        Partner.create({"name": "Jane Buyer", "type": "contact", "parent_id": self.customer.id})
+        self.commit_hooks()
+        self.assertEqual(len(self.partner_jobs(self.customer)), 8, "a person is not an address")
+
+        self.respond(200)
+        self.dispatch()
+        sent = [body for _h, body, _raw in self.received() if body["type"] == "partner.upserted"]
+        self.assertEqual([body["sequence"] for body in sent], list(range(1, 9)))
+        self.assertEqual(
+            [(a["type"], a["name"], a["street"]) for a in sent[-1]["partner"]["addresses"]], self.addresses_in_odoo()
+        )
+
+    def test_an_address_of_a_partner_the_platform_knows_is_sent_whatever_its_ranks(self):
+        contact = self.env["res.partner"].create({"name": "Known without ranks"})
+        contact._finance_sync_capture_master({contact.id: self.backend}, only_changed=False)
+        self.commit_hooks()
+        self.assertFalse(contact.customer_rank or contact.supplier_rank)
+        self.env["res.partner"].create({"name": "Its depot", "type": "delivery", "parent_id": contact.id})
+        self.commit_hooks()
+        jobs = self.partner_jobs(contact)
+        self.assertEqual(len(jobs), 2, "the platform knows this partner: it hears of its new address")
+        self.assertEqual(jobs[-1].payload["partner"]["addresses"][1]["name"], "Its depot")
+
+    # --- what is not master data --------------------------------------------------------------
+
+    def test_odoo_s_ranking_counters_and_technical_fields_send_nothing(self):
+        first = self._known_customer()
+        invoice = self.post_invoice(amount=115.07)
+        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=invoice.ids).create(
+            {"journal_id": self.company_data["default_journal_bank"].id, "amount": 49.93}
+        )._create_payments()
+        # What Odoo does after each posted invoice and payment commits (account's _increase_rank):
+        # a separate transaction adds them to the counters.
+        self.commit_hooks()
+        self.customer.sudo().customer_rank += 2
+        self.commit_hooks()
+        self.customer.sudo().write(
+            {"autopost_bills": "always", "invoice_edi_format": False, "comment": "<p>Pays late</p>"}
+        )
+        self.customer.message_subscribe(partner_ids=self.env.user.partner_id.ids)
+        self.commit_hooks()
+        self.assertEqual(self.partner_jobs(self.customer), first, "no partner event for counters or technical fields")
+
+        # Becoming a supplier too is news (the role, not the count).
+        self.customer.sudo().supplier_rank += 1
+        self.commit_hooks()
+        last = self.partner_jobs(self.customer) - first
+        self.assertEqual(len(last), 1)
+        self.assertEqual(last.payload["partner"]["supplier_rank"], 1)
+
+    def test_the_survivor_of_a_merge_is_sent_before_the_merge(self):
+        self.backend.max_concurrent = 1
+        self._known_customer()
+        duplicate = self.customer
+        duplicate.write({"phone": "+32 2 555 07 07"})  # the survivor has none: the merge gives it this one
+        survivor = self.env["res.partner"].create(
+            {"name": "Master Customer (main)", "email": duplicate.email, "customer_rank": 1}
+        )
+        self.post_invoice(partner=survivor)
+        self.commit_hooks()
+        self.respond(200)
+        self.dispatch()  # the platform knows both, as they are before the merge
+        self.receiver.clear()
+        self.respond(200)
+        wizard = self.env["base.partner.merge.automatic.wizard"].create(
+            {"partner_ids": [(6, 0, (duplicate | survivor).ids)], "dst_partner_id": survivor.id}
+        )
+        wizard.action_merge()
+        self.commit_hooks()
+        self.assertEqual(survivor.phone, "+32 2 555 07 07", "Odoo's merge completed the survivor")
+        self.dispatch()
+        sent = [
+            (body["type"], body["partner"]["id"], body["partner"].get("phone"))
+            for _h, body, _raw in self.received()
+            if body["type"] != "partner.exposure"
+        ]
+        self.assertIn(("partner.upserted", survivor.id, "+32 2 555 07 07"), sent)
+        self.assertEqual(sent[-1][:2], ("partner.merged", duplicate.id), "nothing of the survivor after the merge")
+        self.assertLess(sent.index(("partner.upserted", survivor.id, "+32 2 555 07 07")), len(sent) - 1)
+
+    # --- merges keep each partner's documents behind it -------------------------------------------
+
+    def _held_behind_a_merged_partner(self, partner_status):
+        """A new customer's invoice waits for the customer's event, which the platform answers
+        ``partner_status``; then the customer is merged into a known one with Odoo's wizard.
+        Returns (the merged customer's event, the invoice's event, the survivor)."""
+        self.backend.max_concurrent = 1
+        survivor = self.customer
+        self._known_customer()
+        self.respond(200)
+        self.dispatch()
+        newcomer = self.env["res.partner"].create(
+            {"name": "Newcomer", "email": survivor.email, "customer_rank": 1, "ref": "NEW-1"}
+        )
+        invoice = self.post_invoice(partner=newcomer, amount=115.07)
+        self.commit_hooks()
+        partner_job, doc_job = self.partner_jobs(newcomer), self.jobs_of(invoice)
+        self.assertEqual(doc_job.depends_on_partner, newcomer.id)
+        self.receiver.clear()
+        self.answer_by_type({"partner.upserted": partner_status})
+        self.dispatch()
+        self.assertEqual(partner_job.attempt_count, 1)
+        self.assertEqual(doc_job.attempt_count, 0)
+        wizard = self.env["base.partner.merge.automatic.wizard"].create(
+            {"partner_ids": [(6, 0, (newcomer | survivor).ids)], "dst_partner_id": survivor.id}
+        )
+        wizard.action_merge()
+        self.commit_hooks()
+        self.assertFalse(newcomer.exists())
+        self.assertEqual(invoice.partner_id, survivor, "Odoo's merge moved the invoice to the survivor")
+        self.assertEqual(doc_job.depends_on_partner, partner_job.res_id, "its event still waits for the newcomer")
+        self.receiver.clear()
+        self.respond(200)
+        return partner_job, doc_job, survivor
+
+    def test_a_merge_does_not_let_a_document_overtake_its_partner(self):
+        partner_job, doc_job, _survivor = self._held_behind_a_merged_partner(503)
+        self.assertEqual(partner_job.state, "pending", "to be retried later")
+        self.dispatch()
+        self.assertEqual(doc_job.attempt_count, 0, "the invoice still waits for the merged partner's event")
+        self.assertNotIn("invoice.posted", [body["type"] for _h, body, _raw in self.received()])
+
+        partner_job._reschedule(fields.Datetime.now())  # its retry comes due
+        self.dispatch()
+        sent = [(body["type"], body["partner"]["id"]) for _h, body, _raw in self.received()]
+        newcomer = partner_job.res_id
+        self.assertLess(sent.index(("partner.upserted", newcomer)), sent.index(("invoice.posted", newcomer)))
+        self.assertLess(sent.index(("partner.upserted", newcomer)), sent.index(("partner.merged", newcomer)))
+        self.assertEqual((partner_job | doc_job).mapped("state"), ["done", "done"])
+
+    def test_a_merge_keeps_a_document_held_behind_its_failed_partner(self):
+        partner_job, doc_job, _survivor = self._held_behind_a_merged_partner(422)
+        self.assertEqual((partner_job.state, doc_job.state), ("failed", "blocked"))
+        self.dispatch()  # the dispatcher also releases holds that nothing justifies any more
+        self.assertEqual(doc_job.state, "blocked", "its partner's event still needs a person")
+        self.assertNotIn("invoice.posted", [body["type"] for _h, body, _raw in self.received()])
+
+        partner_job.action_retry()
+        self.dispatch()
+        sent = [(body["type"], body["partner"]["id"]) for _h, body, _raw in self.received()]
+        newcomer = partner_job.res_id
+        self.assertLess(sent.index(("partner.upserted", newcomer)), sent.index(("invoice.posted", newcomer)))
+        self.assertEqual(doc_job.state, "done")

@@ -122,6 +122,38 @@ def internal(records):
     return records.with_context(**{_INTERNAL_KEY: _INTERNAL})
 
 
+# --- Switches and decisions only the module's own code passes ----------------------------------
+# The same reasoning as ``internal()``: a context key that relaxes a check or grants a right
+# holds a Python object of this module, never a value a JSON-RPC caller can send. A caller's
+# ``{"finance_sync_credit_override": true}`` is ignored.
+_CREDIT_OVERRIDE_KEY = "finance_sync_credit_override"
+
+
+class CreditOverride:
+    """A person's decision to post invoices of customers on credit hold: the environment's user
+    decides, ``reason`` says why. Granted only by the override wizard; ``account.move._post``
+    records it in the chatter of every held invoice it posts."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason):
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a credit hold is overridden only with a reason")
+        self.reason = reason
+
+
+def credit_override(records, reason):
+    """``records`` allowed to post invoices of customers on credit hold, for ``reason``."""
+    return records.with_context(**{_CREDIT_OVERRIDE_KEY: CreditOverride(reason)})
+
+
+def credit_override_of(env):
+    """The credit hold override granted in ``env`` (a ``CreditOverride``), or None."""
+    value = env.context.get(_CREDIT_OVERRIDE_KEY)
+    return value if isinstance(value, CreditOverride) else None
+
+
 def check_guarded_fields(records, fnames, guarded=None):
     """Raise AccessError when ``fnames`` (written or created) include fields of ``guarded``
     (every field when None) and the caller is not one of the module's named methods."""

@@ -67,8 +67,8 @@ class ResPartner(models.Model):
         "Credit hold",
         tracking=True,
         copy=False,
-        help="A platform with credit authority put this customer on hold: posting its invoices needs an "
-        "accounting administrator, or a confirmation that is recorded on the invoice.",
+        help="A platform with credit authority put this customer on hold: posting its invoices needs a reason, "
+        "recorded with the poster's name on the invoice; auto-post leaves them draft.",
     )
     finance_sync_credit_hold_reason = fields.Char("Credit hold reason", tracking=True, copy=False)
     finance_sync_credit_decided_at = fields.Datetime(

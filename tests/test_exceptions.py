@@ -99,8 +99,9 @@ class TestExceptionQueue(FinanceSyncCase):
             self.assertTrue(exc.explanation and exc.suggested_fix, category)
         self.assertEqual(
             self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
-            5,
-            "conflicts, inbound problems, reconciliation mismatches and late deliveries warn; the rest blocks sending",
+            6,
+            "conflicts, inbound problems, reconciliation mismatches, late deliveries and credit holds warn; the rest "
+            "blocks sending",
         )
 
     def test_an_exception_opened_concurrently_asks_for_a_retry(self):

@@ -125,7 +125,29 @@ def internal(records):
 # --- Switches and decisions only the module's own code passes ----------------------------------
 # The same reasoning as ``internal()``: a context key that relaxes a check or grants a right
 # holds a Python object of this module, never a value a JSON-RPC caller can send. A caller's
-# ``{"finance_sync_credit_override": true}`` is ignored.
+# ``{"finance_sync_no_capture": true}`` or ``{"finance_sync_credit_override": true}`` is ignored.
+NO_CAPTURE = "finance_sync_no_capture"
+MAPPING_SUMMARY = "finance_sync_mapping_summary"
+_SWITCHES = {NO_CAPTURE: object(), MAPPING_SUMMARY: object()}
+
+
+def switch_on(records, name):
+    """``records`` with the switch ``name`` on (``NO_CAPTURE``, ``MAPPING_SUMMARY``)."""
+    return records.with_context(**{name: _SWITCHES[name]})
+
+
+def switched_on(env, name):
+    """Whether the module's own code turned the switch ``name`` on in ``env``."""
+    return env.context.get(name) is _SWITCHES[name]
+
+
+def without_capture(records):
+    """``records`` whose posting (documents) and changes (partners) capture no event: for
+    importing historical documents the platforms already have, by code (a script run with
+    ``odoo-bin shell``, a data migration), never through the UI or RPC."""
+    return switch_on(records, NO_CAPTURE)
+
+
 _CREDIT_OVERRIDE_KEY = "finance_sync_credit_override"
 
 

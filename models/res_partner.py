@@ -10,6 +10,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import payload as payload_lib
+from ..utils import NO_CAPTURE, switched_on
 from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class ResPartner(models.Model):
         ):
             raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
         partners = super().create(vals_list)
-        if not self.env.context.get("finance_sync_no_capture"):
+        if not switched_on(self.env, NO_CAPTURE):
             partners.commercial_partner_id._finance_sync_note_change(new=True)
         return partners
 
@@ -101,7 +102,7 @@ class ResPartner(models.Model):
             raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
         if {"credit_limit", "finance_sync_credit_hold"} & vals.keys():
             self.commercial_partner_id._finance_sync_note_exposure()  # the exposure carries both
-        if self.env.context.get("finance_sync_no_capture") or not MASTER_FIELDS & vals.keys():
+        if switched_on(self.env, NO_CAPTURE) or not MASTER_FIELDS & vals.keys():
             return super().write(vals)
         commercial = self.commercial_partner_id
         commercial._finance_sync_note_change()

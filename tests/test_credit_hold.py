@@ -1,14 +1,15 @@
 """The credit hold nothing slips past: every way a finance user posts an invoice (the form's
 and the list's Confirm, the Confirm entries wizard, Odoo's auto-post cron, RPC with any context
 key, a platform's invoice.create) leaves a held customer's invoice draft unless a person gave a
-reason in the override wizard, which the invoice's chatter records with their name. The override
-key sent over RPC grants nothing."""
+reason in the override wizard, which the invoice's chatter records with their name. Context keys
+sent over RPC grant nothing: neither the credit override, nor turning capture off, nor a quiet
+mapping."""
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
-from ..utils import credit_override
+from ..utils import credit_override, without_capture
 from .test_inbound import event, iso_now
 from .test_inbound_documents import DocumentCase
 
@@ -172,6 +173,44 @@ class TestCreditHoldOnEveryPostingPath(CreditHoldCase):
         # Whoever has the to-do posts it with a reason.
         self.confirm_override(held.with_user(self.billing).action_post(), self.billing, "Customer paid upfront")
         self.assertOverrideRecorded(held, self.billing, "Customer paid upfront")
+
+    # --- what else a context key could have granted ------------------------------------------------
+
+    def test_capture_cannot_be_turned_off_over_rpc(self):
+        invoice = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[12.10], taxes=[])
+        self.rpc("action_post", invoice.ids, {"finance_sync_no_capture": True}, route="call_button")
+        self.env.invalidate_all()
+        self.assertEqual(invoice.state, "posted")
+        job = self.jobs_of(invoice)
+        self.assertEqual((job.event_type, job.payload["document"]["amounts"]["total"]), ("invoice.posted", "12.10"))
+        # By code, the module's switch still imports history quietly.
+        quiet = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[0.07], taxes=[])
+        without_capture(quiet).action_post()
+        self.assertEqual(quiet.state, "posted")
+        self.assertFalse(self.jobs_of(quiet))
+
+    def test_a_partner_s_capture_cannot_be_turned_off_by_a_context_key(self):
+        self.backend.send_master_data = True
+        contacts = self.make_user("fs_contacts_hold", "account.group_account_invoice", "base.group_partner_manager")
+        partner = (
+            self.env["res.partner"]
+            .with_user(contacts)
+            .with_context(finance_sync_no_capture=True)
+            .create({"name": "Loud Customer", "customer_rank": 1})
+        )
+        self.commit_hooks()
+        self.assertEqual(self.jobs_of_partner(partner).event_type, "partner.upserted")
+
+    def jobs_of_partner(self, partner):
+        return self.Job.search([("res_model", "=", "res.partner"), ("res_id", "=", partner.id)])
+
+    def test_a_mapping_added_with_the_quiet_key_is_still_in_the_set_s_chatter(self):
+        editor = self.make_user("fs_map_editor_hold", "finance_sync.finance_sync_group_mapping_editor")
+        self.env["finance.sync.mapping"].with_user(editor).with_context(finance_sync_mapping_summary=True).create(
+            {"set_id": self.mapping_set.id, "kind": "tax", "tax_id": self.vat10.id, "external_code": "VAT10"}
+        )
+        added = self.mapping_set.message_ids.filtered(lambda m: "VAT10" in str(m.body))
+        self.assertEqual(len(added), 1, "every mapping added by a person is in the chatter")
 
 
 @tagged("post_install", "-at_install")

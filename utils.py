@@ -176,6 +176,19 @@ def credit_override_of(env):
     return value if isinstance(value, CreditOverride) else None
 
 
+def without_context_defaults(records, fnames):
+    """``records`` whose context gives no default for ``fnames``. Odoo applies ``default_<field>``
+    context keys inside ``create``, after the overrides that check the values: for a field that
+    grants a right or records a fact, such a key would pass around the check. A model's
+    ``default_get`` reads through this, so those fields take their own default only."""
+    context = records.env.context
+    dropped = {f"default_{fname}" for fname in fnames} & context.keys()
+    if not dropped:
+        return records
+    # The context without those keys (with_context would merge, not drop them).
+    return records.with_env(records.env(context={key: value for key, value in context.items() if key not in dropped}))
+
+
 def check_guarded_fields(records, fnames, guarded=None):
     """Raise AccessError when ``fnames`` (written or created) include fields of ``guarded``
     (every field when None) and the caller is not one of the module's named methods."""

@@ -8,7 +8,7 @@ from odoo.fields import Command
 
 from .. import const
 from ..engine import payload as payload_lib
-from ..utils import check_guarded_fields, credit_override_of
+from ..utils import check_guarded_fields, credit_override_of, without_context_defaults
 
 _logger = logging.getLogger(__name__)
 
@@ -72,6 +72,11 @@ class AccountMove(models.Model):
     finance_sync_cost_center = fields.Char("Cost center", readonly=True, copy=False)
 
     # === CRUD METHODS === #
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never sets what only the inbound processing records (see create).
+        return super(AccountMove, without_context_defaults(self, ORIGIN_FIELDS)).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -20,7 +20,14 @@ from ..engine.sender import Sender
 from ..engine.transport import DEFAULT_TIMEOUT, TransportResult, get_transport
 from ..engine.warehouse import schema as warehouse_schema
 from ..engine.warehouse.transport import judge as judge_warehouse_error
-from ..utils import allow_private_endpoints, check_guarded_fields, internal, render_message, secret_box
+from ..utils import (
+    allow_private_endpoints,
+    check_guarded_fields,
+    internal,
+    render_message,
+    secret_box,
+    without_context_defaults,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -640,6 +647,12 @@ class FinanceSyncBackend(models.Model):
         self.invalidate_recordset([fname])  # write-only: never keep the clear text, not even in cache
 
     # === CRUD METHODS === #
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never sets what only the module or an accounting administrator may.
+        guarded = INTERNAL_FIELDS | {*PAYMENT_AUTHORITY_FIELDS, *PAYMENT_AUTHORITY_SECRETS}
+        return super(FinanceSyncBackend, without_context_defaults(self, guarded)).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

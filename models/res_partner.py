@@ -10,7 +10,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import payload as payload_lib
-from ..utils import NO_CAPTURE, switched_on
+from ..utils import NO_CAPTURE, switched_on, without_context_defaults
 from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
@@ -81,6 +81,11 @@ class ResPartner(models.Model):
     )
 
     # === CRUD METHODS === #
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never puts a customer on credit hold or lifts it (see create).
+        return super(ResPartner, without_context_defaults(self, CREDIT_HOLD_FIELDS)).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -3,7 +3,7 @@ and the list's Confirm, the Confirm entries wizard, Odoo's auto-post cron, RPC w
 key, a platform's invoice.create) leaves a held customer's invoice draft unless a person gave a
 reason in the override wizard, which the invoice's chatter records with their name. Context keys
 sent over RPC grant nothing: neither the credit override, nor turning capture off, nor a quiet
-mapping."""
+mapping, nor a default for a field that grants a right."""
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -211,6 +211,60 @@ class TestCreditHoldOnEveryPostingPath(CreditHoldCase):
         )
         added = self.mapping_set.message_ids.filtered(lambda m: "VAT10" in str(m.body))
         self.assertEqual(len(added), 1, "every mapping added by a person is in the chatter")
+
+    def test_a_context_default_makes_no_platform_an_authority(self):
+        fs_admin = self.make_user("fs_admin_defaults", "finance_sync.finance_sync_group_admin")
+        Backend = self.env["finance.sync.backend"].with_user(fs_admin)
+        backend = Backend.with_context(default_credit_authority=True, default_webhook_token="x" * 40).create(
+            {"name": "Risk engine", "endpoint_url": self.receiver.url_for("/risk")}
+        )
+        self.assertFalse(backend.credit_authority, "only accounting administrators make a credit authority")
+        self.assertNotEqual(backend.sudo().webhook_token, "x" * 40, "tokens are generated, never chosen")
+        backend = Backend.with_context(
+            default_payment_authority=True, default_payment_journal_id=self.bank_journal.id
+        ).create({"name": "Payments", "endpoint_url": self.receiver.url_for("/pay")})
+        self.assertFalse(backend.payment_authority, "only accounting administrators make a payment authority")
+        backend = Backend.with_context(default_document_source_invoices=True).create(
+            {"name": "Billing", "endpoint_url": self.receiver.url_for("/bill")}
+        )
+        self.assertFalse(backend.document_source_invoices, "only accounting administrators make a document source")
+
+    def test_a_context_default_puts_no_customer_on_hold(self):
+        contacts = self.make_user("fs_contacts_defaults", "account.group_account_invoice", "base.group_partner_manager")
+        partner = (
+            self.env["res.partner"]
+            .with_user(contacts)
+            .with_context(default_finance_sync_credit_hold=True, default_finance_sync_credit_hold_reason="Spite")
+            .create({"name": "Rival's Customer"})
+        )
+        self.assertFalse(partner.finance_sync_credit_hold, "only accounting administrators put a customer on hold")
+        self.assertFalse(partner.finance_sync_credit_hold_reason)
+
+    def test_a_context_default_gives_no_document_a_platform_origin(self):
+        invoice = (
+            self.env["account.move"]
+            .with_user(self.billing)
+            .with_context(default_move_type="out_invoice", default_finance_sync_origin_backend_id=self.backend.id)
+            .create({"partner_id": self.partner_a.id})
+        )
+        self.assertFalse(invoice.finance_sync_origin_backend_id, "only the inbound processing records an origin")
+
+    def test_a_context_default_records_no_reconciliation_outcome(self):
+        fs_admin = self.make_user("fs_admin_reconcile", "finance_sync.finance_sync_group_admin")
+        rec = (
+            self.env["finance.sync.reconciliation"]
+            .with_user(fs_admin)
+            .with_context(default_state="matched", default_platform_event_count=7)
+            .create(
+                {
+                    "backend_id": self.backend.id,
+                    "company_id": self.company.id,
+                    "date_from": "2026-03-01",
+                    "date_to": "2026-03-31",
+                }
+            )
+        )
+        self.assertEqual((rec.state, rec.platform_event_count), ("waiting", 0), "only a report decides the outcome")
 
 
 @tagged("post_install", "-at_install")

@@ -86,6 +86,9 @@ class AccountMove(models.Model):
 
     def write(self, vals):
         check_guarded_fields(self, vals, ORIGIN_FIELDS)
+        if vals.get("state") == "posted":
+            # Odoo lets a write post a draft outright, past _post: the hold applies there too.
+            self._finance_sync_check_credit_hold()
         return super().write(vals)
 
     finance_sync_credit_hold = fields.Boolean(

@@ -132,6 +132,17 @@ class TestCreditHoldOnEveryPostingPath(CreditHoldCase):
         self.assertEqual(action["res_model"], "finance.sync.credit.hold.override")
         with self.assertRaises(JsonRpcException):
             self.rpc("_post", invoice.ids, context)  # private: Odoo refuses it over RPC
+        with self.assertRaises(JsonRpcException) as caught:  # Odoo lets a write post a draft outright
+            self.make_jsonrpc_request(
+                "/web/dataset/call_kw/account.move/write",
+                {
+                    "model": "account.move",
+                    "method": "write",
+                    "args": [invoice.ids, {"state": "posted"}],
+                    "kwargs": {"context": context},
+                },
+            )
+        self.assertEqual(str(caught.exception), "odoo.exceptions.UserError", "the hold's error, not access")
         self.env.invalidate_all()
         self.assertEqual(invoice.state, "draft")
         self.assertFalse(self.override_notes(invoice))

@@ -119,6 +119,7 @@ EXCEPTION_CATEGORIES = [
     ("reconciliation", "Reconciliation"),
     ("late_delivery", "Late delivery"),
     ("dependency", "Waiting for partner"),
+    ("credit_hold", "Customer on credit hold"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 

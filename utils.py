@@ -165,6 +165,73 @@ def internal(records):
     return records.with_context(**{_INTERNAL_KEY: _INTERNAL})
 
 
+# --- Switches and decisions only the module's own code passes ----------------------------------
+# The same reasoning as ``internal()``: a context key that relaxes a check or grants a right
+# holds a Python object of this module, never a value a JSON-RPC caller can send. A caller's
+# ``{"finance_sync_no_capture": true}`` or ``{"finance_sync_credit_override": true}`` is ignored.
+NO_CAPTURE = "finance_sync_no_capture"
+MAPPING_SUMMARY = "finance_sync_mapping_summary"
+_SWITCHES = {NO_CAPTURE: object(), MAPPING_SUMMARY: object()}
+
+
+def switch_on(records, name):
+    """``records`` with the switch ``name`` on (``NO_CAPTURE``, ``MAPPING_SUMMARY``)."""
+    return records.with_context(**{name: _SWITCHES[name]})
+
+
+def switched_on(env, name):
+    """Whether the module's own code turned the switch ``name`` on in ``env``."""
+    return env.context.get(name) is _SWITCHES[name]
+
+
+def without_capture(records):
+    """``records`` whose posting (documents) and changes (partners) capture no event: for
+    importing historical documents the platforms already have, by code (a script run with
+    ``odoo-bin shell``, a data migration), never through the UI or RPC."""
+    return switch_on(records, NO_CAPTURE)
+
+
+_CREDIT_OVERRIDE_KEY = "finance_sync_credit_override"
+
+
+class CreditOverride:
+    """A person's decision to post invoices of customers on credit hold: the environment's user
+    decides, ``reason`` says why. Granted only by the override wizard; ``account.move._post``
+    records it in the chatter of every held invoice it posts."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason):
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a credit hold is overridden only with a reason")
+        self.reason = reason
+
+
+def credit_override(records, reason):
+    """``records`` allowed to post invoices of customers on credit hold, for ``reason``."""
+    return records.with_context(**{_CREDIT_OVERRIDE_KEY: CreditOverride(reason)})
+
+
+def credit_override_of(env):
+    """The credit hold override granted in ``env`` (a ``CreditOverride``), or None."""
+    value = env.context.get(_CREDIT_OVERRIDE_KEY)
+    return value if isinstance(value, CreditOverride) else None
+
+
+def without_context_defaults(records, fnames):
+    """``records`` whose context gives no default for ``fnames``. Odoo applies ``default_<field>``
+    context keys inside ``create``, after the overrides that check the values: for a field that
+    grants a right or records a fact, such a key would pass around the check. A model's
+    ``default_get`` reads through this, so those fields take their own default only."""
+    context = records.env.context
+    dropped = {f"default_{fname}" for fname in fnames} & context.keys()
+    if not dropped:
+        return records
+    # The context without those keys (with_context would merge, not drop them).
+    return records.with_env(records.env(context={key: value for key, value in context.items() if key not in dropped}))
+
+
 def check_guarded_fields(records, fnames, guarded=None):
     """Raise AccessError when ``fnames`` (written or created) include fields of ``guarded``
     (every field when None) and the caller is not one of the module's named methods."""

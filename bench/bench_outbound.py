@@ -24,7 +24,7 @@ time from the start of the run until every job has been attempted once, body fre
    (each bounded by max_concurrent 8; the receiver serves any number of requests at once).
    Goal: at least 1.7 x.
 5. Posting overhead: time to post invoices with the capture hooks active (1 and 3 active
-   backends) vs disabled (context finance_sync_no_capture). Every posting posts the same
+   backends) vs disabled (utils.without_capture). Every posting posts the same
    committed drafts, from a cold cache as a request would, and is rolled back, the database
    vacuumed after it; each round posts every variant (in a rotating order) and the figure is
    the median of the per-round ratios.
@@ -66,6 +66,7 @@ import requests
 from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.addons.finance_sync.bench.benchlib import note, report, section, verdicts
 from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
+from odoo.addons.finance_sync.utils import without_capture
 from odoo.modules.module import get_module_path
 from odoo.tools import config
 
@@ -389,7 +390,11 @@ def vacuum(env):
             cursor.execute("VACUUM")
 
 
-def timed_post(env, moves, context, backends_active):
+def _as_is(moves):
+    return moves
+
+
+def timed_post(env, moves, prepare, backends_active):
     """Seconds to post the draft ``moves``, in a transaction rolled back afterwards (so the same
     drafts serve every posting): (wall clock, CPU of this process and of its PostgreSQL backend
     together)."""
@@ -406,7 +411,7 @@ def timed_post(env, moves, context, backends_active):
         gc.collect()  # a collection triggered by the previous variant's garbage would be charged to this one
         cpu_start = time.process_time() + sum(backend.cpu_times()[:2])
         start = time.perf_counter()
-        moves.with_context(**context).action_post()
+        prepare(moves).action_post()
         env.flush_all()
         wall = time.perf_counter() - start
         return wall, time.process_time() + sum(backend.cpu_times()[:2]) - cpu_start
@@ -434,16 +439,16 @@ def bench_posting(env):
         moves = make_drafts(env, INVOICES)
         env.cr.commit()  # every timed posting rolls its own transaction back
         variants = [
-            ("off", {"finance_sync_no_capture": True}, backends[:1]),
-            ("1 backend", {}, backends[:1]),
-            ("3 backends", {}, backends),
+            ("off", without_capture, backends[:1]),
+            ("1 backend", _as_is, backends[:1]),
+            ("3 backends", _as_is, backends),
         ]
-        for _name, context, active in variants:  # warm-up: caches, statement plans, allocator
-            timed_post(env, moves, context, active)
+        for _name, prepare, active in variants:  # warm-up: caches, statement plans, allocator
+            timed_post(env, moves, prepare, active)
         results = {name: [] for name, _c, _a in variants}
         for round_ in range(ROUNDS):  # interleaved, each variant in every position, so drift hits all alike
-            for name, context, active in variants[round_ % 3 :] + variants[: round_ % 3]:
-                results[name].append(timed_post(env, moves, context, active))
+            for name, prepare, active in variants[round_ % 3 :] + variants[: round_ % 3]:
+                results[name].append(timed_post(env, moves, prepare, active))
     finally:
         env.cr.rollback()
         moves = moves.exists()

@@ -183,6 +183,10 @@ TEMPLATES = {
     ),
     "document_date_locked": _lt("%(document)s stays draft: its date %(date)s is in a locked period (until %(lock)s)."),
     "document_post_failed": _lt("%(document)s stays draft: Odoo could not post it."),
+    "document_credit_hold": _lt(
+        "%(document)s stays draft: its customer %(customer)s is on credit hold (%(reason)s). A person may post it "
+        "with a reason (Confirm on the invoice), or reprocess this event once the hold is lifted."
+    ),
     "document_state_draft": _lt("kept as draft"),
     "document_state_posted": _lt("posted"),
     "document_state_waiting": _lt("draft until approved"),

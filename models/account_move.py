@@ -1,8 +1,16 @@
+import logging
+
+from markupsafe import Markup
+
 from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.fields import Command
 
 from .. import const
 from ..engine import payload as payload_lib
-from ..utils import action_result, check_guarded_fields
+from ..utils import action_result, check_guarded_fields, credit_override_of, without_context_defaults
+
+_logger = logging.getLogger(__name__)
 
 PRECOMMIT_KEY = "finance_sync.payment_state_before"
 # What a platform that created the document told Odoo: written only by the inbound processing
@@ -65,6 +73,11 @@ class AccountMove(models.Model):
 
     # === CRUD METHODS === #
 
+    @api.model
+    def default_get(self, fields):
+        # A context default never sets what only the inbound processing records (see create).
+        return super(AccountMove, without_context_defaults(self, ORIGIN_FIELDS)).default_get(fields)
+
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
@@ -73,6 +86,9 @@ class AccountMove(models.Model):
 
     def write(self, vals):
         check_guarded_fields(self, vals, ORIGIN_FIELDS)
+        if vals.get("state") == "posted":
+            # Odoo lets a write post a draft outright, past _post: the hold applies there too.
+            self._finance_sync_check_credit_hold()
         return super().write(vals)
 
     finance_sync_credit_hold = fields.Boolean(
@@ -85,23 +101,19 @@ class AccountMove(models.Model):
     # === ACTIONS === #
 
     def action_post(self):
-        """Posting a customer invoice of a customer on credit hold asks users without accounting
-        administrator rights to confirm, and records who overrode the hold and why."""
-        held = self._finance_sync_credit_held()
-        if (
-            held
-            and not self.env.context.get("finance_sync_credit_override")
-            and not self.env.user.has_group("account.group_account_manager")
-        ):
-            return {
-                "type": "ir.actions.act_window",
-                "name": self.env._("Customer on credit hold"),
-                "res_model": "finance.sync.credit.hold.override",
-                "view_mode": "form",
-                "target": "new",
-                "context": {"default_move_ids": [(6, 0, self.ids)]},
-            }
+        """Posting a customer invoice of a customer on credit hold asks for a reason first (the
+        override wizard), whoever posts: the reason and who gave it go to the invoice's chatter."""
+        if self._finance_sync_credit_held() and not credit_override_of(self.env):
+            return self._finance_sync_credit_hold_action(self)
         return action_result(super().action_post())
+
+    def action_validate_moves_with_confirmation(self):
+        """The list's *Confirm entries*: with invoices of customers on credit hold among them,
+        the override wizard asks for the reason before anything is posted."""
+        draft = self.filtered(lambda m: m.state == "draft" and m.line_ids)
+        if draft._finance_sync_credit_held() and not credit_override_of(self.env):
+            return self._finance_sync_credit_hold_action(draft)
+        return super().action_validate_moves_with_confirmation()
 
     def _finance_sync_credit_held(self):
         """The draft customer invoices among these whose customer is on credit hold."""
@@ -109,10 +121,151 @@ class AccountMove(models.Model):
             lambda m: m.state == "draft" and m.move_type == "out_invoice" and m.finance_sync_credit_hold
         )
 
+    @api.model
+    def _finance_sync_credit_hold_action(self, moves, validate_wizard=None):
+        """The override wizard for ``moves`` (and the *Confirm entries* wizard to finish with)."""
+        context = {"default_move_ids": [Command.set(moves.ids)]}
+        if validate_wizard:
+            context["default_validate_wizard_id"] = validate_wizard.id
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Customer on credit hold"),
+            "res_model": "finance.sync.credit.hold.override",
+            "view_mode": "form",
+            "target": "new",
+            "context": context,
+        }
+
+    # === CREDIT HOLD: every posting passes here === #
+
+    def _finance_sync_check_credit_hold(self):
+        """Raise UserError for invoices of customers on credit hold, unless the override wizard
+        granted the posting (``utils.credit_override``: a decision no context key can forge).
+        :return: the held invoices among these, to record the override on once posted."""
+        held = self._finance_sync_credit_held()
+        if held and not credit_override_of(self.env):
+            raise UserError(
+                self.env._(
+                    "Not posted: the customer of these invoices is on credit hold.\n%(invoices)s\n"
+                    "Open the invoice and press Confirm: it asks why the hold is overridden and records your "
+                    "reason in the invoice's chatter. Or wait until the credit platform lifts the hold.",
+                    invoices="\n".join(
+                        f"- {move.display_name}, {move.commercial_partner_id.display_name}, "
+                        f"{move.currency_id.format(move.amount_total)}: {move.finance_sync_credit_hold_reason or '-'}"
+                        for move in held
+                    ),
+                )
+            )
+        return held
+
+    def _finance_sync_note_credit_override(self):
+        """Record on these invoices, just posted although their customer is on credit hold, who
+        overrode the hold and why; their credit hold exceptions are settled."""
+        override = credit_override_of(self.env)
+        for move in self:
+            move.message_post(
+                body=Markup("%s<br/>%s")
+                % (
+                    self.env._(
+                        "%(user)s posted this invoice although %(customer)s is on credit hold (%(hold)s).",
+                        user=self.env.user.name,
+                        customer=move.commercial_partner_id.display_name,
+                        hold=move.finance_sync_credit_hold_reason or self.env._("no reason given"),
+                    ),
+                    self.env._("Reason: %s", override.reason),
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        exceptions = (
+            self.env["finance.sync.exception"]
+            .sudo()
+            .search(
+                [
+                    ("move_id", "in", self.ids),
+                    ("category", "=", "credit_hold"),
+                    ("state", "in", const.EXCEPTION_OPEN_STATES),
+                ]
+            )
+        )
+        for exc in exceptions:
+            exc._close("resolved")
+            exc.message_post(
+                body=self.env._(
+                    "Resolved: %(user)s posted %(document)s with a recorded override of the credit hold.",
+                    user=self.env.user.name,
+                    document=exc.move_id.display_name,
+                )
+            )
+
+    @api.model
+    def _autopost_draft_entries(self, batch_size=100):
+        """Odoo's auto-post cron: invoices of customers on credit hold are not posted (see
+        ``_finance_sync_hold_autopost``), the others as usual."""
+        self._finance_sync_hold_autopost()
+        return super()._autopost_draft_entries(batch_size=batch_size)
+
+    @api.model
+    def _finance_sync_hold_autopost(self):
+        """Take the invoices of customers on credit hold that the auto-post cron would post out
+        of its queue: each stays draft, its auto-post is turned off (else the cron would pick it
+        again on every run, ahead of the others), its chatter says why and its salesperson (else
+        its creator, else the Finance Sync default responsible) gets a to-do to post it with a
+        reason or leave it."""
+        held = self.search(
+            [
+                ("state", "=", "draft"),
+                ("date", "<=", fields.Date.context_today(self)),
+                ("auto_post", "!=", "no"),
+                ("move_type", "=", "out_invoice"),
+                ("commercial_partner_id.finance_sync_credit_hold", "=", True),
+            ]
+        )
+        labels = dict(self._fields["auto_post"]._description_selection(self.env))
+        fallback = self.env["finance.sync.exception"]._default_responsible()
+        for move in held:
+            was = labels.get(move.auto_post, move.auto_post)
+            move.auto_post = "no"
+            note = self.env._(
+                "Not posted automatically: %(customer)s is on credit hold (%(hold)s). Auto-post (%(was)s) was "
+                "turned off. Press Confirm to post it anyway: you are asked why, and your reason is recorded here.",
+                customer=move.commercial_partner_id.display_name,
+                hold=move.finance_sync_credit_hold_reason or self.env._("no reason given"),
+                was=was,
+            )
+            move.message_post(body=note, subtype_xmlid="mail.mt_note")
+            user = move._finance_sync_poster(fallback)
+            if user:
+                move.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=self.env._("Customer on credit hold: not posted automatically"),
+                    note=note,
+                    user_id=user.id,
+                )
+        if held:
+            _logger.info("finance_sync: %s invoices of customers on credit hold left out of auto-post", len(held))
+
+    def _finance_sync_poster(self, fallback):
+        """Who is asked to post this held invoice: its salesperson, else its creator, else
+        ``fallback``; the first one that is an active internal user of its company who may post
+        invoices (or no user)."""
+        self.ensure_one()
+        for user in (self.invoice_user_id, self.create_uid, fallback):
+            if (
+                user
+                and user.active
+                and not user.share
+                and self.company_id in user.company_ids
+                and user.has_group("account.group_account_invoice")
+            ):
+                return user
+        return self.env["res.users"]
+
     # === HOOKS: every change a platform must hear about === #
 
     def _post(self, soft=True):
+        held = self._finance_sync_check_credit_hold()
         posted = super()._post(soft=soft)
+        (posted & held)._finance_sync_note_credit_override()
         posted._finance_sync_invoices()._finance_sync_capture(const.EVENT_INVOICE_POSTED)
         posted._finance_sync_note_exposure()
         return posted

@@ -30,6 +30,7 @@ from ..utils import (
     internal,
     render_message,
     secret_box,
+    without_context_defaults,
 )
 
 _logger = logging.getLogger(__name__)
@@ -647,6 +648,12 @@ class FinanceSyncBackend(models.Model):
         self.invalidate_recordset([fname])  # write-only: never keep the clear text, not even in cache
 
     # === CRUD METHODS === #
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never sets what only the module or an accounting administrator may.
+        guarded = INTERNAL_FIELDS | {*PAYMENT_AUTHORITY_FIELDS, *PAYMENT_AUTHORITY_SECRETS}
+        return super(FinanceSyncBackend, without_context_defaults(self, guarded)).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

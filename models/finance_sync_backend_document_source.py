@@ -9,6 +9,7 @@ source, changing its secrets or webhook token need accounting administrator righ
 from odoo import api, fields, models
 
 from .. import const
+from ..utils import without_context_defaults
 
 # Whoever sets these decides which documents a platform writes into the ledger, and whether
 # they are posted.
@@ -88,6 +89,11 @@ class FinanceSyncBackend(models.Model):
             backend.created_document_count = counts.get(backend, 0)
 
     # === CRUD METHODS === #
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never makes a platform a document source (see create).
+        return super(FinanceSyncBackend, without_context_defaults(self, DOCUMENT_SOURCE_FIELDS)).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const
+from ..utils import without_context_defaults
 
 
 class FinanceSyncBackend(models.Model):
@@ -41,6 +42,11 @@ class FinanceSyncBackend(models.Model):
             raise ValidationError(
                 self.env._("The warehouse stores documents only: master data goes to webhook platforms.")
             )
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never makes a platform the credit authority (see create).
+        return super(FinanceSyncBackend, without_context_defaults(self, {"credit_authority"})).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

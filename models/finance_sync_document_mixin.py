@@ -5,6 +5,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import payload as payload_lib
+from ..utils import NO_CAPTURE, switched_on
 
 # Job states that make a document's sync status "failed" or "held" (unless a person settled them).
 FAILED_STATES = ("failed", "dead")
@@ -230,8 +231,9 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             (a reset or cancellation of something the platform never saw is not news to it).
         :param wants: optional ``wants(backend, record) -> bool`` narrowing the backends further.
         """
-        if not self or self.env.context.get("finance_sync_no_capture"):
-            # The context key is for importing historical documents that platforms already have.
+        if not self or switched_on(self.env, NO_CAPTURE):
+            # Importing historical documents that platforms already have, by code only
+            # (``utils.without_capture``): a context value sent over RPC never turns capture off.
             return
         backends = self.env["finance.sync.backend"].sudo().search([("state", "in", ("active", "paused"))])
         if not backends:

@@ -161,6 +161,17 @@ ASK_FIXES = {
         "Look at the linked jobs: press Retry on the failed ones. If the backend is paused or its settings hold "
         "them, ask %(who)s. This exception resolves itself once they are delivered."
     ),
+    "credit_hold": (
+        _lt(
+            "A platform with credit authority put the customer on credit hold, so the invoice was kept as draft "
+            "instead of being posted."
+        ),
+        _lt(
+            "Post the invoice with Confirm: it asks why the hold is overridden and records the reason in the "
+            "invoice's chatter (this exception then resolves itself). Or wait until the credit platform lifts the "
+            "hold and reprocess the event."
+        ),
+    ),
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the
 # signature when it has no authentication (a 401 then means the platform expects other ones).

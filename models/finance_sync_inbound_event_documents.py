@@ -319,8 +319,9 @@ class FinanceSyncInboundEvent(models.Model):
 
     def _settle_created_document(self, move, data):
         """Check a created draft and post it when the backend's policy says so. A difference of
-        totals, a locked period or a refusal of Odoo's posting keeps it draft: an exception says
-        why and the event fails, so that *Reprocess* tries again once it is fixed."""
+        totals, a locked period, a customer on credit hold or a refusal of Odoo's posting keeps
+        it draft: an exception says why and the event fails, so that *Reprocess* tries again once
+        it is fixed (a held invoice may also be posted by a person, with a reason)."""
         fingerprint = f"document:{move.finance_sync_origin_external_id}"
         if data.get("totals"):
             differences = documents_lib.totals_differences(
@@ -360,11 +361,26 @@ class FinanceSyncInboundEvent(models.Model):
             )
             self._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
             return "failed", note
+        if move._finance_sync_credit_held():
+            # Only a person posts a held customer's invoice, with a reason (the override wizard).
+            note = message(
+                "document_credit_hold",
+                document=move.display_name,
+                customer=move.commercial_partner_id.display_name,
+                reason=move.finance_sync_credit_hold_reason or "-",
+            )
+            self._warn("credit_hold", note, document=move, fingerprint_key=fingerprint)
+            return "failed", note
         try:
             with self.env.cr.savepoint():
                 move.action_post()
         except (UserError, ValidationError) as exc:
             note = message("document_post_failed", document=move.display_name, detail=str(exc))
+            self._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
+            return "failed", note
+        if move.state != "posted":
+            # A posting that asks a person first (a wizard) posted nothing: say so, never "posted".
+            note = message("document_post_failed", document=move.display_name)
             self._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
             return "failed", note
         return "processed", self._created_note(move, "document_state_posted")

@@ -6,7 +6,7 @@ from odoo.fields import Domain
 
 from .. import const
 from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS
-from ..utils import check_access_after_move
+from ..utils import MAPPING_SUMMARY, check_access_after_move, switched_on
 
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
 # Each kind maps records of its own model: the model of a Record says its kind.
@@ -123,8 +123,7 @@ class FinanceSyncMapping(models.Model):
             )
         mappings = created - self.browse(draft.id for draft in completed.values())
         # Callers creating lines in bulk (Find unmapped) post their own summary.
-        quiet = self.env.context.get("finance_sync_mapping_summary")
-        if not quiet:
+        if not switched_on(self.env, MAPPING_SUMMARY):
             mappings._post_to_sets(self.env._("Mapping added: %(kind)s %(record)s → %(code)s"))
         mappings._release_held_jobs()
         return created

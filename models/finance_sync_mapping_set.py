@@ -4,7 +4,7 @@ from odoo.tools import SQL
 
 from ..engine import mapping as mapping_lib
 from ..engine.mapping import DEFAULT_POLICIES, KIND_FIELDS, MAPPING_KINDS
-from ..utils import check_own_companies
+from ..utils import MAPPING_SUMMARY, check_own_companies, switch_on
 
 INVOICE_TYPES = ("out_invoice", "in_invoice", "out_refund", "in_refund")
 
@@ -89,7 +89,7 @@ class FinanceSyncMappingSet(models.Model):
             for res_id in sorted(used.get(kind, ()))
             if res_id and (kind, res_id) not in existing
         ]
-        self.env["finance.sync.mapping"].with_context(finance_sync_mapping_summary=True).create(vals_list)
+        switch_on(self.env["finance.sync.mapping"], MAPPING_SUMMARY).create(vals_list)
         without_code = self.env["finance.sync.mapping"].search_count(
             [("set_id", "=", self.id), ("is_missing", "=", True)]
         )

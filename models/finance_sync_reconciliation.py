@@ -14,7 +14,7 @@ from .. import const
 from ..engine import payload as payload_lib
 from ..engine.messages import message, selection
 from ..errors import InboundRefusal
-from ..utils import check_guarded_fields, compute_message, internal, message_vals
+from ..utils import check_guarded_fields, compute_message, internal, message_vals, without_context_defaults
 
 _logger = logging.getLogger(__name__)
 
@@ -151,6 +151,12 @@ class FinanceSyncReconciliation(models.Model):
                 raise UserError(self.env._("The company must be one of the backend's companies."))
 
     # === CRUD METHODS === #
+
+    @api.model
+    def default_get(self, fields):
+        # A context default never records an outcome (see create).
+        records = without_context_defaults(self, FACT_FIELDS - OPENING_FIELDS)
+        return super(FinanceSyncReconciliation, records).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):

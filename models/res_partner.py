@@ -11,6 +11,7 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
+from ..utils import NO_CAPTURE, switched_on, without_context_defaults
 from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ class ResPartner(models.Model):
         "Credit hold",
         tracking=True,
         copy=False,
-        help="A platform with credit authority put this customer on hold: posting its invoices needs an "
-        "accounting administrator, or a confirmation that is recorded on the invoice.",
+        help="A platform with credit authority put this customer on hold: posting its invoices needs a reason, "
+        "recorded with the poster's name on the invoice; auto-post leaves them draft.",
     )
     finance_sync_credit_hold_reason = fields.Char("Credit hold reason", tracking=True, copy=False)
     finance_sync_credit_decided_at = fields.Datetime(
@@ -90,13 +91,18 @@ class ResPartner(models.Model):
 
     # === CRUD METHODS === #
 
+    @api.model
+    def default_get(self, fields):
+        # A context default never puts a customer on credit hold or lifts it (see create).
+        return super(ResPartner, without_context_defaults(self, CREDIT_HOLD_FIELDS)).default_get(fields)
+
     @api.model_create_multi
     def create(self, vals_list):
         if any(CREDIT_HOLD_FIELDS & vals.keys() for vals in vals_list) and not (
             self.env.su or self.env.user.has_group("account.group_account_manager")
         ):
             raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
-        capture = not self.env.context.get("finance_sync_no_capture")
+        capture = not switched_on(self.env, NO_CAPTURE)
         if capture:
             # A new invoice or delivery address changes its company's master data.
             parents = self.browse({vals["parent_id"] for vals in vals_list if vals.get("parent_id")})
@@ -117,7 +123,7 @@ class ResPartner(models.Model):
             raise AccessError(self.env._("Only accounting administrators may change a customer's credit hold."))
         if {"credit_limit", "finance_sync_credit_hold"} & vals.keys():
             self.commercial_partner_id._finance_sync_note_exposure()  # the exposure carries both
-        if self.env.context.get("finance_sync_no_capture") or not MASTER_FIELDS & vals.keys():
+        if switched_on(self.env, NO_CAPTURE) or not MASTER_FIELDS & vals.keys():
             return super().write(vals)
         commercial = self.commercial_partner_id
         # A contact moved under another company becomes one of its addresses: that company is
@@ -131,7 +137,7 @@ class ResPartner(models.Model):
         return res
 
     def unlink(self):
-        if not self.env.context.get("finance_sync_no_capture"):
+        if not switched_on(self.env, NO_CAPTURE):
             # A deleted address is no longer among its company's addresses.
             (self.commercial_partner_id - self)._finance_sync_note_change()
         return super().unlink()

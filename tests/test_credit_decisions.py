@@ -1,6 +1,7 @@
 """Inbound credit decisions through Odoo's real HTTP server: only a credit authority may send
 them, they set Odoo's own credit limit and a tracked credit hold, older ones are ignored, another
-currency is a conflict; a held customer's invoice needs a recorded override to be posted."""
+currency is a conflict; a held customer's invoice needs a recorded override to be posted, whoever
+posts it (tests/test_credit_hold.py: every posting path)."""
 
 from datetime import timedelta
 
@@ -188,11 +189,18 @@ class TestCreditHoldOnInvoices(InboundCase):
         self.assertIn("Collections in progress", str(notes.body))
         self.assertEqual(notes.author_id, self.billing.partner_id)
 
-    def test_an_accounting_administrator_posts_without_confirmation(self):
+    def test_an_accounting_administrator_is_asked_for_a_reason_too(self):
         invoice = self.draft_invoice()
         self.assertTrue(self.env.user.has_group("account.group_account_manager"))
-        self.assertIs(invoice.action_post(), True, "posted at once: no confirmation asked")
+        action = invoice.action_post()
+        self.assertEqual(action["res_model"], "finance.sync.credit.hold.override", "every override is recorded")
+        self.assertEqual(invoice.state, "draft")
+        self.env["finance.sync.credit.hold.override"].with_context(action["context"]).create(
+            {"reason": "Agreed with the customer's CFO"}
+        ).action_confirm()
         self.assertEqual(invoice.state, "posted")
+        notes = invoice.message_ids.filtered(lambda m: "Agreed with the customer's CFO" in str(m.body))
+        self.assertEqual(notes.author_id, self.env.user.partner_id)
 
     def test_only_accounting_administrators_change_the_hold_by_hand(self):
         contacts = self.make_user("fs_contacts", "account.group_account_invoice", "base.group_partner_manager")

@@ -14,6 +14,7 @@ from odoo.tools import mute_logger
 from odoo.tools.safe_eval import safe_eval
 
 from .. import const
+from ..utils import without_capture
 from .common import FinanceSyncCase
 
 HEALTH_ACTIVITY = "finance_sync.mail_activity_type_health_alert"
@@ -99,8 +100,9 @@ class TestExceptionQueue(FinanceSyncCase):
             self.assertTrue(exc.explanation and exc.suggested_fix, category)
         self.assertEqual(
             self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
-            5,
-            "conflicts, inbound problems, reconciliation mismatches and late deliveries warn; the rest blocks sending",
+            6,
+            "conflicts, inbound problems, reconciliation mismatches, late deliveries and credit holds warn; the rest "
+            "blocks sending",
         )
 
     def test_an_exception_opened_concurrently_asks_for_a_retry(self):
@@ -428,14 +430,14 @@ class TestExceptionQueue(FinanceSyncCase):
         self.dispatch()
         pending = self._create_invoice(post=True)
         Move = self.env["account.move"]
-        quiet = Move.with_context(finance_sync_no_capture=True).create(
+        quiet = without_capture(Move).create(
             {
                 "move_type": "out_invoice",
                 "partner_id": self.partner_a.id,
                 "invoice_line_ids": [(0, 0, {"name": "x", "price_unit": 10.0})],
             }
         )
-        quiet.with_context(finance_sync_no_capture=True).action_post()
+        quiet.action_post()
         draft = self._create_invoice(post=False)
         self.assertEqual(
             [m.finance_sync_status for m in (failed, synced, pending, quiet)],

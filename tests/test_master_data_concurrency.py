@@ -22,6 +22,7 @@ from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
 from ..models.finance_sync_dispatcher import own_transactions
+from ..utils import without_capture
 from .common import registry_shared_with_threads, run_dispatchers
 
 PARTNERS = 8
@@ -71,10 +72,8 @@ class TestPartnerFirstUnderTwoWorkers(BaseCase):
                     "company_ids": [(6, 0, company.ids)],
                 }
             )
-            partners = (
-                env["res.partner"]
-                .with_context(finance_sync_no_capture=True)
-                .create([{"name": f"Partner first {i}", "customer_rank": 1} for i in range(PARTNERS)])
+            partners = without_capture(env["res.partner"]).create(
+                [{"name": f"Partner first {i}", "customer_rank": 1} for i in range(PARTNERS)]
             )
             partner_jobs = partners._finance_sync_capture_master(
                 {p.id: backend for p in partners}, company=company, only_changed=False
@@ -159,7 +158,7 @@ class TestPartnerCapturedTwiceAtOnce(BaseCase):
                     "company_ids": [(6, 0, company.ids)],
                 }
             )
-            partner = env["res.partner"].with_context(finance_sync_no_capture=True).create({"name": "Twice"})
+            partner = without_capture(env["res.partner"]).create({"name": "Twice"})
             backend_id, partner_id, company_id = backend.id, partner.id, company.id
             cr.commit()
         outcome = []

@@ -15,6 +15,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
 from ..engine import payload as payload_lib
+from ..utils import without_capture
 from .common import FinanceSyncCase
 
 
@@ -551,14 +552,13 @@ class TestCaptureWithoutSyncRights(FinanceSyncCase):
 class TestBackfill(FinanceSyncCase):
     def test_existing_documents_are_sent_once_oldest_first_to_that_backend_only(self):
         other = self.create_backend("Treasury", path="/treasury")
-        quiet = self.env["account.move"].with_context(finance_sync_no_capture=True)
-        old = quiet.browse()
+        old = self.env["account.move"]
         for day in ("2026-03-05", "2026-03-01", "2026-03-03"):
             move = self._create_invoice(post=False, invoice_date=day, date=day)
-            move.with_context(finance_sync_no_capture=True).action_post()
+            without_capture(move).action_post()
             old |= move
         outside = self._create_invoice(post=False, invoice_date="2026-05-01", date="2026-05-01")
-        outside.with_context(finance_sync_no_capture=True).action_post()
+        without_capture(outside).action_post()
         sent = self._create_invoice(post=True, invoice_date="2026-03-02", date="2026-03-02")  # heard already
         self.assertFalse(self.Job.search([("move_id", "in", old.ids)]))
         wizard = self.env["finance.sync.backfill"].create(

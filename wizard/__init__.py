@@ -1,4 +1,5 @@
 from . import (
+    account_validate_move,
     base_partner_merge_automatic_wizard,
     finance_sync_backfill,
     finance_sync_credit_hold_override,

@@ -83,6 +83,10 @@ EXPLANATIONS = {
         "The platform must know the document's partner before the document, and the partner's own event "
         "could not be delivered, so the document waits for it."
     ),
+    "credit_hold": _lt(
+        "A platform with credit authority put the customer on credit hold, so the invoice was kept as draft "
+        "instead of being posted."
+    ),
 }
 FIXES = {
     "missing_mapping": _lt(
@@ -116,6 +120,11 @@ FIXES = {
         "Open the partner's job to see why it was not delivered and fix that; then press Retry: the partner "
         "goes first and the document follows."
     ),
+    "credit_hold": _lt(
+        "Post the invoice with Confirm if it should be posted: it asks why the hold is overridden and records the "
+        "reason in the invoice's chatter (this exception then resolves itself). Or wait until the credit platform "
+        "lifts the hold and reprocess the event."
+    ),
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 MAPPING_EDITOR_GROUP = "finance_sync.finance_sync_group_mapping_editor"
@@ -130,6 +139,7 @@ FIX_RIGHTS = {
     "warehouse_schema": ADMIN_GROUP,
     "reconciliation": ADMIN_GROUP,
     "late_delivery": ADMIN_GROUP,
+    "credit_hold": ADMIN_GROUP,
 }
 ASK_FIXES = {
     "missing_mapping": _lt(
@@ -161,16 +171,10 @@ ASK_FIXES = {
         "Look at the linked jobs: press Retry on the failed ones. If the backend is paused or its settings hold "
         "them, ask %(who)s. This exception resolves itself once they are delivered."
     ),
-    "credit_hold": (
-        _lt(
-            "A platform with credit authority put the customer on credit hold, so the invoice was kept as draft "
-            "instead of being posted."
-        ),
-        _lt(
-            "Post the invoice with Confirm: it asks why the hold is overridden and records the reason in the "
-            "invoice's chatter (this exception then resolves itself). Or wait until the credit platform lifts the "
-            "hold and reprocess the event."
-        ),
+    "credit_hold": _lt(
+        "Post the invoice with Confirm if it should be posted: it asks why the hold is overridden and records the "
+        "reason in the invoice's chatter (this exception then resolves itself). Or wait until the credit platform "
+        "lifts the hold and ask %(who)s to reprocess the event (only Finance Sync administrators may)."
     ),
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the

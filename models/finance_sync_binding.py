@@ -44,7 +44,8 @@ class FinanceSyncBinding(models.Model):
         # A binding says which document a platform's id designates: what its payments pay, what
         # its approvals post. Only the module binds (``_bind``, and the SQL insert of a document a
         # platform created, which checks the same guard).
-        check_guarded_fields(self, {fname for vals in vals_list for fname in vals})
+        # Whatever the values (context defaults fill them too), creating one is binding.
+        check_guarded_fields(self, {"backend_id", "external_id"} | {fname for vals in vals_list for fname in vals})
         return super().create(vals_list)
 
     def write(self, vals):

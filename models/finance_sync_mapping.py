@@ -107,7 +107,10 @@ class FinanceSyncMapping(models.Model):
                 vals["external_code"] = vals["external_code"].strip()
         # A line with a code in a set an authority reads is accounting configuration; a draft line
         # (no code yet, as Find unmapped adds) resolves nothing until its code is written.
-        coded_sets = {vals.get("set_id") for vals in vals_list if (vals.get("external_code") or "").strip()}
+        # Context defaults (default_set_id, default_external_code) count as given.
+        defaults = self.default_get(["set_id", "external_code"])
+        coded = [defaults | vals for vals in vals_list]
+        coded_sets = {vals.get("set_id") for vals in coded if (vals.get("external_code") or "").strip()}
         self.env["finance.sync.mapping.set"].browse([s for s in coded_sets if s])._check_authority_rights()
         # A line for a record that already has a draft line in the set (Find unmapped drafts
         # them) completes that draft instead of colliding with it: imports fill drafts in.

@@ -28,7 +28,8 @@ class FinanceSyncMappingPolicy(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        set_ids = {vals["set_id"] for vals in vals_list if vals.get("set_id")}
+        default = self.default_get(["set_id"]).get("set_id")  # a context default counts as given
+        set_ids = {vals.get("set_id", default) for vals in vals_list} - {None, False}
         self.env["finance.sync.mapping.set"].browse(list(set_ids))._check_authority_rights()
         policies = super().create(vals_list)
         for policy in policies.filtered(lambda p: p.set_id.sudo().backend_ids):

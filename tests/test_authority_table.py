@@ -190,6 +190,15 @@ def mapping_rows(name, set_name, authority):
             ),
             lines(set_name),
         ),
+        Row(
+            f"{authority}: a new mapping through a context default",
+            lambda t, env: (
+                env["finance.sync.mapping"]
+                .with_context(default_set_id=t.mapping_sets[set_name].id, default_external_code="4100")
+                .create({"kind": "account", "account_id": t.other_account.id})
+            ),
+            lines(set_name),
+        ),
         Row(f"{authority}: delete a mapping", lambda t, env: line(set_name, "4000")(t, env).unlink(), lines(set_name)),
         Row(
             f"{authority}: a policy",
@@ -235,6 +244,7 @@ ROWS = [
         read("payer", "payment_authority_bills"),
     ),
     Row("payment: withdraw it", write("payer", payment_authority=False), read("payer", "payment_authority")),
+    Row("payment: copy a payment authority", call("payer", "copy"), rows_of("finance_sync_backend")),
     *secret_rows("payer", "payment"),
     # --- document source
     Row(
@@ -261,6 +271,16 @@ ROWS = [
     Row(
         "documents: withdraw it", write("source", document_source_bills=False), read("source", "document_source_bills")
     ),
+    Row(
+        "documents: create a document source through a context default",
+        lambda t, env: (
+            env["finance.sync.backend"]
+            .with_context(default_document_source_bills=True)
+            .create({"name": "Defaulted", "signing_secret": NEW_SECRET})
+        ),
+        rows_of("finance_sync_backend"),
+    ),
+    Row("documents: copy a document source", call("source", "copy"), rows_of("finance_sync_backend")),
     *secret_rows("source", "documents"),
     *mapping_rows("source", "codes", "documents"),
     # --- credit authority
@@ -270,6 +290,7 @@ ROWS = [
         read("plain", "credit_authority"),
     ),
     Row("credit: withdraw it", write("creditor", credit_authority=False), read("creditor", "credit_authority")),
+    Row("credit: copy a credit authority", call("creditor", "copy"), rows_of("finance_sync_backend")),
     *secret_rows("creditor", "credit"),
     *mapping_rows("creditor", "risk", "credit"),
     # --- a backend that is no authority: its connection is the Finance Sync administrators'
@@ -365,6 +386,23 @@ ROWS = [
                 "move_id": t.draft_bill.id,
                 "external_id": "bill_future",
             }
+        ),
+        rows_of("finance_sync_binding"),
+        NOBODY,
+    ),
+    Row(
+        "bindings: plant one through context defaults",
+        lambda t, env: (
+            env["finance.sync.binding"]
+            .with_context(
+                default_backend_id=t.backends["source"].id,
+                default_company_id=t.company.id,
+                default_res_model="account.move",
+                default_res_id=t.draft_bill.id,
+                default_move_id=t.draft_bill.id,
+                default_external_id="bill_future",
+            )
+            .create({})
         ),
         rows_of("finance_sync_binding"),
         NOBODY,

@@ -1037,7 +1037,10 @@ class FinanceSyncBackend(models.Model):
         """
         if create:
             vals = self._add_missing_default_values(vals)
-            changes = {self.browse(): self.browse()._authority_changes(vals, before=self._plain_defaults())}
+            changed = self.browse()._authority_changes(vals, before=self._plain_defaults())
+            for authority in self.browse()._authorities(vals):  # creating an authority, whatever the defaults
+                changed.setdefault(authority, [self._fields[flag].string for flag in AUTHORITY_FLAGS[authority]])
+            changes = {self.browse(): changed}
         else:
             changes = {backend: backend._authority_changes(vals) for backend in self}
             changes = {backend: changed for backend, changed in changes.items() if changed}
@@ -1060,11 +1063,15 @@ class FinanceSyncBackend(models.Model):
 
     @api.model
     def _plain_defaults(self):
-        """The values of a backend created with nothing given (no context defaults), for the
-        fields of ``AUTHORITY_FIELDS``."""
+        """The values of a backend created with nothing given, for the fields of
+        ``AUTHORITY_FIELDS``: the fields' own defaults, never a context default nor a default
+        a user saved (``ir.default``), which anyone may set for themselves."""
         plain = self.with_context({k: v for k, v in self.env.context.items() if not k.startswith("default_")})
-        fnames = [fname for fname in AUTHORITY_FIELDS if fname in self._fields]
-        return dict.fromkeys(fnames, False) | plain.default_get(fnames)
+        return {
+            fname: field.default(plain) if field.default else False
+            for fname, field in ((fname, self._fields.get(fname)) for fname in AUTHORITY_FIELDS)
+            if field
+        }
 
     def _differs(self, fname, vals, before=None):
         """Whether writing ``vals[fname]`` changes this backend's value (or ``before[fname]``). A

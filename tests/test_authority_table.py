@@ -280,7 +280,23 @@ ROWS = [
         ),
         rows_of("finance_sync_backend"),
     ),
+    Row(
+        "documents: preset the posting policy through a default of one's own",
+        lambda t, env: (
+            env["ir.default"].set("finance.sync.backend", "document_posting_policy", "immediate", user_id=True),
+            env["finance.sync.backend"].create({"name": "Preset policy"}),
+        ),
+        rows_of("finance_sync_backend"),
+    ),
     Row("documents: copy a document source", call("source", "copy"), rows_of("finance_sync_backend")),
+    Row(
+        "documents: create a document source through a default of one's own",
+        lambda t, env: (
+            env["ir.default"].set("finance.sync.backend", "document_source_bills", True, user_id=True),
+            env["finance.sync.backend"].create({"name": "Saved default"}),
+        ),
+        rows_of("finance_sync_backend"),
+    ),
     *secret_rows("source", "documents"),
     *mapping_rows("source", "codes", "documents"),
     # --- credit authority

@@ -144,16 +144,24 @@ def _verify(backend, body):
 
 
 def _parse(body, backend):
-    """7. JSON that PostgreSQL can store, then the event's schema, then its amounts against their
-    currency's decimal places. Returns the event."""
+    """7. JSON that PostgreSQL can store, then the event's schema, then whether this backend may
+    send it at all (an event only an authority sends, from a backend that is not that authority:
+    the same answer for every authority), then its amounts against their currency's decimal
+    places. Returns the event."""
     try:
         payload = inbound.parse_json(body, max_depth=const.INBOUND_MAX_JSON_DEPTH)
     except inbound.MalformedJSON as exc:
         raise _Refusal(400, exc.code, exc.message) from None
     try:
         inbound.validate(payload)
+    except inbound.InvalidEvent as exc:
+        raise _Refusal(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations]) from None
+    refusal = backend._may_receive(payload["type"])
+    if refusal:
+        code, note = refusal
+        raise _Refusal(422, code, str(note), errors=[])
+    try:
         backend.env["finance.sync.inbound.event"]._check_amount_precision(payload)
-        backend.env["finance.sync.inbound.event"]._check_authority(backend, payload)
     except inbound.InvalidEvent as exc:
         raise _Refusal(422, exc.code, exc.message, errors=[v.as_dict() for v in exc.violations]) from None
     return payload

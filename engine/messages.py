@@ -224,6 +224,7 @@ TEMPLATES = {
     "credit_older": _lt("Older than the credit decision already recorded (%(date)s)."),
     "credit_currency": _lt("Credit limit in %(currency)s, but the company's currency is %(company_currency)s."),
     "credit_applied": _lt("Credit limit %(limit)s %(currency)s, hold %(hold)s, applied to %(partner)s."),
+    "credit_authority_off": _lt("%(backend)s is not the credit authority: Odoo takes no credit decision from it."),
 }
 
 

@@ -54,19 +54,62 @@ INTERNAL_FIELDS = {
     "circuit_reset_at",
     "signing_secret_unseen",
     "warehouse_password_encrypted",
+    "is_document_source",  # computed from the document source flags, never written
+}
+
+# --- Authorities -------------------------------------------------------------------------------
+# A platform's word moves money (payment authority), writes documents into the ledger (document
+# source) or sets customers' credit (credit authority) only when its backend is that authority.
+# Making it one, and everything its word then depends on, is an accounting administrator's
+# decision: a Finance Sync administrator configures connections, never authority.
+PAYMENT, DOCUMENTS, CREDIT = "payment", "documents", "credit"
+AUTHORITIES = (PAYMENT, DOCUMENTS, CREDIT)
+# What makes a backend each authority: these flags, which only accounting administrators set,
+# and nothing else (no computed or stored copy of them).
+AUTHORITY_FLAGS = {
+    PAYMENT: ("payment_authority",),
+    DOCUMENTS: ("document_source_invoices", "document_source_bills"),
+    CREDIT: ("credit_authority",),
+}
+# {field: authority}: what each authority depends on, in one place. ``_check_authority_fields``
+# applies it on every path (create, write, the inverses of the write-only secrets, copy, and the
+# actions that renew the webhook token or reveal a secret). A field of one authority (a string)
+# makes it or says what its word does: changing it needs accounting administrator rights on every
+# backend. A field of several (a tuple) needs them while the backend is, or becomes, one of those:
+# whoever knows its secrets or its webhook token speaks in its name; its companies and its mapping
+# set decide where its documents are booked and whose credit it decides.
+AUTHORITY_FIELDS = {
+    "payment_authority": PAYMENT,
+    "payment_journal_id": PAYMENT,
+    "payment_authority_invoices": PAYMENT,
+    "payment_authority_bills": PAYMENT,
+    "payment_authority_refunds": PAYMENT,
+    "document_source_invoices": DOCUMENTS,
+    "document_source_bills": DOCUMENTS,
+    "document_posting_policy": DOCUMENTS,
+    "document_sale_journal_id": DOCUMENTS,
+    "document_purchase_journal_id": DOCUMENTS,
+    "credit_authority": CREDIT,
+    "signing_secret": AUTHORITIES,
+    "signing_overlap_hours": AUTHORITIES,
+    "auth_username": AUTHORITIES,
+    "auth_secret": AUTHORITIES,
+    "webhook_token": AUTHORITIES,
+    "company_ids": AUTHORITIES,
+    "mapping_set_id": (DOCUMENTS, CREDIT),
+}
+# Inbound events only an authority may send: {event type: (authority, flags of which one must be
+# set)}. Any other event may come from any backend: a payment.status is recorded from every
+# platform, and only a payment authority's succeeded payments are registered, for the kinds of
+# documents it pays (finance.sync.external.payment._register_payment).
+INBOUND_AUTHORITIES = {
+    const.INBOUND_INVOICE_CREATE: (DOCUMENTS, ("document_source_invoices",)),
+    const.INBOUND_BILL_CREATE: (DOCUMENTS, ("document_source_bills",)),
+    const.INBOUND_APPROVAL_STATUS: (DOCUMENTS, AUTHORITY_FLAGS[DOCUMENTS]),
+    const.INBOUND_PARTNER_CREDIT: (CREDIT, AUTHORITY_FLAGS[CREDIT]),
 }
 # Where the backend connects: never with a control, invisible or white space character in them.
 ADDRESS_FIELDS = ("endpoint_url", "warehouse_host")
-# Whoever sets these decides which payments Odoo registers: accounting administrators only.
-PAYMENT_AUTHORITY_FIELDS = (
-    "payment_authority",
-    "payment_journal_id",
-    "payment_authority_invoices",
-    "payment_authority_bills",
-    "payment_authority_refunds",
-)
-# Whoever knows the secrets of a payment authority can sign a payment it registers.
-PAYMENT_AUTHORITY_SECRETS = ("signing_secret", "signing_overlap_hours", "auth_username", "auth_secret")
 ACCOUNTING_ADMIN_GROUP = "account.group_account_manager"
 
 
@@ -299,7 +342,13 @@ class FinanceSyncBackend(models.Model):
     )
     can_manage_payment_authority = fields.Boolean(
         compute="_compute_can_manage_payment_authority",
-        help="Whether the current user may change the payment authority settings and its secrets.",
+        help="Whether the current user may make a backend an authority (payment, documents, credit) and change "
+        "what an authority depends on (its secrets, webhook token, companies, mapping set).",
+    )
+    is_authority = fields.Boolean(
+        compute="_compute_is_authority",
+        help="The platform's word moves money, creates documents or sets credit in Odoo: its settings and secrets "
+        "are the accounting administrators'.",
     )
     inbound_event_count = fields.Integer(compute="_compute_inbound_event_count")
 
@@ -581,6 +630,11 @@ class FinanceSyncBackend(models.Model):
     def _compute_can_manage_payment_authority(self):
         self.can_manage_payment_authority = self._may_manage_payment_authority()
 
+    @api.depends(*(flag for flags in AUTHORITY_FLAGS.values() for flag in flags))
+    def _compute_is_authority(self):
+        for backend in self:
+            backend.is_authority = bool(backend._authorities())
+
     @api.depends("webhook_token")
     def _compute_inbound_url(self):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
@@ -651,18 +705,17 @@ class FinanceSyncBackend(models.Model):
 
     @api.model
     def default_get(self, fields):
-        # A context default never sets what only the module or an accounting administrator may.
-        guarded = INTERNAL_FIELDS | {*PAYMENT_AUTHORITY_FIELDS, *PAYMENT_AUTHORITY_SECRETS}
-        return super(FinanceSyncBackend, without_context_defaults(self, guarded)).default_get(fields)
+        # A context default never sets what only the module sets (what an authority depends on
+        # is given or not: _check_authority_fields counts defaults as given).
+        return super(FinanceSyncBackend, without_context_defaults(self, INTERNAL_FIELDS)).default_get(fields)
 
     @api.model_create_multi
     def create(self, vals_list):
-        generated = []
+        generated, changes = [], []
         for vals in vals_list:
             check_guarded_fields(self, vals, INTERNAL_FIELDS)
             self._check_address_characters(vals)
-            if any(vals.get(fname) for fname in PAYMENT_AUTHORITY_FIELDS if fname != "payment_authority_invoices"):
-                self._check_payment_authority_rights()
+            changes.append(self._check_authority_fields(vals, create=True)[self.browse()])
             generated.append(vals.get("signing_enabled", True) and not vals.get("signing_secret"))
             if generated[-1]:
                 vals["signing_secret"] = signing.generate_secret()
@@ -671,21 +724,24 @@ class FinanceSyncBackend(models.Model):
         unseen = backends.browse(b.id for b, gen in zip(backends, generated, strict=True) if gen)
         internal(unseen.sudo()).write({"signing_secret_unseen": True})
         backends._grant_inbound_user_companies()
-        for backend in backends.filtered("payment_authority"):
-            backend._post_security_change(self.env._("created this backend as a payment authority"))
+        for backend, changed in zip(backends, changes, strict=True):
+            authorities = [authority for authority in AUTHORITIES if authority in backend._authorities()]
+            if authorities:
+                backend._post_security_change(self.env._("created this backend"), authorities)
+            elif changed:
+                backend._post_security_change(self.env._("created this backend"), list(changed))
         return backends
 
     def write(self, vals):
         check_guarded_fields(self, vals, INTERNAL_FIELDS)
         self._check_address_characters(vals)
-        changes = self._get_payment_authority_changes(vals)
-        if changes:
-            self._check_payment_authority_rights()
+        changes = self._check_authority_fields(vals)
         res = super().write(vals)
         # A company added is one whose documents the backend will receive: the user works there too.
         check_access_after_move(self, vals, ("company_ids",))
-        for backend, labels in changes.items():
-            backend._post_security_change(self.env._("changed %s", ", ".join(labels)), notify=True)
+        for backend, changed in changes.items():
+            labels = list(dict.fromkeys(label for labels in changed.values() for label in labels))
+            backend._post_security_change(self.env._("changed %s", ", ".join(labels)), list(changed))
         if "company_ids" in vals:
             self._grant_inbound_user_companies()
         if "mapping_set_id" in vals or any(key.startswith("profile_") for key in vals):
@@ -763,11 +819,14 @@ class FinanceSyncBackend(models.Model):
         """Give these backends a new inbound webhook URL: the old one stops answering at once, so
         the platform must be given the new one. Tokens are always generated, never typed."""
         self.check_access("write")
-        if any(backend._is_authority() for backend in self):
-            self._check_payment_authority_rights()
-        for backend in self:
-            internal(backend).write({"webhook_token": new_webhook_token()})
-            backend._post_security_change(self.env._("regenerated the webhook token (the inbound URL changed)"))
+        tokens = {backend: new_webhook_token() for backend in self}
+        for backend, token in tokens.items():
+            backend._check_authority_fields({"webhook_token": token})
+        for backend, token in tokens.items():
+            internal(backend).write({"webhook_token": token})
+            backend._post_security_change(
+                self.env._("regenerated the webhook token (the inbound URL changed)"), backend._authorities()
+            )
         return True
 
     def action_test_connection(self):
@@ -882,8 +941,8 @@ class FinanceSyncBackend(models.Model):
         verify what Odoo sends. The chatter says who saw it."""
         self.ensure_one()
         self.check_access("write")
-        if self._is_authority():
-            self._check_payment_authority_rights()
+        # Whoever sees the secret can sign in this backend's name, as whoever chooses it.
+        self._check_authority_fields({"signing_secret": "reveal"})
         if not self.signing_secret_unseen:
             raise UserError(
                 self.env._(
@@ -985,72 +1044,166 @@ class FinanceSyncBackend(models.Model):
             return []
         return move_types(self.payment_authority_invoices, self.payment_authority_bills, self.payment_authority_refunds)
 
-    # --- payment authority: segregation of duties ---------------------------------------------
+    # --- authorities: segregation of duties ----------------------------------------------------
 
     def _may_manage_payment_authority(self):
-        """Accounting administrators who are also Finance Sync administrators (or the system)."""
+        """Accounting administrators who are also Finance Sync administrators (or the system):
+        who may make a backend an authority and change what an authority depends on."""
         user = self.env.user
         return self.env.su or (
             user.has_group(ACCOUNTING_ADMIN_GROUP) and user.has_group("finance_sync.finance_sync_group_admin")
         )
 
-    def _check_payment_authority_rights(self):
-        """Raise AccessError unless the user may change payment authority settings and secrets."""
-        if not self._may_manage_payment_authority():
-            raise AccessError(
-                self.env._(
-                    "Only accounting administrators (who are also Finance Sync administrators) may make a platform "
-                    "the payment authority, choose its journal or the documents it pays, or change the secrets "
-                    "and webhook token of a payment authority."
-                )
-            )
+    def _authorities(self, vals=None):
+        """The authorities this backend is (``AUTHORITY_FLAGS``), or is once ``vals`` are written;
+        an empty recordset is a backend about to be created from ``vals``."""
+        vals = vals or {}
+        return {
+            authority
+            for authority, flags in AUTHORITY_FLAGS.items()
+            if any(vals[flag] if flag in vals else self[flag] for flag in flags)
+        }
 
-    def _is_authority(self, vals=None):
-        """Whether this backend is, or becomes through ``vals``, a platform whose word moves money
-        or documents in Odoo (a payment authority; document sources and credit authorities too):
-        whoever knows its secrets can act in its name, so its secrets and webhook token need the
-        rights of an accounting administrator."""
-        self.ensure_one()
-        return bool(self.payment_authority or (vals or {}).get("payment_authority"))
+    def _check_authority_fields(self, vals, create=False):
+        """The one guard of ``AUTHORITY_FIELDS``: raise AccessError, naming each authority
+        concerned, unless the user may make every change ``vals`` makes to what an authority
+        depends on. ``self`` are the backends written or, with ``create``, nothing yet: a
+        backend created from ``vals`` (context defaults included) is compared with one created
+        from nothing.
 
-    def _get_payment_authority_changes(self, vals):
-        """{backend: [labels of the fields ``vals`` changes]} for the changes that need accounting
-        administrator rights: payment authority settings, and the secrets of an authority
-        (``_is_authority``)."""
-        changes = {}
-        for backend in self:
-            fnames = [fname for fname in PAYMENT_AUTHORITY_FIELDS if fname in vals and backend._differs(fname, vals)]
-            if backend._is_authority(vals):
-                fnames += [
-                    fname
-                    for fname in PAYMENT_AUTHORITY_SECRETS
-                    if fname in vals and (vals[fname] if fname in SECRET_FIELDS else backend._differs(fname, vals))
-                ]
-            if fnames:
-                changes[backend] = [self._fields[fname].string for fname in fnames]
+        :return: {backend: {authority: [labels of the fields changed]}}, the changed backends
+            only; with ``create``, {empty recordset: {...}}
+        """
+        if create:
+            vals = self._add_missing_default_values(vals)
+            changed = self.browse()._authority_changes(vals, before=self._plain_defaults())
+            for authority in self.browse()._authorities(vals):  # creating an authority, whatever the defaults
+                changed.setdefault(authority, [self._fields[flag].string for flag in AUTHORITY_FLAGS[authority]])
+            changes = {self.browse(): changed}
+        else:
+            changes = {backend: backend._authority_changes(vals) for backend in self}
+            changes = {backend: changed for backend, changed in changes.items() if changed}
+        concerned = {authority for changed in changes.values() for authority in changed}
+        if concerned and not self._may_manage_payment_authority():
+            raise AccessError(self._authority_refusal(concerned))
         return changes
 
-    def _differs(self, fname, vals):
-        """Whether writing ``vals[fname]`` changes this backend's value."""
-        current, value = self[fname], vals[fname]
-        if self._fields[fname].type == "many2one":
-            return current.id != (value or False)
-        return (current or False) != (value or False)
+    def _authority_changes(self, vals, before=None):
+        """{authority: [labels]} of the fields of ``AUTHORITY_FIELDS`` that ``vals`` changes on this
+        backend (or, with ``before``, on a new backend whose values would otherwise be ``before``)."""
+        held = self._authorities(before) | self._authorities(vals)
+        changes = {}
+        for fname, owner in AUTHORITY_FIELDS.items():
+            if fname not in vals or fname not in self._fields or not self._differs(fname, vals, before):
+                continue
+            for authority in (owner,) if isinstance(owner, str) else held.intersection(owner):
+                changes.setdefault(authority, []).append(self._fields[fname].string)
+        return changes
 
-    def _post_security_change(self, what, notify=None):
-        """Write a change that concerns payment authority to the chatter; when the backend is
-        (or was, ``notify``) the payment authority, the accounting administrators of its
-        companies are notified, so that no one changes who registers payments unseen."""
+    @api.model
+    def _plain_defaults(self):
+        """The values of a backend created with nothing given, for the fields of
+        ``AUTHORITY_FIELDS``: the fields' own defaults, never a context default nor a default
+        a user saved (``ir.default``), which anyone may set for themselves."""
+        plain = self.with_context({k: v for k, v in self.env.context.items() if not k.startswith("default_")})
+        return {
+            fname: field.default(plain) if field.default else False
+            for fname, field in ((fname, self._fields.get(fname)) for fname in AUTHORITY_FIELDS)
+            if field
+        }
+
+    def _differs(self, fname, vals, before=None):
+        """Whether writing ``vals[fname]`` changes this backend's value (or ``before[fname]``). A
+        write-only secret changes whenever one is given."""
+        if fname in SECRET_FIELDS or fname == "webhook_token":
+            return bool(vals[fname])
+        field = self._fields[fname]
+        current = self[fname] if before is None else before.get(fname)
+        new = field.convert_to_cache(vals[fname], self, validate=False)
+        old = field.convert_to_cache(current, self, validate=False)
+        if field.type in ("one2many", "many2many"):
+            return set(old) != set(new)
+        return (old or False) != (new or False)
+
+    def _authority_refusal(self, authorities):
+        """Why the user may not make the changes that concern ``authorities``: one sentence per
+        authority, each naming its own."""
+        sentences = {
+            PAYMENT: self.env._(
+                "Only accounting administrators (who are also Finance Sync administrators) may make a platform the "
+                "payment authority, choose its journal or the documents it pays, or change the secrets, webhook "
+                "token or companies of a payment authority."
+            ),
+            DOCUMENTS: self.env._(
+                "Only accounting administrators (who are also Finance Sync administrators) may make a platform a "
+                "document source, choose the documents it creates, their posting and journals, or change the "
+                "secrets, webhook token, companies or mapping set of a document source (and that set's mappings "
+                "and policies)."
+            ),
+            CREDIT: self.env._(
+                "Only accounting administrators (who are also Finance Sync administrators) may make a platform the "
+                "credit authority, or change the secrets, webhook token, companies or mapping set of a credit "
+                "authority (and that set's mappings and policies)."
+            ),
+        }
+        return "\n".join(sentences[authority] for authority in AUTHORITIES if authority in authorities)
+
+    def _check_authority_rights(self, authorities):
+        """Raise AccessError unless the user may act for ``authorities`` (e.g. change the mapping
+        set an authority reads the platform's codes through)."""
+        if authorities and not self._may_manage_payment_authority():
+            raise AccessError(self._authority_refusal(set(authorities)))
+
+    @api.model
+    def _check_mapping_set_rights(self, mapping_sets):
+        """Raise AccessError unless the user may change ``mapping_sets`` (their mappings and
+        policies): those an authority reads its platform's codes through (the authorities of
+        ``mapping_set_id`` in ``AUTHORITY_FIELDS``) are accounting configuration."""
+        readers = AUTHORITY_FIELDS["mapping_set_id"]
+        backends = mapping_sets.sudo().with_context(active_test=False).backend_ids
+        self._check_authority_rights({a for backend in backends for a in backend._authorities() if a in readers})
+
+    def _authority_labels(self, authorities):
+        labels = {
+            PAYMENT: self.env._("Payment authority"),
+            DOCUMENTS: self.env._("Document source"),
+            CREDIT: self.env._("Credit authority"),
+        }
+        return [labels[authority] for authority in AUTHORITIES if authority in authorities]
+
+    def _post_security_change(self, what, authorities):
+        """Write a change that concerns ``authorities`` (what the backend is, was or becomes) to
+        the chatter, naming them, and notify the accounting administrators of its companies, so
+        that nobody changes unseen what a platform's word does in Odoo."""
         self.ensure_one()
         body = self.env._("%(user)s %(what)s.", user=self.env.user.name, what=what)
         partners = self.env["res.partner"]
-        if notify or self.payment_authority:
+        labels = self._authority_labels(authorities)
+        if labels:
             admins = self.env.ref(ACCOUNTING_ADMIN_GROUP).sudo().all_user_ids
             partners = admins.filtered(
                 lambda u: u.active and not u.share and u.company_ids & self.company_ids
             ).partner_id
-            body = self.env._("Payment authority: %s", body)
+            body = self.env._("%(authorities)s: %(body)s", authorities=", ".join(labels), body=body)
         self.message_post(body=body, partner_ids=partners.ids, subtype_xmlid="mail.mt_note")
+
+    # --- inbound events only an authority sends ---------------------------------------------------
+
+    def _may_receive(self, event_type):
+        """Whether this backend's platform may send ``event_type`` (``INBOUND_AUTHORITIES``): None
+        when it may, else (error code, message) naming the authority it lacks. Asked by the
+        webhook before anything is stored (422), and again whenever an event is applied."""
+        self.ensure_one()
+        authority, flags = INBOUND_AUTHORITIES.get(event_type, (None, ()))
+        if not authority or any(self[flag] for flag in flags):
+            return None
+        if authority == CREDIT:
+            return "not_credit_authority", message("credit_authority_off", backend=self.name)
+        kinds = {
+            const.INBOUND_INVOICE_CREATE: "customer invoices",
+            const.INBOUND_BILL_CREATE: "vendor bills",
+        }.get(event_type, "documents")
+        return "not_document_source", message("document_source_off", backend=self.name, kinds=kinds)
 
     def _get_scope_payment_types(self):
         self.ensure_one()

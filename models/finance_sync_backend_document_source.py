@@ -2,25 +2,14 @@
 Odoo (``invoice.create``, ``bill.create``, ``approval.status`` inbound events).
 
 Segregation of duties, as for the payment authority: whoever configures a connection (Finance
-Sync administrator) must not thereby be able to create documents in the ledger. Enabling a kind
-of documents, choosing the posting policy or the journals, and, while the backend is a document
-source, changing its secrets or webhook token need accounting administrator rights."""
+Sync administrator) must not thereby be able to create documents in the ledger. What a document
+source depends on (its flags, posting policy, journals and, while it is one, its secrets, webhook
+token, companies and mapping set) is listed in ``AUTHORITY_FIELDS`` and guarded by the backend's
+one guard (``_check_authority_fields``)."""
 
 from odoo import api, fields, models
 
 from .. import const
-from ..utils import without_context_defaults
-
-# Whoever sets these decides which documents a platform writes into the ledger, and whether
-# they are posted.
-DOCUMENT_SOURCE_FIELDS = (
-    "document_source_invoices",
-    "document_source_bills",
-    "document_posting_policy",
-    "document_sale_journal_id",
-    "document_purchase_journal_id",
-)
-# Whoever knows these can sign a document the platform creates.
 
 
 class FinanceSyncBackend(models.Model):
@@ -41,7 +30,11 @@ class FinanceSyncBackend(models.Model):
         "expenses in Odoo (bill.create), once per external id. Only accounting administrators may change this.",
     )
     is_document_source = fields.Boolean(
-        "Document source", compute="_compute_is_document_source", store=True, help="The platform creates documents."
+        "Document source",
+        compute="_compute_is_document_source",
+        store=True,
+        help="The platform creates documents. Shown and searched only: what a platform may do follows the flags "
+        "above, which only accounting administrators set.",
     )
     document_posting_policy = fields.Selection(
         const.DOCUMENT_POSTING_POLICIES,
@@ -88,33 +81,6 @@ class FinanceSyncBackend(models.Model):
         for backend in self:
             backend.created_document_count = counts.get(backend, 0)
 
-    # === CRUD METHODS === #
-
-    @api.model
-    def default_get(self, fields):
-        # A context default never makes a platform a document source (see create).
-        return super(FinanceSyncBackend, without_context_defaults(self, DOCUMENT_SOURCE_FIELDS)).default_get(fields)
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        if any(
-            vals.get(fname) for vals in vals_list for fname in ("document_source_invoices", "document_source_bills")
-        ):
-            self._check_document_source_rights()
-        backends = super().create(vals_list)
-        for backend in backends.filtered("is_document_source"):
-            backend._post_security_change(self.env._("created this backend as a document source"))
-        return backends
-
-    def write(self, vals):
-        changes = self._get_document_source_changes(vals)
-        if changes:
-            self._check_document_source_rights()
-        res = super().write(vals)
-        for backend, labels in changes.items():
-            backend._post_security_change(self.env._("Document source: changed %s", ", ".join(labels)))
-        return res
-
     # === ACTION METHODS === #
 
     def action_view_created_documents(self):
@@ -129,37 +95,11 @@ class FinanceSyncBackend(models.Model):
 
     # === BUSINESS METHODS === #
 
-    def _check_document_source_rights(self):
-        """Raise AccessError unless the user is an accounting administrator (and a Finance Sync
-        administrator): the same people who may make a platform the payment authority."""
-        self._check_payment_authority_rights()
-
-    def _get_document_source_changes(self, vals):
-        """{backend: [labels]} of the document source settings ``vals`` changes, which need
-        accounting administrator rights (a document source's secrets are guarded through
-        ``_is_authority``)."""
-        changes = {}
-        for backend in self:
-            fnames = [fname for fname in DOCUMENT_SOURCE_FIELDS if fname in vals and backend._differs(fname, vals)]
-            if fnames:
-                changes[backend] = [self._fields[fname].string for fname in fnames]
-        return changes
-
-    def _is_authority(self, vals=None):
-        """Whoever knows a document source's secrets can create invoices or bills in its name."""
-        vals = vals or {}
-        return (
-            super()._is_authority(vals)
-            or self.is_document_source
-            or bool(vals.get("document_source_invoices") or vals.get("document_source_bills"))
-        )
-
-    def _accepts_documents(self, event_type):
-        """Whether this backend's platform may create documents of ``event_type``."""
+    def _accepts_documents(self, move_type):
+        """Whether this backend's platform creates (and decides the approval of) documents of
+        ``move_type``: customer invoices and credit notes, or vendor bills and refunds."""
         self.ensure_one()
-        if event_type == const.INBOUND_INVOICE_CREATE:
-            return self.document_source_invoices
-        return event_type == const.INBOUND_BILL_CREATE and self.document_source_bills
+        return self.document_source_invoices if move_type.startswith("out_") else self.document_source_bills
 
     def _get_document_journal(self, move_type, company):
         """The journal of a document this platform creates in ``company``."""

@@ -2,13 +2,15 @@ from odoo import api, fields, models
 
 from ..engine.messages import message
 from ..errors import InboundRefusal
-from ..utils import check_guarded_fields
+from ..utils import check_guarded_fields, internal
 
 
 class FinanceSyncBinding(models.Model):
     """The id a platform gave one of Odoo's documents (told by a ``delivery.acknowledged``
-    event): one per (backend, document) and one document per (backend, external id).
-    Never rewritten: a wrong binding is deleted, and the next acknowledgement binds again."""
+    event), or the id of a document the platform created (``invoice.create``, ``bill.create``):
+    one per (backend, document) and one document per (backend, external id). Written by the
+    module alone, never by hand; a wrong acknowledgement binding is deleted, and the next
+    acknowledgement binds again."""
 
     _name = "finance.sync.binding"
     _inherit = ["finance.sync.document.link"]
@@ -37,9 +39,26 @@ class FinanceSyncBinding(models.Model):
         "(backend_id, res_model, external_id)", "An external id designates one document per backend."
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # A binding says which document a platform's id designates: what its payments pay, what
+        # its approvals post. Only the module binds (``_bind``, and the SQL insert of a document a
+        # platform created, which checks the same guard).
+        # Whatever the values (context defaults fill them too), creating one is binding.
+        check_guarded_fields(self, {"backend_id", "external_id"} | {fname for vals in vals_list for fname in vals})
+        return super().create(vals_list)
+
     def write(self, vals):
         check_guarded_fields(self, vals)
         return super().write(vals)
+
+    def unlink(self):
+        # The binding of a document a platform created is what makes its creation happen once:
+        # without it, the next delivery of the same external id would create the document again.
+        created = self.sudo().filtered(lambda b: b.move_id and b.move_id.finance_sync_origin_backend_id == b.backend_id)
+        if created:
+            check_guarded_fields(created, ["external_id"])
+        return super().unlink()
 
     @api.model
     def _bind(self, backend, document, external_id, job=None):
@@ -66,7 +85,7 @@ class FinanceSyncBinding(models.Model):
             raise InboundRefusal(
                 "conflict", note, document=document, job=job, fingerprint_key=f"{document._name},{document.id}"
             )
-        return self.create(
+        binding = internal(self).create(
             {
                 "backend_id": backend.id,
                 "company_id": ("company_id" in document and document.company_id.id) or backend.company_ids[:1].id,
@@ -75,3 +94,4 @@ class FinanceSyncBinding(models.Model):
                 "job_id": job.id if job else False,
             }
         )
+        return binding.with_env(self.env)  # without the right to write guarded fields

@@ -170,36 +170,17 @@ class FinanceSyncInboundEvent(models.Model):
         """Refuse, before anything is stored, an amount finer than its currency allows (10.005
         EUR): raise ``inbound.InvalidEvent`` (``amount_precision``). Trailing zeros are fine; an
         unknown currency is left to the handler (a failed event and its exception)."""
-        if payload.get("type") != const.INBOUND_PAYMENT_STATUS:
+        amount_field = {const.INBOUND_PAYMENT_STATUS: "amount", const.INBOUND_PARTNER_CREDIT: "credit_limit"}
+        fname = amount_field.get(payload.get("type"))
+        if not fname:
             return
         data = payload["data"]
         currency = self._find_currency(data["currency"])
-        if currency and inbound.excess_decimals(data["amount"], currency.decimal_places):
+        if currency and inbound.excess_decimals(data[fname], currency.decimal_places):
             reason = (
-                f"amount {data['amount']} has more decimal places than {currency.name} allows "
-                f"({currency.decimal_places})"
+                f"{fname} {data[fname]} has more decimal places than {currency.name} allows ({currency.decimal_places})"
             )
-            raise inbound.InvalidEvent("amount_precision", reason, [inbound.SchemaViolation("/data/amount", reason)])
-
-    @api.model
-    def _check_authority(self, backend, payload):
-        """Refuse, before anything is stored, an event only an authority may send: a credit
-        decision from a backend that is not the credit authority (``not_credit_authority``), or
-        whose credit limit is finer than its currency allows (``amount_precision``)."""
-        if payload.get("type") != const.INBOUND_PARTNER_CREDIT:
-            return
-        if not backend.credit_authority:
-            raise inbound.InvalidEvent(
-                "not_credit_authority",
-                "this platform is not the credit authority: Odoo takes no credit decision from it",
-            )
-        data = payload["data"]
-        currency = self._find_currency(data["currency"])
-        if currency and inbound.excess_decimals(data["credit_limit"], currency.decimal_places):
-            reason = f"credit_limit {data['credit_limit']} has more decimal places than {currency.name} allows"
-            raise inbound.InvalidEvent(
-                "amount_precision", reason, [inbound.SchemaViolation("/data/credit_limit", reason)]
-            )
+            raise inbound.InvalidEvent("amount_precision", reason, [inbound.SchemaViolation(f"/data/{fname}", reason)])
 
     @api.model
     def _prepare_event_vals(self, backend, webhook_id, payload, headers):
@@ -274,6 +255,10 @@ class FinanceSyncInboundEvent(models.Model):
             internal(event).write({"process_count": event.process_count + 1})
             try:
                 with self.env.cr.savepoint():
+                    # Checked again when applied: an authority may have been withdrawn since.
+                    refusal = event.backend_id._may_receive(event.event_type)
+                    if refusal:
+                        raise InboundRefusal("inbound_invalid", refusal[1])
                     state, note = getattr(event, handlers[event.event_type])(data)
             except RETRYABLE_ERRORS:
                 raise

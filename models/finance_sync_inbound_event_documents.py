@@ -32,7 +32,7 @@ from ..engine import inbound_documents as documents_lib
 from ..engine.mapping import KIND_FIELDS
 from ..engine.messages import message
 from ..errors import InboundRefusal
-from ..utils import internal
+from ..utils import check_guarded_fields, internal
 from .finance_sync_inbound_event import _parse_datetime
 
 _logger = logging.getLogger(__name__)
@@ -107,16 +107,9 @@ class FinanceSyncInboundEvent(models.Model):
     # === HANDLERS: each returns (state, message) or raises InboundRefusal === #
 
     def _apply_document_create(self, data):
+        # Whether this backend may create such documents at all was asked before (backend._may_receive).
         backend = self.backend_id
         external_id = data["external_id"]
-        fingerprint = f"document:{external_id}"
-        if not backend._accepts_documents(self.event_type):
-            kinds = "customer invoices" if self.event_type == const.INBOUND_INVOICE_CREATE else "vendor bills"
-            raise InboundRefusal(
-                "inbound_invalid",
-                message("document_source_off", backend=backend.name, kinds=kinds),
-                fingerprint_key=fingerprint,
-            )
         existing = self._find_created_document(external_id)
         if existing:
             created_by_this_event = self.move_id == existing
@@ -135,7 +128,7 @@ class FinanceSyncInboundEvent(models.Model):
         vals = self._prepare_document_vals(data, company)
         created = internal(self.env["account.move"]).with_company(company).create(vals)
         move = self.env["account.move"].with_company(company).browse(created.id)
-        self._bind_created_document(move, external_id)
+        internal(self)._bind_created_document(move, external_id)
         internal(self).write(self._document_vals(move))
         if data.get("attachment"):
             self._attach_document_file(move, data["attachment"])
@@ -157,6 +150,15 @@ class FinanceSyncInboundEvent(models.Model):
                 fingerprint_key=f"document:{external_id}",
             )
         internal(self).write(self._document_vals(move))
+        if not self.backend_id._accepts_documents(move.move_type):
+            # A document source of bills only decides nothing about the invoices it created earlier.
+            kinds = "customer invoices" if move.move_type.startswith("out_") else "vendor bills"
+            raise InboundRefusal(
+                "inbound_invalid",
+                message("document_source_off", backend=self.backend_id.name, kinds=kinds),
+                document=move,
+                fingerprint_key=f"document:{external_id}",
+            )
         decided_at = _parse_datetime(data["at"])
         if move.finance_sync_approved_at and decided_at < move.finance_sync_approved_at:
             return "ignored", message("approval_older", date=str(move.finance_sync_approved_at))
@@ -199,7 +201,10 @@ class FinanceSyncInboundEvent(models.Model):
     # === DOCUMENTS === #
 
     def _find_created_document(self, external_id):
-        """The document this backend's platform knows as ``external_id`` (bound to it)."""
+        """The document this backend's platform created as ``external_id``: bound to it, and
+        created by this backend as a document source (its origin). An invoice Odoo sent that the
+        platform acknowledged is bound too, but the platform created nothing: no approval or
+        repeated creation ever applies to it."""
         binding = (
             self.env["finance.sync.binding"]
             .sudo()
@@ -208,6 +213,7 @@ class FinanceSyncInboundEvent(models.Model):
                     ("backend_id", "=", self.backend_id.id),
                     ("res_model", "=", "account.move"),
                     ("external_id", "=", external_id),
+                    ("move_id.finance_sync_origin_backend_id", "=", self.backend_id.id),
                 ],
                 limit=1,
             )
@@ -230,7 +236,12 @@ class FinanceSyncInboundEvent(models.Model):
     def _bind_created_document(self, move, external_id):
         """Bind ``move`` to (backend, external id). The unique index decides between concurrent
         deliveries: a conflicting row committed meanwhile makes this transaction fail with a
-        serialization error, retried by Odoo on a fresh snapshot (which then finds the document)."""
+        serialization error, retried by Odoo on a fresh snapshot (which then finds the document).
+
+        The row is inserted in SQL, past ``finance.sync.binding.create``: the same guard applies
+        here, so only the module's own methods (``internal()``) bind."""
+        Binding = self.env["finance.sync.binding"]
+        check_guarded_fields(Binding, ["backend_id", "res_model", "res_id", "external_id"])
         move.flush_recordset()
         self.env.cr.execute(
             SQL(
@@ -250,10 +261,24 @@ class FinanceSyncInboundEvent(models.Model):
             log_exceptions=False,
         )
         if not self.env.cr.fetchone():
-            # Bound in this very transaction already (cannot happen through the endpoint).
+            # The platform's id designates another document already: one it did not create (an
+            # invoice Odoo sent, acknowledged under that id), or one bound in this very
+            # transaction (cannot happen through the endpoint).
+            other = Binding.sudo().search(
+                [
+                    ("backend_id", "=", self.backend_id.id),
+                    ("res_model", "=", "account.move"),
+                    ("external_id", "=", external_id),
+                ],
+                limit=1,
+            )
             raise InboundRefusal(
                 "conflict",
-                message("binding_external_id_taken", external_id=external_id, other=move.display_name),
+                message(
+                    "binding_external_id_taken",
+                    external_id=external_id,
+                    other=(other.sudo()._get_document().display_name if other else move.display_name),
+                ),
                 fingerprint_key=f"document:{external_id}",
             )
         self.env["finance.sync.binding"].invalidate_model()

@@ -106,6 +106,13 @@ class FinanceSyncMapping(models.Model):
         for vals in vals_list:
             if vals.get("external_code"):
                 vals["external_code"] = vals["external_code"].strip()
+        # A line with a code in a set an authority reads is accounting configuration; a draft line
+        # (no code yet, as Find unmapped adds) resolves nothing until its code is written.
+        # Context defaults (default_set_id, default_external_code) count as given.
+        defaults = self.default_get(["set_id", "external_code"])
+        coded = [defaults | vals for vals in vals_list]
+        coded_sets = {vals.get("set_id") for vals in coded if (vals.get("external_code") or "").strip()}
+        self.env["finance.sync.mapping.set"].browse([s for s in coded_sets if s])._check_authority_rights()
         # A line for a record that already has a draft line in the set (Find unmapped drafts
         # them) completes that draft instead of colliding with it: imports fill drafts in.
         drafts = self._drafts_for(vals_list)
@@ -168,6 +175,7 @@ class FinanceSyncMapping(models.Model):
         return {key: line for line in lines if (key := (line.set_id.id, line.kind, line.res_id)) in keys}
 
     def write(self, vals):
+        self._check_authority_rights(vals.get("set_id"))
         vals = self._prepare_record_vals(vals)
         if vals.get("external_code"):
             vals["external_code"] = vals["external_code"].strip()
@@ -207,8 +215,15 @@ class FinanceSyncMapping(models.Model):
         return res
 
     def unlink(self):
+        self._check_authority_rights()
         self._post_to_sets(self.env._("Mapping removed: %(kind)s %(record)s (%(code)s)"))
         return super().unlink()
+
+    def _check_authority_rights(self, set_id=None):
+        """Raise AccessError unless the user may change these lines (and move them to set
+        ``set_id``): see ``finance.sync.mapping.set._check_authority_rights``."""
+        sets = self.set_id | self.env["finance.sync.mapping.set"].browse(set_id or [])
+        sets._check_authority_rights()
 
     def _post_to_sets(self, template):
         """One chatter message per set listing these lines with ``template`` (kind, record, code)."""

@@ -28,7 +28,20 @@ class FinanceSyncMappingPolicy(models.Model):
                     self.env._("The %s policy sends a default value: enter the default code.", policy._kind_label())
                 )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        default = self.default_get(["set_id"]).get("set_id")  # a context default counts as given
+        set_ids = {vals.get("set_id", default) for vals in vals_list} - {None, False}
+        self.env["finance.sync.mapping.set"].browse(list(set_ids))._check_authority_rights()
+        policies = super().create(vals_list)
+        for policy in policies.filtered(lambda p: p.set_id.sudo().backend_ids):
+            policy.set_id.message_post(
+                body=self.env._("Policy for %(kind)s: %(new)s", kind=policy._kind_label(), new=policy._label())
+            )
+        return policies
+
     def write(self, vals):
+        (self.set_id | self.env["finance.sync.mapping.set"].browse(vals.get("set_id") or []))._check_authority_rights()
         before = {p.id: (p.policy, p.default_code) for p in self}
         res = super().write(vals)
         check_access_after_move(self, vals, ("set_id",))  # into another company's set
@@ -59,6 +72,18 @@ class FinanceSyncMappingPolicy(models.Model):
                 ),
             )
         return res
+
+    def unlink(self):
+        self.set_id._check_authority_rights()
+        for policy in self:
+            policy.set_id.message_post(
+                body=self.env._("Policy for %(kind)s removed: %(old)s", kind=policy._kind_label(), old=policy._label())
+            )
+        return super().unlink()
+
+    def _label(self):
+        label = dict(POLICIES)[self.policy]
+        return label + (f" ({self.default_code})" if self.policy == "default" and self.default_code else "")
 
     def _kind_label(self):
         return dict(MAPPING_KINDS).get(self.kind, self.kind or "")

@@ -7,6 +7,8 @@ from ..engine.mapping import DEFAULT_POLICIES, KIND_FIELDS, MAPPING_KINDS
 from ..utils import MAPPING_SUMMARY, check_own_companies, switch_on
 
 INVOICE_TYPES = ("out_invoice", "in_invoice", "out_refund", "in_refund")
+# What a set resolves codes with: changing them on a set an authority reads is guarded.
+GUARDED_FIELDS = {"active", "company_ids", "policy_ids", "mapping_ids", "backend_ids"}
 
 
 class FinanceSyncMappingSet(models.Model):
@@ -18,8 +20,10 @@ class FinanceSyncMappingSet(models.Model):
     _order = "name, id"
 
     name = fields.Char(required=True, tracking=True)
-    active = fields.Boolean(default=True)
-    company_ids = fields.Many2many("res.company", string="Companies", default=lambda self: self.env.company)
+    active = fields.Boolean(default=True, tracking=True)
+    company_ids = fields.Many2many(
+        "res.company", string="Companies", default=lambda self: self.env.company, tracking=True
+    )
     backend_ids = fields.One2many("finance.sync.backend", "mapping_set_id", string="Backends")
     policy_ids = fields.One2many("finance.sync.mapping.policy", "set_id", string="Policies", copy=True)
     mapping_ids = fields.One2many("finance.sync.mapping", "set_id", string="Mappings", copy=True)
@@ -41,6 +45,7 @@ class FinanceSyncMappingSet(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # A new set serves no backend yet: linking it to an authority is guarded on the backend.
         sets = super().create(vals_list)
         sets._check_company_change(self.env["res.company"])
         for mapping_set in sets:
@@ -51,11 +56,17 @@ class FinanceSyncMappingSet(models.Model):
         return sets
 
     def write(self, vals):
+        if GUARDED_FIELDS & set(vals):
+            self._check_authority_rights()
         before = {mapping_set: mapping_set.company_ids for mapping_set in self} if "company_ids" in vals else {}
         res = super().write(vals)
         for mapping_set, companies in before.items():
             mapping_set._check_company_change(companies)
         return res
+
+    def unlink(self):
+        self._check_authority_rights()
+        return super().unlink()
 
     def _check_company_change(self, before):
         """The companies a set is given or taken away (its codes go into their documents) are ones
@@ -114,6 +125,13 @@ class FinanceSyncMappingSet(models.Model):
         }
 
     # === BUSINESS METHODS === #
+
+    def _check_authority_rights(self):
+        """Raise AccessError unless the user may change these sets: a set through which an
+        authority reads its platform's codes (``AUTHORITY_FIELDS["mapping_set_id"]``: where a
+        document source's documents are booked, whose credit a credit authority decides) is
+        accounting configuration, changed by accounting administrators only."""
+        self.env["finance.sync.backend"]._check_mapping_set_rights(self)
 
     def _get_scope_domains(self):
         """(invoice line domain, payment domain) of the documents this set's backends receive:

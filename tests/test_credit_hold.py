@@ -5,7 +5,7 @@ reason in the override wizard, which the invoice's chatter records with their na
 sent over RPC grant nothing: neither the credit override, nor turning capture off, nor a quiet
 mapping, nor a default for a field that grants a right."""
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
@@ -226,19 +226,30 @@ class TestCreditHoldOnEveryPostingPath(CreditHoldCase):
     def test_a_context_default_makes_no_platform_an_authority(self):
         fs_admin = self.make_user("fs_admin_defaults", "finance_sync.finance_sync_group_admin")
         Backend = self.env["finance.sync.backend"].with_user(fs_admin)
-        backend = Backend.with_context(default_credit_authority=True, default_webhook_token="x" * 40).create(
+        backend = Backend.with_context(default_webhook_token="x" * 40).create(
             {"name": "Risk engine", "endpoint_url": self.receiver.url_for("/risk")}
         )
-        self.assertFalse(backend.credit_authority, "only accounting administrators make a credit authority")
         self.assertNotEqual(backend.sudo().webhook_token, "x" * 40, "tokens are generated, never chosen")
-        backend = Backend.with_context(
-            default_payment_authority=True, default_payment_journal_id=self.bank_journal.id
-        ).create({"name": "Payments", "endpoint_url": self.receiver.url_for("/pay")})
-        self.assertFalse(backend.payment_authority, "only accounting administrators make a payment authority")
-        backend = Backend.with_context(default_document_source_invoices=True).create(
-            {"name": "Billing", "endpoint_url": self.receiver.url_for("/bill")}
+        # What an authority depends on, given as a context default, counts as given: refused.
+        for defaults in (
+            {"default_credit_authority": True},
+            {"default_payment_authority": True, "default_payment_journal_id": self.bank_journal.id},
+            {"default_document_source_invoices": True},
+        ):
+            with self.subTest(defaults=defaults), self.assertRaises(AccessError):
+                Backend.with_context(**defaults).create(
+                    {"name": "Platform", "endpoint_url": self.receiver.url_for("/p")}
+                )
+        count = Backend.sudo().search_count(
+            [
+                "|",
+                "|",
+                ("credit_authority", "=", True),
+                ("payment_authority", "=", True),
+                ("document_source_invoices", "=", True),
+            ]
         )
-        self.assertFalse(backend.document_source_invoices, "only accounting administrators make a document source")
+        self.assertEqual(count, 0, "no authority was created")
 
     def test_a_context_default_puts_no_customer_on_hold(self):
         contacts = self.make_user("fs_contacts_defaults", "account.group_account_invoice", "base.group_partner_manager")

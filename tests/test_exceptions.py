@@ -81,7 +81,8 @@ class TestExceptionQueue(FinanceSyncCase):
     def test_every_record_about_a_document_links_and_opens_it_alike(self):
         invoice, job = self.failed_invoice()
         exc = job.exception_ids
-        binding = self.env["finance.sync.binding"]._bind(self.backend, invoice, "ext-link")
+        binding = self.backend._inbound_env(self.env["finance.sync.binding"])._bind(self.backend, invoice, "ext-link")
+        binding = binding.with_env(self.env)
         for record in (job, exc, binding):
             with self.subTest(model=record._name):
                 self.assertEqual(

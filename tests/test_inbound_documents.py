@@ -346,9 +346,21 @@ class TestInboundDocumentFailures(DocumentCase):
     def test_a_backend_that_is_no_document_source_creates_nothing(self):
         self.backend.document_source_bills = False
         data = self.bill_data()
+        before = self.snapshot()
+        moves = self.env["account.move"].search_count([])
+        body = self.assertRefused(self.post(event("bill.create", data)), 422, "not_document_source", before)
+        self.assertIn("may not create vendor bills", body["message"])
+        self.assertEqual(self.env["account.move"].search_count([]), moves)
+
+    def test_an_event_reprocessed_after_the_authority_was_withdrawn_creates_nothing(self):
+        data = self.bill_data(partner={"code": "sup_unknown"})
         stored = self.create_document("bill.create", data)
+        self.assertEqual(stored.state, "failed", "an unknown partner: reprocessed once it is mapped")
+        self.add_mapping("partner", self.env["res.partner"].create({"name": "Later supplier"}), "sup_unknown")
+        self.backend.document_source_bills = False
+        stored.action_reprocess()
         self.assertEqual(stored.state, "failed")
-        self.assertIn("may not create vendor bills", stored.exception_ids.message)
+        self.assertIn("may not create vendor bills", stored.result_message)
         self.assertFalse(self.created(data["external_id"]))
 
     def test_refusals_write_nothing(self):

@@ -9,6 +9,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..engine import signing
+from ..utils import internal
 from .common import FinanceSyncCase
 
 # The context key the module's own methods set; RPC callers can send it with any JSON value.
@@ -224,7 +225,7 @@ class TestCompanyFields(SecurityCase):
             self.backend.journal_ids = foreign_journal
         other_backend = self.create_backend("Other company", companies=self.other_company)
         with self.subTest("binding of a document to another company's backend"), self.assertRaises(UserError):
-            self.env["finance.sync.binding"].create(
+            internal(self.env["finance.sync.binding"]).create(
                 {
                     "backend_id": other_backend.id,
                     "company_id": self.other_company.id,
@@ -248,7 +249,9 @@ class TestCompanyFields(SecurityCase):
     def test_company_fields_of_records_written_by_the_engine_cannot_be_written(self):
         event = self.failed_inbound_event()
         invoice = self._create_invoice(post=True)
-        binding = self.env["finance.sync.binding"]._bind(self.backend, invoice, "ext-company")
+        binding = self.backend._inbound_env(self.env["finance.sync.binding"])._bind(
+            self.backend, invoice, "ext-company"
+        )
         external = (
             self.env["finance.sync.external.payment"]
             .sudo()

@@ -126,6 +126,15 @@ ROWS = [
     Row("nesting at the limit", 202, "accepted", body=lambda t: t.status_event(extra=nested(DEPTH - 2)),
         changes={"finance_sync_inbound_event": 1, "finance_sync_exception": 1, "mail_message": SOME}),
     Row("replayed delivery", 200, "duplicate", body=lambda t: t.payment(amount="10.00"), replay=True),
+    # --- events only another authority sends: the backend is the payment authority only
+    Row("invoice.create from no document source", 422, "not_document_source",
+        body=lambda t: t.authority_event("invoice.create")),
+    Row("bill.create from no document source", 422, "not_document_source",
+        body=lambda t: t.authority_event("bill.create")),
+    Row("approval.status from no document source", 422, "not_document_source",
+        body=lambda t: t.authority_event("approval.status")),
+    Row("partner.credit from no credit authority", 422, "not_credit_authority",
+        body=lambda t: t.authority_event("partner.credit")),
     # --- the backend pays customer invoices only: any other document is a conflict, never a payment
     Row("payment of a vendor bill", 202, "accepted", body=lambda t: t.payment(move_type="in_invoice"),
         changes=CONFLICT),
@@ -179,6 +188,38 @@ class TestWebhookTable(FinanceSyncCase, HttpCase):
             "reference": f"pay_{uuid.uuid4().hex[:12]}",
         }
         return json.dumps(event("payment.status", data)).encode()
+
+    def authority_event(self, event_type):
+        """A valid body of ``event_type``, an event only a document source or the credit
+        authority sends."""
+        currency = self.company.currency_id.name
+        document = {
+            "external_id": f"doc_{uuid.uuid4().hex[:8]}",
+            "invoice_date": "2026-03-02",
+            "currency": currency,
+            "partner": {"code": "cus_100"},
+            "lines": [{"description": "Seat", "quantity": "3", "price_unit": "12.10"}],
+            "totals": {"untaxed": "36.30", "tax": "0.00", "total": "36.30"},
+        }
+        data = {
+            "invoice.create": {**document, "kind": "invoice"},
+            "bill.create": {**document, "kind": "bill"},
+            "approval.status": {
+                "external_id": "doc_1",
+                "status": "approved",
+                "by": "Dana",
+                "at": "2026-03-02T10:00:00Z",
+            },
+            "partner.credit": {
+                "partner": {"id": self.partner_a.id},
+                "credit_limit": "1234.57",
+                "currency": currency,
+                "hold": True,
+                "decided_at": "2026-03-02T10:00:00Z",
+                "reference": "DEC-1",
+            },
+        }[event_type]
+        return json.dumps(event(event_type, data)).encode()
 
     # --- requests --------------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
                 }
             )
         )
-        binding = env["finance.sync.binding"]._bind(backend, invoice, f"ext-iso-{tag}")
+        binding = env["finance.sync.binding"].sudo()._bind(backend, invoice, f"ext-iso-{tag}")
         external = (
             env["finance.sync.external.payment"]
             .sudo()

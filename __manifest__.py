@@ -2,7 +2,7 @@
     "name": "Finance Sync",
     "summary": "Send posted invoices, credit notes and payments to your BI, treasury, billing and "
     "payment platforms, each exactly once, and fix what a platform refuses from a to-do",
-    "version": "19.0.1.2.0",
+    "version": "19.0.1.3.0",
     "category": "Accounting/Accounting",
     "website": "https://github.com/finance-sync/finance_sync",
     "author": "finance_sync contributors",

@@ -336,7 +336,9 @@ class FinanceSyncReconciliation(models.Model):
     def _odoo_events(self):
         """[(event id, document number as the event carries it)] of the events delivered for the
         period (the number is None for an event of no numbered document)."""
-        self.env["finance.sync.job"].flush_model(["document_number", "event_uuid"])
+        self.env["finance.sync.job"].flush_model(
+            ["backend_id", "company_id", "state", "document_date", "document_number", "event_uuid"]
+        )
         self.env.cr.execute(
             SQL(
                 "SELECT job.event_uuid, job.document_number FROM finance_sync_job job WHERE %s ORDER BY job.id",

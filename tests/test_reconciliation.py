@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as example_kind
 from hypothesis import strategies as st
 
 from odoo.exceptions import AccessError, UserError
@@ -661,7 +662,7 @@ class TestReconciliationFigures(InboundCase):
     # --- properties ------------------------------------------------------------------------
 
     @settings(
-        max_examples=12,
+        max_examples=20,
         deadline=None,
         derandomize=True,
         database=None,
@@ -693,6 +694,7 @@ class TestReconciliationFigures(InboundCase):
             delivered = {job.event_uuid: json.loads(job.body) for job in jobs}
             kept = [body for event_id, body in delivered.items() if event_id not in dropped]
             unknown = str(uuid.uuid4()) if data.draw(st.booleans(), label="unknown") else None
+            example_kind(f"{len(dropped)} of {len(jobs)} dropped" + (", one unknown" if unknown else ""))
             report = platform_data(kept, *JUNE)
             report["event_ids"] += [unknown] if unknown else []
             self.assertEqual(self.post(event("reconciliation.report", report)).status_code, 202)

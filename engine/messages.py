@@ -206,6 +206,14 @@ TEMPLATES = {
         "the platform holds %(platform_count)s for %(platform_amount)s"
     ),
     "reconciliation_missing_events": _lt("%(count)s event(s) Odoo delivered are missing on the platform (%(events)s)"),
+    "reconciliation_missing_documents": _lt(
+        "%(count)s event(s) Odoo delivered are missing on the platform: %(documents)s"
+    ),
+    "reconciliation_missing_document": _lt(
+        "%(number)s (%(partner)s, %(amount)s, %(date)s; %(event_type)s, event %(event_id)s)"
+    ),
+    "reconciliation_missing_event": _lt("event %(event_id)s"),
+    "reconciliation_more": _lt("and %(count)s more (listed on the reconciliation)"),
     "reconciliation_unknown_references": _lt(
         "the platform holds %(count)s reference(s) Odoo never sent for this period (%(references)s)"
     ),

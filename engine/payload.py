@@ -84,6 +84,14 @@ def document_figures(payload: dict) -> tuple:
     return amount, document.get("date")
 
 
+def document_number(payload: dict) -> str | None:
+    """The number of the document a captured payload describes, exactly as its events carry it
+    (``document.number``: an invoice's or a payment's name, never a display name such as
+    "BILL/2026/11/0033 (SUP-0288)"), or None: what a platform's reconciliation report lists
+    among its ``documents``."""
+    return (payload.get("document") or {}).get("number") or None
+
+
 @functools.cache
 def load_schemas(schema_dir: pathlib.Path, base_uri: str) -> tuple:
     """((URI, schema), ...) for every schema of ``schema_dir``, so that ``$ref`` between them

@@ -170,6 +170,9 @@ class FinanceSyncInboundEvent(models.Model):
         """Refuse, before anything is stored, an amount finer than its currency allows (10.005
         EUR): raise ``inbound.InvalidEvent`` (``amount_precision``). Trailing zeros are fine; an
         unknown currency is left to the handler (a failed event and its exception)."""
+        if payload.get("type") == const.INBOUND_RECONCILIATION_REPORT:
+            self.env["finance.sync.reconciliation"]._check_report_precision(payload["data"])
+            return
         amount_field = {const.INBOUND_PAYMENT_STATUS: "amount", const.INBOUND_PARTNER_CREDIT: "credit_limit"}
         fname = amount_field.get(payload.get("type"))
         if not fname:

@@ -56,6 +56,12 @@ class FinanceSyncJob(models.Model):
     res_model = fields.Char(required=True)
     res_id = fields.Many2oneReference(required=True)
     document_ref = fields.Char("Document", readonly=True)
+    document_number = fields.Char(
+        "Document number",
+        readonly=True,
+        help="The document's number exactly as this event carries it (document.number): what a platform's "
+        "reconciliation report lists among its documents.",
+    )
     sequence = fields.Integer(
         required=True,
         readonly=True,
@@ -103,6 +109,9 @@ class FinanceSyncJob(models.Model):
     amount = fields.Monetary(readonly=True, currency_field="currency_id", help="The document's total as captured.")
     currency_id = fields.Many2one("res.currency", readonly=True)
     document_date = fields.Date(readonly=True, help="The document's accounting date as captured.")
+    partner_id = fields.Many2one(
+        "res.partner", "Partner", compute="_compute_partner_id", help="The partner of the event's invoice or payment."
+    )
     attempt_ids = fields.One2many("finance.sync.attempt", "job_id", readonly=True)
     exception_ids = fields.Many2many(
         "finance.sync.exception", "finance_sync_exception_job_rel", "job_id", "exception_id", readonly=True
@@ -164,6 +173,11 @@ class FinanceSyncJob(models.Model):
         labels = dict(const.EVENT_TYPES)
         for job in self:
             job.display_name = f"{labels.get(job.event_type, job.event_type)} · {job.document_ref or job.res_id}"
+
+    @api.depends("move_id.partner_id", "payment_id.partner_id")
+    def _compute_partner_id(self):
+        for job in self:
+            job.partner_id = job.payment_id.partner_id or job.move_id.partner_id
 
     @api.depends("last_error_code", "last_error_params")
     @api.depends_context("lang")
@@ -290,11 +304,12 @@ class FinanceSyncJob(models.Model):
                 snapshot = profile_lib.mask_personal_data(payloads[rec.id], dict(key))
                 documents.append(
                     SQL(
-                        "(%s, %s, %s, %s, %s, %s, %s, %s)",
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         rec.id,
                         variants[key],
                         rec.company_id.id,
                         rec.display_name,
+                        payload_lib.document_number(payloads[rec.id]),
                         payload_lib.json_object_members(snapshot),
                         amount,
                         document_date,
@@ -327,18 +342,20 @@ class FinanceSyncJob(models.Model):
         self.env.cr.execute(
             SQL(
                 """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
-                        move_id, payment_id, document_ref, sequence, state, attempt_count, next_attempt_at,
-                        payload, amount, document_date, currency_id, depends_on_partner,
+                        move_id, payment_id, document_ref, document_number, sequence, state, attempt_count,
+                        next_attempt_at, payload, amount, document_date, currency_id, depends_on_partner,
                         create_uid, create_date, write_uid, write_date)
                    SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
-                          %(move_id)s, %(payment_id)s, d.document_ref, e.sequence, 'pending', 0, %(now)s,
+                          %(move_id)s, %(payment_id)s, d.document_ref, d.document_number, e.sequence, 'pending', 0,
+                          %(now)s,
                           ('{' || concat_ws(',', nullif(e.members, ''), nullif(d.members, '')) || '}')::json,
                           d.amount::numeric, d.document_date::date, d.currency_id::int4, e.depends_on,
                           %(uid)s, %(now)s, %(uid)s, %(now)s
                      FROM (VALUES %(envelopes)s)
                           AS e(position, res_id, variant, backend_id, event_uuid, sequence, members, depends_on)
                      JOIN (VALUES %(documents)s)
-                          AS d(res_id, variant, company_id, document_ref, members, amount, document_date, currency_id)
+                          AS d(res_id, variant, company_id, document_ref, document_number, members, amount,
+                               document_date, currency_id)
                           ON d.res_id = e.res_id AND d.variant = e.variant
                     ORDER BY e.position
                    RETURNING id""",

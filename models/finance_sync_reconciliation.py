@@ -1,6 +1,7 @@
 import logging
+from collections import namedtuple
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from markupsafe import Markup
 from psycopg2.errors import UniqueViolation
@@ -11,10 +12,11 @@ from odoo.fields import Command
 from odoo.tools import SQL
 
 from .. import const
+from ..engine import inbound
 from ..engine import payload as payload_lib
 from ..engine.messages import message, selection
 from ..errors import InboundRefusal
-from ..utils import check_guarded_fields, compute_message, internal, message_vals, without_context_defaults
+from ..utils import check_guarded_fields, compute_message, internal, message_vals
 
 _logger = logging.getLogger(__name__)
 
@@ -45,6 +47,19 @@ FACT_FIELDS = {
 }
 # What a person gives to open a period.
 OPENING_FIELDS = {"backend_id", "company_id", "date_from", "date_to"}
+# What only the module records: never from a person's values, context defaults (default_state),
+# personal defaults (ir.default) nor a copy.
+OUTCOME_FIELDS = FACT_FIELDS - OPENING_FIELDS
+
+
+class Total(namedtuple("Total", "event_type currency odoo_count odoo_amount platform_count platform_amount")):
+    """One control total of both sides; amounts are Decimals in the currency's precision."""
+
+    __slots__ = ()
+
+    @property
+    def differs(self):
+        return self.odoo_count != self.platform_count or self.odoo_amount != self.platform_amount
 
 
 class FinanceSyncReconciliation(models.Model):
@@ -75,36 +90,53 @@ class FinanceSyncReconciliation(models.Model):
         required=True,
         default="waiting",
         readonly=True,
+        copy=False,
         tracking=True,
         index=True,
         help="Waiting for report: the platform has not reported its figures for this period yet. "
         "Matched: both sides agree. Mismatched: the differences are listed below.",
     )
     report_event_id = fields.Many2one(
-        "finance.sync.inbound.event", "Platform report", readonly=True, ondelete="set null"
+        "finance.sync.inbound.event", "Platform report", readonly=True, copy=False, ondelete="set null"
     )
-    report_received_at = fields.Datetime("Report received", readonly=True)
-    report_occurred_at = fields.Datetime("Report issued", readonly=True)
+    report_received_at = fields.Datetime("Report received", readonly=True, copy=False)
+    report_occurred_at = fields.Datetime("Report issued", readonly=True, copy=False)
     line_ids = fields.One2many("finance.sync.reconciliation.line", "reconciliation_id", "Control totals", readonly=True)
-    odoo_event_count = fields.Integer("Events delivered", readonly=True)
-    platform_event_count = fields.Integer("Events on the platform", readonly=True)
+    odoo_event_count = fields.Integer("Events delivered", readonly=True, copy=False)
+    platform_event_count = fields.Integer("Events on the platform", readonly=True, copy=False)
     missing_event_ids = fields.Json(
-        "Events missing on the platform", readonly=True, help="Ids of events Odoo delivered that the platform lacks."
+        "Events missing on the platform",
+        readonly=True,
+        copy=False,
+        help="Ids of events Odoo delivered that the platform lacks.",
     )
-    missing_event_count = fields.Integer("Missing on the platform", readonly=True)
+    missing_event_count = fields.Integer("Missing on the platform", readonly=True, copy=False)
+    missing_job_ids = fields.Many2many(
+        "finance.sync.job",
+        string="Events missing on the platform (documents)",
+        compute="_compute_missing_job_ids",
+        help="The delivered events the platform lacks, with their documents: number, partner, amount and date.",
+    )
     unknown_references = fields.Json(
-        "References never sent", readonly=True, help="Event ids or document numbers the platform holds, unknown here."
+        "References never sent",
+        readonly=True,
+        copy=False,
+        help="Event ids or document numbers the platform holds, unknown here.",
     )
-    unknown_reference_count = fields.Integer("Never sent by Odoo", readonly=True)
+    unknown_reference_count = fields.Integer("Never sent by Odoo", readonly=True, copy=False)
     missing_events_text = fields.Text("Event ids missing on the platform", compute="_compute_reference_texts")
     unknown_references_text = fields.Text("References Odoo never sent", compute="_compute_reference_texts")
     difference_count = fields.Integer(
-        "Differences", readonly=True, aggregator="sum", help="Totals that differ, plus missing and unknown events."
+        "Differences",
+        readonly=True,
+        copy=False,
+        aggregator="sum",
+        help="Totals that differ, plus missing and unknown events.",
     )
-    difference_code = fields.Char(readonly=True)
-    difference_params = fields.Json(readonly=True)
+    difference_code = fields.Char(readonly=True, copy=False)
+    difference_params = fields.Json(readonly=True, copy=False)
     difference = fields.Text("Difference", compute="_compute_difference")
-    exception_id = fields.Many2one("finance.sync.exception", readonly=True, ondelete="set null")
+    exception_id = fields.Many2one("finance.sync.exception", readonly=True, copy=False, ondelete="set null")
     missing_document_count = fields.Integer(
         "Documents never captured",
         compute="_compute_missing_document_count",
@@ -137,6 +169,22 @@ class FinanceSyncReconciliation(models.Model):
             rec.missing_events_text = "\n".join(rec.missing_event_ids or [])
             rec.unknown_references_text = "\n".join(rec.unknown_references or [])
 
+    @api.depends("missing_event_ids", "backend_id")
+    def _compute_missing_job_ids(self):
+        # One search for every record; the reader's record rules apply.
+        wanted = {event_id for rec in self for event_id in rec.missing_event_ids or ()}
+        jobs = self.env["finance.sync.job"]
+        if wanted:
+            jobs = jobs.search(
+                [("backend_id", "in", self.backend_id.ids), ("event_uuid", "in", list(wanted))],
+                order="document_date, id",
+            )
+        for rec in self:
+            held = set(rec.missing_event_ids or ())
+            rec.missing_job_ids = jobs.filtered(
+                lambda j, r=rec, h=held: j.backend_id == r.backend_id and j.event_uuid in h
+            )
+
     def _compute_missing_document_count(self):
         for rec in self:
             invoices, payments = rec._missing_documents()
@@ -154,14 +202,24 @@ class FinanceSyncReconciliation(models.Model):
 
     @api.model
     def default_get(self, fields):
-        # A context default never records an outcome (see create).
-        records = without_context_defaults(self, FACT_FIELDS - OPENING_FIELDS)
-        return super(FinanceSyncReconciliation, records).default_get(fields)
+        # Defaults a person can set (context keys such as default_state, personal defaults of
+        # ir.default) never give an outcome: they reach create after its check of the values,
+        # so they are checked here, where every creation (and a new form) takes them.
+        defaults = super().default_get(fields)
+        if not self.env.su:
+            forged = {
+                fname
+                for fname in OUTCOME_FIELDS & set(defaults)
+                if not self._fields[fname].default or defaults[fname] != self._fields[fname].default(self)
+            }
+            check_guarded_fields(self, forged, OUTCOME_FIELDS)
+        return defaults
 
     @api.model_create_multi
     def create(self, vals_list):
         # A person opens a period (backend, company, dates); its outcome is only ever recorded
-        # by the module. Data files (run as the superuser) may load recorded outcomes (demo).
+        # by the module (values here, defaults in default_get; a copy takes none of it). Data
+        # files (run as the superuser) may load recorded outcomes (demo).
         if not self.env.su:
             for vals in vals_list:
                 check_guarded_fields(self, set(vals) - OPENING_FIELDS, FACT_FIELDS)
@@ -197,7 +255,7 @@ class FinanceSyncReconciliation(models.Model):
             raise AccessError(self.env._("Only Finance Sync administrators may send events again."))
         self.check_access("read")
         rec = self.sudo()
-        jobs = rec._missing_jobs()
+        jobs = rec._missing_jobs().filtered(lambda j: j.state == "done")
         if not jobs:
             raise UserError(self.env._("No delivered event of this period is missing on the platform."))
         jobs._mark_pending(reset_attempts=True)
@@ -256,12 +314,16 @@ class FinanceSyncReconciliation(models.Model):
         )
 
     def _odoo_totals(self):
-        """{(event type, currency code): (count, sum of amounts)} of the events delivered for
-        the period: one grouped query over the outbox."""
-        self.env["finance.sync.job"].flush_model(["backend_id", "company_id", "state", "document_date", "amount"])
+        """{(event type, currency code): (count, exact sum of amounts as a Decimal)} of the
+        events delivered for the period: one grouped query over the outbox. The amounts are
+        ``numeric``, summed by PostgreSQL and read as text: Odoo's cursor would hand the sum over
+        as a float (433353.26 becoming 433353.26000000000931...)."""
+        self.env["finance.sync.job"].flush_model(
+            ["backend_id", "company_id", "state", "document_date", "amount", "currency_id"]
+        )
         self.env.cr.execute(
             SQL(
-                """SELECT job.event_type, cur.name, count(*), COALESCE(sum(job.amount), 0)
+                """SELECT job.event_type, cur.name, count(*), COALESCE(sum(job.amount), 0)::text
                      FROM finance_sync_job job
                 LEFT JOIN res_currency cur ON cur.id = job.currency_id
                     WHERE %s
@@ -272,10 +334,14 @@ class FinanceSyncReconciliation(models.Model):
         return {(etype, code or ""): (count, Decimal(total)) for etype, code, count, total in self.env.cr.fetchall()}
 
     def _odoo_events(self):
-        """[(event id, document number)] of the events delivered for the period."""
+        """[(event id, document number as the event carries it)] of the events delivered for the
+        period (the number is None for an event of no numbered document)."""
+        self.env["finance.sync.job"].flush_model(
+            ["backend_id", "company_id", "state", "document_date", "document_number", "event_uuid"]
+        )
         self.env.cr.execute(
             SQL(
-                "SELECT job.event_uuid, job.document_ref FROM finance_sync_job job WHERE %s ORDER BY job.id",
+                "SELECT job.event_uuid, job.document_number FROM finance_sync_job job WHERE %s ORDER BY job.id",
                 self._delivered_filter(),
             )
         )
@@ -283,18 +349,18 @@ class FinanceSyncReconciliation(models.Model):
 
     def _missing_jobs(self):
         self.ensure_one()
-        if not self.missing_event_ids:
+        return self._jobs_of_events(self.missing_event_ids or [])
+
+    def _jobs_of_events(self, event_ids):
+        """The jobs of this backend with these event ids (as the system), in accounting-date order."""
+        if not event_ids:
             return self.env["finance.sync.job"]
         return (
             self.env["finance.sync.job"]
             .sudo()
             .search(
-                [
-                    ("backend_id", "=", self.backend_id.id),
-                    ("event_uuid", "in", self.missing_event_ids),
-                    ("state", "=", "done"),
-                ],
-                order="id",
+                [("backend_id", "=", self.backend_id.id), ("event_uuid", "in", list(event_ids))],
+                order="document_date, id",
             )
         )
 
@@ -318,27 +384,49 @@ class FinanceSyncReconciliation(models.Model):
         found = self.env["res.currency"].with_context(active_test=False).search([("name", "in", list(codes))])
         return {currency.name: currency for currency in found}
 
-    def _line_commands(self, odoo, platform=None):
-        """The control total lines: Odoo's side, and the platform's when it reported."""
-        reported = platform or {}
-        currencies = self._currencies({code for _t, code in (*odoo, *reported) if code})
-        commands = [Command.clear()]
-        for key in sorted(set(odoo) | set(reported)):
-            event_type, code = key
+    @staticmethod
+    def _rounded(amount, code, currencies):
+        """``amount`` (a Decimal) in the precision of the currency ``code`` (unchanged for a code
+        Odoo does not know)."""
+        if code not in currencies:
+            return amount
+        return amount.quantize(Decimal(1).scaleb(-currencies[code].decimal_places), rounding=ROUND_HALF_UP)
+
+    def _totals(self, odoo, platform, currencies):
+        """[Total] of every event type and currency on either side, in key order. Both sides are
+        Decimals compared in the currency's precision, never through a float: "12.1", "12.10"
+        and "12.100" all equal Odoo's 12.10."""
+        totals = []
+        for key in sorted(set(odoo) | set(platform)):
             odoo_count, odoo_amount = odoo.get(key, (0, Decimal(0)))
-            platform_count, platform_amount = reported.get(key, (0, Decimal(0)))
+            platform_count, platform_amount = platform.get(key, (0, Decimal(0)))
+            totals.append(
+                Total(
+                    *key,
+                    odoo_count,
+                    self._rounded(odoo_amount, key[1], currencies),
+                    platform_count,
+                    self._rounded(platform_amount, key[1], currencies),
+                )
+            )
+        return totals
+
+    def _line_commands(self, totals, currencies, reported=True):
+        """The control total lines: Odoo's side, and the platform's when it reported. Their
+        amounts are for display (Monetary); what differs was decided on the Decimals."""
+        commands = [Command.clear()]
+        for total in totals:
             commands.append(
                 Command.create(
                     {
-                        "event_type": event_type,
-                        "currency_code": code,
-                        "currency_id": currencies[code].id if code in currencies else False,
-                        "odoo_count": odoo_count,
-                        "odoo_amount": float(odoo_amount),
-                        "platform_count": platform_count,
-                        "platform_amount": float(platform_amount),
-                        "differs": platform is not None
-                        and (odoo_count != platform_count or odoo_amount != platform_amount),
+                        "event_type": total.event_type,
+                        "currency_code": total.currency,
+                        "currency_id": currencies[total.currency].id if total.currency in currencies else False,
+                        "odoo_count": total.odoo_count,
+                        "odoo_amount": float(total.odoo_amount),
+                        "platform_count": total.platform_count,
+                        "platform_amount": float(total.platform_amount),
+                        "differs": reported and total.differs,
                     }
                 )
             )
@@ -348,9 +436,10 @@ class FinanceSyncReconciliation(models.Model):
         """Odoo's side alone, while no report has come (or to show it before one)."""
         for rec in self:
             odoo = rec._odoo_totals()
+            currencies = rec._currencies({code for _t, code in odoo if code})
             internal(rec).write(
                 {
-                    "line_ids": rec._line_commands(odoo),
+                    "line_ids": rec._line_commands(rec._totals(odoo, {}, currencies), currencies, reported=False),
                     "odoo_event_count": sum(count for count, _amount in odoo.values()),
                 }
             )
@@ -358,6 +447,25 @@ class FinanceSyncReconciliation(models.Model):
     def _money(self, amount, code, currencies):
         digits = currencies[code].decimal_places if code in currencies else 2
         return f"{payload_lib.money(amount, digits)} {code}".strip()
+
+    @api.model
+    def _check_report_precision(self, data):
+        """Refuse, before anything is stored, a report whose amount is finer than its currency
+        allows ("12.101" EUR): raise ``inbound.InvalidEvent`` (``amount_precision``, 422).
+        Trailing zeros are fine ("12.100"); a currency Odoo does not know is left to the
+        comparison (Odoo delivered nothing in it)."""
+        totals = data.get("totals") or ()
+        currencies = self._currencies({total["currency"] for total in totals})
+        for index, total in enumerate(totals):
+            currency = currencies.get(total["currency"])
+            if currency and inbound.excess_decimals(total["amount"], currency.decimal_places):
+                reason = (
+                    f"amount {total['amount']} has more decimal places than {currency.name} allows "
+                    f"({currency.decimal_places})"
+                )
+                raise inbound.InvalidEvent(
+                    "amount_precision", reason, [inbound.SchemaViolation(f"/data/totals/{index}/amount", reason)]
+                )
 
     def _reconcile(self, data, event=None):
         """Compare the platform's report ``data`` with what Odoo delivered for the period, record
@@ -370,31 +478,23 @@ class FinanceSyncReconciliation(models.Model):
             platform[key] = (count + total["count"], amount + Decimal(total["amount"]))
         odoo = self._odoo_totals()
         currencies = self._currencies({code for _t, code in (*odoo, *platform) if code})
-        differences = []
-        for key in sorted(set(odoo) | set(platform)):
-            odoo_count, odoo_amount = odoo.get(key, (0, Decimal(0)))
-            platform_count, platform_amount = platform.get(key, (0, Decimal(0)))
-            if odoo_count != platform_count or odoo_amount != platform_amount:
-                differences.append(
-                    message(
-                        "reconciliation_totals_differ",
-                        event_type=key[0],
-                        currency=key[1],
-                        odoo_count=odoo_count,
-                        odoo_amount=self._money(odoo_amount, key[1], currencies),
-                        platform_count=platform_count,
-                        platform_amount=self._money(platform_amount, key[1], currencies),
-                    )
-                )
+        totals = self._totals(odoo, platform, currencies)
+        differences = [
+            message(
+                "reconciliation_totals_differ",
+                event_type=total.event_type,
+                currency=total.currency,
+                odoo_count=total.odoo_count,
+                odoo_amount=self._money(total.odoo_amount, total.currency, currencies),
+                platform_count=total.platform_count,
+                platform_amount=self._money(total.platform_amount, total.currency, currencies),
+            )
+            for total in totals
+            if total.differs
+        ]
         missing, unknown = self._compare_references(data)
         if missing:
-            differences.append(
-                message(
-                    "reconciliation_missing_events",
-                    count=len(missing),
-                    events=_listed(missing),
-                )
-            )
+            differences.append(self._missing_message(missing))
         if unknown:
             differences.append(
                 message(
@@ -406,7 +506,7 @@ class FinanceSyncReconciliation(models.Model):
         note = message("reconciliation_mismatch", period=self._period_label(), differences=differences)
         vals = {
             "state": "mismatched" if differences else "matched",
-            "line_ids": self._line_commands(odoo, platform),
+            "line_ids": self._line_commands(totals, currencies),
             "odoo_event_count": sum(count for count, _amount in odoo.values()),
             "platform_event_count": sum(count for count, _amount in platform.values()),
             "missing_event_ids": missing or False,
@@ -432,21 +532,52 @@ class FinanceSyncReconciliation(models.Model):
     def _compare_references(self, data):
         """(event ids Odoo delivered that the platform lacks, references the platform holds that
         Odoo never sent for the period), from the event ids or document numbers the report lists
-        (nothing when it lists neither)."""
+        (nothing when it lists neither). Documents are matched on exactly the number the events
+        carry (``document.number``); with documents only, an event is missing when the platform
+        holds no document of its number (an event without a number cannot be named so)."""
         if "event_ids" not in data and "documents" not in data:
             return [], []
         events = self._odoo_events()
         missing, unknown = [], []
         if "event_ids" in data:
             held = set(data["event_ids"])
-            missing = [event_id for event_id, _ref in events if event_id not in held]
-            unknown = sorted(held - {event_id for event_id, _ref in events})
+            missing = [event_id for event_id, _number in events if event_id not in held]
+            unknown = sorted(held - {event_id for event_id, _number in events})
         if "documents" in data:
             held_documents = set(data["documents"])
             if "event_ids" not in data:
-                missing = [event_id for event_id, ref in events if ref not in held_documents]
-            unknown += sorted(held_documents - {ref for _event_id, ref in events})
+                missing = [event_id for event_id, number in events if number and number not in held_documents]
+            unknown += sorted(held_documents - {number for _event_id, number in events})
         return missing, unknown
+
+    def _missing_message(self, missing):
+        """The difference naming the events ``missing`` on the platform by their documents:
+        number, partner, amount, accounting date, event type and id (the first
+        ``LISTED_IN_WORDS``; the form lists them all, with a link to each document)."""
+        jobs = {job.event_uuid: job for job in self._jobs_of_events(missing[:LISTED_IN_WORDS])}
+        currencies = {job.currency_id.name: job.currency_id for job in jobs.values() if job.currency_id}
+        items = []
+        for event_id in missing[:LISTED_IN_WORDS]:
+            job = jobs.get(event_id)
+            if not job:  # purged since: only its id is known
+                items.append(message("reconciliation_missing_event", event_id=event_id))
+                continue
+            items.append(
+                message(
+                    "reconciliation_missing_document",
+                    number=job.document_number or job.document_ref or "",
+                    partner=job.partner_id.display_name or "",
+                    # One document's amount, read back from its numeric column (a float that
+                    # round-trips): shown in its currency's precision.
+                    amount=self._money(job.amount, job.currency_id.name, currencies) if job.currency_id else "",
+                    date=str(job.document_date or ""),
+                    event_type=job.event_type,
+                    event_id=event_id,
+                )
+            )
+        if len(missing) > LISTED_IN_WORDS:
+            items.append(message("reconciliation_more", count=len(missing) - LISTED_IN_WORDS))
+        return message("reconciliation_missing_documents", count=len(missing), documents=items)
 
     def _settle_exception(self, note):
         """Open or bump the reconciliation's one exception with ``note``, or resolve it."""
@@ -506,6 +637,23 @@ class FinanceSyncReconciliation(models.Model):
         )
         filled = self.env.cr.rowcount
         self.env["finance.sync.job"].invalidate_model(["amount", "document_date", "currency_id"])
+        return filled
+
+    @api.model
+    def _fill_job_numbers(self):
+        """Record the document number of jobs captured before the outbox kept it apart from the
+        display name (``document_ref``), from their captured payloads: exactly the number their
+        events carry (one statement; for the upgrade that adds the column). Returns how many
+        jobs were filled."""
+        self.env["finance.sync.job"].flush_model()
+        self.env.cr.execute(
+            """UPDATE finance_sync_job
+                  SET document_number = payload->'document'->>'number'
+                WHERE document_number IS NULL
+                  AND COALESCE(payload->'document'->>'number', '') != ''"""
+        )
+        filled = self.env.cr.rowcount
+        self.env["finance.sync.job"].invalidate_model(["document_number"])
         return filled
 
     # === INBOUND REPORT === #

@@ -1,11 +1,18 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .. import const
+from ..utils import check_guarded_fields
+
+# What a deletion changes, named in its refusal.
+FIGURES = ("odoo_count", "odoo_amount", "platform_count", "platform_amount")
 
 
 class FinanceSyncReconciliationLine(models.Model):
     """One control total of a reconciliation: an event type in a currency, as Odoo delivered it
-    and as the platform reported it."""
+    and as the platform reported it. Written by the reconciliation's own methods alone (created,
+    replaced and deleted with each report): no one else creates, changes, copies or deletes one,
+    administrators included. Its amounts are for display; the comparison is made on decimals
+    (``finance.sync.reconciliation._totals``)."""
 
     _name = "finance.sync.reconciliation.line"
     _description = "Finance Sync Reconciliation Control Total"
@@ -24,6 +31,24 @@ class FinanceSyncReconciliationLine(models.Model):
     platform_count = fields.Integer("Platform count", readonly=True)
     platform_amount = fields.Monetary("Platform amount", readonly=True)
     differs = fields.Boolean(readonly=True, help="The platform reported other figures than Odoo delivered.")
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Data files (run as the superuser) may load recorded totals (demo), as reconciliations.
+        if not self.env.su:
+            for vals in vals_list:
+                check_guarded_fields(self, {"reconciliation_id", *vals})
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_guarded_fields(self, vals)
+        return super().write(vals)
+
+    def unlink(self):
+        check_guarded_fields(self, FIGURES)
+        return super().unlink()
 
     def _compute_event_label(self):
         labels = dict(const.EVENT_TYPES)

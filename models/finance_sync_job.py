@@ -290,7 +290,7 @@ class FinanceSyncJob(models.Model):
                           AS d(res_id, company_id, document_ref, members, amount, document_date, currency_id)
                           ON d.res_id = e.res_id
                     ORDER BY e.position
-                   RETURNING id""",
+                   RETURNING id, backend_id, res_id""",
                 event_type=event_type,
                 model=model,
                 move_id=SQL("d.res_id" if model == "account.move" else "NULL::int4"),
@@ -301,7 +301,10 @@ class FinanceSyncJob(models.Model):
                 documents=SQL(", ").join(documents),
             )
         )
-        jobs = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
+        rows = self.env.cr.fetchall()
+        uncommitted = self.env.cr.postcommit.data.setdefault(const.TRANSACTION_JOBS, {})
+        uncommitted.update({(model, backend_id, res_id): job_id for job_id, backend_id, res_id in rows})
+        jobs = self.sudo().browse(row[0] for row in rows)
         if depends_on:
             jobs._hold_behind_held_partners()
         self._trigger_dispatch()

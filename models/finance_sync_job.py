@@ -2,7 +2,7 @@ import logging
 import uuid
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
@@ -13,6 +13,8 @@ from ..engine.messages import Message, message, selection
 from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
+
+ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 
 
 class JsonText(fields.Json):
@@ -36,7 +38,7 @@ class FinanceSyncJob(models.Model):
     """
 
     _name = "finance.sync.job"
-    _inherit = ["finance.sync.document.link"]
+    _inherit = ["finance.sync.document.link", "mail.thread"]
     _description = "Finance Sync Job"
     _order = "id desc"
     _rec_name = "event_uuid"
@@ -175,6 +177,31 @@ class FinanceSyncJob(models.Model):
         if not jobs:
             raise UserError(self.env._("Only failed, dead or blocked jobs can be retried."))
         jobs._mark_pending(reset_attempts=True)
+        return True
+
+    def action_send_again(self):
+        """Deliver done events again (Finance Sync administrators): the same event id and the same
+        frozen body, byte for byte, so that a platform deduplicating on the event id takes each
+        once and the warehouse recognises an event it applied. Each job's chatter says who sent
+        it again; the events go now (per-document order and the backend's state still apply)."""
+        if not self.env.user.has_group(ADMIN_GROUP):
+            raise AccessError(self.env._("Only Finance Sync administrators may send a delivered event again."))
+        self.check_access("read")
+        jobs = self.sudo()
+        if not jobs or any(job.state != "done" for job in jobs):
+            raise UserError(self.env._("Only delivered (done) events can be sent again."))
+        user = self.env.user
+        notes = {
+            job.id: self.env._(
+                "%(user)s sent this event again, with the same event id and body as delivered on %(date)s (UTC).",
+                user=user.name,
+                date=str(job.done_at or ""),
+            )
+            for job in jobs
+        }
+        jobs._mark_sent_again()
+        jobs._message_log_batch(notes, author_id=user.partner_id.id)
+        jobs._send_now()
         return True
 
     def action_cancel(self):
@@ -550,6 +577,13 @@ class FinanceSyncJob(models.Model):
         )
         self._open_exception("transport", note)
         self._hold_dependents()
+
+    def _mark_sent_again(self):
+        """Done jobs due again now, to deliver their frozen body once more (a person's *Send
+        again*): attempts start again; the event id, sequence and body stay."""
+        if any(job.state != "done" or not job.body for job in self):
+            raise UserError(self.env._("Only delivered (done) events can be sent again."))
+        self._mark_pending(reset_attempts=True)
 
     def _mark_pending(self, reset_attempts=False):
         """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""

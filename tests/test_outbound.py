@@ -6,13 +6,15 @@ import hmac
 import json
 import logging
 import socket
+import xmlrpc.client
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
 from ..engine import payload as payload_lib
 from .common import FinanceSyncCase, allocations_in_odoo
@@ -765,3 +767,81 @@ class TestPaymentLifecycle(FinanceSyncCase):
         self.assertEqual(company_amount, payload_lib.money(abs(payment.amount_company_currency_signed), 2))
         item = self.jobs_of(payment).payload["document"]["invoices"][0]
         self.assertEqual((item["currency"], item["invoice_currency"]), ("EUR", "EUR"))
+
+
+@tagged("post_install", "-at_install")
+class TestSendAgain(FinanceSyncCase, HttpCase):
+    """Finance Sync administrators deliver a done event again: same event id, same frozen body,
+    recorded in the job's chatter. Nobody else can, by the button, over RPC or around it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = cls.make_user("fs_again_admin", "finance_sync.finance_sync_group_admin")
+        cls.editor = cls.make_user("fs_again_editor", "finance_sync.finance_sync_group_mapping_editor")
+        for user in (cls.admin, cls.editor):
+            user.sudo().password = f"{user.login}-Pw-2026"
+
+    def delivered_job(self):
+        invoice = self._create_invoice(post=True)
+        job = self.jobs_of(invoice)
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(job.state, "done")
+        self.receiver.clear()
+        return job
+
+    def rpc(self, user, method, *args):
+        return self.xmlrpc_object.execute_kw(
+            self.env.cr.dbname, user.id, f"{user.login}-Pw-2026", "finance.sync.job", method, list(args)
+        )
+
+    def test_an_administrator_sends_a_delivered_event_again_byte_for_byte(self):
+        job = self.delivered_job()
+        body, delivered_at = job.body, job.done_at
+        self.respond(200)
+        self.assertIs(job.with_user(self.admin).action_send_again(), True)
+        self.assertEqual((job.state, job.event_uuid, job.body), ("done", job.event_uuid, body))
+        ((headers, _parsed, raw),) = self.received()
+        self.assertEqual(headers["webhook-id"], job.event_uuid)
+        self.assertEqual(raw.decode(), body, "the frozen body, byte for byte")
+        self.assertEqual(len(job.attempt_ids), 2)
+        note = job.message_ids.filtered(lambda m: m.author_id == self.admin.partner_id)
+        self.assertEqual(len(note), 1)
+        self.assertIn(self.admin.name, note.body)
+        self.assertIn(str(delivered_at), note.body)
+
+    def test_over_rpc_too(self):
+        job = self.delivered_job()
+        self.respond(200)
+        self.assertIs(self.rpc(self.admin, "action_send_again", job.ids), True)
+        self.assertEqual(len(self.received()), 1)
+        self.assertEqual(job.state, "done")
+
+    def test_nobody_else_sends_again_nor_goes_around_the_button(self):
+        job = self.delivered_job()
+        self.respond(200)
+        with self.assertRaises(AccessError):
+            job.with_user(self.editor).action_send_again()
+        with mute_logger("odoo.http", "odoo.addons.rpc.controllers.xmlrpc"):
+            with self.assertRaises(xmlrpc.client.Fault) as refused:
+                self.rpc(self.editor, "action_send_again", job.ids)
+            self.assertIn("Only Finance Sync administrators", refused.exception.faultString)
+            for user, method, args in (
+                (self.editor, "write", (job.ids, {"state": "pending"})),
+                (self.admin, "write", (job.ids, {"state": "pending"})),
+                (self.admin, "_mark_sent_again", (job.ids,)),
+                (self.admin, "_mark_pending", (job.ids,)),
+            ):
+                with self.subTest(user=user.login, method=method), self.assertRaises(xmlrpc.client.Fault):
+                    self.rpc(user, method, *args)
+        job.invalidate_recordset()
+        self.assertEqual((job.state, len(job.attempt_ids)), ("done", 1))
+        self.assertFalse(self.received(), "nothing was sent")
+
+    def test_only_done_events_are_sent_again(self):
+        invoice = self._create_invoice(post=True)
+        pending = self.jobs_of(invoice)
+        with self.assertRaises(UserError):
+            pending.with_user(self.admin).action_send_again()
+        self.assertEqual(pending.state, "pending")

@@ -383,6 +383,36 @@ class TestWarehouse(FinanceSyncCase):
             [(m.id, m.payment_state, f"{m.amount_residual:.2f}") for m in moves.sorted("id")],
         )
 
+    def test_send_again_restores_what_the_warehouse_lost(self):
+        """A warehouse restored from an older backup lost an applied event: *Send again* delivers
+        it once more under its id (nothing to forge); sent again when the warehouse has it, it
+        changes nothing."""
+        self.initialize()
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+
+        def held():
+            return (
+                self.rows("fact_invoice", "odoo_id, status, amount_total::text, last_event_id::text"),
+                self.rows("fact_invoice_line", "odoo_id, subtotal::text, is_current"),
+                self.rows("sync_event", "event_id::text, outcome", order="event_id"),
+            )
+
+        before = held()
+        self.assertEqual(before[0], [(invoice.id, "posted", f"{invoice.amount_total:.2f}", job.event_uuid)])
+        self.query("DELETE FROM {schema}.fact_invoice_line")
+        self.query("DELETE FROM {schema}.fact_invoice")
+        self.query("DELETE FROM {schema}.sync_event")
+        job.action_send_again()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(held(), before)
+        self.assertEqual(job.attempt_ids.sorted("id")[-1].response_excerpt, "applied")
+        snapshot = self.snapshot()
+        job.action_send_again()
+        self.assertEqual(self.snapshot(), snapshot, "sent again when the warehouse has it: nothing changes")
+        self.assertEqual(job.attempt_ids.sorted("id")[-1].response_excerpt, "duplicate")
+
     # --- failures -----------------------------------------------------------------------
 
     def test_a_data_error_fails_the_job_with_the_message_and_no_password(self):

@@ -722,6 +722,15 @@ class TestPaymentLifecycle(FinanceSyncCase):
         self.assertEqual(self.jobs_of(payment).mapped("event_type"), ["payment.posted", "payment.updated"])
         self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
 
+    def test_a_rejected_payment_is_news(self):
+        payment = self.init_payment(12.10, post=True, date=fields.Date.today())
+        self.commit_hooks()
+        payment.action_reject()
+        self.commit_hooks()
+        self.assertEqual(self.jobs_of(payment).mapped("event_type"), ["payment.posted", "payment.updated"])
+        self.assertEqual(self.settlement(payment), ("rejected", False, {}))
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+
     def test_one_event_per_change_per_transaction_across_savepoints(self):
         first, second = self.invoice(12.10), self.invoice(0.07)
         payment = self.init_payment(12.17, post=True, date=fields.Date.today())

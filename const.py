@@ -13,6 +13,7 @@ EVENT_INVOICE_DRAFT = "invoice.reset_to_draft"
 EVENT_INVOICE_CANCELLED = "invoice.cancelled"
 EVENT_INVOICE_PAYMENT_STATE = "invoice.payment_state_changed"
 EVENT_PAYMENT_POSTED = "payment.posted"
+EVENT_PAYMENT_UPDATED = "payment.updated"
 EVENT_PAYMENT_DRAFT = "payment.reset_to_draft"
 EVENT_PAYMENT_CANCELLED = "payment.cancelled"
 EVENT_PARTNER_UPSERTED = "partner.upserted"
@@ -26,6 +27,7 @@ EVENT_TYPES = [
     (EVENT_INVOICE_CANCELLED, "Invoice cancelled"),
     (EVENT_INVOICE_PAYMENT_STATE, "Invoice payment status changed"),
     (EVENT_PAYMENT_POSTED, "Payment posted"),
+    (EVENT_PAYMENT_UPDATED, "Payment status or settlement changed"),
     (EVENT_PAYMENT_DRAFT, "Payment reset to draft"),
     (EVENT_PAYMENT_CANCELLED, "Payment cancelled"),
     (EVENT_PARTNER_UPSERTED, "Partner created or changed"),
@@ -65,6 +67,12 @@ JOB_STATES = [
 ]
 # A later event of a document waits while an earlier one is in one of these states.
 JOB_OPEN_STATES = ("pending", "blocked", "failed", "dead")
+# What the current transaction captured: {(res_model, backend id, res_id): id of the last job
+# captured for that record and backend}, kept in ``cr.postcommit.data`` so that a commit or a
+# rollback forgets it. Such a job is not committed, so no worker can have claimed it: a later
+# comparison in the same transaction gives it the latest figures rather than capture a second
+# event (Odoo runs the pre-commit hooks at every flushing savepoint too).
+TRANSACTION_JOBS = "finance_sync.transaction_jobs"
 
 # --- Dispatch defaults ------------------------------------------------------------------
 DEFAULT_MAX_CONCURRENT = 8  # requests in flight per backend (1 = one at a time)

@@ -75,6 +75,12 @@ def json_object_members(obj) -> str:
     return text.strip()[1:-1].strip()
 
 
+def normalised(value):
+    """``value`` as it reads back from a stored JSON payload (tuples as lists, keys as text), for
+    comparing what was captured with what would be captured now."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str)) if value is not None else None
+
+
 def document_figures(payload: dict) -> tuple:
     """(amount, accounting date) of the document a captured payload describes, as text, or
     None each: an invoice's total or a payment's amount, in the document's currency. Business

@@ -287,9 +287,10 @@ class AccountMove(models.Model):
         return res
 
     def _compute_payment_state(self):
-        # payment_state is computed, never written. Note which invoices were recomputed and,
-        # just before the transaction commits, tell each platform whose last event shows
-        # another status: one event per net change, none for flips within the transaction.
+        # payment_state is computed, never written, and recomputed whenever the residual moves.
+        # Note which invoices were recomputed and, just before the transaction commits, tell
+        # each platform whose last event shows another status or residual: one event per net
+        # change, none for flips within the transaction.
         res = super()._compute_payment_state()
         touched = [m.id for m in self._finance_sync_invoices() if isinstance(m.id, int) and m.state == "posted"]
         if touched:
@@ -304,18 +305,38 @@ class AccountMove(models.Model):
         moves = self.env["account.move"].sudo().browse(ids).exists().filtered(lambda m: m.state == "posted")
         if not moves:
             return
-        last = moves._finance_sync_last_events()
-
-        def changed(backend, move):
-            known = last.get((backend.id, move.id), (None, {}))[1].get("payment_state")
-            return known is not None and known != move.payment_state
-
-        moves._finance_sync_capture(
-            const.EVENT_INVOICE_PAYMENT_STATE,
-            only_if_sent=True,
-            wants=changed,
-        )
+        now = {move.id: move._finance_sync_settlement() for move in moves}
+        news = {}
+        for key, heard in moves._finance_sync_last_heard().items():
+            document = heard.blocks.get("document") or {}
+            if document.get("payment_state") is not None and settlement_of(document) != now[key[1]]:
+                news[key] = heard.job_id
+        if not news:
+            return
+        changed = moves.browse(sorted({move_id for _backend_id, move_id in news}))
+        payloads = {}
+        for company, company_moves in changed.grouped("company_id").items():
+            payloads.update(company_moves.with_company(company)._finance_sync_payloads())
+        to_send = set(news) - changed._finance_sync_refresh_uncommitted(payloads, news)
+        if to_send:
+            changed._finance_sync_capture(
+                const.EVENT_INVOICE_PAYMENT_STATE,
+                only_if_sent=True,
+                wants=lambda backend, move: (backend.id, move.id) in to_send,
+                payloads=payloads,
+            )
         self.env.flush_all()
+
+    def _finance_sync_settlement(self):
+        """(payment status, residual, residual in the company's currency) as the invoice's
+        events carry them (see ``settlement_of``)."""
+        self.ensure_one()
+        sign = -1 if self.move_type in ("out_refund", "in_invoice") else 1
+        return (
+            self.payment_state or "not_paid",
+            payload_lib.money(self.amount_residual, self.currency_id.decimal_places),
+            payload_lib.money(sign * self.amount_residual_signed, self.company_currency_id.decimal_places),
+        )
 
     def _finance_sync_note_exposure(self):
         """Master data: the customers whose receivables these entries move (exposure events)."""
@@ -401,6 +422,16 @@ class AccountMove(models.Model):
             ],
             "reconciliation": reconciliation,
         }
+
+
+def settlement_of(document):
+    """(payment status, residual, residual in the company's currency) of an invoice event's
+    document block: what makes ``invoice.payment_state_changed`` news."""
+    return (
+        document.get("payment_state"),
+        (document.get("amounts") or {}).get("residual"),
+        (document.get("amounts_company_currency") or {}).get("residual"),
+    )
 
 
 def line_payload(blocks, line, currency):

@@ -1,3 +1,7 @@
+import json
+from collections import namedtuple
+from decimal import Decimal
+
 from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
@@ -11,6 +15,11 @@ from ..utils import NO_CAPTURE, switched_on
 FAILED_STATES = ("failed", "dead")
 HELD_STATES = ("blocked",)  # waiting for a missing mapping
 PROBLEM_STATES = FAILED_STATES + HELD_STATES
+
+# What a backend last heard of a document: its last event not cancelled (``job_id``, its type) and
+# the payload members the document names in ``_finance_sync_last_heard_members`` (``blocks``, as
+# read back from the outbox).
+Heard = namedtuple("Heard", "job_id event_type blocks")
 
 SYNC_STATUSES = [
     ("not_synced", "Not synced"),
@@ -224,12 +233,14 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         """
         raise NotImplementedError
 
-    def _finance_sync_capture(self, event_type, only_if_sent=False, wants=None):
+    def _finance_sync_capture(self, event_type, only_if_sent=False, wants=None, payloads=None):
         """Write one outbox job per interested backend, in the current transaction.
 
         :param only_if_sent: only for backends that already received an event of the document
             (a reset or cancellation of something the platform never saw is not news to it).
         :param wants: optional ``wants(backend, record) -> bool`` narrowing the backends further.
+        :param payloads: optional {record id: canonical payload} rendered already (as its
+            company), for the records that have one
         """
         if not self or switched_on(self.env, NO_CAPTURE):
             # Importing historical documents that platforms already have, by code only
@@ -265,10 +276,12 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         if not by_record:
             return
         records = self.browse(list(by_record))
-        payloads = {}
+        rendered, payloads = payloads or {}, {}
         for company, company_records in records.grouped("company_id").items():
             # Codes (accounts, journals) are company-dependent: read them as the document's company.
-            payloads.update(company_records.with_company(company)._finance_sync_payloads())
+            missing = company_records.filtered(lambda r: r.id not in rendered)
+            payloads.update(missing.with_company(company)._finance_sync_payloads())
+            payloads.update({r.id: rendered[r.id] for r in company_records - missing})
         depends_on = records._finance_sync_partners_first(by_record)
         self.env["finance.sync.job"]._enqueue(event_type, records, payloads, by_record, depends_on=depends_on)
 
@@ -303,6 +316,69 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             (self._name, tuple(self.ids)),
         )
         return {(bid, rid): (event_type, document or {}) for bid, rid, event_type, document in self.env.cr.fetchall()}
+
+    def _finance_sync_last_heard_members(self):
+        """The payload members whose change is news about a document already sent (see
+        ``_finance_sync_last_heard``)."""
+        return ("document",)
+
+    def _finance_sync_last_heard(self):
+        """What each backend last heard of each record, pending events included:
+        {(backend id, record id): Heard}; cancelled jobs do not count (they were never sent)."""
+        if not self:
+            return {}
+        self.env["finance.sync.job"].flush_model()
+        members = self._finance_sync_last_heard_members()
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT ON (backend_id, res_id) id, backend_id, res_id, event_type, %s
+                     FROM finance_sync_job
+                    WHERE res_model = %s AND res_id IN %s AND state != 'cancelled'
+                    ORDER BY backend_id, res_id, sequence DESC""",
+                SQL(", ").join(SQL("payload->%s", member) for member in members),
+                self._name,
+                tuple(self.ids),
+            )
+        )
+        return {
+            (backend_id, res_id): Heard(
+                job_id, event_type, payload_lib.normalised(dict(zip(members, values, strict=True)))
+            )
+            for job_id, backend_id, res_id, event_type, *values in self.env.cr.fetchall()
+        }
+
+    def _finance_sync_refresh_uncommitted(self, payloads, news):
+        """Give the latest figures to the events of these records that this transaction
+        captured and that are still each backend's last one, rather than capturing another:
+        one event per net change per transaction, however many times the pre-commit hooks run
+        (Odoo runs them at every flushing savepoint too). Such an event is not committed, so no
+        worker can have claimed it; it keeps its type, id, sequence and time.
+
+        :param payloads: {record id: canonical payload now}
+        :param news: {(backend id, record id): id of the backend's last event of the record}
+        :return: the keys of ``news`` whose event was refreshed
+        """
+        uncommitted = self.env.cr.postcommit.data.get(const.TRANSACTION_JOBS) or {}
+        candidates = {job_id: key for key, job_id in news.items() if uncommitted.get((self._name, *key)) == job_id}
+        if not candidates:
+            return set()
+        Job = self.env["finance.sync.job"]
+        Job.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE finance_sync_job job SET payload = (job.payload::jsonb || fresh.members::jsonb)::json
+                     FROM (VALUES %s) AS fresh(id, members)
+                    WHERE job.id = fresh.id AND job.state IN ('pending', 'blocked') AND job.frozen_at IS NULL
+                RETURNING job.id""",
+                SQL(", ").join(
+                    SQL("(%s, %s)", job_id, json.dumps(payloads[key[1]], ensure_ascii=False))
+                    for job_id, key in candidates.items()
+                ),
+            )
+        )
+        refreshed = {candidates[row[0]] for row in self.env.cr.fetchall()}
+        Job.invalidate_model(["payload"])
+        return refreshed
 
 
 class PayloadBlocks:
@@ -398,6 +474,34 @@ class PayloadBlocks:
             return partials, lines.env["account.payment"]
         counterparts = lines.browse().union(*debit_side) + lines.browse().union(*credit_side)
         return partials, counterparts.move_id.origin_payment_id
+
+    def settlements(self, lines):
+        """What the partial reconciliations of ``lines`` (one document's receivable or payable
+        lines) settle, per counterpart document: {move id: (amount in the lines' currency, in
+        the counterpart's currency, in the company's currency)}, each the sum of the partials'
+        amounts in that currency's precision, as money strings."""
+        sums = {}
+        for line in lines:
+            for partial in line.matched_debit_ids:  # ``line`` is the credit side
+                counterpart = partial.debit_move_id
+                own = (partial.credit_amount_currency, partial.credit_currency_id)
+                other = (partial.debit_amount_currency, partial.debit_currency_id)
+                self._settle(sums, counterpart.move_id.id, own, other, partial)
+            for partial in line.matched_credit_ids:  # ``line`` is the debit side
+                counterpart = partial.credit_move_id
+                own = (partial.debit_amount_currency, partial.debit_currency_id)
+                other = (partial.credit_amount_currency, partial.credit_currency_id)
+                self._settle(sums, counterpart.move_id.id, own, other, partial)
+        return {
+            move_id: tuple(self.money(total, currency) for total, currency in amounts)
+            for move_id, amounts in sums.items()
+        }
+
+    def _settle(self, sums, move_id, own, other, partial):
+        shares = (own, other, (partial.amount, partial.company_currency_id))
+        totals = sums.setdefault(move_id, [(Decimal(0), currency) for _amount, currency in shares])
+        for i, (amount, currency) in enumerate(shares):
+            totals[i] = (totals[i][0] + Decimal(self.money(amount, currency)), currency)
 
     def _partial(self, partial, counterpart_line):
         currency = partial.company_currency_id

@@ -2,7 +2,7 @@ import logging
 import uuid
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
@@ -13,6 +13,8 @@ from ..engine.messages import Message, message, selection
 from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
 
 _logger = logging.getLogger(__name__)
+
+ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 
 
 class JsonText(fields.Json):
@@ -36,7 +38,7 @@ class FinanceSyncJob(models.Model):
     """
 
     _name = "finance.sync.job"
-    _inherit = ["finance.sync.document.link"]
+    _inherit = ["finance.sync.document.link", "mail.thread"]
     _description = "Finance Sync Job"
     _order = "id desc"
     _rec_name = "event_uuid"
@@ -225,6 +227,31 @@ class FinanceSyncJob(models.Model):
         jobs._mark_pending(reset_attempts=True)
         return True
 
+    def action_send_again(self):
+        """Deliver done events again (Finance Sync administrators): the same event id and the same
+        frozen body, byte for byte, so that a platform deduplicating on the event id takes each
+        once and the warehouse recognises an event it applied. Each job's chatter says who sent
+        it again; the events go now (per-document order and the backend's state still apply)."""
+        if not self.env.user.has_group(ADMIN_GROUP):
+            raise AccessError(self.env._("Only Finance Sync administrators may send a delivered event again."))
+        self.check_access("read")
+        jobs = self.sudo()
+        if not jobs or any(job.state != "done" for job in jobs):
+            raise UserError(self.env._("Only delivered (done) events can be sent again."))
+        user = self.env.user
+        notes = {
+            job.id: self.env._(
+                "%(user)s sent this event again, with the same event id and body as delivered on %(date)s (UTC).",
+                user=user.name,
+                date=str(job.done_at or ""),
+            )
+            for job in jobs
+        }
+        jobs._mark_sent_again()
+        jobs._message_log_batch(notes, author_id=user.partner_id.id)
+        jobs._send_now()
+        return True
+
     def action_cancel(self):
         return {
             "type": "ir.actions.act_window",
@@ -358,7 +385,7 @@ class FinanceSyncJob(models.Model):
                                document_date, currency_id)
                           ON d.res_id = e.res_id AND d.variant = e.variant
                     ORDER BY e.position
-                   RETURNING id""",
+                   RETURNING id, backend_id, res_id""",
                 event_type=event_type,
                 model=model,
                 move_id=SQL("d.res_id" if model == "account.move" else "NULL::int4"),
@@ -369,7 +396,10 @@ class FinanceSyncJob(models.Model):
                 documents=SQL(", ").join(documents),
             )
         )
-        jobs = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
+        rows = self.env.cr.fetchall()
+        uncommitted = self.env.cr.postcommit.data.setdefault(const.TRANSACTION_JOBS, {})
+        uncommitted.update({(model, backend_id, res_id): job_id for job_id, backend_id, res_id in rows})
+        jobs = self.sudo().browse(row[0] for row in rows)
         if depends_on:
             jobs._hold_behind_held_partners()
         self._trigger_dispatch()
@@ -627,6 +657,13 @@ class FinanceSyncJob(models.Model):
         )
         self._open_exception("transport", note)
         self._hold_dependents()
+
+    def _mark_sent_again(self):
+        """Done jobs due again now, to deliver their frozen body once more (a person's *Send
+        again*): attempts start again; the event id, sequence and body stay."""
+        if any(job.state != "done" or not job.body for job in self):
+            raise UserError(self.env._("Only delivered (done) events can be sent again."))
+        self._mark_pending(reset_attempts=True)
 
     def _mark_pending(self, reset_attempts=False):
         """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""

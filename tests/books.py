@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from odoo.fields import Command
 
+from .. import const
 from ..models.res_partner import TRANSACTION_PARTNER_JOBS
 from .common import FinanceSyncCase
 
@@ -159,6 +160,7 @@ class BooksGenerator:
         self.env.flush_all()
         self.env.cr.precommit.run()
         self.env.cr.postcommit.data.pop(TRANSACTION_PARTNER_JOBS, None)
+        self.env.cr.postcommit.data.pop(const.TRANSACTION_JOBS, None)
 
     def _analyze(self):
         """Let PostgreSQL's planner see the books' size. The test's transaction is never

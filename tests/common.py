@@ -16,6 +16,7 @@ from odoo import SUPERUSER_ID, api, sql_db
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.modules.registry import DummyRLock, Registry
 
+from .. import const
 from ..engine import signing
 from ..models.finance_sync_dispatcher import own_transactions
 from ..models.res_partner import TRANSACTION_PARTNER_JOBS
@@ -154,6 +155,7 @@ class FinanceSyncCase(AccountTestInvoicingCommon):
         self.env.flush_all()
         self.env.cr.precommit.run()
         self.env.cr.postcommit.data.pop(TRANSACTION_PARTNER_JOBS, None)
+        self.env.cr.postcommit.data.pop(const.TRANSACTION_JOBS, None)
 
 
 def create_ping_jobs(env, backend, partners, events_per_partner=1):
@@ -212,3 +214,51 @@ def run_dispatchers(db, backend_id, workers=2, budget=60, wait=120):
         for thread in threads:
             thread.join(wait)
     return errors
+
+
+def settled_in_odoo(env, payments):
+    """{(payment id, document id): (amount in the payment's currency, in the document's, in the
+    company's)} as money strings, from Odoo's partial reconciliations between each payment's
+    receivable or payable lines and invoices, bills or credit notes: a grouped read written here,
+    independent of the module's payload code."""
+    env.flush_all()
+    env.cr.execute(
+        """SELECT pay.id, doc.id,
+                  round(sum(CASE WHEN part.debit_move_id = line.id THEN part.debit_amount_currency
+                                 ELSE part.credit_amount_currency END), pay_cur.decimal_places)::text,
+                  round(sum(CASE WHEN part.debit_move_id = line.id THEN part.credit_amount_currency
+                                 ELSE part.debit_amount_currency END), doc_cur.decimal_places)::text,
+                  round(sum(part.amount), company_cur.decimal_places)::text
+             FROM account_payment pay
+             JOIN account_move_line line ON line.move_id = pay.move_id
+             JOIN account_account acc ON acc.id = line.account_id
+                  AND acc.account_type IN ('asset_receivable', 'liability_payable')
+             JOIN account_partial_reconcile part ON line.id IN (part.debit_move_id, part.credit_move_id)
+             JOIN account_move_line other ON other.id = CASE WHEN part.debit_move_id = line.id
+                                                             THEN part.credit_move_id ELSE part.debit_move_id END
+             JOIN account_move doc ON doc.id = other.move_id
+                  AND doc.move_type IN ('out_invoice', 'out_refund', 'in_invoice', 'in_refund')
+             JOIN res_currency pay_cur ON pay_cur.id = pay.currency_id
+             JOIN res_currency doc_cur ON doc_cur.id = doc.currency_id
+             JOIN res_company company ON company.id = pay.company_id
+             JOIN res_currency company_cur ON company_cur.id = company.currency_id
+            WHERE pay.id IN %s
+            GROUP BY pay.id, doc.id, pay_cur.decimal_places, doc_cur.decimal_places, company_cur.decimal_places""",
+        [tuple(payments.ids)],
+    )
+    return {(pay_id, doc_id): amounts for pay_id, doc_id, *amounts in env.cr.fetchall()}
+
+
+def allocations_in_odoo(env, payments):
+    """{(payment id, document id): [amounts]} of every document Odoo counts as settled by each
+    payment (``reconciled_invoice_ids``, ``reconciled_bill_ids``): the amounts of their partial
+    reconciliations (``settled_in_odoo``), or None each for a document linked to the payment
+    without one (a payment reset and cancelled keeps its link to the invoice it paid)."""
+    settled = settled_in_odoo(env, payments)
+    linked = {
+        (payment.id, move.id)
+        for payment in payments
+        for move in payment.reconciled_invoice_ids | payment.reconciled_bill_ids
+    }
+    assert set(settled) <= linked, set(settled) - linked
+    return {key: list(settled.get(key, (None, None, None))) for key in linked}

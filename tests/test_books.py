@@ -8,6 +8,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from .books import FIRST_DAY, TODAY, RealisticBooksCase
+from .books_payments import PaymentsOnBooks
 from .books_reconciliation import ReconciliationOnBooks
 from .test_inbound import InboundCase
 
@@ -18,7 +19,7 @@ def not_binary_exact(amount):
 
 
 @tagged("post_install", "-at_install")
-class TestRealisticBooks(ReconciliationOnBooks, RealisticBooksCase, InboundCase):
+class TestRealisticBooks(PaymentsOnBooks, ReconciliationOnBooks, RealisticBooksCase, InboundCase):
     """One build of the books for every check on them (through Odoo's HTTP server where a
     platform speaks): checks of a feature live in a mixin of ``tests/books_<feature>.py``
     added to this class's bases."""

@@ -257,3 +257,100 @@ def test_dimensions_already_written_are_not_written_again(warehouse):
     loader.apply(warehouse, statements, "db", changed, renamed, known)
     assert renamed["statements"] == second["statements"] + 1, "only the partner is written again"
     assert fetch(warehouse, "SELECT name FROM {schema}.dim_partner") == [("Customer, renamed",)]
+
+
+def payment_event(sequence=1, invoices=(), state="in_process", is_reconciled=False, event_type="payment.posted"):
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "schema_version": 1,
+        "occurred_at": "2025-02-03T10:00:00Z",
+        "sequence": sequence,
+        "company": {"id": 1, "code": None, "name": "Company", "currency": "EUR"},
+        "partner": {"id": 7, "code": "C007", "name": "Customer"},
+        "document": {
+            "model": "account.payment",
+            "id": 20,
+            "number": "PBNK1/2025/00001",
+            "kind": "customer_payment",
+            "state": state,
+            "date": "2025-02-03",
+            "amount": "1300.10",
+            "amount_company_currency": "1300.10",
+            "currency": "EUR",
+            "journal": {"id": 4, "code": "BNK1", "name": "Bank"},
+            "is_reconciled": is_reconciled,
+            "invoices": list(invoices),
+        },
+        "reconciliation": [],
+    }
+
+
+def allocation(invoice_id, amount, invoice_amount=None, invoice_currency="EUR"):
+    return {
+        "model": "account.move",
+        "id": invoice_id,
+        "number": f"INV/2025/{invoice_id:04d}",
+        "amount": amount,
+        "currency": "EUR",
+        "invoice_amount": invoice_amount or amount,
+        "invoice_currency": invoice_currency,
+        "amount_company_currency": amount,
+    }
+
+
+def test_a_payments_status_and_allocations_follow_its_events(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    statements = loader.Statements(warehouse, "finance_sync")
+    loader.apply(warehouse, statements, "db", payment_event(1))
+    settled = payment_event(2, [allocation(10, "1234.57"), allocation(11, "0.07", "0.06", "USD")], "paid", True)
+    settled["type"] = "payment.updated"
+    assert loader.apply(warehouse, statements, "db", settled) == loader.APPLIED
+    assert fetch(warehouse, "SELECT status, is_reconciled, last_event_type FROM {schema}.fact_payment") == [
+        ("paid", True, "payment.updated")
+    ]
+    unreconciled = payment_event(3, [allocation(11, "0.07", "0.06", "USD")], "in_process", event_type="payment.updated")
+    assert loader.apply(warehouse, statements, "db", unreconciled) == loader.APPLIED
+    rows = fetch(
+        warehouse,
+        """SELECT payment_id, invoice_id, amount::text, currency, invoice_amount::text, invoice_currency,
+                  amount_company::text, is_current
+             FROM {schema}.fact_payment_allocation ORDER BY invoice_id""",
+    )
+    assert rows == [
+        (20, 10, "1234.57", "EUR", "1234.57", "EUR", "1234.57", False),
+        (20, 11, "0.07", "EUR", "0.06", "USD", "0.07", True),
+    ]
+    assert ("USD",) in fetch(warehouse, "SELECT code FROM {schema}.dim_currency")
+    # An event captured before payments carried their allocations' amounts still loads.
+    old = payment_event(4, [{"model": "account.move", "id": 12, "number": "INV/2025/0012"}])
+    assert loader.apply(warehouse, statements, "db", old) == loader.APPLIED
+    assert fetch(
+        warehouse,
+        "SELECT invoice_id, amount, currency, is_current FROM {schema}.fact_payment_allocation WHERE is_current",
+    ) == [(12, None, "EUR", True)]
+
+
+def test_a_warehouse_of_version_1_is_migrated_keeping_its_rows(warehouse):
+    (first_version, _name, first_sql), *_later = schema.migrations()
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute("CREATE SCHEMA finance_sync")
+        cr.execute(
+            "CREATE TABLE finance_sync.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cr.execute(sql.SQL(first_sql).format(schema=sql.Identifier("finance_sync")))
+        cr.execute("INSERT INTO finance_sync.schema_migrations (version, name) VALUES (%s, 'initial')", [first_version])
+    statements_v1 = loader.Statements(warehouse, "finance_sync")
+    with warehouse, warehouse.cursor() as cr:
+        # What a version 1 loader wrote: the payment's fact only.
+        cr.execute(statements_v1["event"], [str(uuid.uuid4()), "db", "payment.posted", "account.payment", 20, 1])
+        cr.execute(statements_v1["payment"], loader._payment_row("db", payment_event(1)))
+    assert schema.migrate(warehouse, "finance_sync") == (1, schema.latest_version())
+    assert schema.latest_version() >= 2
+    assert fetch(warehouse, "SELECT odoo_id, status FROM {schema}.fact_payment") == [(20, "in_process")]
+    statements = loader.Statements(warehouse, "finance_sync")
+    assert loader.apply(warehouse, statements, "db", payment_event(2, [allocation(10, "12.10")], "paid", True)) == (
+        loader.APPLIED
+    )
+    assert fetch(warehouse, "SELECT invoice_id, amount::text FROM {schema}.fact_payment_allocation") == [(10, "12.10")]

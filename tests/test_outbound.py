@@ -6,17 +6,19 @@ import hmac
 import json
 import logging
 import socket
+import xmlrpc.client
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
 from ..engine import payload as payload_lib
 from ..utils import without_capture
-from .common import FinanceSyncCase
+from .common import FinanceSyncCase, allocations_in_odoo
 
 
 def expected_signature(secret, msg_id, timestamp, body):
@@ -601,3 +603,254 @@ class TestBackfill(FinanceSyncCase):
             self.env["finance.sync.backfill"].with_user(user).create(
                 {"backend_id": self.backend.id, "date_from": "2026-01-01", "date_to": "2026-12-31"}
             )
+
+
+@tagged("post_install", "-at_install")
+class TestPaymentLifecycle(FinanceSyncCase):
+    """A payment's state and what it settles reach the platform as they change: the register
+    wizard posts then reconciles in one transaction (one event with the final figures), a later
+    reconciliation or unreconciliation is a ``payment.updated``, and an invoice's residual is news
+    even when its payment status stays partial."""
+
+    def invoice(self, price_unit, **kwargs):
+        invoice = self._create_invoice_one_line(price_unit=price_unit, tax_ids=[], post=True, **kwargs)
+        self.commit_hooks()
+        return invoice
+
+    def settlement(self, payment):
+        """What the payment's last captured event says it is and settles."""
+        document = self.jobs_of(payment)[-1].payload["document"]
+        return (
+            document["state"],
+            document["is_reconciled"],
+            {
+                (payment.id, item["id"]): [item["amount"], item["invoice_amount"], item["amount_company_currency"]]
+                for item in document["invoices"]
+            },
+        )
+
+    def odoo_settlement(self, payment):
+        """The same, from Odoo's stored fields and partial reconciliations."""
+        payment.invalidate_recordset()
+        return payment.state, payment.is_reconciled, allocations_in_odoo(self.env, payment)
+
+    def test_the_register_wizard_posts_once_with_what_the_payment_settles(self):
+        invoice = self.invoice(1234.57)
+        payment = self._register_payment(invoice)
+        self.commit_hooks()
+        job = self.jobs_of(payment)
+        self.assertEqual(job.event_type, "payment.posted", "one event: posted, then reconciled, in one transaction")
+        self.assertTrue(payment.is_reconciled)
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+        self.assertEqual(self.settlement(payment)[2], {(payment.id, invoice.id): ["1234.57", "1234.57", "1234.57"]})
+        self.assertEqual(payload_lib.validate(job.payload), [])
+
+    def test_a_vendor_payment_settles_its_bills(self):
+        bill = self.invoice(98.07, move_type="in_invoice")
+        payment = self._register_payment(bill)
+        self.commit_hooks()
+        self.assertEqual(payment.payment_type, "outbound")
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+        self.assertEqual(set(self.settlement(payment)[2]), {(payment.id, bill.id)})
+
+    def test_later_reconciliation_and_unreconciliation_follow_in_order(self):
+        first, second = self.invoice(1234.57), self.invoice(0.07)
+        payment = self.init_payment(1300.10, post=True, date=fields.Date.today())
+        self.commit_hooks()
+        self.assertEqual(self.settlement(payment), ("in_process", False, {}))
+
+        receivable = self.company_data["default_account_receivable"]
+        lines = (payment.move_id | first | second).line_ids.filtered(lambda line: line.account_id == receivable)
+        lines.reconcile()
+        self.commit_hooks()
+        self.assertEqual(self.jobs_of(payment).mapped("event_type"), ["payment.posted", "payment.updated"])
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+        self.assertEqual(
+            self.settlement(payment)[2],
+            {(payment.id, first.id): ["1234.57"] * 3, (payment.id, second.id): ["0.07"] * 3},
+        )
+
+        self.commit_hooks()  # nothing changed: nothing more
+        self.assertEqual(len(self.jobs_of(payment)), 2)
+
+        first.line_ids.filtered(lambda line: line.account_id == receivable).remove_move_reconcile()
+        self.commit_hooks()
+        jobs = self.jobs_of(payment)
+        self.assertEqual(jobs.mapped("event_type"), ["payment.posted", "payment.updated", "payment.updated"])
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+        self.assertEqual(set(self.settlement(payment)[2]), {(payment.id, second.id)})
+
+        payment.action_draft()
+        payment.action_cancel()
+        self.commit_hooks()
+        jobs = self.jobs_of(payment)
+        self.assertEqual(
+            jobs.mapped("event_type")[3:], ["payment.reset_to_draft", "payment.cancelled"], "nothing sent unposted"
+        )
+        self.assertEqual(jobs.mapped("sequence"), [1, 2, 3, 4, 5])
+        for job in jobs:
+            self.assertEqual(payload_lib.validate(job.payload), [], job.event_type)
+        # The platform gets them in that order.
+        self.respond(200)
+        for _round in range(6):
+            self.dispatch()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        received = [(b["sequence"], b["type"]) for _h, b, _r in self.received() if b["document"]["id"] == payment.id]
+        self.assertEqual(received, [(job.sequence, job.event_type) for job in jobs])
+
+    def test_a_bank_statement_match_makes_it_paid(self):
+        payment = self.init_payment(45.67, post=True, date=fields.Date.today())
+        self.commit_hooks()
+        self.assertEqual(self.settlement(payment), ("in_process", False, {}))
+        statement_line = self.env["account.bank.statement.line"].create(
+            {
+                "payment_ref": payment.name,
+                "journal_id": payment.journal_id.id,
+                "partner_id": payment.partner_id.id,
+                "amount": 45.67,
+            }
+        )
+        # As the bank reconciliation does it (its widget is not in Community).
+        _st_liquidity, st_suspense, _other = statement_line.with_context(
+            skip_account_move_synchronization=True
+        )._seek_for_lines()
+        liquidity, _counterpart, _writeoff = payment._seek_for_lines()
+        st_suspense.account_id = liquidity.account_id
+        (st_suspense + liquidity).reconcile()
+        self.commit_hooks()
+        self.assertEqual(payment.state, "paid")
+        self.assertEqual(self.jobs_of(payment).mapped("event_type"), ["payment.posted", "payment.updated"])
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+
+    def test_a_rejected_payment_is_news(self):
+        payment = self.init_payment(12.10, post=True, date=fields.Date.today())
+        self.commit_hooks()
+        payment.action_reject()
+        self.commit_hooks()
+        self.assertEqual(self.jobs_of(payment).mapped("event_type"), ["payment.posted", "payment.updated"])
+        self.assertEqual(self.settlement(payment), ("rejected", False, {}))
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+
+    def test_one_event_per_change_per_transaction_across_savepoints(self):
+        first, second = self.invoice(12.10), self.invoice(0.07)
+        payment = self.init_payment(12.17, post=True, date=fields.Date.today())
+        self.commit_hooks()
+        receivable = self.company_data["default_account_receivable"]
+        (payment.move_id | first).line_ids.filtered(lambda line: line.account_id == receivable).reconcile()
+        with self.env.cr.savepoint():  # Odoo runs the pre-commit hooks here too
+            pass
+        (payment.move_id | second).line_ids.filtered(lambda line: line.account_id == receivable).reconcile()
+        self.commit_hooks()
+        jobs = self.jobs_of(payment)
+        self.assertEqual(jobs.mapped("event_type"), ["payment.posted", "payment.updated"])
+        self.assertEqual(self.settlement(payment), self.odoo_settlement(payment))
+        self.assertEqual(len(self.settlement(payment)[2]), 2, "the event carries the end of the transaction")
+
+    def test_a_second_partial_payment_is_news_for_the_invoice(self):
+        invoice = self.invoice(1234.57)
+        first = self._register_payment(invoice, amount=500.10, payment_difference_handling="open")
+        self.commit_hooks()
+        second = self._register_payment(invoice, amount=300.07, payment_difference_handling="open")
+        self.commit_hooks()
+        self.assertEqual(invoice.payment_state, "partial")
+        jobs = self.jobs_of(invoice)
+        self.assertEqual(
+            jobs.mapped("event_type"),
+            ["invoice.posted", "invoice.payment_state_changed", "invoice.payment_state_changed"],
+        )
+        residuals = [job.payload["document"]["amounts"]["residual"] for job in jobs]
+        self.assertEqual(residuals, ["1234.57", "734.47", "434.40"])
+        self.assertEqual(residuals[-1], payload_lib.money(invoice.amount_residual, 2))
+        self.assertEqual(self.settlement(first)[2], {(first.id, invoice.id): ["500.10"] * 3})
+        self.assertEqual(self.settlement(second)[2], {(second.id, invoice.id): ["300.07"] * 3})
+
+    def test_a_payment_in_another_currency_allocates_in_each_currency(self):
+        foreign = self.setup_other_currency("EUR", rates=[("2000-01-01", 0.8123)])
+        invoice = self.invoice(99.99, currency_id=foreign.id)
+        payment = self._register_payment(invoice)
+        self.commit_hooks()
+        state, reconciled, settled = self.settlement(payment)
+        self.assertEqual((state, reconciled, settled), self.odoo_settlement(payment))
+        ((amount, invoice_amount, company_amount),) = settled.values()
+        self.assertEqual((amount, invoice_amount), ("99.99", "99.99"))
+        self.assertEqual(company_amount, payload_lib.money(abs(payment.amount_company_currency_signed), 2))
+        item = self.jobs_of(payment).payload["document"]["invoices"][0]
+        self.assertEqual((item["currency"], item["invoice_currency"]), ("EUR", "EUR"))
+
+
+@tagged("post_install", "-at_install")
+class TestSendAgain(FinanceSyncCase, HttpCase):
+    """Finance Sync administrators deliver a done event again: same event id, same frozen body,
+    recorded in the job's chatter. Nobody else can, by the button, over RPC or around it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = cls.make_user("fs_again_admin", "finance_sync.finance_sync_group_admin")
+        cls.editor = cls.make_user("fs_again_editor", "finance_sync.finance_sync_group_mapping_editor")
+        for user in (cls.admin, cls.editor):
+            user.sudo().password = f"{user.login}-Pw-2026"
+
+    def delivered_job(self):
+        invoice = self._create_invoice(post=True)
+        job = self.jobs_of(invoice)
+        self.respond(200)
+        self.dispatch()
+        self.assertEqual(job.state, "done")
+        self.receiver.clear()
+        return job
+
+    def rpc(self, user, method, *args):
+        return self.xmlrpc_object.execute_kw(
+            self.env.cr.dbname, user.id, f"{user.login}-Pw-2026", "finance.sync.job", method, list(args)
+        )
+
+    def test_an_administrator_sends_a_delivered_event_again_byte_for_byte(self):
+        job = self.delivered_job()
+        body, delivered_at = job.body, job.done_at
+        self.respond(200)
+        self.assertIs(job.with_user(self.admin).action_send_again(), True)
+        self.assertEqual((job.state, job.event_uuid, job.body), ("done", job.event_uuid, body))
+        ((headers, _parsed, raw),) = self.received()
+        self.assertEqual(headers["webhook-id"], job.event_uuid)
+        self.assertEqual(raw.decode(), body, "the frozen body, byte for byte")
+        self.assertEqual(len(job.attempt_ids), 2)
+        note = job.message_ids.filtered(lambda m: m.author_id == self.admin.partner_id)
+        self.assertEqual(len(note), 1)
+        self.assertIn(self.admin.name, note.body)
+        self.assertIn(str(delivered_at), note.body)
+
+    def test_over_rpc_too(self):
+        job = self.delivered_job()
+        self.respond(200)
+        self.assertIs(self.rpc(self.admin, "action_send_again", job.ids), True)
+        self.assertEqual(len(self.received()), 1)
+        self.assertEqual(job.state, "done")
+
+    def test_nobody_else_sends_again_nor_goes_around_the_button(self):
+        job = self.delivered_job()
+        self.respond(200)
+        with self.assertRaises(AccessError):
+            job.with_user(self.editor).action_send_again()
+        with mute_logger("odoo.http", "odoo.addons.rpc.controllers.xmlrpc"):
+            with self.assertRaises(xmlrpc.client.Fault) as refused:
+                self.rpc(self.editor, "action_send_again", job.ids)
+            self.assertIn("Only Finance Sync administrators", refused.exception.faultString)
+            for user, method, args in (
+                (self.editor, "write", (job.ids, {"state": "pending"})),
+                (self.admin, "write", (job.ids, {"state": "pending"})),
+                (self.admin, "_mark_sent_again", (job.ids,)),
+                (self.admin, "_mark_pending", (job.ids,)),
+            ):
+                with self.subTest(user=user.login, method=method), self.assertRaises(xmlrpc.client.Fault):
+                    self.rpc(user, method, *args)
+        job.invalidate_recordset()
+        self.assertEqual((job.state, len(job.attempt_ids)), ("done", 1))
+        self.assertFalse(self.received(), "nothing was sent")
+
+    def test_only_done_events_are_sent_again(self):
+        invoice = self._create_invoice(post=True)
+        pending = self.jobs_of(invoice)
+        with self.assertRaises(UserError):
+            pending.with_user(self.admin).action_send_again()
+        self.assertEqual(pending.state, "pending")

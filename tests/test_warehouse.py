@@ -13,7 +13,7 @@ from unittest.mock import patch
 import psycopg2
 from psycopg2 import sql
 
-from odoo import sql_db
+from odoo import fields, sql_db
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config
@@ -21,7 +21,7 @@ from odoo.tools import config
 from ..engine import classify
 from ..engine.transport import OutboundRequest, get_transport
 from ..engine.warehouse import schema as warehouse_schema
-from .common import FinanceSyncCase
+from .common import FinanceSyncCase, allocations_in_odoo
 
 SCHEMA = "finance_sync"
 
@@ -125,7 +125,14 @@ class TestWarehouse(FinanceSyncCase):
 
     def snapshot(self):
         """Every warehouse row, to compare before and after."""
-        tables = ("fact_invoice", "fact_invoice_line", "fact_payment", "fact_reconciliation", "sync_event")
+        tables = (
+            "fact_invoice",
+            "fact_invoice_line",
+            "fact_payment",
+            "fact_payment_allocation",
+            "fact_reconciliation",
+            "sync_event",
+        )
         return {
             table: self.query(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {{schema}}.{table} t")  # noqa: S608
             for table in tables
@@ -139,7 +146,10 @@ class TestWarehouse(FinanceSyncCase):
         self.assertIn("not initialized", action["params"]["message"])
         self.initialize()
         latest = warehouse_schema.latest_version()
-        self.assertEqual(self.query("SELECT version FROM {schema}.schema_migrations"), [(latest,)])
+        self.assertEqual(
+            self.query("SELECT version FROM {schema}.schema_migrations ORDER BY version"),
+            [(version,) for version in range(1, latest + 1)],
+        )
         action = self.wh.action_initialize_warehouse()
         self.assertIn("up to date", action["params"]["message"])
         action = self.wh.action_test_connection()
@@ -322,6 +332,88 @@ class TestWarehouse(FinanceSyncCase):
             self.query("SELECT outcome FROM {schema}.sync_event WHERE event_id = %s", [older_id]),
             [("skipped",)],
         )
+
+    def test_payments_follow_their_state_and_what_they_settle(self):
+        """A payment row is not frozen at *in process*: its status, its reconciliation and what it
+        settles follow Odoo as the register wizard, a later reconciliation and an
+        unreconciliation change them; so do the invoices' residuals."""
+        self.initialize()
+        first = self._create_invoice_one_line(price_unit=1234.57, tax_ids=[], post=True)
+        second = self._create_invoice_one_line(price_unit=0.07, tax_ids=[], post=True)
+        self.commit_hooks()
+        partial = self._register_payment(first, amount=500.10, payment_difference_handling="open")
+        self.commit_hooks()
+        standalone = self.init_payment(800.11, post=True, date=fields.Date.today())
+        self.commit_hooks()
+        receivable = self.company_data["default_account_receivable"]
+        (standalone.move_id | first | second).line_ids.filtered(lambda line: line.account_id == receivable).reconcile()
+        self.commit_hooks()
+        self.deliver()
+        payments, moves = partial | standalone, first | second
+        self.assert_warehouse_equals_odoo(payments, moves)
+        self.assertEqual(
+            {key[1] for key in self.allocations()}, {first.id, second.id}, "the standalone payment settles both"
+        )
+
+        second.line_ids.filtered(lambda line: line.account_id == receivable).remove_move_reconcile()
+        self.commit_hooks()
+        self.deliver()
+        self.assert_warehouse_equals_odoo(payments, moves)
+        gone = self.query("SELECT payment_id, invoice_id FROM {schema}.fact_payment_allocation WHERE NOT is_current")
+        self.assertEqual(gone, [(standalone.id, second.id)], "kept, no longer current")
+        self.assertEqual(set(self.Job.search([("backend_id", "=", self.wh.id)]).mapped("state")), {"done"})
+
+    def allocations(self):
+        return {
+            (pay_id, doc_id): [amount, invoice_amount, company_amount]
+            for pay_id, doc_id, amount, invoice_amount, company_amount in self.query(
+                """SELECT payment_id, invoice_id, amount::text, invoice_amount::text, amount_company::text
+                     FROM {schema}.fact_payment_allocation WHERE is_current"""
+            )
+        }
+
+    def assert_warehouse_equals_odoo(self, payments, moves):
+        payments.invalidate_recordset()
+        moves.invalidate_recordset()
+        self.assertEqual(
+            self.rows("fact_payment", "odoo_id, status, is_reconciled, amount::text"),
+            [(p.id, p.state, p.is_reconciled, f"{p.amount:.2f}") for p in payments.sorted("id")],
+        )
+        self.assertEqual(self.allocations(), allocations_in_odoo(self.env, payments))
+        self.assertEqual(
+            self.rows("fact_invoice", "odoo_id, payment_state, amount_residual::text"),
+            [(m.id, m.payment_state, f"{m.amount_residual:.2f}") for m in moves.sorted("id")],
+        )
+
+    def test_send_again_restores_what_the_warehouse_lost(self):
+        """A warehouse restored from an older backup lost an applied event: *Send again* delivers
+        it once more under its id (nothing to forge); sent again when the warehouse has it, it
+        changes nothing."""
+        self.initialize()
+        invoice = self._create_invoice(post=True)
+        self.deliver()
+        job = self.jobs_of(invoice, self.wh)
+
+        def held():
+            return (
+                self.rows("fact_invoice", "odoo_id, status, amount_total::text, last_event_id::text"),
+                self.rows("fact_invoice_line", "odoo_id, subtotal::text, is_current"),
+                self.rows("sync_event", "event_id::text, outcome", order="event_id"),
+            )
+
+        before = held()
+        self.assertEqual(before[0], [(invoice.id, "posted", f"{invoice.amount_total:.2f}", job.event_uuid)])
+        self.query("DELETE FROM {schema}.fact_invoice_line")
+        self.query("DELETE FROM {schema}.fact_invoice")
+        self.query("DELETE FROM {schema}.sync_event")
+        job.action_send_again()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(held(), before)
+        self.assertEqual(job.attempt_ids.sorted("id")[-1].response_excerpt, "applied")
+        snapshot = self.snapshot()
+        job.action_send_again()
+        self.assertEqual(self.snapshot(), snapshot, "sent again when the warehouse has it: nothing changes")
+        self.assertEqual(job.attempt_ids.sorted("id")[-1].response_excerpt, "duplicate")
 
     # --- failures -----------------------------------------------------------------------
 

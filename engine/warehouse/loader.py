@@ -4,8 +4,9 @@ The event's id goes into ``sync_event`` first (unique): an id already there mean
 was applied before, and nothing changes. The document's fact row is then upserted only if the
 event's per-document sequence is newer than the one the row holds; an older event is kept in
 ``sync_event`` as ``skipped`` and changes nothing else. Otherwise the dimensions the event
-names, its lines and its reconciliations are upserted too; lines and reconciliations the
-document no longer has are marked ``is_current = false``, never deleted.
+names, its lines (an invoice's), its reconciliations and its allocations (what a payment
+settles) are upserted too; lines, reconciliations and allocations the document no longer has
+are marked ``is_current = false``, never deleted.
 """
 
 import json
@@ -106,6 +107,17 @@ _TEMPLATES = {
         ON CONFLICT (source, document_model, document_id, counterpart_model, counterpart_id) DO UPDATE SET
             counterpart_number = EXCLUDED.counterpart_number, amount = EXCLUDED.amount,
             currency = EXCLUDED.currency, date = EXCLUDED.date, is_current = true, updated_at = now()""",
+    "allocations": """
+        INSERT INTO {schema}.fact_payment_allocation AS a (
+            source, payment_id, invoice_id, invoice_number, amount, currency, invoice_amount, invoice_currency,
+            amount_company, is_current) VALUES %s
+        ON CONFLICT (source, payment_id, invoice_id) DO UPDATE SET
+            invoice_number = EXCLUDED.invoice_number, amount = EXCLUDED.amount, currency = EXCLUDED.currency,
+            invoice_amount = EXCLUDED.invoice_amount, invoice_currency = EXCLUDED.invoice_currency,
+            amount_company = EXCLUDED.amount_company, is_current = true, updated_at = now()""",
+    "allocations_gone": """
+        UPDATE {schema}.fact_payment_allocation SET is_current = false, updated_at = now()
+         WHERE source = %s AND payment_id = %s AND is_current AND NOT (invoice_id = ANY(%s))""",
     "reconciliations_gone": """
         UPDATE {schema}.fact_reconciliation SET is_current = false, updated_at = now()
          WHERE source = %s AND document_model = %s AND document_id = %s AND is_current
@@ -236,6 +248,8 @@ def _apply(cr, statements, source, kind, event):
     _dimensions(cr, statements, source, event)
     if kind == "invoice":
         _lines(cr, statements, source, document["id"], event.get("lines"))
+    else:
+        _allocations(cr, statements, source, document)
     _reconciliations(cr, statements, source, model, document["id"], event.get("reconciliation"))
     cr.flush()
     return APPLIED
@@ -314,6 +328,7 @@ def _dimensions(cr, statements, source, event):
         _upsert(cr, statements, "partner", [(source, partner["id"], partner.get("code"), partner.get("name"), *row)])
     currencies = {document["currency"], company["currency"]}
     currencies |= {item["currency"] for item in event.get("reconciliation") or () if item.get("currency")}
+    currencies |= {item["invoice_currency"] for item in document.get("invoices") or () if item.get("invoice_currency")}
     _upsert(cr, statements, "currency", [(source, code) for code in sorted(currencies)])
     refs = {dimension: [] for dimension in _DIMENSIONS}
     if document.get("journal"):
@@ -374,3 +389,25 @@ def _reconciliations(cr, statements, source, model, document_id, items):
         cr.values(statements["reconciliations"], list(rows.values()))
     kept = [f"{counterpart_model},{counterpart_id}" for counterpart_model, counterpart_id in rows]
     cr.later(statements["reconciliations_gone"], [source, model, document_id, kept])
+
+
+def _allocations(cr, statements, source, document):
+    """What a payment settles (``document.invoices``), one row per document."""
+    rows = {
+        item["id"]: (
+            source,
+            document["id"],
+            item["id"],
+            item.get("number"),
+            item.get("amount"),
+            item.get("currency") or document["currency"],
+            item.get("invoice_amount"),
+            item.get("invoice_currency"),
+            item.get("amount_company_currency"),
+            True,
+        )
+        for item in document.get("invoices") or ()
+    }
+    if rows:
+        cr.values(statements["allocations"], list(rows.values()))
+    cr.later(statements["allocations_gone"], [source, document["id"], list(rows)])

@@ -20,6 +20,10 @@ else
 fi
 state="$(psql -d "$TEST_DB" -tAc "SELECT state FROM ir_module_module WHERE name = 'finance_sync'")"
 [ "$state" = "installed" ] || { echo "[test] finance_sync did not install (state: ${state:-none})" >&2; exit 1; }
+# One company with its chart of accounts, committed once, from which every test class starts
+# (tests/common.py, SHARED_COMPANY) instead of loading a chart of its own.
+echo "from odoo.addons.finance_sync.tests.common import prepare_shared_company; prepare_shared_company(env)" \
+    | "$ROOT/.venv/bin/python" "$ODOO_SRC/odoo-bin" shell -c "$CONF" -d "$TEST_DB" --no-http --log-level=warn >/dev/null
 
 cd "$ADDON"
 # Test paths given in ARGS are taken under the addon's technical name (tests/... ->

@@ -14,6 +14,7 @@ from werkzeug import Response
 
 from odoo import SUPERUSER_ID, api, sql_db
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.fields import Command
 from odoo.modules.registry import DummyRLock, Registry
 
 from .. import const
@@ -53,10 +54,39 @@ def captured_logs():
             logger.setLevel(level)
 
 
+# A company with Odoo's generic chart of accounts, committed once into the test database before
+# the tests run (scripts/test.sh, ``prepare_shared_company``): every test class starts from it
+# instead of creating a company and loading a chart of its own (a few seconds a class). Each
+# class's transaction is rolled back, so each finds it as it was committed. Without it (Odoo's own
+# test runner), each class creates its company as AccountTestInvoicingCommon does.
+SHARED_COMPANY = "finance_sync test company"
+
+
+def prepare_shared_company(env):
+    """Create and commit the shared test company, with its chart of accounts, unless it exists."""
+    Company = env["res.company"].sudo()
+    if Company.search_count([("name", "=", SHARED_COMPANY)]):
+        return
+    company = Company.create({"name": SHARED_COMPANY})
+    template = env["account.chart.template"]._guess_chart_template(company.country_id)
+    env["account.chart.template"].try_loading(template, company=company, install_demo=False)
+    if not company.account_fiscal_country_id:
+        company.account_fiscal_country_id = env.ref("base.us")
+    env.cr.commit()  # pylint: disable=invalid-commit - run by scripts/test.sh before the tests, never in one
+
+
 class FinanceSyncCase(AccountTestInvoicingCommon):
     @classmethod
     def get_default_groups(cls):
         return super().get_default_groups() | cls.env.ref("finance_sync.finance_sync_group_admin")
+
+    @classmethod
+    def setup_independent_company(cls, **kwargs):
+        shared = cls.env["res.company"].search([("name", "=", SHARED_COMPANY)], limit=1)
+        if shared and not kwargs and not cls.chart_template and not cls.country_code:
+            cls.env.user.company_ids = [Command.link(shared.id)]
+            return shared
+        return super().setup_independent_company(**kwargs)
 
     @classmethod
     def setUpClass(cls):

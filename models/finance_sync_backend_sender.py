@@ -1,7 +1,6 @@
-"""What a backend sends and shows before anything is captured: the sender and the transport the
-dispatcher sends its events with (built here from its settings and secrets), the connection test
-(a signed ping, outside the outbox), the payload preview and the backfill of existing
-documents."""
+"""How a backend sends: the sender and the transport the dispatcher sends its events with, built
+here from the backend's settings and secrets; and what it sends or shows outside the outbox: the
+connection test (a signed ping), the payload preview and the backfill of existing documents."""
 
 import uuid
 

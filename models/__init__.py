@@ -6,6 +6,10 @@ from . import finance_sync_mapping_set
 from . import finance_sync_mapping_policy
 from . import finance_sync_mapping
 from . import finance_sync_backend
+from . import finance_sync_backend_secrets
+from . import finance_sync_backend_warehouse
+from . import finance_sync_backend_authority
+from . import finance_sync_backend_sender
 from . import finance_sync_backend_document_source
 from . import finance_sync_backend_health
 from . import finance_sync_job

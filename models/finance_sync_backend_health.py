@@ -1,8 +1,23 @@
+"""A backend's delivery health: the limits its requests keep to (timeout, concurrency, tries, all
+within the dispatcher's time budget), the pacing a platform asks for (429, Retry-After), the
+circuit breaker, and health as the dashboard and the alerting cron see it."""
+
+import logging
 from datetime import timedelta
 
+from psycopg2 import errors
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import config
 
 from .. import const
+from ..engine import budget
+from ..engine.circuit import Circuit
+from ..engine.transport import DEFAULT_TIMEOUT
+from ..utils import internal
+
+_logger = logging.getLogger(__name__)
 
 HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
 # Attempt outcomes that count as failures on the dashboard.
@@ -11,15 +26,72 @@ FAILED_OUTCOMES = ("retry", "gave_up", "failed", "pause")
 
 class FinanceSyncBackend(models.Model):
     """A backend's health, as the dashboard and the alerting cron see it: job counts, failures
-    of the last day, open exceptions, and whether it is failing by the thresholds of Settings.
-    Computed in a fixed number of queries for any number of backends."""
+    of the last day, open exceptions, the circuit, and whether it is failing by the thresholds of
+    Settings. Computed in a fixed number of queries for any number of backends."""
 
     _inherit = "finance.sync.backend"
 
+    # === FIELDS === #
+
+    # --- delivery limits and pacing --------------------------------------------------------
+    timeout = fields.Integer(
+        "Timeout (s)",
+        default=DEFAULT_TIMEOUT,
+        help="How long one request may wait for the platform's answer. It must fit the dispatcher's time budget, "
+        "which follows the server's cron time limit.",
+    )
+    max_concurrent = fields.Integer(
+        "Max concurrent requests",
+        default=const.DEFAULT_MAX_CONCURRENT,
+        help="Requests sent to this platform at the same time by one dispatcher worker (1 = one at a time). "
+        "Events of one document always go one after the other, in order.",
+    )
+    max_attempts = fields.Integer(
+        default=const.DEFAULT_MAX_ATTEMPTS,
+        help="Tries of one event, with growing waits between them; after the last one the event waits for a "
+        "person (an exception tells who and why).",
+    )
+    paced_until = fields.Datetime(
+        "Slowed down until",
+        readonly=True,
+        copy=False,
+        help="The platform answered 429 or sent Retry-After: no request to it starts before this moment.",
+    )
+
+    # --- circuit breaker -----------------------------------------------------------------
+    # Derived from the attempt log, never written by the dispatcher: two workers sending for
+    # the same backend never update a shared row (no serialization failures, no lost counts).
+    circuit_state = fields.Selection(
+        [("closed", "Delivering"), ("open", "Stopped after failures"), ("half_open", "Trying again")],
+        compute="_compute_circuit",
+        help="Open: too many consecutive transport failures; nothing is sent until the cool-down passes, "
+        "then one job probes the platform.",
+    )
+    circuit_threshold = fields.Integer(
+        "Failures before opening",
+        default=const.DEFAULT_CIRCUIT_THRESHOLD,
+        help="Consecutive failures to reach the platform after which sending stops for the cool-down.",
+    )
+    circuit_cooldown = fields.Integer(
+        "Cool-down (s)",
+        default=const.DEFAULT_CIRCUIT_COOLDOWN,
+        help="Seconds without sending after the circuit opens; then one event tries the platform again.",
+    )
+    circuit_reset_at = fields.Datetime(
+        readonly=True, copy=False, help="Failures before this moment no longer count (Close circuit button)."
+    )
+    consecutive_failures = fields.Integer(
+        compute="_compute_circuit", help="Failed requests in a row since the last success."
+    )
+    circuit_open_until = fields.Datetime(
+        "Stopped until", compute="_compute_circuit", help="When the platform is tried again."
+    )
+    last_success_at = fields.Datetime(compute="_compute_circuit", help="When the platform last accepted an event.")
+
+    # --- health (dashboard) ---------------------------------------------------------------
     job_count = fields.Integer(compute="_compute_job_stats")
     pending_count = fields.Integer(compute="_compute_job_stats")
     failed_count = fields.Integer(compute="_compute_job_stats")
-    # --- health (dashboard) ---------------------------------------------------------------
     failures_24h = fields.Integer("Failures (24 h)", compute="_compute_health")
     oldest_pending_at = fields.Datetime("Oldest pending since", compute="_compute_job_stats")
     oldest_pending_minutes = fields.Integer("Oldest pending (min)", compute="_compute_job_stats")
@@ -34,7 +106,49 @@ class FinanceSyncBackend(models.Model):
     last_success_ago = fields.Char("Last success", compute="_compute_last_success_ago")
     health_alert = fields.Char("Why failing", compute="_compute_health")
 
+    # === CONSTRAINTS === #
+
+    @api.constrains("timeout", "max_concurrent")
+    def _check_delivery_settings(self):
+        limit = budget.server_limit(
+            config["limit_time_real_cron"], config["limit_time_real"], config["limit_time_cpu"], bool(config["workers"])
+        )
+        for backend in self:
+            if not budget.fits(backend.timeout, limit):
+                raise ValidationError(
+                    self.env._(
+                        "The timeout of %(name)s (%(timeout)s s) does not fit the dispatcher's time budget: "
+                        "a dispatcher run lasts at most %(budget)s s under this server's cron time limit of "
+                        "%(limit)s s (limit_time_real_cron, or limit_time_real), and must have room for two "
+                        "rounds of requests. Lower the timeout to %(max)s s or less, or raise the server's limit.",
+                        name=backend.name,
+                        timeout=backend.timeout,
+                        budget=int(budget.run_budget(limit)),
+                        limit=int(limit),
+                        max=int(budget.run_budget(limit) // 2),
+                    )
+                )
+            if backend.max_concurrent > const.MAX_CONCURRENT_LIMIT:
+                raise ValidationError(
+                    self.env._(
+                        "%(name)s: at most %(max)s concurrent requests per backend.",
+                        name=backend.name,
+                        max=const.MAX_CONCURRENT_LIMIT,
+                    )
+                )
+
     # === COMPUTE METHODS === #
+
+    def _compute_circuit(self):
+        now = fields.Datetime.now()
+        facts = self.env["finance.sync.attempt"]._circuit_facts(self._origin)
+        for backend in self:
+            failures, latest, last_success = facts.get(backend._origin.id) or (0, None, None)
+            circuit = Circuit(backend.circuit_threshold, backend.circuit_cooldown, failures, latest)
+            backend.circuit_state = circuit.state(now)
+            backend.consecutive_failures = failures
+            backend.circuit_open_until = circuit.open_until() or False
+            backend.last_success_at = last_success or False
 
     def _compute_job_stats(self):
         """Job counts per state and the oldest pending job, for all backends in one query."""
@@ -130,7 +244,14 @@ class FinanceSyncBackend(models.Model):
             return self.env._("%s h ago", minutes // 60)
         return self.env._("%s days ago", minutes // (24 * 60))
 
-    # === ACTIONS === #
+    # === ACTION METHODS === #
+
+    def action_reset_circuit(self):
+        self.check_access("write")
+        internal(self).write({"circuit_reset_at": fields.Datetime.now()})
+        self.message_post(body=self.env._("Circuit closed by hand: earlier failures no longer count."))
+        self.env["finance.sync.job"]._trigger_dispatch()
+        return True
 
     def action_view_recent_failures(self):
         """The jobs whose delivery failed during the last 24 hours (the dashboard's count is of
@@ -151,6 +272,14 @@ class FinanceSyncBackend(models.Model):
         action["name"] = self.env._("Failed in the last 24 hours")
         return action
 
+    def action_view_exceptions(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_exception_action")
+        action["domain"] = [("backend_id", "=", self.id)]
+        return action
+
+    # === BUSINESS METHODS === #
+
     @api.model
     def _get_alert_thresholds(self):
         """(backlog, oldest pending minutes) above which a backend is failing (Settings)."""
@@ -165,13 +294,31 @@ class FinanceSyncBackend(models.Model):
             read(const.PARAM_ALERT_AGE_MINUTES, const.DEFAULT_ALERT_AGE_MINUTES),
         )
 
-    # === ACTION METHODS === #
+    def _pace(self, until):
+        """No request to this platform starts before ``until`` (it answered 429 / Retry-After).
 
-    def action_view_exceptions(self):
+        Two servers told to slow down at once both write the backend's pacing: under Odoo's
+        REPEATABLE READ the later one's update fails (serialization failure) once the first one
+        commits. That is no error: the other server's pacing is written, and this worker follows
+        its own in memory meanwhile. The update runs in a savepoint, its failure unlogged, and
+        :return: whether the pacing was written (False: try again in the next transaction).
+        """
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_exception_action")
-        action["domain"] = [("backend_id", "=", self.id)]
-        return action
+        self.flush_recordset(["paced_until"])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    """UPDATE finance_sync_backend SET paced_until = GREATEST(COALESCE(paced_until, %s), %s)
+                        WHERE id = %s""",
+                    (until, until, self.id),
+                    log_exceptions=False,
+                )
+        except errors.SerializationFailure:
+            _logger.debug("finance_sync: backend %s paced by another transaction meanwhile; retried later", self.id)
+            return False
+        finally:
+            self.invalidate_recordset(["paced_until"])
+        return True
 
     # === CRON === #
 

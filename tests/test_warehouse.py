@@ -461,7 +461,9 @@ class TestWarehouse(FinanceSyncCase):
             self.wh.warehouse_port = 70000
         with self.assertRaises(ValidationError):
             self.wh.warehouse_host = "user@host"
-        with patch("odoo.addons.finance_sync.models.finance_sync_backend.allow_private_endpoints", lambda: False):
+        with patch(
+            "odoo.addons.finance_sync.models.finance_sync_backend_warehouse.allow_private_endpoints", lambda: False
+        ):
             with self.assertRaisesRegex(ValidationError, "encrypted"):
                 self.wh.warehouse_sslmode = "disable"
             with self.assertRaisesRegex(ValidationError, "internal address"):
@@ -563,7 +565,9 @@ class TestWarehouse(FinanceSyncCase):
         target = self.own_database_target(database=self.wh_db)
         with closing(target.connect()):
             pass  # allowed while the server allows private endpoints
-        with patch("odoo.addons.finance_sync.models.finance_sync_backend.allow_private_endpoints", lambda: False):
+        with patch(
+            "odoo.addons.finance_sync.models.finance_sync_backend_warehouse.allow_private_endpoints", lambda: False
+        ):
             _target, refusal = self.wh._warehouse_target()
             self.assertEqual(refusal.note.code, "warehouse_tls_required")
             self.assertEqual(self.wh._prepare_sender().refusal.note.code, "warehouse_tls_required")

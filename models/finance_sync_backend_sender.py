@@ -1,0 +1,164 @@
+"""How a backend sends: the sender and the transport the dispatcher sends its events with, built
+here from the backend's settings and secrets; and what it sends or shows outside the outbox: the
+connection test (a signed ping), the payload preview and the backfill of existing documents."""
+
+import uuid
+
+from markupsafe import Markup
+
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+from .. import const
+from ..engine import classify, url_guard
+from ..engine import payload as payload_lib
+from ..engine.messages import DETAIL, MessageError, message
+from ..engine.sender import Sender
+from ..engine.transport import TransportResult, get_transport
+from ..utils import allow_private_endpoints, render_message
+
+
+class FinanceSyncBackend(models.Model):
+    _inherit = "finance.sync.backend"
+
+    # === ACTION METHODS === #
+
+    def action_test_connection(self):
+        """Send a signed ``ping`` event now (outside the outbox) and show the answer. Only users
+        who may configure the backend may make it send anything."""
+        self.ensure_one()
+        self.check_access("write")
+        if self.transport == "warehouse":
+            return self._action_warehouse(initialize=False)
+        if not self.endpoint_url:
+            raise UserError(self.env._("Set an endpoint URL first."))
+        event_id = str(uuid.uuid4())
+        body = payload_lib.canonical_json(self._prepare_ping_payload(event_id))
+        sender = self._prepare_sender()
+        request = sender.request(event_id, body)
+        with get_transport(self.transport) as transport:
+            result = request if isinstance(request, TransportResult) else transport.send(request)
+        ok = result.status is not None and 200 <= result.status < 300
+        detail = sender.mask(result.body_excerpt)[:500]
+        if result.status is None:
+            # What failed in words (refused on host:port, timed out, TLS, …) in the user's language;
+            # the raw trace goes to the chatter only.
+            note = classify.classify_error(result.error).note.masked(sender.mask)
+            summary = self.env._("No answer: %s", render_message(self.env, note.code, note.without_detail().params))
+            detail = note.params.get(DETAIL) or ""
+        else:
+            summary = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
+        return self._notify_connection_test(ok, self.env._("Connection test: %s", summary), summary, detail)
+
+    def _notify_connection_test(self, ok, headline, summary, detail):
+        """Post the outcome of a connection test in the chatter and show it in a notification."""
+        self.message_post(body=Markup("%s<br/>%s") % (headline, detail))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Connection OK") if ok else self.env._("Connection failed"),
+                "message": summary,
+                "type": "success" if ok else "danger",
+                "sticky": not ok,
+            },
+        }
+
+    def action_backfill(self):
+        """Choose the dates of existing documents to send to this backend (finance.sync.backfill)."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Send existing documents"),
+            "res_model": "finance.sync.backfill",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_backend_id": self.id, "default_date_from": self.start_date or False},
+        }
+
+    def action_preview_payload(self):
+        """Preview the payload of this backend's latest document in scope."""
+        self.ensure_one()
+        document = self.env["account.move"].search(
+            [
+                ("company_id", "in", self.company_ids.ids),
+                ("state", "=", "posted"),
+                ("move_type", "in", self._get_scope_move_types() or ["out_invoice"]),
+            ],
+            order="date desc, id desc",
+            limit=1,
+        )
+        return self._action_preview(document)
+
+    def _action_preview(self, document):
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Payload preview"),
+            "res_model": "finance.sync.preview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_backend_id": self.id,
+                "default_document_ref": f"{document._name},{document.id}" if document else False,
+            },
+        }
+
+    # === BUSINESS METHODS === #
+
+    def _prepare_ping_payload(self, event_id):
+        company = self.company_ids[:1] or self.env.company
+        return {
+            **payload_lib.envelope(event_id, const.EVENT_PING, fields.Datetime.now()),
+            "company": {
+                "id": company.id,
+                "code": company.company_registry or None,
+                "name": company.name,
+                "vat": company.vat or None,
+                "currency": company.currency_id.name,
+            },
+            "backend": {"name": self.name, "environment": self.environment},
+        }
+
+    def _prepare_sender(self):
+        """What the dispatcher needs to send for this backend, read once per refresh: endpoint
+        (checked by the URL guard now, not per attempt, and pinned to the address it vetted),
+        decrypted secrets, credentials."""
+        self.ensure_one()
+        if self.transport == "warehouse":
+            target, refusal = self._warehouse_target()
+            secrets = (target.password,) if target.password else ()
+            url = f"postgresql://{target.host}:{target.port}/{target.database}"
+            return Sender(url, self.timeout, secrets=secrets, refusal=refusal, address=target.hostaddr)
+        refusal = address = None
+        try:
+            address = url_guard.pin_endpoint(self.endpoint_url, allow_private=allow_private_endpoints()).address
+        except url_guard.UnsafeURLError as exc:
+            refusal = exc  # a host DNS does not resolve now (UnresolvedHostError) is retried
+        signing_secret = self._get_secret("signing") if self.signing_enabled else None
+        if self.signing_enabled and not signing_secret:
+            refusal = refusal or MessageError(message("no_signing_secret", backend=self.name))
+        return Sender.build(
+            self.endpoint_url,
+            self.timeout,
+            signing_secret=signing_secret,
+            auth_mode=self.auth_mode,
+            username=self.auth_username,
+            auth_secret=self._get_secret("auth") if self.auth_mode != "none" else None,
+            refusal=refusal,
+            address=address,
+        )
+
+    def _get_transport(self):
+        """A new transport for this backend's events (a warehouse connects on first use)."""
+        self.ensure_one()
+        if self.transport == "warehouse":
+            target, _refusal = self._warehouse_target()  # a refused host sends nothing (see the sender)
+            return get_transport(
+                "warehouse", target=target, source=self.env.cr.dbname, pool_maxsize=self.max_concurrent
+            )
+        # One keep-alive connection per sending thread: a backend may have more requests open than
+        # its concurrency (those unanswered for a second stop counting, see the dispatcher's
+        # Channel.busy), never more than the worker's sending threads; a smaller pool would drop
+        # the extra connections as they come back ("Connection pool is full"). Connections are
+        # opened as needed, so the size costs nothing until requests are in flight.
+        return get_transport(self.transport, pool_maxsize=const.DISPATCH_MAX_THREADS)

@@ -20,7 +20,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from ..models.finance_sync_dispatcher import own_transactions
+from ..engine.scheduler import own_transactions
 from ..utils import internal
 from .common import FinanceSyncCase, create_ping_jobs
 

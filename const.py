@@ -4,6 +4,7 @@ A value the plain-Python ``engine`` also needs is defined there, once, and impor
 Odoo side names it; the engine never imports this module.
 """
 
+from .engine.scheduler import MAX_THREADS as DISPATCH_MAX_THREADS  # noqa: F401 - sending threads of one worker
 from .engine.signing import DEFAULT_TOLERANCE as INBOUND_TIMESTAMP_TOLERANCE  # noqa: F401 - seconds, both directions
 
 # --- Outbound event types -------------------------------------------------------------
@@ -81,19 +82,13 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_CIRCUIT_THRESHOLD = 5  # consecutive transport failures that open the circuit
 DEFAULT_CIRCUIT_COOLDOWN = 300  # seconds before a probe is allowed
 DEFAULT_SECRET_OVERLAP_HOURS = 24
-DEFAULT_429_PACE_SECONDS = 5  # a 429 without Retry-After holds the whole backend this long
 
 # --- Dispatcher (see models/finance_sync_dispatcher.py) -------------------------------------
 DEFAULT_DISPATCHER_WORKERS = 1
 DISPATCH_MAX_WORKERS = 32
-DISPATCH_MAX_THREADS = 64  # sending threads of one worker, all backends together
 DISPATCH_FREEZE_BATCH = 50  # bodies rendered and committed at once, per backend
 DISPATCH_LEASE_MARGIN_SECONDS = 10  # a claim outlives the longest request (2 x timeout) by this much
 DISPATCH_REFRESH_SECONDS = 5  # backends, secrets and circuits are read again this often
-DISPATCH_POLL_SECONDS = 0.5  # longest wait for an answer before looking for new work
-DISPATCH_STALLED_SECONDS = 1.0  # an answer this late frees its request slot (see Channel.busy)
-DISPATCH_QUEUE_AHEAD = 3  # jobs leased ahead per backend, in multiples of its concurrency
-DISPATCH_ROUND_SECONDS = 0.05  # outcomes wait at most this long to be recorded together
 DISPATCH_IDLE_WAIT_SECONDS = 30  # a worker with nothing due waits this long for work coming due
 DISPATCH_MIN_SLICE_SECONDS = 2  # room kept before the deadline to record and commit
 

@@ -65,7 +65,7 @@ import requests
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.addons.finance_sync.bench.benchlib import note, report, section, verdicts
-from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
+from odoo.addons.finance_sync.engine.scheduler import own_transactions
 from odoo.addons.finance_sync.utils import without_capture
 from odoo.modules.module import get_module_path
 from odoo.tools import config

@@ -37,9 +37,9 @@ from psycopg2.extras import execute_values
 from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.addons.finance_sync.bench.benchlib import note, report, verdicts
 from odoo.addons.finance_sync.engine import payload as payload_lib
+from odoo.addons.finance_sync.engine.scheduler import own_transactions
 from odoo.addons.finance_sync.engine.warehouse import loader
 from odoo.addons.finance_sync.engine.warehouse import schema as warehouse_schema
-from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
 from odoo.tools import config
 
 EVENTS = int(os.environ.get("BENCH_WAREHOUSE_EVENTS", "1000"))

@@ -19,7 +19,7 @@ import time
 import psutil
 
 from odoo.addons.finance_sync import const
-from odoo.addons.finance_sync.models.finance_sync_dispatcher import own_transactions
+from odoo.addons.finance_sync.engine.scheduler import own_transactions
 
 WARM_UP_JOBS = 50
 SAMPLE_SECONDS = 0.01

@@ -1,7 +1,8 @@
 """Transports carry one canonical JSON body to a platform.
 
 The engine only knows the :class:`Transport` interface and :func:`get_transport`, so a second
-transport (e.g. a PostgreSQL warehouse) plugs in beside the webhook without touching it.
+transport (e.g. the PostgreSQL warehouse, ``engine/warehouse/transport.py``) plugs in beside the
+webhook without touching it: its module registers it (:func:`register`) when it is imported.
 A transport never raises for a delivery problem: it returns a :class:`TransportResult`
 holding either the platform's status or the error, and the engine classifies it.
 """
@@ -236,14 +237,17 @@ class WebhookTransport(Transport):
         self.session.close()
 
 
-def _warehouse_transport(**kwargs) -> Transport:
-    """A PostgreSQL warehouse transport (``engine/warehouse``), imported when one is used."""
-    from .warehouse.transport import WarehouseTransport
-
-    return WarehouseTransport(**kwargs)
+# The transports by kind: each transport's module registers its own (``register``), so that
+# none imports another (the warehouse's is registered by ``engine/warehouse/transport.py``).
+TRANSPORTS = {}
 
 
-TRANSPORTS = {"webhook": WebhookTransport, "warehouse": _warehouse_transport}
+def register(kind: str, factory) -> None:
+    """Make ``factory`` (a callable taking keyword arguments) build the transports of ``kind``."""
+    TRANSPORTS[kind] = factory
+
+
+register("webhook", WebhookTransport)
 
 
 def get_transport(kind: str, **kwargs) -> Transport:

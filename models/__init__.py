@@ -13,6 +13,7 @@ from . import finance_sync_backend_sender
 from . import finance_sync_backend_document_source
 from . import finance_sync_backend_health
 from . import finance_sync_job
+from . import finance_sync_job_state
 from . import finance_sync_attempt
 from . import finance_sync_dispatcher
 from . import finance_sync_exception

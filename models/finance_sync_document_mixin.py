@@ -10,11 +10,11 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import payload as payload_lib
 from ..utils import NO_CAPTURE, switched_on
+from . import finance_sync_outbox as outbox
 
 # Job states that make a document's sync status "failed" or "held" (unless a person settled them).
 FAILED_STATES = ("failed", "dead")
 HELD_STATES = ("blocked",)  # waiting for a missing mapping
-PROBLEM_STATES = FAILED_STATES + HELD_STATES
 
 # What a backend last heard of a document: its last event not cancelled (``job_id``, its type) and
 # the payload members the document names in ``_finance_sync_last_heard_members`` (``blocks``, as
@@ -124,24 +124,7 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         archived backends read as ``archived`` (no status); a failed, dead or blocked job whose
         problem a person closed (its exceptions ignored or resolved, none open) reads as
         ``settled``, not as a failure."""
-        column = SQL.identifier(self._finance_sync_job_field())
-        return SQL(
-            """SELECT job.%(column)s AS doc_id,
-                      CASE WHEN NOT backend.active THEN 'archived'
-                           WHEN job.state IN %(problems)s
-                                AND EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel
-                                             WHERE rel.job_id = job.id)
-                                AND NOT EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel
-                                                  JOIN finance_sync_exception exc ON exc.id = rel.exception_id
-                                                 WHERE rel.job_id = job.id AND exc.state IN %(open)s)
-                           THEN 'settled' ELSE job.state END AS state
-                 FROM finance_sync_job job
-                 JOIN finance_sync_backend backend ON backend.id = job.backend_id
-                WHERE job.%(column)s IS NOT NULL""",
-            column=column,
-            problems=PROBLEM_STATES,
-            open=const.EXCEPTION_OPEN_STATES,
-        )
+        return outbox.document_states(self._finance_sync_job_field())
 
     def _search_finance_sync_status(self, operator, value):
         if operator not in ("in", "not in"):
@@ -307,15 +290,8 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         document block of that event)}; cancelled jobs do not count (they were never sent)."""
         if not self:
             return {}
-        self.env["finance.sync.job"].flush_model()
-        self.env.cr.execute(
-            """SELECT DISTINCT ON (backend_id, res_id) backend_id, res_id, event_type, payload->'document'
-                 FROM finance_sync_job
-                WHERE res_model = %s AND res_id IN %s AND state != 'cancelled'
-                ORDER BY backend_id, res_id, sequence DESC""",
-            (self._name, tuple(self.ids)),
-        )
-        return {(bid, rid): (event_type, document or {}) for bid, rid, event_type, document in self.env.cr.fetchall()}
+        rows = outbox.last_events(self.env, self._name, self.ids, ["document"])
+        return {(bid, rid): (event_type, document or {}) for bid, rid, _job_id, event_type, document in rows}
 
     def _finance_sync_last_heard_members(self):
         """The payload members whose change is news about a document already sent (see
@@ -327,24 +303,13 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         {(backend id, record id): Heard}; cancelled jobs do not count (they were never sent)."""
         if not self:
             return {}
-        self.env["finance.sync.job"].flush_model()
         members = self._finance_sync_last_heard_members()
-        self.env.cr.execute(
-            SQL(
-                """SELECT DISTINCT ON (backend_id, res_id) id, backend_id, res_id, event_type, %s
-                     FROM finance_sync_job
-                    WHERE res_model = %s AND res_id IN %s AND state != 'cancelled'
-                    ORDER BY backend_id, res_id, sequence DESC""",
-                SQL(", ").join(SQL("payload->%s", member) for member in members),
-                self._name,
-                tuple(self.ids),
-            )
-        )
+        rows = outbox.last_events(self.env, self._name, self.ids, members)
         return {
             (backend_id, res_id): Heard(
                 job_id, event_type, payload_lib.normalised(dict(zip(members, values, strict=True)))
             )
-            for job_id, backend_id, res_id, event_type, *values in self.env.cr.fetchall()
+            for backend_id, res_id, job_id, event_type, *values in rows
         }
 
     def _finance_sync_refresh_uncommitted(self, payloads, news):
@@ -362,23 +327,8 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         candidates = {job_id: key for key, job_id in news.items() if uncommitted.get((self._name, *key)) == job_id}
         if not candidates:
             return set()
-        Job = self.env["finance.sync.job"]
-        Job.flush_model()
-        self.env.cr.execute(
-            SQL(
-                """UPDATE finance_sync_job job SET payload = (job.payload::jsonb || fresh.members::jsonb)::json
-                     FROM (VALUES %s) AS fresh(id, members)
-                    WHERE job.id = fresh.id AND job.state IN ('pending', 'blocked') AND job.frozen_at IS NULL
-                RETURNING job.id""",
-                SQL(", ").join(
-                    SQL("(%s, %s)", job_id, json.dumps(payloads[key[1]], ensure_ascii=False))
-                    for job_id, key in candidates.items()
-                ),
-            )
-        )
-        refreshed = {candidates[row[0]] for row in self.env.cr.fetchall()}
-        Job.invalidate_model(["payload"])
-        return refreshed
+        members = {job_id: json.dumps(payloads[key[1]], ensure_ascii=False) for job_id, key in candidates.items()}
+        return {candidates[job_id] for job_id in outbox.refresh_payloads(self.env, members, ("pending", "blocked"))}
 
 
 class PayloadBlocks:

@@ -4,13 +4,13 @@ import uuid
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
-from odoo.tools import SQL
 
 from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
-from ..engine.messages import Message, message, selection
-from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
+from ..engine.messages import message
+from ..utils import check_guarded_fields, compute_message, purge_batch, retention_cutoff
+from . import finance_sync_outbox as outbox
 
 _logger = logging.getLogger(__name__)
 
@@ -31,10 +31,11 @@ class FinanceSyncJob(models.Model):
 
     Written in the same transaction as the business change that caused it, sent by the
     dispatcher (``finance.sync.dispatcher``), retried with the same event id and the same frozen
-    body until done, failed, dead or cancelled. Its state changes only through the named
-    transitions below (``_mark_*``), never by a direct write elsewhere: ``write`` refuses every
-    other caller, administrators and the superuser included, so that the outbox and its
-    delivery facts cannot be falsified.
+    body until done, failed, dead or cancelled. Its state changes only through its named
+    transitions (``_mark_*``, in ``finance_sync_job_state.py``, which also applies the outcomes
+    the dispatcher hands over), never by a direct write elsewhere: ``write`` refuses every other
+    caller, administrators and the superuser included, so that the outbox and its delivery facts
+    cannot be falsified. The SQL over its table is in ``finance_sync_outbox.py``.
     """
 
     _name = "finance.sync.job"
@@ -140,9 +141,9 @@ class FinanceSyncJob(models.Model):
     # === CONSTRAINTS AND INDEXES === #
 
     _event_uniq = models.UniqueIndex("(backend_id, event_uuid)", "This event already exists for this backend.")
-    # One sequence per stream of a record (see ``_stream``): a document's events; a partner's
-    # master data events (partner.upserted, partner.merged); a partner's credit exposure events.
-    # The dispatcher's per-stream order reads its leading columns.
+    # One sequence per stream of a record (see ``finance_sync_outbox.stream_of``): a document's
+    # events; a partner's master data events (partner.upserted, partner.merged); a partner's
+    # credit exposure events. The dispatcher's per-stream order reads its leading columns.
     _document_sequence_uniq = models.UniqueIndex(
         f"(backend_id, res_model, res_id, (event_type = '{const.EVENT_PARTNER_EXPOSURE}'), sequence)",
         "Two events of one stream cannot share a sequence number.",
@@ -221,7 +222,7 @@ class FinanceSyncJob(models.Model):
     def action_retry(self):
         """Re-queue failed, dead or blocked jobs: same event id, attempts start again."""
         self.check_access("read")
-        jobs = self.sudo().filtered(lambda j: j.state in ("failed", "dead", "blocked"))
+        jobs = self.sudo().filtered(lambda j: j.state in outbox.HELD_STATES)
         if not jobs:
             raise UserError(self.env._("Only failed, dead or blocked jobs can be retried."))
         jobs._mark_pending(reset_attempts=True)
@@ -301,19 +302,7 @@ class FinanceSyncJob(models.Model):
             return self.browse()
         model = records._name
         # Next sequence per (backend, document) in the event's stream, one query for the whole batch.
-        self.flush_model(["res_model", "res_id", "backend_id", "event_type", "sequence"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT backend_id, res_id, max(sequence) FROM finance_sync_job
-                    WHERE res_model = %s AND res_id IN %s AND backend_id IN %s AND %s
-                    GROUP BY backend_id, res_id""",
-                model,
-                tuple(records.ids),
-                tuple({b.id for _r, b in pairs}),
-                self._stream(event_type),
-            )
-        )
-        last = {(bid, rid): seq for bid, rid, seq in self.env.cr.fetchall()}
+        last = outbox.next_sequences(self.env, model, records.ids, {b.id for _r, b in pairs}, event_type)
         now = fields.Datetime.now()
         # A row keeps what its backend receives of personal data (its profile's masking, see
         # engine/profile.py), no more: backends whose profiles mask alike share one snapshot of a
@@ -330,8 +319,7 @@ class FinanceSyncJob(models.Model):
             for key in dict.fromkeys(personal[backend.id] for backend in backends_by_record[rec.id]):
                 snapshot = profile_lib.mask_personal_data(payloads[rec.id], dict(key))
                 documents.append(
-                    SQL(
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
                         rec.id,
                         variants[key],
                         rec.company_id.id,
@@ -354,8 +342,7 @@ class FinanceSyncJob(models.Model):
                 # The platform created this document: it recognises it by its own id.
                 envelope["origin"] = {"external_id": rec.finance_sync_origin_external_id}
             envelopes.append(
-                SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s, %s::int4)",
+                (
                     position,
                     rec.id,
                     variants[personal[backend.id]],
@@ -366,37 +353,7 @@ class FinanceSyncJob(models.Model):
                     depends_on.get((rec.id, backend.id)),
                 )
             )
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO finance_sync_job (backend_id, company_id, event_uuid, event_type, res_model, res_id,
-                        move_id, payment_id, document_ref, document_number, sequence, state, attempt_count,
-                        next_attempt_at, payload, amount, document_date, currency_id, depends_on_partner,
-                        create_uid, create_date, write_uid, write_date)
-                   SELECT e.backend_id, d.company_id, e.event_uuid, %(event_type)s, %(model)s, d.res_id,
-                          %(move_id)s, %(payment_id)s, d.document_ref, d.document_number, e.sequence, 'pending', 0,
-                          %(now)s,
-                          ('{' || concat_ws(',', nullif(e.members, ''), nullif(d.members, '')) || '}')::json,
-                          d.amount::numeric, d.document_date::date, d.currency_id::int4, e.depends_on,
-                          %(uid)s, %(now)s, %(uid)s, %(now)s
-                     FROM (VALUES %(envelopes)s)
-                          AS e(position, res_id, variant, backend_id, event_uuid, sequence, members, depends_on)
-                     JOIN (VALUES %(documents)s)
-                          AS d(res_id, variant, company_id, document_ref, document_number, members, amount,
-                               document_date, currency_id)
-                          ON d.res_id = e.res_id AND d.variant = e.variant
-                    ORDER BY e.position
-                   RETURNING id, backend_id, res_id""",
-                event_type=event_type,
-                model=model,
-                move_id=SQL("d.res_id" if model == "account.move" else "NULL::int4"),
-                payment_id=SQL("d.res_id" if model == "account.payment" else "NULL::int4"),
-                now=now,
-                uid=self.env.uid,
-                envelopes=SQL(", ").join(envelopes),
-                documents=SQL(", ").join(documents),
-            )
-        )
-        rows = self.env.cr.fetchall()
+        rows = outbox.insert_jobs(self.env, event_type, model, documents, envelopes, now)
         uncommitted = self.env.cr.postcommit.data.setdefault(const.TRANSACTION_JOBS, {})
         uncommitted.update({(model, backend_id, res_id): job_id for job_id, backend_id, res_id in rows})
         jobs = self.sudo().browse(row[0] for row in rows)
@@ -406,19 +363,9 @@ class FinanceSyncJob(models.Model):
         return jobs
 
     @api.model
-    def _stream(self, event_type):
-        """SQL: a job of the table is in the stream of ``event_type`` events of its record. A
-        partner's credit exposure is a state sent on its own schedule, not a change: its events
-        have their own stream (own sequence, own order; see the dispatcher's
-        SAME_STREAM_CONDITION), apart from the partner's master data events, so that neither
-        holds the other."""
-        return SQL("(event_type = %s) = %s", const.EVENT_PARTNER_EXPOSURE, event_type == const.EVENT_PARTNER_EXPOSURE)
-
-    @api.model
     def _trigger_dispatch(self, at=None):
         """Wake every dispatcher worker (after commit), now or ``at``."""
-        for cron in self.env["finance.sync.dispatcher"]._get_worker_crons():
-            cron._trigger(at)
+        outbox.wake(self.env, at)
 
     # === RETENTION === #
 
@@ -434,29 +381,16 @@ class FinanceSyncJob(models.Model):
         attempt logs (the oldest ``limit`` of them, or all); return (deleted, whether more are
         left). Never purged: jobs still pending, blocked, failed or dead; jobs
         linked to an exception that is not closed; and each stream's latest job and latest
-        job not cancelled per backend (a stream: a document's events, see ``_stream``). Those two
-        carry what a backend last heard of the document (a later reset, cancellation or payment
-        status is only sent to backends that heard of it, and only when it changed) and the
-        stream's event sequence, which must keep growing for platforms that order events by it."""
+        job not cancelled per backend (a stream: a document's events, see
+        ``finance_sync_outbox.stream_of``). Those two carry what a backend last heard of the
+        document (a later reset, cancellation or payment status is only sent to backends that
+        heard of it, and only when it changed) and the stream's event sequence, which must keep
+        growing for platforms that order events by it."""
         cutoff = retention_cutoff(self.env, days)
         if not cutoff:
             return 0, False
         self.flush_model(["backend_id", "res_model", "res_id", "event_type", "sequence", "state"])
-        superseded = SQL(
-            """SELECT job.id FROM finance_sync_job job
-                WHERE job.state IN ('done', 'cancelled') AND job.write_date < %s
-                  AND EXISTS (
-                        SELECT 1 FROM finance_sync_job later
-                         WHERE later.backend_id = job.backend_id
-                           AND later.res_model = job.res_model
-                           AND later.res_id = job.res_id
-                           AND later.sequence > job.sequence
-                           AND (later.event_type = %s) = (job.event_type = %s)
-                           AND (job.state = 'cancelled' OR later.state != 'cancelled'))""",
-            cutoff,
-            const.EVENT_PARTNER_EXPOSURE,
-            const.EVENT_PARTNER_EXPOSURE,
-        )
+        superseded = outbox.superseded(cutoff)
         domain = (
             Domain("state", "in", ("done", "cancelled"))
             & Domain("write_date", "<", cutoff)
@@ -465,333 +399,13 @@ class FinanceSyncJob(models.Model):
         )
         return purge_batch(self, domain, "id", limit)
 
-    # === RENDERING AND FREEZING === #
+    # === RENDERING === #
 
     def _render(self, backend):
-        """The payload as ``backend`` receives it (profile, then mappings) and the required
-        mappings it lacks. No side effect: the send path and the preview share it."""
-        # The ORM hands out a deep copy of a Json field's value: the profile and the mappings
-        # may change it in place without touching the captured payload.
-        payload = profile_lib.apply_profile(self._live_payload(), backend._get_profile())
-        missing = backend.mapping_set_id._apply(payload) if backend.mapping_set_id else []
-        return payload, missing
-
-    def _live_payload(self):
-        """The captured payload, completed with what is read when the event is rendered rather
-        than captured (a state such as a partner's credit exposure, see ``res.partner``)."""
-        payload = self.payload or {}
-        if self.event_type == const.EVENT_PARTNER_EXPOSURE:
-            partner = self.env["res.partner"].browse(self.res_id).with_company(self.company_id)
-            if partner.exists():  # else its schema refuses it: the partner is gone
-                payload = partner._finance_sync_exposure_payload(payload)
-        return payload
+        """The payload as ``backend`` receives it and the required mappings it lacks (see
+        ``finance_sync_outbox.render``: the dispatcher freezes what it renders)."""
+        return outbox.render(self, backend)
 
     def _preview(self, backend):
         """(exact body that would be sent, missing mappings, schema errors), sending nothing."""
-        payload, missing = self._render(backend)
-        return payload_lib.canonical_json(payload).decode("utf-8"), missing, payload_lib.validate(payload)
-
-    def _freeze(self, backend):
-        """Render and validate each job's captured payload and store the exact text to send
-        (the dispatcher commits it before sending); a job missing required mappings is blocked,
-        one failing its schema failed, instead."""
-        bodies = []
-        for job in self:
-            payload, missing = job._render(backend)
-            if missing:
-                job._mark_blocked(backend, missing)
-                continue
-            errors = payload_lib.validate(payload, job.event_type)
-            if errors:
-                note = message("payload_invalid", detail="\n".join(errors[:20]))
-                job._mark_failed(0, job.attempt_count, note, "validation")
-                continue
-            bodies.append(SQL("(%s, %s)", job.id, payload_lib.canonical_json(payload).decode("utf-8")))
-        if bodies:  # one statement for the whole batch: every body differs
-            self.flush_model(["body", "frozen_at"])
-            self.env.cr.execute(
-                SQL(
-                    """UPDATE finance_sync_job job SET body = frozen.body, frozen_at = %s
-                         FROM (VALUES %s) AS frozen(id, body) WHERE job.id = frozen.id""",
-                    fields.Datetime.now(),
-                    SQL(", ").join(bodies),
-                )
-            )
-            self.invalidate_recordset(["body", "frozen_at"])
-
-    # === STATE TRANSITIONS === #
-
-    def _reschedule(self, at):
-        """Due at ``at`` (the dispatcher picks pending jobs once due)."""
-        internal(self).write({"next_attempt_at": at})
-
-    def _mark_confirmed(self, external_id):
-        """The platform acknowledged processing the event (inbound webhook) under ``external_id``."""
-        internal(self).write({"confirmed_at": fields.Datetime.now(), "external_id": external_id})
-
-    def _mark_blocked(self, backend, missing):
-        """Hold the job on its missing mappings: one exception per missing record (shared by
-        every job it holds), released automatically when the mapping is added."""
-        labels = dict(self.env["finance.sync.mapping"]._fields["kind"].selection)
-        records = [
-            message("missing_mapping_record", kind=selection("finance.sync.mapping", "kind", kind), name=name)
-            for kind, _rid, name in missing
-        ]
-        note = message("missing_mappings", records=records)
-        internal(self).write({"state": "blocked", **message_vals("last_error", note)})
-        self._hold_dependents()
-        document = self._get_document()
-        for kind, res_id, name in missing:
-            self.env["finance.sync.exception"]._open_or_bump(
-                backend=backend,
-                category="missing_mapping",
-                message=message(
-                    "missing_mapping",
-                    kind=selection("finance.sync.mapping", "kind", kind),
-                    name=name,
-                    id=res_id,
-                    set=backend.mapping_set_id.name,
-                ),
-                jobs=self,
-                document=document,
-                mapping=(kind, res_id),
-                name=self.env._("Missing mapping: %(kind)s %(name)s", kind=labels[kind], name=name),
-            )
-
-    def _mark_done(self, status, attempt_count):
-        """Delivered: the platform answered ``status`` (2xx) at attempt ``attempt_count``.
-
-        The dispatcher's most frequent transition: one statement for the whole group, which also
-        tells which jobs have exceptions to resolve (most have none)."""
-        if not self:
-            return
-        now = fields.Datetime.now()
-        self.flush_recordset()
-        self.env.cr.execute(
-            SQL(
-                """UPDATE finance_sync_job job
-                      SET state = 'done', done_at = %(now)s, last_status_code = %(status)s,
-                          attempt_count = %(count)s, last_error_code = NULL, last_error_params = NULL,
-                          lease_until = NULL,
-                          write_date = %(now)s, write_uid = %(uid)s
-                    WHERE job.id IN %(ids)s
-                RETURNING job.id,
-                          EXISTS (SELECT 1 FROM finance_sync_exception_job_rel rel WHERE rel.job_id = job.id),
-                          job.event_type = %(partner_event)s""",
-                now=now,
-                status=status,
-                count=attempt_count,
-                uid=self.env.uid,
-                ids=tuple(self.ids),
-                partner_event=const.EVENT_PARTNER_UPSERTED,
-            )
-        )
-        rows = self.env.cr.fetchall()
-        with_exceptions = [job_id for job_id, has_exception, _partner in rows if has_exception]
-        partner_jobs = self.browse(job_id for job_id, _has_exception, partner in rows if partner)
-        self.invalidate_recordset(
-            [
-                "state",
-                "done_at",
-                "last_status_code",
-                "attempt_count",
-                "last_error_code",
-                "last_error_params",
-                "lease_until",
-                "write_date",
-            ]
-        )
-        self.browse(with_exceptions).exception_ids._resolve_if_fixed()
-        partner_jobs._release_dependents()
-
-    def _mark_retry(self, status, attempt_count, error, at):
-        """Not delivered, worth another try at ``at`` (same id, same body)."""
-        internal(self).write(
-            {
-                "last_status_code": status,
-                "attempt_count": attempt_count,
-                **message_vals("last_error", error),
-                "next_attempt_at": at,
-                "lease_until": False,
-            }
-        )
-
-    def _mark_paused(self, attempt_count, error):
-        """The endpoint is gone (410): the backend is paused and the job waits for it."""
-        internal(self).write(
-            {
-                "last_status_code": 410,
-                "attempt_count": attempt_count,
-                **message_vals("last_error", error),
-                "next_attempt_at": fields.Datetime.now(),
-                "lease_until": False,
-            }
-        )
-        self._open_exception("transport", error)
-
-    def _mark_failed(self, status, attempt_count, error, category):
-        """Refused for good (trying again unchanged cannot help): a person must act."""
-        internal(self).write(
-            {
-                "state": "failed",
-                "last_status_code": status,
-                "attempt_count": attempt_count,
-                **message_vals("last_error", error),
-                "lease_until": False,
-            }
-        )
-        self._open_exception(category, error)
-        self._hold_dependents()
-
-    def _mark_dead(self, status, attempt_count, error):
-        """Attempts exhausted."""
-        note = message("gave_up", count=attempt_count, error=error)
-        internal(self).write(
-            {
-                "state": "dead",
-                "last_status_code": status,
-                "attempt_count": attempt_count,
-                **message_vals("last_error", note),
-                "lease_until": False,
-            }
-        )
-        self._open_exception("transport", note)
-        self._hold_dependents()
-
-    def _mark_sent_again(self):
-        """Done jobs due again now, to deliver their frozen body once more (a person's *Send
-        again*): attempts start again; the event id, sequence and body stay."""
-        if any(job.state != "done" or not job.body for job in self):
-            raise UserError(self.env._("Only delivered (done) events can be sent again."))
-        self._mark_pending(reset_attempts=True)
-
-    def _mark_pending(self, reset_attempts=False):
-        """Due again now (retry, release of held jobs); wakes the dispatcher after commit."""
-        vals = {"state": "pending", "next_attempt_at": fields.Datetime.now(), "lease_until": False}
-        if reset_attempts:
-            vals["attempt_count"] = 0
-        internal(self).write(vals)
-        self._trigger_dispatch()
-
-    def _mark_cancelled(self, reason):
-        """Cancelled by a person: never sent; later events of its document may go. ``reason``
-        is a ``messages.Message``."""
-        internal(self).write({"state": "cancelled", **message_vals("cancel_reason", reason), "lease_until": False})
-        self.exception_ids._resolve_if_fixed()
-        self._release_dependents()
-        self._trigger_dispatch()
-
-    def _open_exception(self, category, note):
-        """Open, or bump, the exception of each job's document for ``category``, saying ``note``."""
-        for job in self:
-            self.env["finance.sync.exception"]._open_or_bump(
-                backend=job.backend_id,
-                category=category,
-                message=note,
-                jobs=job,
-                document=job._get_document(),
-                fingerprint_key=f"{job.res_model},{job.res_id}",
-            )
-
-    # === DEPENDENCIES (master data: the partner travels before its documents) === #
-
-    def _dependents(self, states):
-        """Jobs in ``states`` that wait for these partner jobs (same backend and partner, captured
-        after them)."""
-        partner_jobs = self.filtered(lambda j: j.event_type == const.EVENT_PARTNER_UPSERTED)
-        if not partner_jobs:
-            return self.browse()
-        domain = Domain.OR(
-            Domain("backend_id", "=", job.backend_id.id)
-            & Domain("depends_on_partner", "=", job.res_id)
-            & Domain("id", ">", job.id)
-            for job in partner_jobs
-        )
-        return self.sudo().search(domain & Domain("state", "in", states))
-
-    def _hold_dependents(self):
-        """A partner event that cannot go (blocked, failed, dead) holds the documents waiting for
-        it: they are blocked too, with an exception per document that says why and links the
-        partner's job, so that retrying it retries the whole chain."""
-        for job in self.filtered(lambda j: j.event_type == const.EVENT_PARTNER_UPSERTED):
-            job._dependents(("pending",))._hold_behind(job)
-
-    def _hold_behind(self, partner_job):
-        """Block these jobs behind ``partner_job`` (an open partner event that cannot go now)."""
-        if not self:
-            return
-        state = selection("finance.sync.job", "state", partner_job.state)
-        reason = ""
-        if partner_job.last_error_code or partner_job.last_error_params:
-            reason = Message(partner_job.last_error_code or "", partner_job.last_error_params or {})
-        note = message(
-            "waiting_for_partner",
-            partner=partner_job.document_ref or str(partner_job.res_id),
-            state=state,
-            reason=reason or "",
-        )
-        internal(self).write({"state": "blocked", "lease_until": False, **message_vals("last_error", note)})
-        for job in self:
-            self.env["finance.sync.exception"]._open_or_bump(
-                backend=job.backend_id,
-                category="dependency",
-                message=note,
-                jobs=job | partner_job,
-                document=job._get_document(),
-                fingerprint_key=f"{job.res_model},{job.res_id}",
-            )
-
-    def _hold_behind_held_partners(self):
-        """Jobs just captured whose partner's event already waits for a person are held at once."""
-        waiting = self.filtered("depends_on_partner")
-        if not waiting:
-            return
-        held = self.sudo().search(
-            [
-                ("event_type", "=", const.EVENT_PARTNER_UPSERTED),
-                ("res_model", "=", "res.partner"),
-                ("res_id", "in", list(set(waiting.mapped("depends_on_partner")))),
-                ("backend_id", "in", waiting.backend_id.ids),
-                ("state", "in", ("blocked", "failed", "dead")),
-            ]
-        )
-        for partner_job in held:
-            waiting.filtered(
-                lambda j, p=partner_job: (
-                    j.backend_id == p.backend_id and j.depends_on_partner == p.res_id and j.id > p.id
-                )
-            )._hold_behind(partner_job)
-
-    @api.model
-    def _release_stale_holds(self):
-        """Release jobs held behind a partner event that no longer needs a person (delivered,
-        cancelled or retried). The transitions release them as they happen; this catches a
-        document captured while another transaction was recording its partner's delivery (each
-        saw the other's rows as they were before). Run by the dispatcher every few seconds."""
-        self.flush_model(["state", "last_error_code", "depends_on_partner"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT job.id FROM finance_sync_job job
-                    WHERE job.state = 'blocked' AND job.last_error_code = 'waiting_for_partner'
-                      AND NOT EXISTS (
-                            SELECT 1 FROM finance_sync_job dep
-                             WHERE dep.backend_id = job.backend_id
-                               AND dep.res_model = 'res.partner'
-                               AND dep.res_id = job.depends_on_partner
-                               AND dep.event_type = %s
-                               AND dep.id < job.id
-                               AND dep.state IN ('blocked', 'failed', 'dead'))""",
-                const.EVENT_PARTNER_UPSERTED,
-            )
-        )
-        stale = self.sudo().browse(row[0] for row in self.env.cr.fetchall())
-        if stale:
-            stale._mark_pending()
-        return stale
-
-    def _release_dependents(self):
-        """Partner events delivered or cancelled release the documents they held (due now; the
-        dispatcher still sends them only once no earlier partner event is open)."""
-        held = self._dependents(("blocked",)).filtered(lambda j: j.last_error_code == "waiting_for_partner")
-        if held:
-            held._mark_pending()
+        return outbox.preview(self, backend)

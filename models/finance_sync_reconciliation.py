@@ -9,7 +9,6 @@ from psycopg2.errors import UniqueViolation
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, ConcurrencyError, UserError
 from odoo.fields import Command
-from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound
@@ -17,6 +16,7 @@ from ..engine import payload as payload_lib
 from ..engine.messages import message, selection
 from ..errors import InboundRefusal
 from ..utils import check_guarded_fields, compute_message, internal, message_vals
+from . import finance_sync_outbox as outbox
 
 _logger = logging.getLogger(__name__)
 
@@ -304,48 +304,20 @@ class FinanceSyncReconciliation(models.Model):
     def _delivered_filter(self):
         """The SQL condition of this reconciliation's delivered events (alias ``job``)."""
         self.ensure_one()
-        return SQL(
-            """job.backend_id = %s AND job.company_id = %s AND job.state = 'done'
-               AND job.document_date BETWEEN %s AND %s""",
-            self.backend_id.id,
-            self.company_id.id,
-            self.date_from,
-            self.date_to,
-        )
+        return outbox.delivered(self.backend_id.id, self.company_id.id, self.date_from, self.date_to)
 
     def _odoo_totals(self):
         """{(event type, currency code): (count, exact sum of amounts as a Decimal)} of the
         events delivered for the period: one grouped query over the outbox. The amounts are
         ``numeric``, summed by PostgreSQL and read as text: Odoo's cursor would hand the sum over
         as a float (433353.26 becoming 433353.26000000000931...)."""
-        self.env["finance.sync.job"].flush_model(
-            ["backend_id", "company_id", "state", "document_date", "amount", "currency_id"]
-        )
-        self.env.cr.execute(
-            SQL(
-                """SELECT job.event_type, cur.name, count(*), COALESCE(sum(job.amount), 0)::text
-                     FROM finance_sync_job job
-                LEFT JOIN res_currency cur ON cur.id = job.currency_id
-                    WHERE %s
-                 GROUP BY job.event_type, cur.name""",
-                self._delivered_filter(),
-            )
-        )
-        return {(etype, code or ""): (count, Decimal(total)) for etype, code, count, total in self.env.cr.fetchall()}
+        rows = outbox.delivered_totals(self.env, self._delivered_filter())
+        return {(etype, code or ""): (count, Decimal(total)) for etype, code, count, total in rows}
 
     def _odoo_events(self):
         """[(event id, document number as the event carries it)] of the events delivered for the
         period (the number is None for an event of no numbered document)."""
-        self.env["finance.sync.job"].flush_model(
-            ["backend_id", "company_id", "state", "document_date", "document_number", "event_uuid"]
-        )
-        self.env.cr.execute(
-            SQL(
-                "SELECT job.event_uuid, job.document_number FROM finance_sync_job job WHERE %s ORDER BY job.id",
-                self._delivered_filter(),
-            )
-        )
-        return self.env.cr.fetchall()
+        return outbox.delivered_events(self.env, self._delivered_filter())
 
     def _missing_jobs(self):
         self.ensure_one()
@@ -623,21 +595,7 @@ class FinanceSyncReconciliation(models.Model):
         """Record the amount, currency and accounting date of jobs captured before the outbox
         kept them, from their captured payloads (one statement; for the upgrade that adds the
         columns). Returns how many jobs were filled."""
-        self.env["finance.sync.job"].flush_model()
-        self.env.cr.execute(
-            """UPDATE finance_sync_job job
-                  SET amount = COALESCE(job.payload->'document'->'amounts'->>'total',
-                                        job.payload->'document'->>'amount')::numeric,
-                      document_date = (job.payload->'document'->>'date')::date,
-                      currency_id = cur.id
-                 FROM res_currency cur
-                WHERE job.document_date IS NULL
-                  AND job.payload->'document'->>'date' IS NOT NULL
-                  AND cur.name = job.payload->'document'->>'currency'"""
-        )
-        filled = self.env.cr.rowcount
-        self.env["finance.sync.job"].invalidate_model(["amount", "document_date", "currency_id"])
-        return filled
+        return outbox.fill_figures(self.env)
 
     @api.model
     def _fill_job_numbers(self):
@@ -645,16 +603,7 @@ class FinanceSyncReconciliation(models.Model):
         display name (``document_ref``), from their captured payloads: exactly the number their
         events carry (one statement; for the upgrade that adds the column). Returns how many
         jobs were filled."""
-        self.env["finance.sync.job"].flush_model()
-        self.env.cr.execute(
-            """UPDATE finance_sync_job
-                  SET document_number = payload->'document'->>'number'
-                WHERE document_number IS NULL
-                  AND COALESCE(payload->'document'->>'number', '') != ''"""
-        )
-        filled = self.env.cr.rowcount
-        self.env["finance.sync.job"].invalidate_model(["document_number"])
-        return filled
+        return outbox.fill_numbers(self.env)
 
     # === INBOUND REPORT === #
 

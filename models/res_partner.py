@@ -12,6 +12,7 @@ from .. import const
 from ..engine import payload as payload_lib
 from ..engine import profile as profile_lib
 from ..utils import NO_CAPTURE, switched_on, without_context_defaults
+from . import finance_sync_outbox as outbox
 from .finance_sync_document_mixin import PayloadBlocks
 
 _logger = logging.getLogger(__name__)
@@ -265,15 +266,8 @@ class ResPartner(models.Model):
         backend got (or will get) for these partners}."""
         if not self:
             return {}
-        self.env["finance.sync.job"].flush_model()
-        self.env.cr.execute(
-            """SELECT DISTINCT ON (backend_id, res_id) backend_id, res_id, payload->'partner'
-                 FROM finance_sync_job
-                WHERE res_model = 'res.partner' AND res_id IN %s AND event_type = %s AND state != 'cancelled'
-                ORDER BY backend_id, res_id, sequence DESC""",
-            (tuple(self.ids), const.EVENT_PARTNER_UPSERTED),
-        )
-        return {(bid, pid): _comparable(block) for bid, pid, block in self.env.cr.fetchall()}
+        rows = outbox.last_events(self.env, "res.partner", self.ids, ["partner"], const.EVENT_PARTNER_UPSERTED)
+        return {(bid, pid): _comparable(block) for bid, pid, _job_id, _event_type, block in rows}
 
     def _finance_sync_heard_of(self):
         """{partner id: master-data backends that received (or will receive) an event of it}."""
@@ -307,14 +301,7 @@ class ResPartner(models.Model):
         if not pairs:
             return
         partners = self.browse({partner.id for _b, partner in pairs})
-        self.env["finance.sync.job"].flush_model()
-        self.env.cr.execute(
-            """SELECT DISTINCT backend_id, res_id FROM finance_sync_job
-                WHERE res_model = 'res.partner' AND res_id IN %s AND backend_id IN %s
-                  AND event_type = %s AND state != 'cancelled'""",
-            (tuple(partners.ids), tuple({b.id for b, _p in pairs}), const.EVENT_PARTNER_UPSERTED),
-        )
-        known = set(self.env.cr.fetchall())
+        known = outbox.partners_heard(self.env, partners.ids, {b.id for b, _p in pairs})
         missing = {}
         for backend, partner in pairs:
             if (backend.id, partner.id) not in known:
@@ -416,14 +403,7 @@ class ResPartner(models.Model):
         Job.flush_model()
         pairs = {(backend.id, pid) for pid, backends in backends_by_partner.items() for backend in backends}
         waiting = self._finance_sync_hold_waiting_exposures(pairs)
-        self.env.cr.execute(
-            """SELECT backend_id, res_id, max(create_date)
-                 FROM finance_sync_job
-                WHERE res_model = 'res.partner' AND res_id IN %s AND event_type = %s AND state != 'cancelled'
-                GROUP BY backend_id, res_id""",
-            (tuple(backends_by_partner), const.EVENT_PARTNER_EXPOSURE),
-        )
-        previous = {(bid, pid): last for bid, pid, last in self.env.cr.fetchall()}
+        previous = outbox.last_captured(self.env, backends_by_partner, const.EVENT_PARTNER_EXPOSURE)
         now = fields.Datetime.now()
         jobs = Job.browse()
         for partner in self.browse(list(backends_by_partner)):
@@ -465,26 +445,7 @@ class ResPartner(models.Model):
         def hold(some):
             # A failed statement rolls back to the savepoint; the transaction goes on.
             with cr.savepoint(flush=False):
-                cr.execute(
-                    SQL(
-                        """UPDATE finance_sync_job SET write_date = %(now)s, write_uid = %(uid)s
-                            WHERE id IN (
-                                  SELECT id FROM finance_sync_job
-                                   WHERE res_model = 'res.partner' AND event_type = %(exposure)s
-                                     AND state = 'pending' AND body IS NULL
-                                     AND (backend_id, res_id) IN %(pairs)s
-                                     FOR NO KEY UPDATE SKIP LOCKED)
-                        RETURNING backend_id, res_id""",
-                        now=fields.Datetime.now(),
-                        uid=self.env.uid,
-                        exposure=const.EVENT_PARTNER_EXPOSURE,
-                        pairs=tuple(sorted(some)),
-                    ),
-                    log_exceptions=False,
-                )
-                held = set(cr.fetchall())
-            self.env["finance.sync.job"].invalidate_model(["write_date", "write_uid"])
-            return held
+                return outbox.hold_unrendered(self.env, some, const.EVENT_PARTNER_EXPOSURE, fields.Datetime.now())
 
         try:
             return hold(pairs)
@@ -620,22 +581,11 @@ def _refresh_uncommitted_events(env, payloads, wanted):
     }
     if not pending:
         return wanted
-    Job = env["finance.sync.job"]
-    Job.flush_model()
-    env.cr.execute(
-        SQL(
-            """UPDATE finance_sync_job job SET payload = (job.payload::jsonb || fresh.members::jsonb)::json
-                 FROM (VALUES %s) AS fresh(id, members)
-                WHERE job.id = fresh.id AND job.state = 'pending' AND job.frozen_at IS NULL
-            RETURNING job.id""",
-            SQL(", ").join(
-                SQL("(%s, %s)", job_id, json.dumps(_as_sent(payloads[pid], backend), ensure_ascii=False))
-                for job_id, (pid, backend) in pending.items()
-            ),
-        )
-    )
-    refreshed = {row[0] for row in env.cr.fetchall()}
-    Job.invalidate_model(["payload"])
+    members = {
+        job_id: json.dumps(_as_sent(payloads[pid], backend), ensure_ascii=False)
+        for job_id, (pid, backend) in pending.items()
+    }
+    refreshed = outbox.refresh_payloads(env, members, ("pending",))
     left = {}
     for pid, backends in wanted.items():
         rest = backends.filtered(lambda b, pid=pid: uncommitted.get((b.id, pid)) not in refreshed)

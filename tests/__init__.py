@@ -18,6 +18,7 @@ from . import test_engine_messages
 from . import test_engine_metrics
 from . import test_engine_payload
 from . import test_engine_redact
+from . import test_engine_scheduler
 from . import test_engine_sender
 from . import test_engine_signing
 from . import test_engine_transport

@@ -19,7 +19,7 @@ from odoo.modules.registry import DummyRLock, Registry
 
 from .. import const
 from ..engine import signing
-from ..models.finance_sync_dispatcher import own_transactions
+from ..engine.scheduler import own_transactions
 from ..models.res_partner import TRANSACTION_PARTNER_JOBS
 
 

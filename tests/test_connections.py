@@ -22,7 +22,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 
 from .. import const, utils
-from ..models.finance_sync_dispatcher import Channel
+from ..engine.scheduler import Channel
 from .common import FinanceSyncCase, captured_logs
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -16,11 +16,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from ..models.finance_sync_dispatcher import own_transactions
+from ..engine.scheduler import own_transactions
 from ..utils import internal
 from .common import FinanceSyncCase, create_ping_jobs
 
@@ -167,6 +167,30 @@ class TestDispatcher(FinanceSyncCase):
         self.env["finance.sync.dispatcher"]._schedule_wakeup(False)
         calls = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).mapped("call_at")
         self.assertEqual(calls, [later])
+
+    def test_each_transition_starts_only_from_its_states_and_outcomes_are_recorded_whatever_the_state(self):
+        """A job goes through a named transition only from the states it lists: one asked of a
+        job in another state is refused and changes nothing. What the platform answered is
+        recorded even for a job a person cancelled while its request was in flight."""
+        invoice = self._create_invoice(post=True)
+        job = self.jobs_of(invoice)
+        self.assertEqual(job.state, "pending")
+        with self.assertRaisesRegex(UserError, "cannot go through the transition _mark_pending"):
+            job._mark_pending()
+        with self.assertRaisesRegex(UserError, "_mark_sent_again"):
+            job._check_transition("_mark_sent_again")
+        job._cancel("A person cancels it while it is in flight")
+        self.assertEqual(job.state, "cancelled")
+        for refused in ("_mark_pending", "_mark_blocked", "_hold_behind", "_mark_cancelled"):
+            with self.assertRaisesRegex(UserError, refused):
+                job._check_transition(refused)
+        with self.assertRaises(UserError):
+            job._hold_behind(job)
+        self.assertEqual(job.state, "cancelled", "a refused transition changes nothing")
+        job._mark_done(200, 1)  # the platform had the event already
+        self.assertEqual((job.state, job.last_status_code, job.attempt_count), ("done", 200, 1))
+        job._mark_pending()  # sent again
+        self.assertEqual(job.state, "pending")
 
 
 @tagged("post_install", "-at_install")

@@ -6,8 +6,10 @@ any timeout below 10 s raised to 10 s), so the short timeouts used here really a
 ``BaseCase`` at the end checks the transport inside that harness, as the model tests use it.
 """
 
+import ast
 import datetime
 import json
+import pathlib
 import socket
 import ssl
 import threading
@@ -324,6 +326,23 @@ def test_another_transport_plugs_in_through_the_registry(monkeypatch):
     monkeypatch.setitem(transport.TRANSPORTS, "warehouse", Warehouse)
     built = transport.get_transport("warehouse", dsn="postgresql://bi")
     assert built.send(transport.OutboundRequest(url="", body=b"", headers={})).body_excerpt == "postgresql://bi"
+
+
+def test_a_transport_registers_itself_and_the_engine_imports_none_of_them(monkeypatch):
+    monkeypatch.setattr(transport, "TRANSPORTS", dict(transport.TRANSPORTS))
+
+    class Broker(transport.Transport):
+        def send(self, request):
+            return transport.TransportResult(status=202, headers={}, body_excerpt="", duration_ms=0)
+
+    transport.register("broker", Broker)
+    assert isinstance(transport.get_transport("broker"), Broker)
+    assert transport.get_transport("warehouse", target=None, source="db").__class__.__name__ == "WarehouseTransport"
+    source = pathlib.Path(transport.__file__).read_text(encoding="utf-8")
+    imported = {
+        node.module or "" for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom) and node.level
+    }
+    assert not any("warehouse" in module for module in imported), "the warehouse registers itself"
 
 
 class TestUnderOdooTestHarness(BaseCase):

@@ -21,7 +21,7 @@ from odoo import SUPERUSER_ID, Command, api, fields, sql_db
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from ..models.finance_sync_dispatcher import own_transactions
+from ..engine.scheduler import own_transactions
 from ..utils import without_capture
 from .common import registry_shared_with_threads, run_dispatchers
 

@@ -21,7 +21,7 @@ from psycopg2 import errors
 
 from .. import classify, redact
 from ..messages import message
-from ..transport import OutboundRequest, Transport, TransportResult, elapsed_ms
+from ..transport import OutboundRequest, Transport, TransportResult, elapsed_ms, register
 from . import loader
 from .schema import SchemaError, Target, TargetRefused, check_version
 
@@ -142,3 +142,6 @@ class WarehouseTransport(Transport):
             connections, self._connections = self._connections, []
         for conn in connections:
             conn.close()
+
+
+register("warehouse", WarehouseTransport)

@@ -14,6 +14,7 @@ import math
 import pathlib
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from . import payload as payload_lib
@@ -100,6 +101,20 @@ def excess_decimals(amount, decimal_places: int) -> bool:
     "10.005" is for 2 places, "10.000" is not (trailing zeros change nothing)."""
     value = Decimal(amount)
     return value != value.quantize(Decimal(1).scaleb(-decimal_places))
+
+
+def parse_datetime(value):
+    """An ISO 8601 UTC timestamp (``...Z``) as a naive UTC datetime to the second (Odoo's
+    ``Datetime``), or False when there is none or it cannot be read."""
+    if not value:
+        return False
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if parsed.tzinfo:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed.replace(microsecond=0)
 
 
 def _finite_float(text: str) -> float:

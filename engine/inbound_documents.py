@@ -40,12 +40,6 @@ def totals_differences(computed: dict, expected: dict, rounding) -> list[tuple[s
     return differences
 
 
-def excess_decimals(amount, decimal_places: int) -> bool:
-    """Whether ``amount`` is finer than ``decimal_places`` allow ("10.005" for 2 places)."""
-    value = to_decimal(amount)
-    return value != value.quantize(Decimal(1).scaleb(-decimal_places))
-
-
 def decode_attachment(content_base64: str, mimetype: str = "application/pdf") -> bytes:
     """The bytes of a base64 attachment; raise :class:`InvalidAttachment` when it is not strict
     base64 or, for a PDF, does not start like one."""

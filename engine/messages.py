@@ -165,7 +165,7 @@ TEMPLATES = {
     "payment_exceeds_due": _lt("Payment of %(amount)s %(currency)s exceeds the amount due on %(invoice)s (%(due)s)."),
     "payment_date_locked": _lt("The payment date %(date)s is in a locked period (until %(lock)s)."),
     "payment_direction": _lt("The payment would not go the way %(invoice)s is settled."),
-    # --- documents created by platforms (models/finance_sync_inbound_event_documents.py) -------
+    # --- documents created by platforms (models/account_move_inbound.py) -----------------------
     "document_source_off": _lt("%(backend)s may not create %(kinds)s: make it a document source for them first."),
     "document_not_created": _lt("Document %(external_id)s was not created: %(problems)s"),
     "document_partner_unknown": _lt("no partner has the code, VAT number or company registry %(partner)s"),

@@ -18,10 +18,10 @@ from . import finance_sync_attempt
 from . import finance_sync_dispatcher
 from . import finance_sync_exception
 from . import finance_sync_inbound_event
-from . import finance_sync_inbound_event_documents
 from . import finance_sync_binding
 from . import finance_sync_external_payment
 from . import account_move
+from . import account_move_inbound
 from . import account_payment
 from . import res_config_settings
 from . import finance_sync_reconciliation
@@ -29,6 +29,7 @@ from . import finance_sync_reconciliation_line
 from . import finance_sync_backend_monitoring
 from . import finance_sync_backend_master_data
 from . import res_partner
+from . import res_partner_credit
 from . import res_partner_bank
 from . import account_partial_reconcile
 from . import finance_sync_feed

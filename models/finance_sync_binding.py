@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..engine.messages import message
 from ..errors import InboundRefusal
@@ -10,7 +11,10 @@ class FinanceSyncBinding(models.Model):
     event), or the id of a document the platform created (``invoice.create``, ``bill.create``):
     one per (backend, document) and one document per (backend, external id). Written by the
     module alone, never by hand; a wrong acknowledgement binding is deleted, and the next
-    acknowledgement binds again."""
+    acknowledgement binds again.
+
+    Bindings are made here only (``_bind``, ``_bind_created``), and a document is found by its
+    external id here only (``_find_move``)."""
 
     _name = "finance.sync.binding"
     _inherit = ["finance.sync.document.link"]
@@ -43,7 +47,7 @@ class FinanceSyncBinding(models.Model):
     def create(self, vals_list):
         # A binding says which document a platform's id designates: what its payments pay, what
         # its approvals post. Only the module binds (``_bind``, and the SQL insert of a document a
-        # platform created, which checks the same guard).
+        # platform created, ``_bind_created``, which checks the same guard).
         # Whatever the values (context defaults fill them too), creating one is binding.
         check_guarded_fields(self, {"backend_id", "external_id"} | {fname for vals in vals_list for fname in vals})
         return super().create(vals_list)
@@ -95,3 +99,74 @@ class FinanceSyncBinding(models.Model):
             }
         )
         return binding.with_env(self.env)  # without the right to write guarded fields
+
+    @api.model
+    def _bind_created(self, backend, move, external_id):
+        """Bind ``move``, which ``backend``'s platform just created, to (backend, external id).
+        The unique index decides between concurrent deliveries: a conflicting row committed
+        meanwhile makes this transaction fail with a serialization error, retried by Odoo on a
+        fresh snapshot (which then finds the document).
+
+        The row is inserted in SQL, past ``create``: the same guard applies here, so only the
+        module's own methods (``internal()``) bind. :return: the binding"""
+        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
+        move.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, move_id, external_id,
+                                                     create_uid, create_date, write_uid, write_date)
+                   VALUES (%(backend)s, %(company)s, 'account.move', %(move)s, %(move)s, %(external_id)s,
+                           %(uid)s, %(now)s, %(uid)s, %(now)s)
+              ON CONFLICT (backend_id, res_model, external_id) DO NOTHING
+                RETURNING id""",
+                backend=backend.id,
+                company=move.company_id.id,
+                move=move.id,
+                external_id=external_id,
+                uid=self.env.uid,
+                now=fields.Datetime.now(),
+            ),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            # The platform's id designates another document already: one it did not create (an
+            # invoice Odoo sent, acknowledged under that id), or one bound in this very
+            # transaction (cannot happen through the endpoint).
+            other = self.sudo().search(self._external_id_domain(backend, "account.move", external_id), limit=1)
+            raise InboundRefusal(
+                "conflict",
+                message(
+                    "binding_external_id_taken",
+                    external_id=external_id,
+                    other=(other._get_document().display_name if other else move.display_name),
+                ),
+                fingerprint_key=f"document:{external_id}",
+            )
+        self.invalidate_model()
+        move.invalidate_recordset(["finance_sync_binding_ids"])
+        return self.browse(row[0])
+
+    # === FINDING === #
+
+    @api.model
+    def _external_id_domain(self, backend, res_model, external_id):
+        """The domain of the binding of ``external_id`` among ``backend``'s ``res_model`` ones."""
+        return [("backend_id", "=", backend.id), ("res_model", "=", res_model), ("external_id", "=", external_id)]
+
+    @api.model
+    def _find_move(self, backend, external_id, created=False):
+        """The invoice or bill ``backend`` knows as ``external_id``, in this environment (an
+        empty recordset when there is none).
+
+        :param created: only a document the backend created as a document source (its origin),
+            whichever bindings the user may read. An invoice Odoo sent that the platform
+            acknowledged is bound too, but the platform created nothing: no approval or repeated
+            creation ever applies to it.
+        """
+        domain = self._external_id_domain(backend, "account.move", external_id)
+        bindings = self
+        if created:
+            domain.append(("move_id.finance_sync_origin_backend_id", "=", backend.id))
+            bindings = self.sudo()
+        return self.env["account.move"].browse(bindings.search(domain, limit=1).move_id.id)

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
@@ -14,7 +16,7 @@ class FinanceSyncExternalPayment(models.Model):
     """A payment a platform reported for an invoice (``payment.status`` events), one per
     (backend, platform reference). When the backend is the payment authority, the payment it
     registered in Odoo is linked here: that link is what makes registration happen once, so
-    only the processing of inbound events writes these records."""
+    only the processing of inbound events writes these records (``_apply_inbound_status``)."""
 
     _name = "finance.sync.external.payment"
     _description = "Finance Sync External Payment"
@@ -64,6 +66,91 @@ class FinanceSyncExternalPayment(models.Model):
                 raise
             raise ConcurrencyError(f"payment reference {vals['reference']} recorded concurrently") from exc
         return record
+
+    # === INBOUND: payment.status === #
+
+    @api.model
+    def _apply_inbound_status(self, event, data):
+        """Apply a ``payment.status`` event (``event``, a ``finance.sync.inbound.event``): record
+        the platform's payment of the invoice, and register it in Odoo once when the backend is
+        the payment authority and the payment succeeded. :return: the inbound handler's
+        (state, message); raise InboundRefusal"""
+        invoice = event._find_invoice(data["invoice"])
+        backend = event.backend_id
+        currency = event._find_currency(data["currency"])
+        if not currency:
+            raise InboundRefusal(
+                "inbound_invalid", message("inbound_unknown_currency", currency=data["currency"]), document=invoice
+            )
+        amount = Decimal(data["amount"])
+        external = self.search([("backend_id", "=", backend.id), ("reference", "=", data["reference"])])
+        if external and external.move_id != invoice:
+            raise InboundRefusal(
+                "conflict",
+                message(
+                    "inbound_payment_moved",
+                    reference=data["reference"],
+                    other=external.move_id.display_name,
+                    this=invoice.display_name,
+                ),
+                document=invoice,
+                fingerprint_key=f"payment:{data['reference']}",
+            )
+        if external and external.status_at and event.occurred_at and event.occurred_at < external.status_at:
+            internal(event).write({"external_payment_id": external.id})
+            return "ignored", message("inbound_payment_older", status=external.status)
+        vals = {
+            "status": data["status"],
+            "amount": float(amount),
+            "currency_id": currency.id,
+            "date": data["date"],
+            "status_at": event.occurred_at or fields.Datetime.now(),
+            "message": data.get("message") or False,
+        }
+        if external:
+            internal(external).write(vals)
+        else:
+            external = self._create_once(
+                {**vals, "backend_id": backend.id, "reference": data["reference"], "move_id": invoice.id}
+            )
+        internal(event).write({"external_payment_id": external.id})
+        result = message("inbound_payment_status", reference=data["reference"], status=data["status"])
+        if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
+            payment = external._register_payment(amount, currency, fields.Date.to_date(data["date"]))
+            internal(event).write({"payment_id": payment.id})
+            result = message("inbound_payment_registered", reference=data["reference"], payment=payment.display_name)
+        elif data["status"] == "succeeded" and external.payment_id:
+            result = message(
+                "inbound_payment_already_registered",
+                reference=data["reference"],
+                payment=external.payment_id.display_name,
+            )
+        elif data["status"] in ("refunded", "failed") and external.payment_id:
+            # Odoo never undoes an accounting entry on its own: a person reverses it.
+            event._warn(
+                "conflict",
+                message(
+                    "inbound_payment_contradicted",
+                    reference=data["reference"],
+                    status=data["status"],
+                    payment=external.payment_id.display_name,
+                ),
+                document=invoice,
+                fingerprint_key=f"payment:{data['reference']}",
+            )
+        invoice.message_post(
+            body=self.env._(
+                "%(backend)s: payment %(ref)s of %(amount)s %(currency)s on %(date)s %(status)s.",
+                backend=backend.name,
+                ref=data["reference"],
+                amount=data["amount"],
+                currency=currency.name,
+                date=data["date"],
+                status=dict(const.EXTERNAL_PAYMENT_STATUSES)[data["status"]].lower(),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return "processed", result
 
     # === BUSINESS METHODS === #
 

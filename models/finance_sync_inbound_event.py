@@ -2,10 +2,6 @@ import json
 import logging
 import random
 import time
-from datetime import datetime, timezone
-from decimal import Decimal
-
-from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -14,6 +10,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound, redact
+from ..engine import inbound_documents as documents_lib
 from ..engine.messages import message
 from ..errors import RETRYABLE_ERRORS, InboundRefusal
 from ..utils import check_guarded_fields, compute_message, internal, message_vals, purge_batch, retention_cutoff
@@ -29,7 +26,14 @@ class FinanceSyncInboundEvent(models.Model):
 
     Immutable for every user: what was received (payload, headers, webhook-id, times) is never
     written again, and the processing fields change only through the processing methods below.
-    Reprocessing replays what was received."""
+    Reprocessing replays what was received.
+
+    This model receives (dedupe, checks), routes each event to the model it is about
+    (``_get_handlers``), records failures and keeps events for their retention period; the
+    models apply what arrives: payments (``finance.sync.external.payment``), invoice statuses,
+    created documents and approvals (``account.move``, account_move_inbound.py), credit decisions
+    (``res.partner``, res_partner_credit.py), reconciliation reports
+    (``finance.sync.reconciliation``)."""
 
     _name = "finance.sync.inbound.event"
     _inherit = ["finance.sync.document.link"]
@@ -168,22 +172,46 @@ class FinanceSyncInboundEvent(models.Model):
     @api.model
     def _check_amount_precision(self, payload):
         """Refuse, before anything is stored, an amount finer than its currency allows (10.005
-        EUR): raise ``inbound.InvalidEvent`` (``amount_precision``). Trailing zeros are fine; an
-        unknown currency is left to the handler (a failed event and its exception)."""
-        if payload.get("type") == const.INBOUND_RECONCILIATION_REPORT:
-            self.env["finance.sync.reconciliation"]._check_report_precision(payload["data"])
+        EUR), and a document's attachment that is not the base64 of a PDF: raise
+        ``inbound.InvalidEvent`` (``amount_precision``, ``invalid_attachment``). Trailing zeros
+        are fine; an unknown currency is left to the handler (a failed event and its exception)."""
+        event_type, data = payload.get("type"), payload.get("data")
+        if event_type == const.INBOUND_RECONCILIATION_REPORT:
+            self.env["finance.sync.reconciliation"]._check_report_precision(data)
             return
-        amount_field = {const.INBOUND_PAYMENT_STATUS: "amount", const.INBOUND_PARTNER_CREDIT: "credit_limit"}
-        fname = amount_field.get(payload.get("type"))
-        if not fname:
+        if event_type == const.INBOUND_PAYMENT_STATUS:
+            amounts = {"amount": data["amount"]}
+        elif event_type == const.INBOUND_PARTNER_CREDIT:
+            amounts = {"credit_limit": data["credit_limit"]}
+        elif event_type in const.INBOUND_DOCUMENT_MOVE_TYPES:
+            amounts = {f"totals/{name}": amount for name, amount in data["totals"].items()}
+        else:
             return
-        data = payload["data"]
         currency = self._find_currency(data["currency"])
-        if currency and inbound.excess_decimals(data[fname], currency.decimal_places):
-            reason = (
-                f"{fname} {data[fname]} has more decimal places than {currency.name} allows ({currency.decimal_places})"
-            )
-            raise inbound.InvalidEvent("amount_precision", reason, [inbound.SchemaViolation(f"/data/{fname}", reason)])
+        for path, amount in amounts.items() if currency else ():
+            if inbound.excess_decimals(str(amount), currency.decimal_places):
+                name, places = path.rpartition("/")[2], currency.decimal_places
+                reason = f"{name} {amount} has more decimal places than {currency.name} allows ({places})"
+                raise inbound.InvalidEvent(
+                    "amount_precision", reason, [inbound.SchemaViolation(f"/data/{path}", reason)]
+                )
+        if event_type in const.INBOUND_DOCUMENT_MOVE_TYPES:
+            self._check_attachment(data.get("attachment"))
+
+    @api.model
+    def _check_attachment(self, attachment):
+        """Refuse a document's attachment that is not the base64 of a PDF (``invalid_attachment``)."""
+        if not attachment:
+            return
+        mimetype = attachment.get("mimetype") or "application/pdf"
+        try:
+            documents_lib.decode_attachment(attachment["content_base64"], mimetype)
+        except documents_lib.InvalidAttachment as exc:
+            raise inbound.InvalidEvent(
+                "invalid_attachment",
+                str(exc),
+                [inbound.SchemaViolation("/data/attachment/content_base64", str(exc))],
+            ) from None
 
     @api.model
     def _prepare_event_vals(self, backend, webhook_id, payload, headers):
@@ -194,7 +222,7 @@ class FinanceSyncInboundEvent(models.Model):
             "webhook_id": webhook_id,
             "event_type": payload["type"],
             "reference": self._reference_from_payload(payload),
-            "occurred_at": _parse_datetime(payload.get("occurred_at")),
+            "occurred_at": inbound.parse_datetime(payload.get("occurred_at")),
             "received_at": fields.Datetime.now(),
             "payload": payload,
             "headers": {k: str(v)[: const.INBOUND_MAX_HEADER_VALUE] for k, v in kept.items()},
@@ -203,6 +231,8 @@ class FinanceSyncInboundEvent(models.Model):
     @api.model
     def _reference_from_payload(self, payload):
         data = payload.get("data") or {}
+        if payload.get("type") in (*const.INBOUND_DOCUMENT_MOVE_TYPES, const.INBOUND_APPROVAL_STATUS):
+            return data.get("external_id") or False
         if "event_id" in data:
             return data["event_id"]
         invoice = data.get("invoice") or {}
@@ -262,7 +292,8 @@ class FinanceSyncInboundEvent(models.Model):
                     refusal = event.backend_id._may_receive(event.event_type)
                     if refusal:
                         raise InboundRefusal("inbound_invalid", refusal[1])
-                    state, note = getattr(event, handlers[event.event_type])(data)
+                    model, method = handlers[event.event_type]
+                    state, note = getattr(event.env[model], method)(event, data)
             except RETRYABLE_ERRORS:
                 raise
             except InboundRefusal as refusal:
@@ -282,20 +313,35 @@ class FinanceSyncInboundEvent(models.Model):
                 # Exceptions of earlier failed runs are solved once all their events went through.
                 earlier_exceptions._resolve_if_inbound_applied()
 
-    def _get_answer_details(self):
-        """What the endpoint's 202 answer says of this event beyond its id and state."""
-        return {}
-
     def _get_handlers(self):
-        """{event type: name of the method applying it}."""
+        """{event type: (model, method)}: ``env[model].method(event, data)`` applies an event of
+        that type (the model it is about applies it) and returns (state, message), or raises
+        InboundRefusal."""
         return {
-            const.INBOUND_DELIVERY_ACKNOWLEDGED: "_apply_delivery_acknowledged",
-            const.INBOUND_DELIVERY_REJECTED: "_apply_delivery_rejected",
-            const.INBOUND_PAYMENT_STATUS: "_apply_payment_status",
-            const.INBOUND_INVOICE_STATUS: "_apply_invoice_status",
-            const.INBOUND_RECONCILIATION_REPORT: "_apply_reconciliation_report",
-            const.INBOUND_PARTNER_CREDIT: "_apply_partner_credit",
+            const.INBOUND_DELIVERY_ACKNOWLEDGED: (self._name, "_apply_delivery_acknowledged"),
+            const.INBOUND_DELIVERY_REJECTED: (self._name, "_apply_delivery_rejected"),
+            const.INBOUND_PAYMENT_STATUS: ("finance.sync.external.payment", "_apply_inbound_status"),
+            const.INBOUND_INVOICE_STATUS: ("account.move", "_finance_sync_apply_invoice_status"),
+            const.INBOUND_INVOICE_CREATE: ("account.move", "_finance_sync_apply_document_create"),
+            const.INBOUND_BILL_CREATE: ("account.move", "_finance_sync_apply_document_create"),
+            const.INBOUND_APPROVAL_STATUS: ("account.move", "_finance_sync_apply_approval_status"),
+            const.INBOUND_RECONCILIATION_REPORT: ("finance.sync.reconciliation", "_apply_report"),
+            const.INBOUND_PARTNER_CREDIT: ("res.partner", "_finance_sync_apply_credit_decision"),
         }
+
+    def _get_answer_details(self):
+        """What the endpoint's 202 answer says of this event beyond its id and state: a document
+        event's answer names the document, created now or earlier (a repeat)."""
+        details = {}
+        if self.event_type in const.INBOUND_DOCUMENT_MOVE_TYPES and self.move_id:
+            move = self.move_id.sudo()
+            details["document"] = {
+                "model": "account.move",
+                "id": move.id,
+                "number": move.name if move.name and move.name != "/" else None,
+                "state": move.state,
+            }
+        return details
 
     def _fail(self, refusal):
         self.ensure_one()
@@ -321,6 +367,10 @@ class FinanceSyncInboundEvent(models.Model):
         _logger.info(
             "finance_sync: inbound event %s of backend %s failed (%s)", self.id, self.backend_id.id, refusal.category
         )
+
+    def _link_document(self, document, **vals):
+        """Link the event to the ``document`` it is about (and write ``vals``)."""
+        internal(self).write({**vals, **self._document_vals(document)})
 
     def _document_vals(self, document):
         """Link fields (and company) of the event for a document it is about."""
@@ -369,15 +419,7 @@ class FinanceSyncInboundEvent(models.Model):
         Move = self.env["account.move"]
         move = Move
         if ref.get("external_id"):
-            binding = self.env["finance.sync.binding"].search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("res_model", "=", "account.move"),
-                    ("external_id", "=", ref["external_id"]),
-                ],
-                limit=1,
-            )
-            move = binding.move_id if binding else Move
+            move = self.env["finance.sync.binding"]._find_move(backend, ref["external_id"])
         if not move and ref.get("number"):
             move = Move.search(
                 [
@@ -400,237 +442,43 @@ class FinanceSyncInboundEvent(models.Model):
                 message("inbound_unknown_invoice", number=label),
                 fingerprint_key=f"invoice:{label}",
             )
-        internal(self).write(self._document_vals(move))
+        self._link_document(move)
         return move
 
-    # --- handlers: each returns (state, message) or raises InboundRefusal ---------------------
+    # === HANDLERS OF THE OUTBOX'S OWN EVENTS: each returns (state, message) or raises InboundRefusal === #
 
-    def _apply_delivery_acknowledged(self, data):
-        job = self._find_job(data["event_id"])
+    @api.model
+    def _apply_delivery_acknowledged(self, event, data):
+        """``delivery.acknowledged``: the platform applied one of Odoo's events and tells the id
+        it gave the document (bound to it); the job is confirmed."""
+        job = event._find_job(data["event_id"])
         document = job._get_document().exists()
-        internal(self).write({"job_id": job.id, **self._document_vals(document)})
+        event._link_document(document, job_id=job.id)
         if document:
-            self.env["finance.sync.binding"]._bind(self.backend_id, document, data["external_id"], job=job)
+            self.env["finance.sync.binding"]._bind(event.backend_id, document, data["external_id"], job=job)
         if job.confirmed_at:
             return "processed", message("inbound_already_confirmed", date=str(job.confirmed_at))
         job._mark_confirmed(data["external_id"])
         return "processed", message("inbound_confirmed", event=job.event_uuid, external_id=data["external_id"])
 
-    def _apply_delivery_rejected(self, data):
-        job = self._find_job(data["event_id"])
+    @api.model
+    def _apply_delivery_rejected(self, event, data):
+        """``delivery.rejected``: the platform refused one of Odoo's events; an exception on the
+        job and its document says why."""
+        job = event._find_job(data["event_id"])
         document = job._get_document().exists()
-        internal(self).write({"job_id": job.id, **self._document_vals(document)})
+        event._link_document(document, job_id=job.id)
         note = message("inbound_rejected", event=job.event_uuid, code=data["code"], reason=data["reason"])
-        self._warn(
+        event._warn(
             "rejected",
-            note.masked(self.backend_id._mask),
+            note.masked(event.backend_id._mask),
             document=document,
             job=job,
             fingerprint_key=f"{job.res_model},{job.res_id}",
         )
         return "processed", note
 
-    def _apply_invoice_status(self, data):
-        invoice = self._find_invoice(data["invoice"])
-        since = invoice.finance_sync_external_status_at
-        if since and self.occurred_at and self.occurred_at < since:
-            return "ignored", message("inbound_status_older", date=str(since))
-        label = data.get("label") or data["status"]
-        if (
-            invoice.finance_sync_external_status == data["status"]
-            and invoice.finance_sync_external_status_label == label
-        ):
-            return "processed", message("inbound_status_unchanged", status=data["status"])
-        invoice.write(
-            {
-                "finance_sync_external_status": data["status"],
-                "finance_sync_external_status_label": label,
-                "finance_sync_external_status_at": self.occurred_at or fields.Datetime.now(),
-            }
-        )
-        if data.get("note"):
-            invoice.message_post(
-                body=Markup("%s<br/>%s")
-                % (self.env._("%(backend)s: %(label)s", backend=self.backend_id.name, label=label), data["note"]),
-                subtype_xmlid="mail.mt_note",
-            )
-        return "processed", message("inbound_status_recorded", status=data["status"])
-
-    def _apply_reconciliation_report(self, data):
-        return self.env["finance.sync.reconciliation"]._apply_report(self, data)
-
-    def _apply_payment_status(self, data):
-        invoice = self._find_invoice(data["invoice"])
-        backend = self.backend_id
-        currency = self._find_currency(data["currency"])
-        if not currency:
-            raise InboundRefusal(
-                "inbound_invalid", message("inbound_unknown_currency", currency=data["currency"]), document=invoice
-            )
-        amount = Decimal(data["amount"])
-        ExternalPayment = self.env["finance.sync.external.payment"]
-        external = ExternalPayment.search([("backend_id", "=", backend.id), ("reference", "=", data["reference"])])
-        if external and external.move_id != invoice:
-            raise InboundRefusal(
-                "conflict",
-                message(
-                    "inbound_payment_moved",
-                    reference=data["reference"],
-                    other=external.move_id.display_name,
-                    this=invoice.display_name,
-                ),
-                document=invoice,
-                fingerprint_key=f"payment:{data['reference']}",
-            )
-        if external and external.status_at and self.occurred_at and self.occurred_at < external.status_at:
-            internal(self).write({"external_payment_id": external.id})
-            return "ignored", message("inbound_payment_older", status=external.status)
-        vals = {
-            "status": data["status"],
-            "amount": float(amount),
-            "currency_id": currency.id,
-            "date": data["date"],
-            "status_at": self.occurred_at or fields.Datetime.now(),
-            "message": data.get("message") or False,
-        }
-        if external:
-            internal(external).write(vals)
-        else:
-            external = ExternalPayment._create_once(
-                {**vals, "backend_id": backend.id, "reference": data["reference"], "move_id": invoice.id}
-            )
-        internal(self).write({"external_payment_id": external.id})
-        result = message("inbound_payment_status", reference=data["reference"], status=data["status"])
-        if data["status"] == "succeeded" and backend.payment_authority and not external.payment_id:
-            payment = external._register_payment(amount, currency, fields.Date.to_date(data["date"]))
-            internal(self).write({"payment_id": payment.id})
-            result = message("inbound_payment_registered", reference=data["reference"], payment=payment.display_name)
-        elif data["status"] == "succeeded" and external.payment_id:
-            result = message(
-                "inbound_payment_already_registered",
-                reference=data["reference"],
-                payment=external.payment_id.display_name,
-            )
-        elif data["status"] in ("refunded", "failed") and external.payment_id:
-            # Odoo never undoes an accounting entry on its own: a person reverses it.
-            self._warn(
-                "conflict",
-                message(
-                    "inbound_payment_contradicted",
-                    reference=data["reference"],
-                    status=data["status"],
-                    payment=external.payment_id.display_name,
-                ),
-                document=invoice,
-                fingerprint_key=f"payment:{data['reference']}",
-            )
-        invoice.message_post(
-            body=self.env._(
-                "%(backend)s: payment %(ref)s of %(amount)s %(currency)s on %(date)s %(status)s.",
-                backend=backend.name,
-                ref=data["reference"],
-                amount=data["amount"],
-                currency=currency.name,
-                date=data["date"],
-                status=dict(const.EXTERNAL_PAYMENT_STATUSES)[data["status"]].lower(),
-            ),
-            subtype_xmlid="mail.mt_note",
-        )
-        return "processed", result
-
     # === RETENTION === #
-
-    def _apply_partner_credit(self, data):
-        """A credit authority's decision: Odoo's own credit limit of the customer (so that
-        Odoo's credit warnings apply) and the credit hold, tracked with the platform's reason."""
-        partner, company = self._find_credit_partner(data["partner"])
-        decided_at = _parse_datetime(data["decided_at"])
-        internal(self).write({"res_model": "res.partner", "res_id": partner.id})
-        since = partner.finance_sync_credit_decided_at
-        if since and decided_at < since:
-            return "ignored", message("credit_older", date=str(since))
-        if data["currency"] != company.currency_id.name:
-            raise InboundRefusal(
-                "conflict",
-                message("credit_currency", currency=data["currency"], company_currency=company.currency_id.name),
-                fingerprint_key=f"credit:{partner.id}",
-            )
-        limit = Decimal(data["credit_limit"])
-        hold = data["hold"]
-        reason = (data.get("reason") or "").strip()
-        # The backend's credit authority was granted by an accounting administrator; the
-        # technical user records the decision (tracking names it) without partner manager rights.
-        partner.sudo().with_company(company).write(
-            {
-                "credit_limit": float(limit),
-                "finance_sync_credit_hold": hold,
-                "finance_sync_credit_hold_reason": reason if hold else False,
-                "finance_sync_credit_decided_at": decided_at,
-                "finance_sync_credit_reference": data["reference"],
-                "finance_sync_credit_backend_id": self.backend_id.id,
-            }
-        )
-        partner.sudo().message_post(
-            body=Markup("%s<br/>%s")
-            % (
-                self.env._(
-                    "Credit decision %(reference)s from %(backend)s: limit %(limit)s %(currency)s, %(hold)s.",
-                    reference=data["reference"],
-                    backend=self.backend_id.name,
-                    limit=data["credit_limit"],
-                    currency=data["currency"],
-                    hold=self.env._("on hold") if hold else self.env._("not on hold"),
-                ),
-                reason or "",
-            ),
-            subtype_xmlid="mail.mt_note",
-        )
-        return "processed", message(
-            "credit_applied",
-            limit=data["credit_limit"],
-            currency=data["currency"],
-            hold="yes" if hold else "no",
-            partner=partner.display_name,
-        )
-
-    def _find_credit_partner(self, ref):
-        """(commercial partner, company) a credit decision is about: by Odoo id, else by the code
-        the backend's mapping set gives it, else by Odoo's reference; among the partners of the
-        backend's companies (or shared)."""
-        backend = self.backend_id
-        Partner = self.env["res.partner"].sudo().with_context(active_test=False)
-        company_domain = ["|", ("company_id", "=", False), ("company_id", "in", backend.company_ids.ids)]
-        partner = Partner
-        if ref.get("id"):
-            partner = Partner.search([("id", "=", ref["id"]), *company_domain], limit=1)
-        elif ref.get("code"):
-            if backend.mapping_set_id:
-                mapping = (
-                    self.env["finance.sync.mapping"]
-                    .sudo()
-                    .search(
-                        [
-                            ("set_id", "=", backend.mapping_set_id.id),
-                            ("kind", "=", "partner"),
-                            ("external_code", "=", ref["code"]),
-                        ],
-                        limit=1,
-                    )
-                )
-                partner = Partner.browse(mapping.res_id) if mapping else Partner
-            if not partner:
-                partner = Partner.search([("ref", "=", ref["code"]), *company_domain], limit=2)
-                partner = partner if len(partner) == 1 else Partner
-        partner = partner.commercial_partner_id
-        if not partner:
-            label = str(ref.get("id") or ref.get("code"))
-            raise InboundRefusal(
-                "inbound_unknown_reference",
-                message("credit_unknown_partner", partner=label),
-                fingerprint_key=f"partner:{label}",
-            )
-        company = partner.company_id or backend.company_ids[:1]
-        return partner, company
 
     @api.autovacuum
     def _gc_applied_events(self):
@@ -652,16 +500,3 @@ class FinanceSyncInboundEvent(models.Model):
             & Domain("exception_ids", "not any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
         )
         return purge_batch(self, domain, "received_at, id", limit)
-
-
-def _parse_datetime(value):
-    """An ISO 8601 UTC timestamp (``...Z``) as Odoo's naive UTC datetime, or False."""
-    if not value:
-        return False
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if parsed.tzinfo:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed.replace(microsecond=0)

@@ -213,10 +213,20 @@ class TestCreditHoldOnInvoices(InboundCase):
         self.assertFalse(self.customer.finance_sync_credit_hold)
 
     def test_the_screens_open_for_an_invoicing_user(self):
-        for model in ("res.partner", "account.move", "finance.sync.credit.hold.override"):
+        # What each form shows of the credit hold to a user of invoicing only (Odoo drops from the
+        # form what the user may not read): the customer's banner and decisions, the invoice's
+        # banner, the override wizard's reason and button.
+        shown = {
+            "res.partner": ("finance_sync_credit_hold_reason", "finance_sync_credit_decided_at"),
+            "account.move": ("Customer on credit hold.", "finance_sync_credit_hold_reason"),
+            "finance.sync.credit.hold.override": ('name="reason"', 'name="action_confirm"', "held_move_ids"),
+        }
+        for model, parts in shown.items():
             with self.subTest(model):
                 views = self.env[model].with_user(self.billing).get_views([(False, "form")])
-                self.assertIn("form", views["views"])
+                arch = views["views"]["form"]["arch"]
+                for part in parts:
+                    self.assertIn(part, arch)
         arch = self.env["res.partner"].with_user(self.billing).get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertIn("finance_sync_credit_hold_reason", arch)
         self.assertNotIn("finance_sync_credit_backend_id", arch, "who decided shows to sync users only")

@@ -151,8 +151,21 @@ class TestCreditExposure(FinanceSyncCase):
         self.assertIs(self.sent_exposures()[-1]["exposure"]["on_hold"], False)
 
     def test_an_unrelated_write_or_a_supplier_sends_no_exposure(self):
+        # Control: the customer's invoice is news for its exposure, sent at once.
+        self.invoice(12.10, self.today)
+        self.commit_hooks()
+        self.respond(200)
+        self.dispatch()
+        sent = self.exposure_jobs()
+        self.assertEqual((len(sent), sent.state), (1, "done"))
+        # Its phone and notes move no receivable, no limit and no hold: no exposure event.
+        self.customer.write({"phone": "+32 3 555 01 07", "comment": "Prefers e-mail"})
+        self.commit_hooks()
+        self.assertEqual(self.exposure_jobs(), sent, "an unrelated write is no news for the exposure")
+
         supplier = self.env["res.partner"].create({"name": "Only a supplier", "supplier_rank": 1})
         self.init_invoice("in_invoice", partner=supplier, invoice_date=self.today, amounts=[80.0], post=True)
+        supplier.write({"credit_limit": 250.07})  # news for a customer's exposure (see above), not a supplier's
         self.commit_hooks()
         self.assertFalse(
             self.Job.search([("res_id", "=", supplier.id), ("event_type", "=", "partner.exposure")]),

@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 
@@ -122,3 +123,19 @@ def test_control_characters_in_headers():
 )
 def test_excess_decimals(amount, places, excess):
     assert inbound.excess_decimals(amount, places) is excess
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("2026-03-02T10:00:00Z", datetime(2026, 3, 2, 10, 0, 0)),
+        ("2026-03-02T10:00:00.750Z", datetime(2026, 3, 2, 10, 0, 0)),  # to the second, as Odoo stores it
+        ("2026-03-02T12:30:07+02:00", datetime(2026, 3, 2, 10, 30, 7)),  # in UTC
+        ("2026-03-02T10:00:00", datetime(2026, 3, 2, 10, 0, 0)),  # no offset: taken as UTC
+        ("yesterday", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_timestamps_are_odoo_s_naive_utc(value, parsed):
+    assert inbound.parse_datetime(value) == parsed

@@ -187,6 +187,13 @@ class TestInboundAccepted(InboundCase):
         self.assertEqual(after["finance.sync.exception"], before["finance.sync.exception"] + 1)
         self.assertEqual(after["external statuses"], before["external statuses"])
 
+    def test_every_event_type_is_routed_to_a_method_of_the_model_it_is_about(self):
+        routes = self.Event._get_handlers()
+        self.assertEqual(set(routes), set(inbound.event_types()), "every type a schema accepts is applied")
+        for event_type, (model, method) in routes.items():
+            with self.subTest(event_type):
+                self.assertTrue(callable(getattr(self.env[model], method, None)), f"{model}.{method}")
+
     def test_reprocessing_a_failed_event_applies_it_and_resolves_its_exception(self):
         invoice = self.posted_invoice()
         data = {"invoice": {"external_id": "ext-late"}, "status": "in_collection"}

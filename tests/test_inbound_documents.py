@@ -20,8 +20,8 @@ from odoo.exceptions import AccessError
 from odoo.tests import HOST, BaseCase, get_db_name, tagged
 
 from .. import const
+from ..engine import inbound, signing
 from ..engine import inbound_documents as documents_lib
-from ..engine import signing
 from .common import registry_shared_with_threads
 from .test_inbound import InboundCase, event, signed
 
@@ -540,10 +540,19 @@ class TestInboundDocumentsEngine(BaseCase):
         )
 
     def test_every_document_kind_has_a_move_type(self):
-        self.assertEqual(
-            const.INBOUND_DOCUMENT_MOVE_TYPES["bill.create"],
-            {"bill": "in_invoice", "refund": "in_refund", "expense": "in_invoice"},
-        )
+        """Every kind a platform may send (the schema's) is created, on the event's side: customer
+        documents for invoice.create, vendor documents for bill.create; refunds and credit notes
+        as refunds, the others as invoices."""
+        sides = {"invoice.create": "out_", "bill.create": "in_"}
+        self.assertEqual(set(const.INBOUND_DOCUMENT_MOVE_TYPES), set(sides))
+        for event_type, move_types in const.INBOUND_DOCUMENT_MOVE_TYPES.items():
+            with self.subTest(event_type):
+                schema = json.loads((inbound.SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8"))
+                kinds = schema["properties"]["data"]["properties"]["kind"]["enum"]
+                self.assertEqual(set(move_types), set(kinds), "a kind the schema accepts and Odoo cannot create")
+                for kind, move_type in move_types.items():
+                    refund = kind in ("refund", "credit_note")
+                    self.assertEqual(move_type, sides[event_type] + ("refund" if refund else "invoice"), kind)
 
 
 @tagged("post_install", "-at_install")

@@ -1,13 +1,15 @@
-"""Documents platforms create in Odoo: the ``invoice.create``, ``bill.create`` and
-``approval.status`` handlers of inbound events.
+"""What platforms tell Odoo about invoices and bills, applied by ``account.move`` itself: the
+``invoice.status``, ``invoice.create``, ``bill.create`` and ``approval.status`` handlers of
+inbound events (``finance.sync.inbound.event`` routes them here, as the technical user).
 
-Exactly once: one document per (backend, external id), guaranteed by the unique index of
-``finance.sync.binding`` (backend, model, external id). The binding is written right after the
-draft document, in the same transaction, with ``INSERT … ON CONFLICT DO NOTHING``: a concurrent
-delivery of the same document (another webhook-id) waits there for the first one's transaction;
-once that one is committed, the waiting one fails with a serialization error, Odoo runs its
-request again on a fresh snapshot, and that run finds the binding and answers the existing
-document. Nothing else (no Python check, no lock) is relied on.
+Documents platforms create, exactly once: one document per (backend, external id), guaranteed by
+the unique index of ``finance.sync.binding`` (backend, model, external id). The binding is
+written right after the draft document, in the same transaction, with ``INSERT … ON CONFLICT DO
+NOTHING`` (``finance.sync.binding._bind_created``): a concurrent delivery of the same document
+(another webhook-id) waits there for the first one's transaction; once that one is committed,
+the waiting one fails with a serialization error, Odoo runs its request again on a fresh
+snapshot, and that run finds the binding and answers the existing document. Nothing else (no
+Python check, no lock) is relied on.
 
 Codes are resolved in reverse through the backend's mapping set: the platform's code of an
 account, tax, analytic account or partner gives the Odoo record mapped to it; without a mapping,
@@ -17,14 +19,11 @@ resolved is listed, line by line, in one exception, and nothing is created; once
 added, *Reprocess* creates the document.
 """
 
-import logging
-
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
-from odoo.tools import SQL
 
 from .. import const
 from ..engine import inbound
@@ -32,134 +31,110 @@ from ..engine import inbound_documents as documents_lib
 from ..engine.mapping import KIND_FIELDS
 from ..engine.messages import message
 from ..errors import InboundRefusal
-from ..utils import check_guarded_fields, internal
-from .finance_sync_inbound_event import _parse_datetime
-
-_logger = logging.getLogger(__name__)
+from ..utils import internal
 
 # Mapping kind -> Odoo's own code field, used when the kind passes through unmapped.
 OWN_CODE_FIELDS = {"account": "code", "tax": "name", "analytic": "code", "partner": "ref"}
 KIND_LABELS = {"account": "account", "tax": "tax", "analytic": "analytic account", "product": "product"}
 
 
-class FinanceSyncInboundEvent(models.Model):
-    _inherit = "finance.sync.inbound.event"
+class AccountMove(models.Model):
+    _inherit = "account.move"
 
-    # === RECEPTION === #
-
-    @api.model
-    def _check_amount_precision(self, payload):
-        """Also refuse, before anything is stored (422): totals finer than their currency
-        allows, and an attachment that is not the base64 of a PDF."""
-        super()._check_amount_precision(payload)
-        if payload.get("type") not in const.INBOUND_DOCUMENT_MOVE_TYPES:
-            return
-        data = payload["data"]
-        currency = self._find_currency(data["currency"])
-        if currency:
-            for name, amount in data["totals"].items():
-                if documents_lib.excess_decimals(amount, currency.decimal_places):
-                    reason = f"{name} {amount} has more decimal places than {currency.name} allows"
-                    raise inbound.InvalidEvent(
-                        "amount_precision", reason, [inbound.SchemaViolation(f"/data/totals/{name}", reason)]
-                    )
-        attachment = data.get("attachment")
-        if attachment:
-            try:
-                documents_lib.decode_attachment(
-                    attachment["content_base64"], attachment.get("mimetype") or "application/pdf"
-                )
-            except documents_lib.InvalidAttachment as exc:
-                raise inbound.InvalidEvent(
-                    "invalid_attachment",
-                    str(exc),
-                    [inbound.SchemaViolation("/data/attachment/content_base64", str(exc))],
-                ) from None
+    # === INBOUND HANDLERS: each returns (state, message) or raises InboundRefusal === #
 
     @api.model
-    def _reference_from_payload(self, payload):
-        data = payload.get("data") or {}
-        if payload.get("type") in (*const.INBOUND_DOCUMENT_MOVE_TYPES, const.INBOUND_APPROVAL_STATUS):
-            return data.get("external_id") or False
-        return super()._reference_from_payload(payload)
-
-    def _get_handlers(self):
-        return {
-            **super()._get_handlers(),
-            const.INBOUND_INVOICE_CREATE: "_apply_document_create",
-            const.INBOUND_BILL_CREATE: "_apply_document_create",
-            const.INBOUND_APPROVAL_STATUS: "_apply_approval_status",
-        }
-
-    def _get_answer_details(self):
-        """A document event's answer names the document, created now or earlier (a repeat)."""
-        details = super()._get_answer_details()
-        if self.event_type in const.INBOUND_DOCUMENT_MOVE_TYPES and self.move_id:
-            move = self.move_id.sudo()
-            details["document"] = {
-                "model": "account.move",
-                "id": move.id,
-                "number": move.name if move.name and move.name != "/" else None,
-                "state": move.state,
+    def _finance_sync_apply_invoice_status(self, event, data):
+        """``invoice.status``: the platform's own status of an invoice, tracked (an older one is
+        ignored), with its note in the chatter."""
+        invoice = event._find_invoice(data["invoice"])
+        since = invoice.finance_sync_external_status_at
+        if since and event.occurred_at and event.occurred_at < since:
+            return "ignored", message("inbound_status_older", date=str(since))
+        label = data.get("label") or data["status"]
+        if (
+            invoice.finance_sync_external_status == data["status"]
+            and invoice.finance_sync_external_status_label == label
+        ):
+            return "processed", message("inbound_status_unchanged", status=data["status"])
+        invoice.write(
+            {
+                "finance_sync_external_status": data["status"],
+                "finance_sync_external_status_label": label,
+                "finance_sync_external_status_at": event.occurred_at or fields.Datetime.now(),
             }
-        return details
+        )
+        if data.get("note"):
+            invoice.message_post(
+                body=Markup("%s<br/>%s")
+                % (self.env._("%(backend)s: %(label)s", backend=event.backend_id.name, label=label), data["note"]),
+                subtype_xmlid="mail.mt_note",
+            )
+        return "processed", message("inbound_status_recorded", status=data["status"])
 
-    # === HANDLERS: each returns (state, message) or raises InboundRefusal === #
-
-    def _apply_document_create(self, data):
+    @api.model
+    def _finance_sync_apply_document_create(self, event, data):
+        """``invoice.create`` / ``bill.create``: create the document once (a repeat answers the
+        existing one; reprocessing the event that created a draft rebuilds its lines), then
+        check it and post it as the backend's policy says."""
         # Whether this backend may create such documents at all was asked before (backend._may_receive).
-        backend = self.backend_id
+        backend = event.backend_id
         external_id = data["external_id"]
-        existing = self._find_created_document(external_id)
+        existing = self.env["finance.sync.binding"]._find_move(backend, external_id, created=True)
         if existing:
-            created_by_this_event = self.move_id == existing
-            internal(self).write(self._document_vals(existing))
-            if created_by_this_event and existing.state == "draft" and self.process_count > 1:
+            created_by_this_event = event.move_id == existing
+            event._link_document(existing)
+            if created_by_this_event and existing.state == "draft" and event.process_count > 1:
                 # Reprocessing the event that created this draft (its codes, its totals or its
                 # period were fixed): its lines are rebuilt with today's mappings, then posted
                 # as the policy says.
-                vals = self._prepare_document_vals(data, existing.company_id)
+                vals = self._finance_sync_prepare_document_vals(event, data, existing.company_id)
                 vals["invoice_line_ids"] = [Command.clear(), *vals["invoice_line_ids"]]
                 internal(existing).write(vals)
-                return self._settle_created_document(existing, data)
+                return existing._finance_sync_settle_created(event, data)
             return "processed", message("document_exists", external_id=external_id, document=existing.display_name)
 
         company = backend.company_ids[:1]
-        vals = self._prepare_document_vals(data, company)
-        created = internal(self.env["account.move"]).with_company(company).create(vals)
-        move = self.env["account.move"].with_company(company).browse(created.id)
-        internal(self)._bind_created_document(move, external_id)
-        internal(self).write(self._document_vals(move))
+        vals = self._finance_sync_prepare_document_vals(event, data, company)
+        created = internal(self).with_company(company).create(vals)
+        move = self.with_company(company).browse(created.id)
+        internal(self.env["finance.sync.binding"])._bind_created(backend, move, external_id)
+        event._link_document(move)
         if data.get("attachment"):
-            self._attach_document_file(move, data["attachment"])
+            move._finance_sync_attach_document_file(data["attachment"])
         move.message_post(
             body=self.env._(
                 "Created by %(backend)s (external id %(external_id)s).", backend=backend.name, external_id=external_id
             ),
             subtype_xmlid="mail.mt_note",
         )
-        return self._settle_created_document(move, data)
+        return move._finance_sync_settle_created(event, data)
 
-    def _apply_approval_status(self, data):
+    @api.model
+    def _finance_sync_apply_approval_status(self, event, data):
+        """``approval.status``: a decision about a document the platform created, recorded; a
+        rejection cancels the draft, an approval posts it when the policy waits for one, and a
+        contradiction of a posted document is a conflict for a person."""
+        backend = event.backend_id
         external_id = data["external_id"]
-        move = self._find_created_document(external_id)
+        move = self.env["finance.sync.binding"]._find_move(backend, external_id, created=True)
         if not move:
             raise InboundRefusal(
                 "inbound_unknown_reference",
                 message("approval_unknown_document", external_id=external_id),
                 fingerprint_key=f"document:{external_id}",
             )
-        internal(self).write(self._document_vals(move))
-        if not self.backend_id._accepts_documents(move.move_type):
+        event._link_document(move)
+        if not backend._accepts_documents(move.move_type):
             # A document source of bills only decides nothing about the invoices it created earlier.
             kinds = "customer invoices" if move.move_type.startswith("out_") else "vendor bills"
             raise InboundRefusal(
                 "inbound_invalid",
-                message("document_source_off", backend=self.backend_id.name, kinds=kinds),
+                message("document_source_off", backend=backend.name, kinds=kinds),
                 document=move,
                 fingerprint_key=f"document:{external_id}",
             )
-        decided_at = _parse_datetime(data["at"])
+        decided_at = inbound.parse_datetime(data["at"])
         if move.finance_sync_approved_at and decided_at < move.finance_sync_approved_at:
             return "ignored", message("approval_older", date=str(move.finance_sync_approved_at))
         status, by = data["status"], data["by"]
@@ -174,7 +149,7 @@ class FinanceSyncInboundEvent(models.Model):
         label = dict(const.APPROVAL_STATES)[status]
         body = self.env._(
             "%(backend)s: %(status)s by %(by)s on %(at)s.",
-            backend=self.backend_id.name,
+            backend=backend.name,
             status=label,
             by=by,
             at=data["at"],
@@ -186,114 +161,51 @@ class FinanceSyncInboundEvent(models.Model):
         if move.state == "posted" and status in ("rejected", "withdrawn"):
             # Odoo never undoes a posted entry on a platform's word: a person reverses it.
             note = message("approval_contradicts_posted", document=move.display_name, status=status, by=by)
-            self._warn("conflict", note, document=move, fingerprint_key=f"document:{external_id}")
+            event._warn("conflict", note, document=move, fingerprint_key=f"document:{external_id}")
             return "processed", note
         if status == "rejected" and move.state == "draft":
             move.button_cancel()
             return "processed", message("approval_cancelled", document=move.display_name, by=by)
-        if status == "approved" and move.state == "draft" and self.backend_id.document_posting_policy == "approved":
-            state, note = self._settle_created_document(move, self._creation_data(move) or {})
+        if status == "approved" and move.state == "draft" and backend.document_posting_policy == "approved":
+            state, note = move._finance_sync_settle_created(event, move._finance_sync_creation_data(event) or {})
             if state == "processed" and move.state == "posted":
                 return state, message("approval_posted", document=move.display_name, by=by)
             return state, note
         return "processed", message("approval_recorded", document=move.display_name, status=status, by=by)
 
-    # === DOCUMENTS === #
+    # === DOCUMENTS A PLATFORM CREATES === #
 
-    def _find_created_document(self, external_id):
-        """The document this backend's platform created as ``external_id``: bound to it, and
-        created by this backend as a document source (its origin). An invoice Odoo sent that the
-        platform acknowledged is bound too, but the platform created nothing: no approval or
-        repeated creation ever applies to it."""
-        binding = (
-            self.env["finance.sync.binding"]
+    def _finance_sync_creation_data(self, event):
+        """The data of the event of ``event``'s backend that created this document (for checks
+        made when it is approved)."""
+        self.ensure_one()
+        creation = (
+            self.env["finance.sync.inbound.event"]
             .sudo()
             .search(
                 [
-                    ("backend_id", "=", self.backend_id.id),
-                    ("res_model", "=", "account.move"),
-                    ("external_id", "=", external_id),
-                    ("move_id.finance_sync_origin_backend_id", "=", self.backend_id.id),
+                    ("backend_id", "=", event.backend_id.id),
+                    ("move_id", "=", self.id),
+                    ("event_type", "in", tuple(const.INBOUND_DOCUMENT_MOVE_TYPES)),
                 ],
+                order="id",
                 limit=1,
             )
-        )
-        return self.env["account.move"].browse(binding.res_id).exists() if binding else self.env["account.move"]
-
-    def _creation_data(self, move):
-        """The data of the event that created ``move`` (for checks made when it is approved)."""
-        creation = self.sudo().search(
-            [
-                ("backend_id", "=", self.backend_id.id),
-                ("move_id", "=", move.id),
-                ("event_type", "in", tuple(const.INBOUND_DOCUMENT_MOVE_TYPES)),
-            ],
-            order="id",
-            limit=1,
         )
         return (creation.payload or {}).get("data")
 
-    def _bind_created_document(self, move, external_id):
-        """Bind ``move`` to (backend, external id). The unique index decides between concurrent
-        deliveries: a conflicting row committed meanwhile makes this transaction fail with a
-        serialization error, retried by Odoo on a fresh snapshot (which then finds the document).
-
-        The row is inserted in SQL, past ``finance.sync.binding.create``: the same guard applies
-        here, so only the module's own methods (``internal()``) bind."""
-        Binding = self.env["finance.sync.binding"]
-        check_guarded_fields(Binding, ["backend_id", "res_model", "res_id", "external_id"])
-        move.flush_recordset()
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, move_id, external_id,
-                                                     create_uid, create_date, write_uid, write_date)
-                   VALUES (%(backend)s, %(company)s, 'account.move', %(move)s, %(move)s, %(external_id)s,
-                           %(uid)s, %(now)s, %(uid)s, %(now)s)
-              ON CONFLICT (backend_id, res_model, external_id) DO NOTHING
-                RETURNING id""",
-                backend=self.backend_id.id,
-                company=move.company_id.id,
-                move=move.id,
-                external_id=external_id,
-                uid=self.env.uid,
-                now=fields.Datetime.now(),
-            ),
-            log_exceptions=False,
-        )
-        if not self.env.cr.fetchone():
-            # The platform's id designates another document already: one it did not create (an
-            # invoice Odoo sent, acknowledged under that id), or one bound in this very
-            # transaction (cannot happen through the endpoint).
-            other = Binding.sudo().search(
-                [
-                    ("backend_id", "=", self.backend_id.id),
-                    ("res_model", "=", "account.move"),
-                    ("external_id", "=", external_id),
-                ],
-                limit=1,
-            )
-            raise InboundRefusal(
-                "conflict",
-                message(
-                    "binding_external_id_taken",
-                    external_id=external_id,
-                    other=(other.sudo()._get_document().display_name if other else move.display_name),
-                ),
-                fingerprint_key=f"document:{external_id}",
-            )
-        self.env["finance.sync.binding"].invalidate_model()
-        move.invalidate_recordset(["finance_sync_binding_ids"])
-
-    def _prepare_document_vals(self, data, company):
-        """The values of the document ``data`` describes, its codes resolved; raise an
-        InboundRefusal listing every line and code that cannot be resolved."""
-        move_type = const.INBOUND_DOCUMENT_MOVE_TYPES[self.event_type][data["kind"]]
-        resolver = _CodeResolver(self, company, move_type)
+    @api.model
+    def _finance_sync_prepare_document_vals(self, event, data, company):
+        """The values of the document ``data`` (of ``event``) describes, its codes resolved;
+        raise an InboundRefusal listing every line and code that cannot be resolved."""
+        backend = event.backend_id
+        move_type = const.INBOUND_DOCUMENT_MOVE_TYPES[event.event_type][data["kind"]]
+        resolver = _CodeResolver(event, company, move_type)
         partner = resolver.partner(data["partner"])
-        currency = self._find_currency(data["currency"]).filtered("active")
+        currency = event._find_currency(data["currency"]).filtered("active")
         if not currency:
             resolver.problems.append(message("document_currency_unknown", currency=data["currency"]))
-        journal = self.backend_id._get_document_journal(move_type, company)
+        journal = backend._get_document_journal(move_type, company)
         if not journal:
             journal_type = "sales" if move_type.startswith("out_") else "purchase"
             resolver.problems.append(message("document_no_journal", company=company.name, journal_type=journal_type))
@@ -314,7 +226,7 @@ class FinanceSyncInboundEvent(models.Model):
             "ref": data.get("number") or False,
             "narration": data.get("note") or False,
             "invoice_line_ids": [Command.create(line) for line in lines],
-            "finance_sync_origin_backend_id": self.backend_id.id,
+            "finance_sync_origin_backend_id": backend.id,
             "finance_sync_origin_external_id": data["external_id"],
             "finance_sync_cost_center": approval.get("cost_center") or False,
         }
@@ -324,29 +236,33 @@ class FinanceSyncInboundEvent(models.Model):
             vals.update(
                 finance_sync_approval_state="approved",
                 finance_sync_approved_by=approval["approved_by"],
-                finance_sync_approved_at=_parse_datetime(approval["approved_at"]),
+                finance_sync_approved_at=inbound.parse_datetime(approval["approved_at"]),
                 finance_sync_approval_ref=approval.get("reference") or False,
             )
-        elif self.backend_id.document_posting_policy == "approved":
+        elif backend.document_posting_policy == "approved":
             vals["finance_sync_approval_state"] = "pending"
         return vals
 
-    def _attach_document_file(self, move, attachment):
+    def _finance_sync_attach_document_file(self, attachment):
+        self.ensure_one()
         self.env["ir.attachment"].create(
             {
                 "name": attachment["filename"],
                 "res_model": "account.move",
-                "res_id": move.id,
+                "res_id": self.id,
                 "datas": attachment["content_base64"],
                 "mimetype": attachment.get("mimetype") or "application/pdf",
             }
         )
 
-    def _settle_created_document(self, move, data):
-        """Check a created draft and post it when the backend's policy says so. A difference of
-        totals, a locked period, a customer on credit hold or a refusal of Odoo's posting keeps
-        it draft: an exception says why and the event fails, so that *Reprocess* tries again once
-        it is fixed (a held invoice may also be posted by a person, with a reason)."""
+    def _finance_sync_settle_created(self, event, data):
+        """Check this created draft and post it when the backend's policy says so. A difference
+        of totals, a locked period, a customer on credit hold or a refusal of Odoo's posting
+        keeps it draft: an exception says why and ``event`` fails, so that *Reprocess* tries again
+        once it is fixed (a held invoice may also be posted by a person, with a reason).
+        :return: the inbound handler's (state, message)"""
+        self.ensure_one()
+        move = self
         fingerprint = f"document:{move.finance_sync_origin_external_id}"
         if data.get("totals"):
             differences = documents_lib.totals_differences(
@@ -367,13 +283,13 @@ class FinanceSyncInboundEvent(models.Model):
                     expected_tax=data["totals"]["tax"],
                     expected_total=data["totals"]["total"],
                 )
-                self._warn("conflict", note, document=move, fingerprint_key=fingerprint)
+                event._warn("conflict", note, document=move, fingerprint_key=fingerprint)
                 return "failed", note
-        policy = self.backend_id.document_posting_policy
+        policy = event.backend_id.document_posting_policy
         due = policy == "immediate" or (policy == "approved" and move.finance_sync_approval_state == "approved")
         if not due:
             state = "document_state_waiting" if policy == "approved" else "document_state_draft"
-            return "processed", self._created_note(move, state)
+            return "processed", move._finance_sync_created_note(state)
         violations = move.company_id._get_violated_lock_dates(
             move.invoice_date, bool(move.invoice_line_ids.tax_ids), move.journal_id
         )
@@ -384,7 +300,7 @@ class FinanceSyncInboundEvent(models.Model):
                 date=str(move.invoice_date),
                 lock=str(violations[-1][0]),
             )
-            self._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
+            event._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
             return "failed", note
         if move._finance_sync_credit_held():
             # Only a person posts a held customer's invoice, with a reason (the override wizard).
@@ -394,27 +310,27 @@ class FinanceSyncInboundEvent(models.Model):
                 customer=move.commercial_partner_id.display_name,
                 reason=move.finance_sync_credit_hold_reason or "-",
             )
-            self._warn("credit_hold", note, document=move, fingerprint_key=fingerprint)
+            event._warn("credit_hold", note, document=move, fingerprint_key=fingerprint)
             return "failed", note
         try:
             with self.env.cr.savepoint():
                 move.action_post()
         except (UserError, ValidationError) as exc:
             note = message("document_post_failed", document=move.display_name, detail=str(exc))
-            self._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
+            event._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
             return "failed", note
         if move.state != "posted":
             # A posting that asks a person first (a wizard) posted nothing: say so, never "posted".
             note = message("document_post_failed", document=move.display_name)
-            self._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
+            event._warn("inbound_invalid", note, document=move, fingerprint_key=fingerprint)
             return "failed", note
-        return "processed", self._created_note(move, "document_state_posted")
+        return "processed", move._finance_sync_created_note("document_state_posted")
 
-    def _created_note(self, move, state_code):
+    def _finance_sync_created_note(self, state_code):
         return message(
             "document_created",
-            document=move.display_name,
-            external_id=move.finance_sync_origin_external_id,
+            document=self.display_name,
+            external_id=self.finance_sync_origin_external_id,
             state=message(state_code),
         )
 

@@ -2,9 +2,10 @@
 attempt's error, an exception's details, an inbound event's result.
 
 They are stored as a code and its parameters, never as a sentence, and rendered when shown, in
-the reader's language. Each code's English template is declared here, once, with ``_lt``: Odoo's
-export puts it in ``i18n/finance_sync.pot`` and translations of the module's ``.po`` files apply
-to it. The engine renders in English (logs, tests); the models render with their ``self.env._``
+the reader's language. Each code's English template is declared here, once, marked with ``_lt``
+(a plain marker: the engine imports nothing from Odoo): Odoo's export reads the marked strings
+into ``i18n/finance_sync.pot``, so translations of the module's ``.po`` files apply to them. The
+engine renders in English (logs, tests); the models translate, rendering with their ``env._``
 (``utils.render_message``).
 
 Parameters are data and are never translated: names, numbers, the platform's own words, an
@@ -17,9 +18,11 @@ without a code is only its detail (text that has no translation, such as schema 
 
 import dataclasses
 
-from odoo.tools.translate import LazyTranslate
 
-_lt = LazyTranslate(__name__)
+def _lt(template: str) -> str:
+    """Marks ``template`` for Odoo's export of the module's terms; it stays English here."""
+    return template
+
 
 DETAIL = "detail"
 
@@ -304,16 +307,11 @@ def render(code, params=None, translate=None, label=None) -> str:
         sentence = code or ""  # not a code of this version: shown as it is
     else:
         values = {key: _render_value(value, translate, label) for key, value in params.items()}
-        sentence = _fill(translate(template) if translate else _english(template), values, template)
+        sentence = _fill(translate(template) if translate else template, values, template)
     if detail in (None, ""):
         return sentence
     detail = _render_value(detail, translate, label)
     return f"{sentence}: {detail}" if sentence else detail
-
-
-def _english(template) -> str:
-    # A lazy translation in the language Odoo's code is written in (no language to look up).
-    return template._translate("en_US")
 
 
 def _fill(sentence, values, template):
@@ -322,9 +320,9 @@ def _fill(sentence, values, template):
         return sentence % values
     except (KeyError, TypeError, ValueError):
         try:
-            return _english(template) % values
+            return template % values
         except (KeyError, TypeError, ValueError):
-            return _english(template)
+            return template
 
 
 def _render_value(value, translate, label):

@@ -25,6 +25,7 @@ from . import account_move_inbound
 from . import account_payment
 from . import res_config_settings
 from . import finance_sync_reconciliation
+from . import finance_sync_reconciliation_report
 from . import finance_sync_reconciliation_line
 from . import finance_sync_backend_monitoring
 from . import finance_sync_backend_master_data
@@ -33,4 +34,5 @@ from . import res_partner_credit
 from . import res_partner_bank
 from . import account_partial_reconcile
 from . import finance_sync_feed
+from . import finance_sync_feed_figures
 from . import finance_sync_feed_run

@@ -1,16 +1,22 @@
 """Messages kept for people to read later (engine/messages.py): codes and parameters, rendered
 in English by the engine or through a translation function. No database."""
 
+from pathlib import Path
+
 import pytest
 
 from odoo.addons.finance_sync.engine import messages
 from odoo.addons.finance_sync.engine.messages import message, selection, text
-from odoo.tools.translate import LazyGettext
 
 
-def test_every_template_is_a_lazy_translation():
+def test_every_template_is_an_english_sentence_and_the_engine_imports_no_odoo():
+    """Templates are plain English strings marked with ``_lt``; Odoo's export reads the marks
+    (test_messages checks each is a term of the exported template) and the models translate."""
     assert messages.TEMPLATES
-    assert all(isinstance(template, LazyGettext) for template in messages.TEMPLATES.values())
+    assert all(isinstance(template, str) and template for template in messages.TEMPLATES.values())
+    for path in Path(messages.__file__).parent.rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert not [line for line in lines if line.startswith(("import odoo", "from odoo"))], path.name
 
 
 def test_english_text_with_parameters_and_detail():
@@ -30,7 +36,7 @@ def test_rendered_through_the_translation_function_parameters_untouched():
     note = message("http_retry", status=503, detail="busy")
     assert messages.render(note.code, note.params, translate=translate) == "HTTP 503 : renvoi prévu: busy"
     assert len(seen) == 1
-    assert seen[0] is messages.TEMPLATES["http_retry"], "the lazy template itself, as env._ takes it"
+    assert seen[0] is messages.TEMPLATES["http_retry"], "the English template itself, as env._ takes it"
 
 
 def test_a_translation_that_does_not_fit_its_parameters_falls_back_to_english():

@@ -1,6 +1,6 @@
-"""The README's JSON examples are events Odoo sends or takes: each one passes its schema
-(outbound ``schemas/v1``, inbound ``schemas/inbound/v1``), and the master data section shows
-every event it describes. No database."""
+"""The JSON examples of the README and of every page of ``docs/`` are events Odoo sends or takes:
+each one passes its schema (outbound ``schemas/v1``, inbound ``schemas/inbound/v1``), and the
+master data page shows every event it describes. No database."""
 
 import json
 import pathlib
@@ -9,19 +9,21 @@ import re
 from odoo.addons.finance_sync.engine import inbound
 from odoo.addons.finance_sync.engine import payload as payload_lib
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+MASTER_DATA = ROOT / "docs" / "master-data.md"
 
 
-def _examples(section=None):
-    text = README.read_text(encoding="utf-8")
-    if section:
-        text = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
-    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+def _examples(pages=PAGES):
+    blocks = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        blocks += [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
     return [block for block in blocks if isinstance(block, dict) and "type" in block]
 
 
-def test_every_event_of_the_master_data_section_has_an_example():
-    assert sorted(example["type"] for example in _examples("Master data and credit")) == [
+def test_every_event_of_the_master_data_page_has_an_example():
+    assert sorted(example["type"] for example in _examples([MASTER_DATA])) == [
         "partner.credit",
         "partner.exposure",
         "partner.merged",

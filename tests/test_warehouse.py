@@ -35,8 +35,8 @@ def server_connection(dbname="postgres"):
 
 
 def documented_queries():
-    """The SQL examples the README offers BI tools, in their order."""
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    """The SQL examples docs/warehouse.md offers BI tools, in their order."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "warehouse.md").read_text(encoding="utf-8")
     section = text[text.index("Three queries to start from") :]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)[:3]
 
@@ -246,7 +246,7 @@ class TestWarehouse(FinanceSyncCase):
         )
 
     def test_the_documented_bi_queries_agree_with_odoo(self):
-        """The three queries the README offers BI users, run as written on delivered data."""
+        """The three queries docs/warehouse.md offers BI users, run as written on delivered data."""
         self.initialize()
         paid = self._create_invoice(post=True)
         open_invoice = self._create_invoice(post=True)

@@ -35,7 +35,16 @@ for arg in "$@"; do
         *) args+=("$arg") ;;
     esac
 done
-[ ${#paths[@]} -gt 0 ] || paths=("$ADDON/tests")
+# The whole suite runs in TEST_WORKERS processes (default 2: pytest-xdist, a file's tests in one
+# process; pytest-odoo gives each process its own copy of the test database and HTTP port); a
+# part given in ARGS runs in this process alone unless TEST_WORKERS says otherwise.
+if [ ${#paths[@]} -gt 0 ]; then
+    workers="${TEST_WORKERS:-0}"
+else
+    paths=("$ADDON/tests")
+    workers="${TEST_WORKERS:-2}"
+fi
+[ "$workers" = 0 ] || args=(-n "$workers" --dist loadfile ${args[@]+"${args[@]}"})
 # --odoo-http: serve HTTP so HttpCase tests and browser tours run instead of skipping.
 # -rs: every skipped test is listed with its reason in the summary.
 exec "$ROOT/.venv/bin/python" -m pytest "${paths[@]}" \

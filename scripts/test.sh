@@ -47,5 +47,7 @@ fi
 [ "$workers" = 0 ] || args=(-n "$workers" --dist loadfile ${args[@]+"${args[@]}"})
 # --odoo-http: serve HTTP so HttpCase tests and browser tours run instead of skipping.
 # -rs: every skipped test is listed with its reason in the summary.
-exec "$ROOT/.venv/bin/python" -m pytest "${paths[@]}" \
+# -p pytest_odoo_database: scripts/pytest_odoo_database.py, the database name as Odoo keeps it.
+export PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}"
+exec "$ROOT/.venv/bin/python" -m pytest "${paths[@]}" -p pytest_odoo_database \
     --odoo-config="$CONF" --odoo-database="$TEST_DB" --odoo-http -rs ${args[@]+"${args[@]}"}

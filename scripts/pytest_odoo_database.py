@@ -1,4 +1,5 @@
-"""pytest only (Odoo's own test runner does not read this file)."""
+"""A pytest plugin that scripts/test.sh loads (``-p pytest_odoo_database``): outside the addon, so
+that pytest imports it as a plain module, never as part of ``odoo.addons.finance_sync``."""
 
 import pytest
 

@@ -109,9 +109,30 @@ class TestMasterData(FinanceSyncCase):
         )
 
     def test_the_warehouse_takes_no_master_data(self):
-        warehouse = self.env["finance.sync.backend"].new({"transport": "warehouse", "send_master_data": True})
-        with self.assertRaises(ValidationError):
-            warehouse._check_master_data_transport()
+        Backend = self.env["finance.sync.backend"]
+        vals = {
+            "name": "Warehouse for master data",
+            "transport": "warehouse",
+            "warehouse_host": "127.0.0.1",
+            "warehouse_database": "fs_wh_master_data",
+            "warehouse_user": "fs_wh_master_data",
+            "warehouse_schema": "finance",
+            "company_ids": [(6, 0, self.company.ids)],
+        }
+        refusal = "master data goes to webhook platforms"
+        with self.assertRaises(ValidationError) as caught:
+            Backend.create({**vals, "send_master_data": True})
+        self.assertIn(refusal, str(caught.exception))
+        self.assertFalse(Backend.search([("name", "=", vals["name"])]), "nothing was created")
+        warehouse = Backend.create(vals)
+        with self.assertRaises(ValidationError) as caught:
+            warehouse.write({"send_master_data": True})
+        self.assertIn(refusal, str(caught.exception))
+        self.assertFalse(warehouse.send_master_data)
+        with self.assertRaises(ValidationError) as caught:
+            self.backend.write({"send_master_data": True, **vals})
+        self.assertIn(refusal, str(caught.exception))
+        self.assertEqual(self.backend.transport, "webhook")
 
     def test_the_document_waits_while_its_partner_event_is_open(self):
         invoice = self.post_invoice()

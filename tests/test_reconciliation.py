@@ -118,7 +118,11 @@ class TestReconciliation(InboundCase):
         # Odoo generates a default view for any model: each must be the module's own, showing
         # what a finance user reads there.
         for model, view, shown in (
-            ("finance.sync.reconciliation", "form", ("missing_job_ids", "unknown_references_text", "action_resend_missing")),
+            (
+                "finance.sync.reconciliation",
+                "form",
+                ("missing_job_ids", "unknown_references_text", "action_resend_missing"),
+            ),
             ("finance.sync.reconciliation", "pivot", ("date_to", "difference_count")),
         ):
             arch = self.env[model].get_views([(False, view)])["views"][view]["arch"]

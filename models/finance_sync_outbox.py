@@ -221,11 +221,16 @@ def claim(env, backend_id, limit, at, lease_until, job_ids=None):
     """Lease up to ``limit`` due, frozen jobs of ``backend_id`` until ``lease_until``; return
     [(id, event id, body, attempts, company id)] in id order."""
     env[JOB].flush_model()
+    # The due jobs are chosen and locked once, in a materialized CTE: under ``upd.id IN (...)``
+    # the planner may rescan the locking subquery once per row of the table it updates, which
+    # turns a claim into minutes of work on a large outbox.
     env.cr.execute(
         SQL(
-            """UPDATE finance_sync_job upd
+            """WITH due AS MATERIALIZED (%(due)s)
+               UPDATE finance_sync_job upd
                   SET lease_until = %(lease_until)s, sent_at = COALESCE(upd.sent_at, %(now)s)
-                WHERE upd.id IN (%(due)s)
+                 FROM due
+                WHERE upd.id = due.id
             RETURNING upd.id, upd.event_uuid, upd.body, COALESCE(upd.attempt_count, 0), upd.company_id""",
             lease_until=lease_until,
             now=at,
@@ -445,14 +450,16 @@ def hold_unrendered(env, pairs, event_type, at):
     savepoint that does not flush)."""
     env.cr.execute(
         SQL(
-            """UPDATE finance_sync_job SET write_date = %(now)s, write_uid = %(uid)s
-                WHERE id IN (
+            """WITH waiting AS MATERIALIZED (
                       SELECT id FROM finance_sync_job
                        WHERE res_model = 'res.partner' AND event_type = %(event_type)s
                          AND state = 'pending' AND body IS NULL
                          AND (backend_id, res_id) IN %(pairs)s
                          FOR NO KEY UPDATE SKIP LOCKED)
-            RETURNING backend_id, res_id""",
+               UPDATE finance_sync_job job SET write_date = %(now)s, write_uid = %(uid)s
+                 FROM waiting
+                WHERE job.id = waiting.id
+            RETURNING job.backend_id, job.res_id""",
             now=at,
             uid=env.uid,
             event_type=event_type,

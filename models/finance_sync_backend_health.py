@@ -9,6 +9,7 @@ from psycopg2 import errors
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.fields import Domain
 from odoo.tools import config
 
 from .. import const
@@ -151,9 +152,16 @@ class FinanceSyncBackend(models.Model):
             backend.last_success_at = last_success or False
 
     def _compute_job_stats(self):
-        """Job counts per state and the oldest pending job, for all backends in one query."""
-        groups = self.env["finance.sync.job"]._read_group(
+        """Job counts per state, the jobs that need action and the oldest pending job, for all
+        backends in two queries."""
+        Job = self.env["finance.sync.job"]
+        groups = Job._read_group(
             [("backend_id", "in", self._origin.ids)], ["backend_id", "state"], ["__count", "create_date:min"]
+        )
+        need_action = dict(
+            Job._read_group(
+                Domain("backend_id", "in", self._origin.ids) & Job._need_action_domain(), ["backend_id"], ["__count"]
+            )
         )
         counts, oldest = {}, {}
         for backend, state, count, first_created in groups:
@@ -165,7 +173,7 @@ class FinanceSyncBackend(models.Model):
             bid = backend._origin.id
             backend.job_count = sum(c for (b, _s), c in counts.items() if b == bid)
             backend.pending_count = counts.get((bid, "pending"), 0)
-            backend.failed_count = sum(counts.get((bid, s), 0) for s in ("failed", "dead", "blocked"))
+            backend.failed_count = need_action.get(backend._origin, 0)
             since = oldest.get(bid)
             backend.oldest_pending_at = since or False
             backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0

@@ -318,11 +318,16 @@ class TestExceptionQueue(FinanceSyncCase):
 
     def test_stat_buttons_open_the_jobs_they_count(self):
         """Each stat button of the backend form opens the jobs its number counts: the action's
-        domain with the search filter the button asks for gives that many jobs."""
+        domain with the search filter the button asks for gives that many jobs. A dead job whose
+        exception a person ignored does not need action any more."""
         self.backend.write({"max_attempts": 1})
-        self._create_invoice(post=True)
+        for _i in range(2):
+            self._create_invoice(post=True)
         self.respond(503)
-        self.dispatch()  # its job is dead
+        self.dispatch()  # both jobs are dead, each with its exception
+        dead = self.Job.search([("backend_id", "=", self.backend.id), ("state", "=", "dead")])
+        self.assertEqual(len(dead.exception_ids), 2)
+        dead[0].exception_ids._ignore("Sent by hand to the platform")
         for _i in range(2):
             self._create_invoice(post=True)  # two pending
         self.backend.invalidate_recordset()

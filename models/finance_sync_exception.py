@@ -397,11 +397,12 @@ class FinanceSyncException(models.Model):
         retried = self.filtered(lambda e: e.job_ids & jobs)
         retried.filtered(lambda e: e.state == "new").state = "in_progress"
         for exc in retried:
-            exc.message_post(
-                body=self.env._(
-                    "Retry requested by %(user)s for %(n)s job(s).", user=self.env.user.name, n=len(exc.job_ids & jobs)
-                )
-            )
+            count = len(exc.job_ids & jobs)
+            if count == 1:
+                body = self.env._("Retry requested by %(user)s for 1 job.", user=self.env.user.name)
+            else:
+                body = self.env._("Retry requested by %(user)s for %(n)s jobs.", user=self.env.user.name, n=count)
+            exc.message_post(body=body)
         jobs.action_retry()
         jobs._send_now()
         return self._retry_outcome(jobs)

@@ -149,7 +149,7 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertEqual(job.state, "done", "sent in the same request, not at the next cron run")
         self.assertEqual(exc.state, "resolved")
         self.assertTrue(exc.resolved_at)
-        self.assertIn("Retry requested", self.chatter(exc))
+        self.assertIn(f"Retry requested by {self.env.user.name} for 1 job.", self.chatter(exc))
         self.assertIn("Resolved automatically", self.chatter(exc))
         with self.assertRaises(UserError):
             exc.action_retry()  # nothing left to retry

@@ -128,6 +128,8 @@ FIXES = {
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 MAPPING_EDITOR_GROUP = "finance_sync.finance_sync_group_mapping_editor"
+# States of a job that Retry sends again.
+RETRYABLE_JOB_STATES = ("failed", "dead", "blocked")
 # The group a category's fix needs (buttons and settings only its members have): reprocessing an
 # inbound event, re-sending events, the backend's configuration, adding a mapping.
 FIX_RIGHTS = {
@@ -241,6 +243,9 @@ class FinanceSyncException(models.Model):
         readonly=True,
     )
     job_count = fields.Integer(compute="_compute_job_count")
+    can_retry = fields.Boolean(
+        compute="_compute_can_retry", help="Whether a failed, dead or blocked job of this exception can be sent again."
+    )
     inbound_event_ids = fields.Many2many(
         "finance.sync.inbound.event",
         "finance_sync_exception_inbound_rel",
@@ -359,6 +364,12 @@ class FinanceSyncException(models.Model):
         for exc in self:
             exc.job_count = len(exc.job_ids)
 
+    def _compute_can_retry(self):
+        for exc in self:
+            exc.can_retry = exc.state in const.EXCEPTION_OPEN_STATES and any(
+                job.state in RETRYABLE_JOB_STATES for job in exc.job_ids
+            )
+
     # === CRUD METHODS === #
 
     def write(self, vals):
@@ -391,7 +402,7 @@ class FinanceSyncException(models.Model):
         so the person who fixed the cause sees the outcome at once (the exception resolves itself
         when they go through, or is bumped again when they fail). Works on a selection: the
         exceptions without such a job are left as they are."""
-        jobs = self.job_ids.filtered(lambda j: j.state in ("failed", "dead", "blocked"))
+        jobs = self.job_ids.filtered(lambda j: j.state in RETRYABLE_JOB_STATES)
         if not jobs:
             raise UserError(self.env._("There is no failed, dead or blocked job to retry on these exceptions."))
         retried = self.filtered(lambda e: e.job_ids & jobs)

@@ -196,6 +196,32 @@ class TestExceptionQueue(FinanceSyncCase):
         arch = etree.fromstring(self.Exception.get_view(view.id, "list")["arch"])
         self.assertEqual(arch.xpath("//header/button/@name"), ["action_retry", "action_resolve", "action_ignore"])
 
+    def test_retry_is_offered_only_when_there_is_a_job_to_send_again(self):
+        """A conflict raised by an inbound document (no job) offers no Retry; the action refuses it
+        in words. A rejected delivery (a failed job) offers it until the exception is closed."""
+        view = self.env.ref("finance_sync.finance_sync_exception_view_form")
+        arch = etree.fromstring(self.Exception.get_views([(view.id, "form")])["views"]["form"]["arch"])
+        (button,) = arch.xpath("//header/button[@name='action_retry']")
+
+        def shown(exc):
+            values = exc.read(["can_retry", "state", "category", "job_ids"])[0]
+            return not safe_eval(button.get("invisible", "False"), values)
+
+        conflict = self.Exception._open_or_bump(self.backend, "conflict", "totals differ", fingerprint_key="bill")
+        self.assertFalse(conflict.job_ids)
+        self.assertFalse(shown(conflict), "no Retry without a job")
+        with self.assertRaisesRegex(UserError, "no failed, dead or blocked job to retry"):
+            conflict.with_user(self.finance_user).action_retry()
+        self.assertEqual(conflict.state, "new")
+
+        _invoice, job = self.failed_invoice()
+        rejected = job.exception_ids
+        self.assertEqual((job.state, rejected.category), ("failed", "rejected"))
+        self.assertTrue(shown(rejected))
+        rejected.with_user(self.finance_user)._ignore("Sent by hand to the platform")
+        rejected.invalidate_recordset()
+        self.assertFalse(shown(rejected), "closed: nothing to retry from it")
+
     def test_closing_from_the_status_bar_behaves_like_the_buttons(self):
         _invoice, job = self.failed_invoice()
         exc = job.exception_ids.with_user(self.finance_user)

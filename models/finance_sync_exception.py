@@ -181,6 +181,14 @@ ASK_FIXES = {
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the
 # signature when it has no authentication (a 401 then means the platform expects other ones).
+# The fix of a closed exception: nothing left to do.
+CLOSED_FIXES = {
+    "resolved": _lt("Nothing to do: this exception is resolved."),
+    "ignored": _lt(
+        "Nothing to do: this exception was ignored (see the reason). Set it back to New if the problem needs fixing "
+        "after all."
+    ),
+}
 AUTHENTICATION_FIXES = {
     "none": _lt(
         "The backend sends no credentials, only its signature: give the platform the backend's signing secret "
@@ -331,16 +339,19 @@ class FinanceSyncException(models.Model):
     def _compute_message(self):
         compute_message(self, "message")
 
-    @api.depends("category", "backend_id.auth_mode", "backend_id.user_id")
+    @api.depends("category", "state", "backend_id.auth_mode", "backend_id.user_id")
     @api.depends_context("uid", "lang")
     def _compute_explanation(self):
         """What happened, and what the reader can do about it: the fix itself for those who hold
-        the right it needs, otherwise whom to ask and what they may do themselves."""
+        the right it needs, otherwise whom to ask and what they may do themselves; nothing once
+        the exception is closed."""
         may = {group: self.env.user.has_group(group) for group in set(FIX_RIGHTS.values())}
         for exc in self:
             explanation = EXPLANATIONS.get(exc.category)
             group = FIX_RIGHTS.get(exc.category)
-            if group and not may[group]:
+            if exc.state in CLOSED_FIXES:
+                fix = self.env._(CLOSED_FIXES[exc.state])
+            elif group and not may[group]:
                 fix = self.env._(ASK_FIXES[exc.category]) % {"who": exc._whom_to_ask(group)}
             elif exc.category == "authentication" and exc.backend_id:
                 fix = self.env._(AUTHENTICATION_FIXES["none" if exc.backend_id.auth_mode == "none" else "signed"])

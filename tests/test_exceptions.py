@@ -222,6 +222,26 @@ class TestExceptionQueue(FinanceSyncCase):
         rejected.invalidate_recordset()
         self.assertFalse(shown(rejected), "closed: nothing to retry from it")
 
+    def test_a_closed_exception_suggests_nothing_more_to_do(self):
+        """Once ignored or resolved, an exception no longer tells its reader to press Add mapping
+        (or to do anything else); reopened, the fix is back."""
+        ignored, resolved = (
+            self.Exception._open_or_bump(self.backend, "missing_mapping", "no code", fingerprint_key=key)
+            for key in ("ignored", "resolved")
+        )
+        for user in (self.env.user, self.finance_user):
+            self.assertIn("Add mapping", ignored.with_user(user).suggested_fix)
+        ignored.with_user(self.finance_user)._ignore("Not sent to this platform")
+        resolved.with_user(self.finance_user).action_resolve()
+        for user in (self.env.user, self.finance_user):
+            for exc, word in ((ignored, "ignored"), (resolved, "resolved")):
+                fix = exc.with_user(user).suggested_fix
+                self.assertNotIn("Add mapping", fix)
+                self.assertNotIn("mapping editor", fix)
+                self.assertIn(f"Nothing to do: this exception {'was' if word == 'ignored' else 'is'} {word}", fix)
+        ignored.state = "new"
+        self.assertIn("Add mapping", ignored.suggested_fix)
+
     def test_closing_from_the_status_bar_behaves_like_the_buttons(self):
         _invoice, job = self.failed_invoice()
         exc = job.exception_ids.with_user(self.finance_user)

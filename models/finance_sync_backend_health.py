@@ -10,7 +10,7 @@ from psycopg2 import errors
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.fields import Domain
-from odoo.tools import config
+from odoo.tools import SQL, config
 
 from .. import const
 from ..engine import budget
@@ -23,6 +23,9 @@ _logger = logging.getLogger(__name__)
 HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
 # Attempt outcomes that count as failures on the dashboard.
 FAILED_OUTCOMES = ("retry", "gave_up", "failed", "pause")
+# The dashboard's order: failing backends first, then those that need attention, the healthy
+# ones, and the inactive (draft) ones last.
+HEALTH_RANKS = {"critical": 0, "warning": 1, "ok": 2, "inactive": 3}
 
 
 class FinanceSyncBackend(models.Model):
@@ -103,6 +106,10 @@ class FinanceSyncBackend(models.Model):
         help="Failing: circuit open, or backlog / oldest pending job above the alert thresholds in Settings. "
         "Needs attention: open exceptions or failures in the last 24 hours, or paused. "
         "Not active: a draft backend, which sends and receives nothing.",
+    )
+    health_rank = fields.Integer(
+        compute="_compute_health_rank",
+        help="Failing 0, needs attention 1, healthy 2, not active 3: the dashboard lists backends in this order.",
     )
     last_success_ago = fields.Char("Last success", compute="_compute_last_success_ago")
     health_alert = fields.Char("Why failing", compute="_compute_health")
@@ -233,6 +240,22 @@ class FinanceSyncBackend(models.Model):
             else:
                 backend.health = "ok"
             backend.health_alert = "; ".join(alerts) if alerts else False
+
+    def _compute_health_rank(self):
+        for backend in self:
+            backend.health_rank = HEALTH_RANKS.get(backend.health, len(HEALTH_RANKS))
+
+    def _field_to_sql(self, alias, field_expr, query=None):
+        """``health_rank`` as SQL, so that the dashboard can sort by it although health is not
+        stored (it moves with time, jobs and attempts): the health of the backends the user sees,
+        computed as the dashboard shows it (a fixed number of queries), as a CASE on their ids."""
+        if field_expr != "health_rank":
+            return super()._field_to_sql(alias, field_expr, query)
+        backend_id = super()._field_to_sql(alias, "id", query)
+        whens = [SQL("WHEN %s = %s THEN %s", backend_id, b.id, b.health_rank) for b in self.search([])]
+        if not whens:
+            return SQL("%s", len(HEALTH_RANKS))
+        return SQL("(CASE %s ELSE %s END)", SQL(" ").join(whens), len(HEALTH_RANKS))
 
     @api.depends("last_success_at")
     def _compute_last_success_ago(self):

@@ -441,6 +441,30 @@ class TestExceptionQueue(FinanceSyncCase):
         for model, fname in (("finance.sync.job", "last_status_code"), ("finance.sync.attempt", "status_code")):
             self.assertFalse(self.env[model].fields_get([fname], ["aggregator"])[fname].get("aggregator"), model)
 
+    def test_the_dashboard_lists_failing_backends_first_and_inactive_ones_last(self):
+        """The dashboard (kanban) is read in its own order: a failing backend comes before a
+        healthy one, which comes before a draft one, whatever their sequence and names."""
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")
+        self._create_invoice(post=True)  # one pending job, above the alert backlog of 0
+        draft = self.create_backend("A draft", state="draft", sequence=1)
+        healthy = self.create_backend("B healthy", sequence=2)  # created after: no job
+        self.backend.sequence = 3
+        self.env.invalidate_all()
+        self.assertEqual(
+            (self.backend.health, healthy.health, draft.health), ("critical", "ok", "inactive"), "as the cards show"
+        )
+        action = self.env.ref("finance_sync.finance_sync_dashboard_action")
+        arch = etree.fromstring(
+            self.env["finance.sync.backend"].get_views([(action.view_id.id, "kanban")])["views"]["kanban"]["arch"]
+        )
+        order = arch.get("default_order")
+        ids = (self.backend | healthy | draft).ids
+        for user in (self.env.user, self.finance_user):
+            found = (
+                self.env["finance.sync.backend"].with_user(user).search_read([("id", "in", ids)], ["name"], order=order)
+            )
+            self.assertEqual([r["id"] for r in found], [self.backend.id, healthy.id, draft.id], user.name)
+
     def test_failing_backend_alerts_its_responsible_once(self):
         self.backend.user_id = self.finance_user
         self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")

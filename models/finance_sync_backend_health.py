@@ -212,25 +212,7 @@ class FinanceSyncBackend(models.Model):
         for backend in self:
             backend.failures_24h = failures.get(backend._origin, 0)
             backend.open_exception_count = exceptions.get(backend._origin, 0)
-            alerts = []
-            if backend.circuit_state == "open":
-                alerts.append(
-                    self.env._("the circuit is open after %s consecutive failures", backend.consecutive_failures)
-                )
-            if backend.state == "active" and backend.pending_count > max_backlog:
-                alerts.append(
-                    self.env._(
-                        "%(n)s jobs wait to be sent (alert above %(max)s)", n=backend.pending_count, max=max_backlog
-                    )
-                )
-            if backend.state == "active" and backend.oldest_pending_minutes > max_age:
-                alerts.append(
-                    self.env._(
-                        "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
-                        n=backend.oldest_pending_minutes,
-                        max=max_age,
-                    )
-                )
+            alerts = backend._health_alerts(max_backlog, max_age)
             if backend.state == "draft":
                 backend.health = "inactive"
             elif alerts:
@@ -240,6 +222,39 @@ class FinanceSyncBackend(models.Model):
             else:
                 backend.health = "ok"
             backend.health_alert = "; ".join(alerts) if alerts else False
+
+    def _health_alerts(self, max_backlog, max_age):
+        """Why this backend is failing, in words (an empty list when it is not): its circuit, its
+        backlog above ``max_backlog`` jobs, its oldest pending job above ``max_age`` minutes."""
+        self.ensure_one()
+        alerts = []
+        if self.circuit_state == "open":
+            failures = self.consecutive_failures
+            if failures == 1:
+                alerts.append(self.env._("the circuit is open after 1 failure"))
+            else:
+                alerts.append(self.env._("the circuit is open after %s consecutive failures", failures))
+        if self.state == "active" and self.pending_count > max_backlog:
+            if self.pending_count == 1:
+                alerts.append(self.env._("1 job waits to be sent (alert above %s)", max_backlog))
+            else:
+                alerts.append(
+                    self.env._(
+                        "%(n)s jobs wait to be sent (alert above %(max)s)", n=self.pending_count, max=max_backlog
+                    )
+                )
+        if self.state == "active" and self.oldest_pending_minutes > max_age:
+            if self.oldest_pending_minutes == 1:
+                alerts.append(self.env._("the oldest pending job waits for 1 minute (alert above %s)", max_age))
+            else:
+                alerts.append(
+                    self.env._(
+                        "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
+                        n=self.oldest_pending_minutes,
+                        max=max_age,
+                    )
+                )
+        return alerts
 
     def _compute_health_rank(self):
         for backend in self:

@@ -329,7 +329,19 @@ class TestExceptionQueue(FinanceSyncCase):
         self.dispatch()
         self.backend.invalidate_recordset()
         self.assertEqual((self.backend.circuit_state, self.backend.health), ("open", "critical"))
-        self.assertIn("circuit is open", self.backend.health_alert)
+        self.assertIn("circuit is open after 2 consecutive failures", self.backend.health_alert)
+
+    def test_dashboard_alerts_count_one_in_the_singular(self):
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")
+        self.backend.write({"circuit_threshold": 1, "max_attempts": 10})
+        self._create_invoice(post=True)
+        self.respond(503)
+        self.dispatch()
+        self.backend.invalidate_recordset()
+        self.assertEqual((self.backend.circuit_state, self.backend.pending_count), ("open", 1))
+        self.assertEqual(
+            self.backend.health_alert, "the circuit is open after 1 failure; 1 job waits to be sent (alert above 0)"
+        )
 
     def test_dashboard_reads_all_backends_in_a_fixed_number_of_queries(self):
         others = self.create_backend("Treasury") | self.create_backend("Billing")
@@ -482,7 +494,7 @@ class TestExceptionQueue(FinanceSyncCase):
         Backend._cron_check_health()
         self.assertEqual(len(alerts()), 1, "one alert while it lasts")
         self.assertEqual(alerts().user_id, self.finance_user)
-        self.assertIn("1 jobs wait to be sent", alerts().note)
+        self.assertIn("1 job waits to be sent (alert above 0)", alerts().note)
         self.respond(200)
         self.dispatch()
         self.backend.invalidate_recordset()

@@ -39,6 +39,7 @@ CHAIN_LIMIT = 10  # how deep to look into wrapped exceptions
 
 _TIMEOUT_IN_TEXT = re.compile(r"timeout=(\d+(?:\.\d+)?)")
 _URL_IN_TEXT = re.compile(r"(url: )[^\s)]+")
+_REPR_IN_TEXT = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>:?\s*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,9 +128,14 @@ def _timeout_seconds(chain: list[BaseException]) -> str | None:
 
 
 def _detail(exc: BaseException) -> str:
-    """A short technical trace of the error for the person who reads the message, without the
-    URL's path (urllib3 quotes it; a path or query can carry a token)."""
-    text = _URL_IN_TEXT.sub(r"\1…", str(exc).strip()) or type(exc).__name__
+    """A short technical trace of the error for the person who reads the message: the system's
+    own error under requests' and urllib3's wrappers when there is one (``[Errno 111] Connection
+    refused``), never a Python object's repr (``<… object at 0x…>``) nor the URL's path (urllib3
+    quotes it; a path or query can carry a token)."""
+    wrappers = (requests.RequestException, urllib3.exceptions.HTTPError)
+    system = [item for item in _chain(exc) if isinstance(item, OSError) and not isinstance(item, wrappers)]
+    text = next((str(item).strip() for item in system if str(item).strip()), "") or str(exc).strip()
+    text = _REPR_IN_TEXT.sub("", _URL_IN_TEXT.sub(r"\1…", text)).strip() or type(exc).__name__
     return text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT] + "…"
 
 

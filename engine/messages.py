@@ -208,9 +208,9 @@ TEMPLATES = {
         "%(event_type)s in %(currency)s: Odoo delivered %(odoo_count)s for %(odoo_amount)s, "
         "the platform holds %(platform_count)s for %(platform_amount)s"
     ),
-    "reconciliation_missing_events": _lt("%(count)s event(s) Odoo delivered are missing on the platform (%(events)s)"),
+    "reconciliation_missing_events": _lt("%(count)s events Odoo delivered are missing on the platform (%(events)s)"),
     "reconciliation_missing_documents": _lt(
-        "%(count)s event(s) Odoo delivered are missing on the platform: %(documents)s"
+        "%(count)s events Odoo delivered are missing on the platform: %(documents)s"
     ),
     "reconciliation_missing_document": _lt(
         "%(number)s (%(partner)s, %(amount)s, %(date)s; %(event_type)s, event %(event_id)s)"
@@ -218,7 +218,7 @@ TEMPLATES = {
     "reconciliation_missing_event": _lt("event %(event_id)s"),
     "reconciliation_more": _lt("and %(count)s more (listed on the reconciliation)"),
     "reconciliation_unknown_references": _lt(
-        "the platform holds %(count)s reference(s) Odoo never sent for this period (%(references)s)"
+        "the platform holds %(count)s references Odoo never sent for this period (%(references)s)"
     ),
     "reconciliation_recorded": _lt("Reconciliation of %(period)s: %(state)s."),
     "reconciliation_company_required": _lt(
@@ -227,7 +227,7 @@ TEMPLATES = {
     "reconciliation_unknown_company": _lt("Company %(company)s is not one of this backend's companies."),
     "reconciliation_bad_period": _lt("The period ends (%(date_to)s) before it starts (%(date_from)s)."),
     "late_delivery": _lt(
-        "%(count)s event(s) of documents posted more than %(minutes)s minutes ago are not delivered yet; "
+        "%(count)s events of documents posted more than %(minutes)s minutes ago are not delivered yet; "
         "the oldest was captured on %(since)s (UTC)"
     ),
     # --- credit decisions (partner.credit) ------------------------------------------------------
@@ -236,6 +236,20 @@ TEMPLATES = {
     "credit_currency": _lt("Credit limit in %(currency)s, but the company's currency is %(company_currency)s."),
     "credit_applied": _lt("Credit limit %(limit)s %(currency)s, hold %(hold)s, applied to %(partner)s."),
     "credit_authority_off": _lt("%(backend)s is not the credit authority: Odoo takes no credit decision from it."),
+}
+
+# The template of a code when its ``count`` parameter is 1 (the code's template in TEMPLATES says
+# it for any other count), chosen when the message is rendered.
+SINGULARS = {
+    "reconciliation_missing_events": _lt("%(count)s event Odoo delivered is missing on the platform (%(events)s)"),
+    "reconciliation_missing_documents": _lt("%(count)s event Odoo delivered is missing on the platform: %(documents)s"),
+    "reconciliation_unknown_references": _lt(
+        "the platform holds %(count)s reference Odoo never sent for this period (%(references)s)"
+    ),
+    "late_delivery": _lt(
+        "%(count)s event of a document posted more than %(minutes)s minutes ago is not delivered yet; "
+        "it was captured on %(since)s (UTC)"
+    ),
 }
 
 
@@ -303,6 +317,8 @@ def render(code, params=None, translate=None, label=None) -> str:
     params = dict(params or {})
     detail = params.pop(DETAIL, None)
     template = TEMPLATES.get(code)
+    if code in SINGULARS and params.get("count") == 1:
+        template = SINGULARS[code]
     if template is None:
         sentence = code or ""  # not a code of this version: shown as it is
     else:

@@ -9,7 +9,8 @@ from psycopg2 import errors
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import config
+from odoo.fields import Domain
+from odoo.tools import SQL, config
 
 from .. import const
 from ..engine import budget
@@ -22,6 +23,9 @@ _logger = logging.getLogger(__name__)
 HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
 # Attempt outcomes that count as failures on the dashboard.
 FAILED_OUTCOMES = ("retry", "gave_up", "failed", "pause")
+# The dashboard's order: failing backends first, then those that need attention, the healthy
+# ones, and the inactive (draft) ones last.
+HEALTH_RANKS = {"critical": 0, "warning": 1, "ok": 2, "inactive": 3}
 
 
 class FinanceSyncBackend(models.Model):
@@ -103,6 +107,10 @@ class FinanceSyncBackend(models.Model):
         "Needs attention: open exceptions or failures in the last 24 hours, or paused. "
         "Not active: a draft backend, which sends and receives nothing.",
     )
+    health_rank = fields.Integer(
+        compute="_compute_health_rank",
+        help="Failing 0, needs attention 1, healthy 2, not active 3: the dashboard lists backends in this order.",
+    )
     last_success_ago = fields.Char("Last success", compute="_compute_last_success_ago")
     health_alert = fields.Char("Why failing", compute="_compute_health")
 
@@ -151,9 +159,16 @@ class FinanceSyncBackend(models.Model):
             backend.last_success_at = last_success or False
 
     def _compute_job_stats(self):
-        """Job counts per state and the oldest pending job, for all backends in one query."""
-        groups = self.env["finance.sync.job"]._read_group(
+        """Job counts per state, the jobs that need action and the oldest pending job, for all
+        backends in two queries."""
+        Job = self.env["finance.sync.job"]
+        groups = Job._read_group(
             [("backend_id", "in", self._origin.ids)], ["backend_id", "state"], ["__count", "create_date:min"]
+        )
+        need_action = dict(
+            Job._read_group(
+                Domain("backend_id", "in", self._origin.ids) & Job._need_action_domain(), ["backend_id"], ["__count"]
+            )
         )
         counts, oldest = {}, {}
         for backend, state, count, first_created in groups:
@@ -165,7 +180,7 @@ class FinanceSyncBackend(models.Model):
             bid = backend._origin.id
             backend.job_count = sum(c for (b, _s), c in counts.items() if b == bid)
             backend.pending_count = counts.get((bid, "pending"), 0)
-            backend.failed_count = sum(counts.get((bid, s), 0) for s in ("failed", "dead", "blocked"))
+            backend.failed_count = need_action.get(backend._origin, 0)
             since = oldest.get(bid)
             backend.oldest_pending_at = since or False
             backend.oldest_pending_minutes = int((now - since).total_seconds() // 60) if since else 0
@@ -197,25 +212,7 @@ class FinanceSyncBackend(models.Model):
         for backend in self:
             backend.failures_24h = failures.get(backend._origin, 0)
             backend.open_exception_count = exceptions.get(backend._origin, 0)
-            alerts = []
-            if backend.circuit_state == "open":
-                alerts.append(
-                    self.env._("the circuit is open after %s consecutive failures", backend.consecutive_failures)
-                )
-            if backend.state == "active" and backend.pending_count > max_backlog:
-                alerts.append(
-                    self.env._(
-                        "%(n)s jobs wait to be sent (alert above %(max)s)", n=backend.pending_count, max=max_backlog
-                    )
-                )
-            if backend.state == "active" and backend.oldest_pending_minutes > max_age:
-                alerts.append(
-                    self.env._(
-                        "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
-                        n=backend.oldest_pending_minutes,
-                        max=max_age,
-                    )
-                )
+            alerts = backend._health_alerts(max_backlog, max_age)
             if backend.state == "draft":
                 backend.health = "inactive"
             elif alerts:
@@ -225,6 +222,55 @@ class FinanceSyncBackend(models.Model):
             else:
                 backend.health = "ok"
             backend.health_alert = "; ".join(alerts) if alerts else False
+
+    def _health_alerts(self, max_backlog, max_age):
+        """Why this backend is failing, in words (an empty list when it is not): its circuit, its
+        backlog above ``max_backlog`` jobs, its oldest pending job above ``max_age`` minutes."""
+        self.ensure_one()
+        alerts = []
+        if self.circuit_state == "open":
+            failures = self.consecutive_failures
+            if failures == 1:
+                alerts.append(self.env._("the circuit is open after 1 failure"))
+            else:
+                alerts.append(self.env._("the circuit is open after %s consecutive failures", failures))
+        if self.state == "active" and self.pending_count > max_backlog:
+            if self.pending_count == 1:
+                alerts.append(self.env._("1 job waits to be sent (alert above %s)", max_backlog))
+            else:
+                alerts.append(
+                    self.env._(
+                        "%(n)s jobs wait to be sent (alert above %(max)s)", n=self.pending_count, max=max_backlog
+                    )
+                )
+        if self.state == "active" and self.oldest_pending_minutes > max_age:
+            if self.oldest_pending_minutes == 1:
+                alerts.append(self.env._("the oldest pending job waits for 1 minute (alert above %s)", max_age))
+            else:
+                alerts.append(
+                    self.env._(
+                        "the oldest pending job waits for %(n)s minutes (alert above %(max)s)",
+                        n=self.oldest_pending_minutes,
+                        max=max_age,
+                    )
+                )
+        return alerts
+
+    def _compute_health_rank(self):
+        for backend in self:
+            backend.health_rank = HEALTH_RANKS.get(backend.health, len(HEALTH_RANKS))
+
+    def _field_to_sql(self, alias, field_expr, query=None):
+        """``health_rank`` as SQL, so that the dashboard can sort by it although health is not
+        stored (it moves with time, jobs and attempts): the health of the backends the user sees,
+        computed as the dashboard shows it (a fixed number of queries), as a CASE on their ids."""
+        if field_expr != "health_rank":
+            return super()._field_to_sql(alias, field_expr, query)
+        backend_id = super()._field_to_sql(alias, "id", query)
+        whens = [SQL("WHEN %s = %s THEN %s", backend_id, b.id, b.health_rank) for b in self.search([])]
+        if not whens:
+            return SQL("%s", len(HEALTH_RANKS))
+        return SQL("(CASE %s ELSE %s END)", SQL(" ").join(whens), len(HEALTH_RANKS))
 
     @api.depends("last_success_at")
     def _compute_last_success_ago(self):

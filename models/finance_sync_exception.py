@@ -128,6 +128,8 @@ FIXES = {
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 MAPPING_EDITOR_GROUP = "finance_sync.finance_sync_group_mapping_editor"
+# States of a job that Retry sends again.
+RETRYABLE_JOB_STATES = ("failed", "dead", "blocked")
 # The group a category's fix needs (buttons and settings only its members have): reprocessing an
 # inbound event, re-sending events, the backend's configuration, adding a mapping.
 FIX_RIGHTS = {
@@ -179,6 +181,14 @@ ASK_FIXES = {
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the
 # signature when it has no authentication (a 401 then means the platform expects other ones).
+# The fix of a closed exception: nothing left to do.
+CLOSED_FIXES = {
+    "resolved": _lt("Nothing to do: this exception is resolved."),
+    "ignored": _lt(
+        "Nothing to do: this exception was ignored (see the reason). Set it back to New if the problem needs fixing "
+        "after all."
+    ),
+}
 AUTHENTICATION_FIXES = {
     "none": _lt(
         "The backend sends no credentials, only its signature: give the platform the backend's signing secret "
@@ -241,6 +251,9 @@ class FinanceSyncException(models.Model):
         readonly=True,
     )
     job_count = fields.Integer(compute="_compute_job_count")
+    can_retry = fields.Boolean(
+        compute="_compute_can_retry", help="Whether a failed, dead or blocked job of this exception can be sent again."
+    )
     inbound_event_ids = fields.Many2many(
         "finance.sync.inbound.event",
         "finance_sync_exception_inbound_rel",
@@ -326,16 +339,19 @@ class FinanceSyncException(models.Model):
     def _compute_message(self):
         compute_message(self, "message")
 
-    @api.depends("category", "backend_id.auth_mode", "backend_id.user_id")
+    @api.depends("category", "state", "backend_id.auth_mode", "backend_id.user_id")
     @api.depends_context("uid", "lang")
     def _compute_explanation(self):
         """What happened, and what the reader can do about it: the fix itself for those who hold
-        the right it needs, otherwise whom to ask and what they may do themselves."""
+        the right it needs, otherwise whom to ask and what they may do themselves; nothing once
+        the exception is closed."""
         may = {group: self.env.user.has_group(group) for group in set(FIX_RIGHTS.values())}
         for exc in self:
             explanation = EXPLANATIONS.get(exc.category)
             group = FIX_RIGHTS.get(exc.category)
-            if group and not may[group]:
+            if exc.state in CLOSED_FIXES:
+                fix = self.env._(CLOSED_FIXES[exc.state])
+            elif group and not may[group]:
                 fix = self.env._(ASK_FIXES[exc.category]) % {"who": exc._whom_to_ask(group)}
             elif exc.category == "authentication" and exc.backend_id:
                 fix = self.env._(AUTHENTICATION_FIXES["none" if exc.backend_id.auth_mode == "none" else "signed"])
@@ -358,6 +374,12 @@ class FinanceSyncException(models.Model):
     def _compute_job_count(self):
         for exc in self:
             exc.job_count = len(exc.job_ids)
+
+    def _compute_can_retry(self):
+        for exc in self:
+            exc.can_retry = exc.state in const.EXCEPTION_OPEN_STATES and any(
+                job.state in RETRYABLE_JOB_STATES for job in exc.job_ids
+            )
 
     # === CRUD METHODS === #
 
@@ -391,17 +413,18 @@ class FinanceSyncException(models.Model):
         so the person who fixed the cause sees the outcome at once (the exception resolves itself
         when they go through, or is bumped again when they fail). Works on a selection: the
         exceptions without such a job are left as they are."""
-        jobs = self.job_ids.filtered(lambda j: j.state in ("failed", "dead", "blocked"))
+        jobs = self.job_ids.filtered(lambda j: j.state in RETRYABLE_JOB_STATES)
         if not jobs:
             raise UserError(self.env._("There is no failed, dead or blocked job to retry on these exceptions."))
         retried = self.filtered(lambda e: e.job_ids & jobs)
         retried.filtered(lambda e: e.state == "new").state = "in_progress"
         for exc in retried:
-            exc.message_post(
-                body=self.env._(
-                    "Retry requested by %(user)s for %(n)s job(s).", user=self.env.user.name, n=len(exc.job_ids & jobs)
-                )
-            )
+            count = len(exc.job_ids & jobs)
+            if count == 1:
+                body = self.env._("Retry requested by %(user)s for 1 job.", user=self.env.user.name)
+            else:
+                body = self.env._("Retry requested by %(user)s for %(n)s jobs.", user=self.env.user.name, n=count)
+            exc.message_post(body=body)
         jobs.action_retry()
         jobs._send_now()
         return self._retry_outcome(jobs)

@@ -367,6 +367,18 @@ class FinanceSyncJob(models.Model):
         """Wake every dispatcher worker (after commit), now or ``at``."""
         outbox.wake(self.env, at)
 
+    # === NEED ACTION === #
+
+    @api.model
+    def _need_action_domain(self):
+        """Jobs a person must act on: failed, dead or blocked, unless a person ignored their
+        exception and none of their exceptions is open (the jobs' search filter ``Need action``
+        says the same)."""
+        return Domain("state", "in", ("failed", "dead", "blocked")) & (
+            Domain("exception_ids", "not any", [("state", "=", "ignored")])
+            | Domain("exception_ids", "any", [("state", "in", const.EXCEPTION_OPEN_STATES)])
+        )
+
     # === RETENTION === #
 
     @api.autovacuum

@@ -252,14 +252,21 @@ class FinanceSyncReconciliation(models.Model):
         if not jobs:
             raise UserError(self.env._("No delivered event of this period is missing on the platform."))
         jobs._mark_pending(reset_attempts=True)
-        rec.message_post(
-            body=self.env._(
-                "%(user)s queued %(n)s event(s) again for the platform, under their original ids: %(events)s",
-                user=self.env.user.name,
-                n=len(jobs),
-                events=_listed(jobs.mapped("event_uuid")),
+        user, events = self.env.user.name, _listed(jobs.mapped("event_uuid"))
+        if len(jobs) == 1:
+            body = self.env._(
+                "%(user)s queued 1 event again for the platform, under its original id: %(events)s",
+                user=user,
+                events=events,
             )
-        )
+        else:
+            body = self.env._(
+                "%(user)s queued %(n)s events again for the platform, under their original ids: %(events)s",
+                user=user,
+                n=len(jobs),
+                events=events,
+            )
+        rec.message_post(body=body)
         jobs._send_now()
         action = self.env["ir.actions.act_window"]._for_xml_id("finance_sync.finance_sync_job_action")
         action["domain"] = [("id", "in", jobs.ids)]

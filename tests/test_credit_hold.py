@@ -5,9 +5,12 @@ reason in the override wizard, which the invoice's chatter records with their na
 sent over RPC grant nothing: neither the credit override, nor turning capture off, nor a quiet
 mapping, nor a default for a field that grants a right."""
 
+from lxml import etree
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
+from odoo.tools.safe_eval import safe_eval
 
 from ..utils import credit_override, without_capture
 from .test_inbound import event, iso_now
@@ -78,6 +81,40 @@ class CreditHoldCase(DocumentCase):
 
 @tagged("post_install", "-at_install")
 class TestCreditHoldOnEveryPostingPath(CreditHoldCase):
+    def test_the_banner_reads_as_separate_sentences(self):
+        """The form's credit-hold banner, rendered as a browser lays it out (block elements on
+        their own lines, the reason's field replaced by its value, hidden parts left out): the
+        platform's reason, which has no full stop of its own, never runs into the next sentence."""
+        invoice = self.held_invoice()
+        arch = etree.fromstring(invoice.get_views([(False, "form")])["views"]["form"]["arch"])
+        (banner,) = arch.xpath("//div[hasclass('alert')][.//field[@name='finance_sync_credit_hold_reason']]")
+        values = invoice.read(["finance_sync_credit_hold", "finance_sync_credit_hold_reason", "state", "move_type"])[0]
+        self.assertFalse(safe_eval(banner.get("invisible"), values), "shown on a held customer's draft invoice")
+
+        def lines(node):
+            if safe_eval(node.get("invisible") or "False", values):
+                return [""]
+            parts = [node.text or ""]
+            for child in node:
+                if child.tag == "field":
+                    parts[-1] += values[child.get("name")] or ""
+                elif child.tag in ("p", "div"):
+                    parts += [*lines(child), ""]
+                else:
+                    parts[-1] += " ".join(lines(child))
+                parts[-1] += child.tail or ""
+            return parts
+
+        shown = [" ".join(line.split()) for line in lines(banner) if line.strip()]
+        self.assertEqual(
+            shown,
+            [
+                "Customer on credit hold. The credit platform stopped this customer's credit.",
+                "Reason given by the platform: Collections in progress",
+                "Posting asks for a reason, recorded on the invoice; auto-post skips it.",
+            ],
+        )
+
     # --- the form's Confirm -------------------------------------------------------------------
 
     def test_an_accounting_administrator_is_asked_for_a_reason_too(self):

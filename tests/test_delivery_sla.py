@@ -45,9 +45,7 @@ class TestDeliverySla(FinanceSyncCase):
         exception = self.late_exceptions()
         self.assertEqual(len(exception), 1)
         self.assertEqual(exception.job_ids, jobs[:2])
-        self.assertIn(
-            "2 event(s) of documents posted more than 30 minutes ago are not delivered yet", exception.message
-        )
+        self.assertIn("2 events of documents posted more than 30 minutes ago are not delivered yet", exception.message)
         self.assertEqual(self.backend.late_delivery_count, 2)
         late_action = self.backend.action_view_late_deliveries()
         self.assertEqual(self.Job.search(late_action["domain"]), jobs[:2])
@@ -57,7 +55,7 @@ class TestDeliverySla(FinanceSyncCase):
         self.assertEqual(self.late_exceptions(), exception)
         self.assertEqual(exception.occurrence_count, 2)
         self.assertEqual(exception.job_ids, jobs)
-        self.assertIn("3 event(s)", exception.message)
+        self.assertIn("3 events of documents", exception.message)
         # The platform is back: delivered, the exception resolves itself.
         self.receiver.clear()
         self.respond(200)

@@ -118,6 +118,10 @@ def test_connection_refused_is_retried_in_plain_words():
     assert "127.0.0.1" in verdict.message
     assert "T0K3N" not in verdict.message  # ...which the message leaves out
     assert "sig=abc" not in verdict.message
+    # The technical detail is the system's error, not urllib3's reprs of its connection objects.
+    assert verdict.message.endswith("[Errno 111] Connection refused")
+    assert "object at 0x" not in verdict.message
+    assert "HTTPConnectionPool" not in verdict.message
 
 
 def test_read_timeout_is_retried_with_the_time_waited():

@@ -26,6 +26,44 @@ def test_english_text_with_parameters_and_detail():
     assert str(message("http_retry", status=503)) == "The platform could not take the event for now (HTTP 503)"
 
 
+@pytest.mark.parametrize(
+    ("code", "params", "one", "two"),
+    [
+        (
+            "late_delivery",
+            {"minutes": 30, "since": "2026-01-05 10:00:00"},
+            "1 event of a document posted more than 30 minutes ago is not delivered yet; it was captured on",
+            "2 events of documents posted more than 30 minutes ago are not delivered yet; the oldest was captured on",
+        ),
+        (
+            "reconciliation_missing_documents",
+            {"documents": "INV/1"},
+            "1 event Odoo delivered is missing on the platform: INV/1",
+            "2 events Odoo delivered are missing on the platform: INV/1",
+        ),
+        (
+            "reconciliation_missing_events",
+            {"events": "e1"},
+            "1 event Odoo delivered is missing on the platform (e1)",
+            "2 events Odoo delivered are missing on the platform (e1)",
+        ),
+        (
+            "reconciliation_unknown_references",
+            {"references": "X"},
+            "the platform holds 1 reference Odoo never sent for this period (X)",
+            "the platform holds 2 references Odoo never sent for this period (X)",
+        ),
+    ],
+)
+def test_a_count_of_one_reads_in_the_singular(code, params, one, two):
+    assert str(message(code, count=1, **params)).startswith(one)
+    assert str(message(code, count=2, **params)).startswith(two)
+    # The singular template goes through the translation function as it is (Odoo's export has it).
+    assert messages.render(code, {"count": 1, **params}, translate=lambda t: f"» {t}").startswith(f"» {one}")
+    assert set(messages.SINGULARS) <= set(messages.TEMPLATES)
+    assert not any("(s)" in template for template in messages.TEMPLATES.values())
+
+
 def test_rendered_through_the_translation_function_parameters_untouched():
     seen = []
 

@@ -149,7 +149,7 @@ class TestExceptionQueue(FinanceSyncCase):
         self.assertEqual(job.state, "done", "sent in the same request, not at the next cron run")
         self.assertEqual(exc.state, "resolved")
         self.assertTrue(exc.resolved_at)
-        self.assertIn("Retry requested", self.chatter(exc))
+        self.assertIn(f"Retry requested by {self.env.user.name} for 1 job.", self.chatter(exc))
         self.assertIn("Resolved automatically", self.chatter(exc))
         with self.assertRaises(UserError):
             exc.action_retry()  # nothing left to retry
@@ -195,6 +195,52 @@ class TestExceptionQueue(FinanceSyncCase):
         view = self.env.ref("finance_sync.finance_sync_exception_view_list")
         arch = etree.fromstring(self.Exception.get_view(view.id, "list")["arch"])
         self.assertEqual(arch.xpath("//header/button/@name"), ["action_retry", "action_resolve", "action_ignore"])
+
+    def test_retry_is_offered_only_when_there_is_a_job_to_send_again(self):
+        """A conflict raised by an inbound document (no job) offers no Retry; the action refuses it
+        in words. A rejected delivery (a failed job) offers it until the exception is closed."""
+        view = self.env.ref("finance_sync.finance_sync_exception_view_form")
+        arch = etree.fromstring(self.Exception.get_views([(view.id, "form")])["views"]["form"]["arch"])
+        (button,) = arch.xpath("//header/button[@name='action_retry']")
+
+        def shown(exc):
+            values = exc.read(["can_retry", "state", "category", "job_ids"])[0]
+            return not safe_eval(button.get("invisible", "False"), values)
+
+        conflict = self.Exception._open_or_bump(self.backend, "conflict", "totals differ", fingerprint_key="bill")
+        self.assertFalse(conflict.job_ids)
+        self.assertFalse(shown(conflict), "no Retry without a job")
+        with self.assertRaisesRegex(UserError, "no failed, dead or blocked job to retry"):
+            conflict.with_user(self.finance_user).action_retry()
+        self.assertEqual(conflict.state, "new")
+
+        _invoice, job = self.failed_invoice()
+        rejected = job.exception_ids
+        self.assertEqual((job.state, rejected.category), ("failed", "rejected"))
+        self.assertTrue(shown(rejected))
+        rejected.with_user(self.finance_user)._ignore("Sent by hand to the platform")
+        rejected.invalidate_recordset()
+        self.assertFalse(shown(rejected), "closed: nothing to retry from it")
+
+    def test_a_closed_exception_suggests_nothing_more_to_do(self):
+        """Once ignored or resolved, an exception no longer tells its reader to press Add mapping
+        (or to do anything else); reopened, the fix is back."""
+        ignored, resolved = (
+            self.Exception._open_or_bump(self.backend, "missing_mapping", "no code", fingerprint_key=key)
+            for key in ("ignored", "resolved")
+        )
+        for user in (self.env.user, self.finance_user):
+            self.assertIn("Add mapping", ignored.with_user(user).suggested_fix)
+        ignored.with_user(self.finance_user)._ignore("Not sent to this platform")
+        resolved.with_user(self.finance_user).action_resolve()
+        for user in (self.env.user, self.finance_user):
+            for exc, word in ((ignored, "ignored"), (resolved, "resolved")):
+                fix = exc.with_user(user).suggested_fix
+                self.assertNotIn("Add mapping", fix)
+                self.assertNotIn("mapping editor", fix)
+                self.assertIn(f"Nothing to do: this exception {'was' if word == 'ignored' else 'is'} {word}", fix)
+        ignored.state = "new"
+        self.assertIn("Add mapping", ignored.suggested_fix)
 
     def test_closing_from_the_status_bar_behaves_like_the_buttons(self):
         _invoice, job = self.failed_invoice()
@@ -283,7 +329,19 @@ class TestExceptionQueue(FinanceSyncCase):
         self.dispatch()
         self.backend.invalidate_recordset()
         self.assertEqual((self.backend.circuit_state, self.backend.health), ("open", "critical"))
-        self.assertIn("circuit is open", self.backend.health_alert)
+        self.assertIn("circuit is open after 2 consecutive failures", self.backend.health_alert)
+
+    def test_dashboard_alerts_count_one_in_the_singular(self):
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")
+        self.backend.write({"circuit_threshold": 1, "max_attempts": 10})
+        self._create_invoice(post=True)
+        self.respond(503)
+        self.dispatch()
+        self.backend.invalidate_recordset()
+        self.assertEqual((self.backend.circuit_state, self.backend.pending_count), ("open", 1))
+        self.assertEqual(
+            self.backend.health_alert, "the circuit is open after 1 failure; 1 job waits to be sent (alert above 0)"
+        )
 
     def test_dashboard_reads_all_backends_in_a_fixed_number_of_queries(self):
         others = self.create_backend("Treasury") | self.create_backend("Billing")
@@ -318,11 +376,16 @@ class TestExceptionQueue(FinanceSyncCase):
 
     def test_stat_buttons_open_the_jobs_they_count(self):
         """Each stat button of the backend form opens the jobs its number counts: the action's
-        domain with the search filter the button asks for gives that many jobs."""
+        domain with the search filter the button asks for gives that many jobs. A dead job whose
+        exception a person ignored does not need action any more."""
         self.backend.write({"max_attempts": 1})
-        self._create_invoice(post=True)
+        for _i in range(2):
+            self._create_invoice(post=True)
         self.respond(503)
-        self.dispatch()  # its job is dead
+        self.dispatch()  # both jobs are dead, each with its exception
+        dead = self.Job.search([("backend_id", "=", self.backend.id), ("state", "=", "dead")])
+        self.assertEqual(len(dead.exception_ids), 2)
+        dead[0].exception_ids._ignore("Sent by hand to the platform")
         for _i in range(2):
             self._create_invoice(post=True)  # two pending
         self.backend.invalidate_recordset()
@@ -390,6 +453,30 @@ class TestExceptionQueue(FinanceSyncCase):
         for model, fname in (("finance.sync.job", "last_status_code"), ("finance.sync.attempt", "status_code")):
             self.assertFalse(self.env[model].fields_get([fname], ["aggregator"])[fname].get("aggregator"), model)
 
+    def test_the_dashboard_lists_failing_backends_first_and_inactive_ones_last(self):
+        """The dashboard (kanban) is read in its own order: a failing backend comes before a
+        healthy one, which comes before a draft one, whatever their sequence and names."""
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")
+        self._create_invoice(post=True)  # one pending job, above the alert backlog of 0
+        draft = self.create_backend("A draft", state="draft", sequence=1)
+        healthy = self.create_backend("B healthy", sequence=2)  # created after: no job
+        self.backend.sequence = 3
+        self.env.invalidate_all()
+        self.assertEqual(
+            (self.backend.health, healthy.health, draft.health), ("critical", "ok", "inactive"), "as the cards show"
+        )
+        action = self.env.ref("finance_sync.finance_sync_dashboard_action")
+        arch = etree.fromstring(
+            self.env["finance.sync.backend"].get_views([(action.view_id.id, "kanban")])["views"]["kanban"]["arch"]
+        )
+        order = arch.get("default_order")
+        ids = (self.backend | healthy | draft).ids
+        for user in (self.env.user, self.finance_user):
+            found = (
+                self.env["finance.sync.backend"].with_user(user).search_read([("id", "in", ids)], ["name"], order=order)
+            )
+            self.assertEqual([r["id"] for r in found], [self.backend.id, healthy.id, draft.id], user.name)
+
     def test_failing_backend_alerts_its_responsible_once(self):
         self.backend.user_id = self.finance_user
         self.env["ir.config_parameter"].sudo().set_param(const.PARAM_ALERT_BACKLOG, "0")
@@ -407,7 +494,7 @@ class TestExceptionQueue(FinanceSyncCase):
         Backend._cron_check_health()
         self.assertEqual(len(alerts()), 1, "one alert while it lasts")
         self.assertEqual(alerts().user_id, self.finance_user)
-        self.assertIn("1 jobs wait to be sent", alerts().note)
+        self.assertIn("1 job waits to be sent (alert above 0)", alerts().note)
         self.respond(200)
         self.dispatch()
         self.backend.invalidate_recordset()

@@ -467,6 +467,10 @@ class TestFeeds(FinanceSyncCase):
         self.assertEqual(wizard.action_send()["params"]["type"], "success")
         self.assertEqual(len(feed.run_ids), 1)
         self.assertIn("version 1", feed.message_ids[0].body)
+        run = feed.run_ids
+        self.assertEqual(run.part_count, 1)
+        self.assertGreater(run.row_count, 1)
+        self.assertIn(f", {run.row_count} rows in 1 part.", feed.message_ids[0].body)
         again = self.env[action["res_model"]].create({"feed_id": feed.id, "date_from": FEB[0], "date_to": FEB[1]})
         self.assertEqual(again.action_send()["params"]["type"], "info")
         admin = self.make_user("feed_admin", "finance_sync.finance_sync_group_admin")

@@ -133,5 +133,6 @@ class TestStoredMessages(FinanceSyncCase):
 
     def test_every_template_is_a_python_term_of_the_exported_template(self):
         terms = {entry.msgid for entry in polib.pofile(str(POT)) if "odoo-python" in entry.comment}
-        english = {code: self.env._(template) for code, template in messages.TEMPLATES.items()}
+        templates = {**messages.TEMPLATES, **{f"{code} (count 1)": t for code, t in messages.SINGULARS.items()}}
+        english = {code: self.env._(template) for code, template in templates.items()}
         self.assertEqual({code for code, text in english.items() if text not in terms}, set())

@@ -514,8 +514,8 @@ class TestCronAndConnection(FinanceSyncCase):
         self.assertIn("503", action["params"]["message"])
 
     def test_test_connection_says_what_failed_in_words(self):
-        """A refused connection reads as such, with the address, not as urllib3's trace (which
-        the chatter keeps)."""
+        """A refused connection reads as such, with the address, not as urllib3's trace, in the
+        notification and in the chatter (which adds the system's own error, never a repr)."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -526,7 +526,11 @@ class TestCronAndConnection(FinanceSyncCase):
         self.assertIn(f"connection refused on 127.0.0.1:{port}", text)
         self.assertNotIn("object at 0x", text)
         self.assertNotIn("HTTPConnection", text)
-        self.assertIn("Errno", self.backend.message_ids[0].body, "the trace is kept in the chatter")
+        chatter = self.backend.message_ids[0].body
+        self.assertIn(f"connection refused on 127.0.0.1:{port}", chatter)
+        self.assertIn("[Errno 111] Connection refused", chatter, "the system's own error is kept in the chatter")
+        self.assertNotIn("object at 0x", chatter)
+        self.assertNotIn("HTTPConnectionPool", chatter)
 
 
 @tagged("post_install", "-at_install")

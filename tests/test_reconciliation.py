@@ -210,6 +210,7 @@ class TestReconciliation(InboundCase):
         self.assertEqual(received[0][2], self.bodies[first_job.event_uuid], "the same bytes as the first delivery")
         self.assertEqual(first_job.state, "done")
         assert_posted(self, rec, first_job.event_uuid)
+        assert_posted(self, rec, "queued 1 event again for the platform, under its original id:")
         # The platform now reports both: matched, and the exception resolves itself.
         totals = self.totals(2, self.first | self.second)
         self.post(report(totals, event_ids=self.jobs.mapped("event_uuid")))
@@ -234,7 +235,7 @@ class TestReconciliation(InboundCase):
         self.assertEqual(rec.unknown_references, ["INV/FOREIGN/0001"])
         self.assertFalse(rec.missing_event_ids)
         self.assertIn(
-            "the platform holds 1 reference(s) Odoo never sent for this period (INV/FOREIGN/0001)", rec.difference
+            "the platform holds 1 reference Odoo never sent for this period (INV/FOREIGN/0001)", rec.difference
         )
 
     def test_amounts_differing_per_currency(self):

@@ -11,12 +11,14 @@ from pathlib import Path
 from unittest.mock import patch
 
 import psycopg2
+from lxml import etree
 from psycopg2 import sql
 
 from odoo import fields, sql_db
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config
+from odoo.tools.safe_eval import safe_eval
 
 from ..engine import classify
 from ..engine.transport import OutboundRequest, get_transport
@@ -94,6 +96,54 @@ class TestWarehouse(FinanceSyncCase):
     def setUp(self):
         super().setUp()
         self.query(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+
+    # --- the form ------------------------------------------------------------------------
+
+    def test_the_form_shows_a_warehouse_what_it_uses(self):
+        """A PostgreSQL backend's form hides what only webhooks use (endpoint, authentication,
+        signing, the inbound webhook and the authorities that come through it, the documents a
+        platform creates) and shows its port as a number, not 5,432. A webhook backend's form
+        shows them. The payload profile stays: the warehouse stores the lines, analytics and
+        partner details it lets through."""
+        arch = etree.fromstring(self.wh.get_views([(False, "form")])["views"]["form"]["arch"])
+
+        names = {n.get("name") for n in arch.xpath("//field[not(ancestor::field)]")}
+        write_only = {"warehouse_password", "auth_secret", "signing_secret"}
+
+        def visible(node, values):
+            while node is not None:
+                if safe_eval(node.get("invisible") or "False", values):
+                    return False
+                node = node.getparent()
+            return True
+
+        def shown(backend, fname):
+            """Whether the form shows ``fname`` (one of its places) for ``backend``."""
+            values = {**backend.read(sorted(names - write_only))[0], **dict.fromkeys(write_only, False)}
+            nodes = arch.xpath(f"//field[@name='{fname}'][not(ancestor::field)]")
+            self.assertTrue(nodes, fname)
+            return any(visible(node, values) for node in nodes)
+
+        webhook_only = (
+            "endpoint_url",
+            "auth_mode",
+            "signing_enabled",
+            "signing_secret",
+            "webhook_token",
+            "inbound_url",
+            "payment_authority",
+            "credit_authority",
+            "document_source_invoices",
+            "document_source_bills",
+        )
+        for fname in webhook_only:
+            self.assertFalse(shown(self.wh, fname), fname)
+            self.assertTrue(shown(self.backend, fname), fname)
+        for fname in ("warehouse_host", "warehouse_port", "timeout", "profile_lines", "profile_partner_vat"):
+            self.assertTrue(shown(self.wh, fname), fname)
+        (port,) = arch.xpath("//field[@name='warehouse_port']")
+        options = safe_eval(port.get("options") or "{}", {"false": False, "true": True})  # the web client's words
+        self.assertIs(options.get("format"), False, "5432, not 5,432")
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -18,16 +18,25 @@ class FinanceSyncFeedSend(models.TransientModel):
         feed.check_access("write")  # administrators of the feed only
         run = feed.with_company(feed.company_id)._run_period(self.date_from, self.date_to)
         if run:
-            feed.message_post(
-                body=self.env._(
-                    "Sent by %(user)s: %(period)s, version %(version)s, %(rows)s rows in %(parts)s parts.",
-                    user=self.env.user.name,
-                    period=f"{run.date_from}..{run.date_to}",
-                    version=run.version,
-                    rows=run.row_count,
-                    parts=run.part_count,
+            values = {
+                "user": self.env.user.name,
+                "period": f"{run.date_from}..{run.date_to}",
+                "version": run.version,
+                "rows": run.row_count,
+            }
+            if run.row_count == 1:
+                body = self.env._("Sent by %(user)s: %(period)s, version %(version)s, 1 row.", **values)
+            elif run.part_count == 1:
+                body = self.env._(
+                    "Sent by %(user)s: %(period)s, version %(version)s, %(rows)s rows in 1 part.", **values
                 )
-            )
+            else:
+                body = self.env._(
+                    "Sent by %(user)s: %(period)s, version %(version)s, %(rows)s rows in %(parts)s parts.",
+                    parts=run.part_count,
+                    **values,
+                )
+            feed.message_post(body=body)
             message, kind = self.env._("Version %s of the period is queued.", run.version), "success"
         else:
             message, kind = self.env._("Nothing changed since the last version sent: nothing sent."), "info"

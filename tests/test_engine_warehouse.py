@@ -417,15 +417,18 @@ def test_a_batch_costs_fewer_round_trips_and_statements_an_event_than_one_by_one
 
 
 def test_a_bad_event_fails_alone_in_its_batch(warehouse):
-    """A constraint and a malformed event: each fails alone with its own error, undone; the
-    others of the batch are applied in one transaction, in order."""
+    """A constraint and malformed events (failing before anything of them is sent, or after):
+    each fails alone with its own error, undone; the others of the batch are applied in
+    one transaction, in order."""
     schema.migrate(warehouse, "finance_sync")
     with warehouse, warehouse.cursor() as cr:
         cr.execute("ALTER TABLE finance_sync.fact_invoice ADD CONSTRAINT small CHECK (amount_total < 1000)")
     statements = loader.Statements(warehouse, "finance_sync")
-    events = invoices(1, 5)
+    events = invoices(1, 7)
     events[1]["document"]["amounts"]["total"] = "1234.57"
-    del events[3]["document"]["currency"]
+    del events[3]["document"]
+    events[5]["sequence"] = {"not": "a number"}  # the driver cannot quote it: nothing of it is sent
+    del events[6]["document"]["currency"]
     first_again = {**events[0], "event_id": str(uuid.uuid4()), "sequence": 2}
     first_again["document"] = {**events[0]["document"], "state": "draft"}
     events.append(first_again)
@@ -435,19 +438,17 @@ def test_a_bad_event_fails_alone_in_its_batch(warehouse):
 
     answers = loader.apply_batch(warehouse, statements, "db", events, isolated=fails_alone)
     assert isinstance(answers[1], errors.CheckViolation)
-    assert isinstance(answers[3], KeyError)
-    assert [answers[n] for n in (0, 2, 4, 5)] == [loader.APPLIED] * 4
+    assert isinstance(answers[3], KeyError) and isinstance(answers[6], KeyError)
+    assert isinstance(answers[5], psycopg2.ProgrammingError)
+    assert [answers[n] for n in (0, 2, 4, 7)] == [loader.APPLIED] * 4
     facts = fetch(warehouse, "SELECT odoo_id, status, last_sequence FROM {schema}.fact_invoice ORDER BY odoo_id")
     assert facts == [(1, "draft", 2), (3, "posted", 1), (5, "posted", 1)]
-    assert fetch(warehouse, "SELECT DISTINCT invoice_id FROM {schema}.fact_invoice_line ORDER BY 1") == [
-        (1,),
-        (3,),
-        (5,),
-    ]
+    lines = fetch(warehouse, "SELECT DISTINCT invoice_id FROM {schema}.fact_invoice_line ORDER BY 1")
+    assert lines == [(1,), (3,), (5,)]
     assert fetch(warehouse, "SELECT count(*), count(DISTINCT applied_at) FROM {schema}.sync_event") == [(4, 1)]
     # The same batch again: nothing applied twice.
     again = loader.apply_batch(warehouse, statements, "db", events, isolated=fails_alone)
-    assert [again[n] for n in (0, 2, 4, 5)] == [loader.DUPLICATE] * 4
+    assert [again[n] for n in (0, 2, 4, 7)] == [loader.DUPLICATE] * 4
     assert fetch(warehouse, "SELECT count(*) FROM {schema}.sync_event") == [(4,)]
 
 

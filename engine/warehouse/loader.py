@@ -174,11 +174,11 @@ class Batch:
     def execute(self, query, params=None):
         """Run ``query`` now, after the queued statements in the same round trip (its answer is
         read with :meth:`fetchone`)."""
+        if self.pending:  # a value the driver cannot quote raises here, before anything is sent
+            query, params = b";\n".join([*self.pending, self.cr.mogrify(query, params)]), None
+            self.pending = []
         self.statements += 1
         self.round_trips += 1
-        if self.pending:
-            self.pending.append(self.cr.mogrify(query, params))
-            query, params, self.pending = b";\n".join(self.pending), None, []
         self.cr.execute(query, params)
 
     def fetchone(self):
@@ -312,7 +312,9 @@ def _apply_one(batch, statements, source, event, guarded, isolated):
     if not guarded:
         outcome = _apply(batch, statements, source, _document_model(event), event, flush=False)
     else:
+        trips = batch.round_trips
         batch.later(SAVEPOINT)
+        held = len(batch.pending)  # what the event found queued, and its savepoint
         try:
             outcome = _apply(batch, statements, source, _document_model(event), event, flush=False)
             batch.later(RELEASE)
@@ -320,9 +322,13 @@ def _apply_one(batch, statements, source, event, guarded, isolated):
         except Exception as exc:
             if not isolated(exc):
                 raise
-            batch.pending = []
-            batch.later(UNDO)  # sent with the next event's first statement
-            batch.statements += 1  # two statements, counted once by later()
+            if batch.round_trips == trips:  # failed before anything of it was sent: no savepoint yet
+                batch.pending = batch.pending[: held - 1]
+                batch.statements -= 1
+            else:
+                batch.pending = []
+                batch.later(UNDO)  # sent with the next event's first statement
+                batch.statements += 1  # two statements, counted once by later()
             return exc
     if outcome == APPLIED:
         batch.known.maps[0].update(batch.written)

@@ -164,7 +164,11 @@ class Channel:
         return self.circuit.allowed_in_flight(at, self.max_concurrent)
 
     def batch_size(self):
-        """Jobs one request slot takes at once: the transport's batch (1 for a webhook)."""
+        """Jobs one request slot takes at once: the transport's batch (1 for a webhook), and one
+        while the platform fails, so that the circuit's promise holds per event (a failing
+        platform gets at most ``threshold`` events before it opens; a probe risks one)."""
+        if self.circuit.failures:
+            return 1
         return max(1, int(getattr(self.transport, "max_batch", 1) or 1))
 
     def wanted(self, at):

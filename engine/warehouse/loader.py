@@ -167,6 +167,10 @@ class Batch:
         self.cr = cr
         self.known = known if known is not None else {}  # dimension rows the warehouse holds already
         self.written = {}  # dimension rows this event writes: known once it commits
+        # In a batch, the dimension rows of its applied events, written together at its end in
+        # one order (table, key) that every batch follows: concurrent batches never lock the
+        # same rows in opposite orders (a deadlock). None: each event writes its own.
+        self.deferred = None
         self.statements = 0
         self.round_trips = 0
         self.pending = []
@@ -196,6 +200,13 @@ class Batch:
         self.statements += 1
         # execute_values' way: the one %s of the query stands for the rows, already quoted.
         self.pending.append(self.cr.mogrify(query, [AsIs(values.decode())]))
+
+    def write_deferred(self, statements):
+        """Queue the deferred dimension rows, table by table and key by key."""
+        for name in sorted(self.deferred or ()):
+            rows = self.deferred[name]
+            self.values(statements[name], [rows[key] for key in sorted(rows, key=repr)])
+        self.deferred = {} if self.deferred is not None else None
 
     def flush(self):
         """Send the queued statements in one round trip."""
@@ -252,7 +263,9 @@ def apply_batch(conn, statements, source, events, stats=None, known=None, isolat
     one answer per event: APPLIED, SKIPPED, DUPLICATE, or the exception that failed it alone.
 
     First all of them one after the other, each event's last statements sent with the next one's
-    first (about 2 round trips an event, one commit for all). When an event fails there and
+    first (about 2 round trips an event, one commit for all), and the dimension rows of the
+    applied events together at the end, in the same order in every batch (concurrent batches do
+    not deadlock on them). When an event fails there and
     ``isolated(exc)`` says it fails alone (its data, not the transaction), everything is rolled
     back and applied again, each event in a savepoint of its own: the failing one is undone and
     answered with its exception, the others are applied. Any other failure rolls the whole
@@ -279,8 +292,10 @@ def apply_batch(conn, statements, source, events, stats=None, known=None, isolat
         try:
             with conn, conn.cursor() as raw:
                 batch = Batch(raw, collections.ChainMap({}, known if known is not None else {}))
+                batch.deferred = None if guarded else {}
                 for index in todo:
                     answers[index] = _apply_one(batch, statements, source, events[index], guarded, isolated)
+                batch.write_deferred(statements)
                 batch.flush()
         except Exception as exc:
             if guarded or not isolated(exc):
@@ -416,7 +431,10 @@ def _upsert(cr, statements, name, rows):
     statement may not update a row twice)."""
     unique = {(name, row[:2]): row for row in rows}
     fresh = {key: row for key, row in unique.items() if cr.known.get(key) != row}
-    if fresh:
+    if fresh and cr.deferred is not None:  # a batch writes them at its end (Batch.deferred)
+        cr.deferred.setdefault(name, {}).update(fresh)
+        cr.written.update(fresh)
+    elif fresh:
         cr.values(statements[name], list(fresh.values()))
         cr.written.update(fresh)
 

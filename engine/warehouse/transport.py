@@ -35,6 +35,7 @@ CATEGORY_SCHEMA = "warehouse_schema"
 REASON_LIMIT = 500  # characters of the database's message kept
 OK_STATUS = 200
 BATCH_SIZE = 50  # events applied in one warehouse transaction
+CONFLICT_TRIES = 2  # a batch rolled back by a serialization failure or a deadlock is tried again at once
 
 _SCHEMA_ERRORS = (errors.UndefinedTable, errors.InvalidSchemaName, errors.UndefinedColumn)
 _CONFLICT_ERRORS = (errors.SerializationFailure, errors.DeadlockDetected)
@@ -147,7 +148,7 @@ class WarehouseTransport(Transport):
         """Apply the events of ``requests`` in their order, in one warehouse transaction (see
         :func:`loader.apply_batch`): one result per request, in order; never raises. An event
         that fails on its own data fails alone; a failure of the transaction (connection lost,
-        serialization failure, deadlock) applies none and gives each event its verdict."""
+        serialization failure or deadlock twice) applies none and gives each event its verdict."""
         start = time.monotonic()
         events = []
         for request in requests:
@@ -158,9 +159,17 @@ class WarehouseTransport(Transport):
         conn = None
         try:
             conn, statements = self._connection()
-            answers = loader.apply_batch(
-                conn, statements, self.source, events, self.stats, self.known, isolated=self._fails_alone
-            )
+            for again in range(CONFLICT_TRIES, 0, -1):
+                try:
+                    answers = loader.apply_batch(
+                        conn, statements, self.source, events, self.stats, self.known, isolated=self._fails_alone
+                    )
+                    break
+                except _CONFLICT_ERRORS:
+                    # Rolled back whole: a concurrent transaction held what it needed. Once that
+                    # one has committed, the same batch usually goes through at once.
+                    if again == 1:
+                        raise
         except (psycopg2.Error, SchemaError, OSError, ValueError, KeyError, TypeError) as exc:
             failed = self._failed(conn, exc, start)
             return [dataclasses.replace(failed) for _request in requests]

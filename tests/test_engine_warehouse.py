@@ -475,3 +475,47 @@ def test_a_failure_of_the_transaction_applies_nothing_of_the_batch(warehouse):
         loader.apply_batch(warehouse, statements, "db", invoices(1, 4), isolated=fails_alone)
     assert fetch(warehouse, "SELECT count(*) FROM {schema}.sync_event") == [(0,)]
     assert fetch(warehouse, "SELECT count(*) FROM {schema}.fact_invoice") == [(0,)]
+
+
+def test_concurrent_batches_of_the_same_new_partners_do_not_deadlock(warehouse):
+    """Two batches naming the same new partners in opposite orders, each waiting a little on
+    its second invoice: both are applied (their partners are written in one order)."""
+    schema.migrate(warehouse, "finance_sync")
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute(
+            """CREATE FUNCTION finance_sync.slow() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN
+                   IF NEW.odoo_id IN (2, 4) THEN PERFORM pg_sleep(0.5); END IF;
+                   RETURN NEW;
+               END $$;
+               CREATE TRIGGER slow BEFORE INSERT ON finance_sync.fact_invoice
+               FOR EACH ROW EXECUTE FUNCTION finance_sync.slow()"""
+        )
+    events = invoices(1, 4)
+    for event, partner in zip(events, (5, 8, 8, 5), strict=True):
+        event["partner"] = {"id": partner, "code": None, "name": f"Customer {partner}"}
+    for event in events[2:]:  # the second batch shares nothing else with the first
+        event["company"] = {"id": 2, "code": None, "name": "Other company", "currency": "USD"}
+        event["document"] = {**event["document"], "currency": "USD", "journal": {"id": 4, "code": "J", "name": "J"}}
+        event["lines"] = [
+            {**line, "account": {"id": 6, "code": "701", "name": "Other"}, "taxes": [], "analytic_distribution": []}
+            for line in event["lines"]
+        ]
+    _name, info = sql_db.connection_info_for(warehouse.get_dsn_parameters()["dbname"])
+    answers, failures = {}, []
+
+    def send(name, batch):
+        try:
+            with closing(psycopg2.connect(**info)) as conn:
+                answers[name] = loader.apply_batch(conn, loader.Statements(conn, "finance_sync"), "db", batch)
+        except psycopg2.Error as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n, batch)) for n, batch in enumerate((events[:2], events[2:]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert answers == {0: [loader.APPLIED] * 2, 1: [loader.APPLIED] * 2}
+    assert fetch(warehouse, "SELECT odoo_id FROM {schema}.dim_partner ORDER BY 1") == [(5,), (8,)]

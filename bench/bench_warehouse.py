@@ -15,6 +15,12 @@ valid against the v1 schema, inserted as pending jobs with SQL and committed bef
    recording included; it also checks that every event landed once. Goal: at least 0.5 x.
    The SQL statements the loader sends per event (into the warehouse), and in how many round
    trips, are printed beside it.
+2. The same dispatcher run against the same loop on as many connections (threads) as the
+   dispatcher's (8), one transaction per event: the dispatcher applies its events in batches
+   (one transaction each). Goal: at least 2 x.
+3. The same dispatcher run against the batched loader alone (``loader.apply_batch``, the same
+   batch size, on 8 connections, no outbox): what the outbox, the freezing and the recording of
+   outcomes cost. Goal: at least 0.5 x.
 
 Sizes (environment variables): BENCH_WAREHOUSE_EVENTS (1000), BENCH_WAREHOUSE_LINES (3).
 """
@@ -24,6 +30,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -40,6 +47,7 @@ from odoo.addons.finance_sync.engine import payload as payload_lib
 from odoo.addons.finance_sync.engine.scheduler import own_transactions
 from odoo.addons.finance_sync.engine.warehouse import loader
 from odoo.addons.finance_sync.engine.warehouse import schema as warehouse_schema
+from odoo.addons.finance_sync.engine.warehouse.transport import BATCH_SIZE
 from odoo.tools import config
 
 EVENTS = int(os.environ.get("BENCH_WAREHOUSE_EVENTS", "1000"))
@@ -177,54 +185,108 @@ def dispatch(env, backend):
         return time.perf_counter() - start, sent
 
 
-def bare_upserts(target, events):
-    """The same rows upserted by a bare psycopg2 loop, one transaction per event: events/s."""
+def in_threads(target, events, threads, work):
+    """``work(conn, statements, events)`` on ``threads`` connections of their own, each with its
+    share of ``events`` (in their order), once every connection is open: events/s."""
     with closing(target.connect()) as conn:
         warehouse_schema.migrate(conn, target.schema)
-        statements = loader.Statements(conn, target.schema)
-        start = time.perf_counter()
-        for event in events:
-            with conn, conn.cursor() as cr:
-                cr.execute(statements["invoice"], loader._invoice_row(SOURCE, event))
-                rows = [
-                    (
-                        SOURCE,
-                        line["id"],
-                        event["document"]["id"],
-                        line["name"],
-                        line["account"]["id"],
-                        line["quantity"],
-                        line["price_unit"],
-                        line["discount"],
-                        line["subtotal"],
-                        line["total"],
-                        [1],
-                        None,
-                        True,
-                    )
-                    for line in event["lines"]
-                ]
-                execute_values(
-                    cr,
-                    statements["lines"],
-                    rows,
-                    template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::int[], %s, %s)",
+    shares = [events[n::threads] for n in range(threads)]
+    ready, failures = threading.Barrier(threads + 1), []
+
+    def run(share):
+        try:
+            with closing(target.connect()) as conn:
+                statements = loader.Statements(conn, target.schema)
+                ready.wait()
+                work(conn, statements, share)
+        except Exception as exc:  # reported by the caller
+            failures.append(exc)
+            ready.abort()
+
+    workers = [threading.Thread(target=run, args=(share,)) for share in shares]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    if failures:
+        raise failures[0]
+    return len(events) / (time.perf_counter() - start)
+
+
+def bare_batches(target, events, threads=CONCURRENCY):
+    """The events applied by the loader alone, BATCH_SIZE in a transaction, on ``threads``
+    connections, no outbox: events/s."""
+    known = {}
+
+    def work(conn, statements, share):
+        for first in range(0, len(share), BATCH_SIZE):
+            answers = loader.apply_batch(conn, statements, SOURCE, share[first : first + BATCH_SIZE], known=known)
+            if any(answer != loader.APPLIED for answer in answers):
+                raise RuntimeError(f"the batched loader did not apply every event: {set(map(str, answers))}")
+
+    return in_threads(target, events, threads, work)
+
+
+def bare_upserts(target, events, threads=1):
+    """The same rows upserted by a bare psycopg2 loop, one transaction per event, on ``threads``
+    connections: events/s."""
+    return in_threads(target, events, threads, _upserts)
+
+
+def _upserts(conn, statements, events):
+    """One transaction per event: the invoice, then its lines."""
+    for event in events:
+        with conn, conn.cursor() as cr:
+            cr.execute(statements["invoice"], loader._invoice_row(SOURCE, event))
+            rows = [
+                (
+                    SOURCE,
+                    line["id"],
+                    event["document"]["id"],
+                    line["name"],
+                    line["account"]["id"],
+                    line["quantity"],
+                    line["price_unit"],
+                    line["discount"],
+                    line["subtotal"],
+                    line["total"],
+                    [1],
+                    None,
+                    True,
                 )
-        return len(events) / (time.perf_counter() - start)
+                for line in event["lines"]
+            ]
+            execute_values(
+                cr,
+                statements["lines"],
+                rows,
+                template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::int[], %s, %s)",
+            )
 
 
 def statements_per_event(target, events):
     """(SQL statements, round trips) the loader sends per event as the transport applies them
-    (dimensions already written are not written again), and the statements of the first event
-    (every dimension new); applied again in a scratch schema."""
+    one by one (dimensions already written are not written again), the statements of the first
+    event (every dimension new), and (statements, round trips) per event in batches of
+    BATCH_SIZE; applied again in a scratch schema."""
     with closing(target.connect()) as conn:
         warehouse_schema.migrate(conn, target.schema)
-        statements, first, stats, known = loader.Statements(conn, target.schema), {}, {}, {}
+        statements, first, stats, batched, known = loader.Statements(conn, target.schema), {}, {}, {}, {}
         loader.apply(conn, statements, SOURCE, events[0], first, known)
-        for event in events[1:]:
+        half = len(events) - 2 * BATCH_SIZE  # then two batches
+        for event in events[1:half]:
             loader.apply(conn, statements, SOURCE, event, stats, known)
-        count = len(events) - 1
-        return stats["statements"] / count, stats["round_trips"] / count, first["statements"]
+        for start in range(half, len(events), BATCH_SIZE):
+            loader.apply_batch(conn, statements, SOURCE, events[start : start + BATCH_SIZE], batched, known)
+        count, in_batches = half - 1, len(events) - half
+        return (
+            stats["statements"] / count,
+            stats["round_trips"] / count,
+            first["statements"],
+            (batched["statements"] / in_batches, batched["round_trips"] / in_batches),
+        )
 
 
 def bench_warehouse(env):
@@ -277,12 +339,36 @@ def bench_warehouse(env):
             if landed != EVENTS or distinct != EVENTS:
                 note(f"WARNING: {EVENTS} events sent, {landed} recorded")
             bare_rate = max(bare_before, bare_upserts(warehouse.target("bench_bare_after"), events))
-            per_event, round_trips, cold = statements_per_event(warehouse.target("bench_count"), events[:100])
+            threaded_rate = bare_upserts(warehouse.target("bench_bare_threads"), events, threads=CONCURRENCY)
+            batched_rate = bare_batches(warehouse.target("bench_bare_batches"), events)
+            per_event, round_trips, cold, in_batches = statements_per_event(
+                warehouse.target("bench_count"), events[: 101 + 2 * BATCH_SIZE]
+            )
             report("warehouse, dispatcher", dispatcher_rate, "bare INSERT ON CONFLICT", bare_rate, "ev/s", goal=0.5)
+            report(
+                "warehouse, dispatcher",
+                dispatcher_rate,
+                f"bare per event, {CONCURRENCY} conns",
+                threaded_rate,
+                "ev/s",
+                goal=2.0,
+            )
+            report(
+                "warehouse, dispatcher",
+                dispatcher_rate,
+                f"bare batches of {BATCH_SIZE}, {CONCURRENCY} c",
+                batched_rate,
+                "ev/s",
+                goal=0.5,
+            )
             note(
                 f"SQL statements per event into the warehouse: {per_event:.1f} in {round_trips:.1f} round trips "
                 f"(commit included; the first event of a run, every dimension new: {cold}); "
                 f"the bare loop sends 3 (invoice, lines, commit)"
+            )
+            note(
+                f"in batches of {BATCH_SIZE} (as the dispatcher sends them): {in_batches[0]:.1f} statements "
+                f"in {in_batches[1]:.1f} round trips per event (one commit per batch)"
             )
         finally:
             env.invalidate_all()

@@ -163,14 +163,31 @@ class Channel:
             return 0
         return self.circuit.allowed_in_flight(at, self.max_concurrent)
 
+    def batch_size(self):
+        """Jobs one request slot takes at once: the transport's batch (1 for a webhook), and one
+        while the platform fails, so that the circuit's promise holds per event (a failing
+        platform gets at most ``threshold`` events before it opens; a probe risks one)."""
+        if self.circuit.failures:
+            return 1
+        return max(1, int(getattr(self.transport, "max_batch", 1) or 1))
+
     def wanted(self, at):
-        """Jobs to lease now: enough to fill the free slots and, while the platform is healthy,
-        a few times as many queued, so that answers are replaced at once, between database
-        rounds."""
+        """Jobs to lease now: enough to fill the free slots (a batch each) and, while the
+        platform is healthy, a few times as many queued, so that answers are replaced at once,
+        between database rounds."""
         allowed = self.allowed(at)
         healthy = allowed == self.max_concurrent and not self.circuit.failures
         ahead = allowed * QUEUE_AHEAD if healthy else 0
-        return max(0, allowed + ahead - self.busy() - len(self.queue))
+        return max(0, (allowed + ahead - self.busy()) * self.batch_size() - len(self.queue))
+
+    def take(self, allowed):
+        """The next claims one free slot sends: one, or for a transport with batches up to a
+        batch, the queue shared out between the free slots (in claim order)."""
+        size = self.batch_size()
+        if size > 1:
+            free = max(1, allowed - self.busy())
+            size = min(size, -(-len(self.queue) // free))
+        return [self.queue.popleft() for _n in range(min(size, len(self.queue)))]
 
     def busy(self):
         """Requests in flight that count against the backend's concurrency. One unanswered for
@@ -278,14 +295,15 @@ def transition(outcome, at):
 
 class Run:
     """The state of one dispatcher run: its channels, the requests in flight and the outcomes
-    not yet recorded. The sending threads run ``Transport.send`` only."""
+    not yet recorded. The sending threads run ``Transport.send`` (or ``Transport.send_batch``
+    for a transport with batches: one slot, one batch, one result per claim) only."""
 
     def __init__(self, deadline, backend_ids=None, job_ids=None):
         self.deadline = deadline
         self.backend_ids = backend_ids
         self.job_ids = job_ids
         self.channels = {}  # backend id -> Channel
-        self.in_flight = {}  # future -> (channel, claim, started at, time.monotonic() at start)
+        self.in_flight = {}  # future -> (channel, [claims], started at, time.monotonic() at start)
         self.outcomes = []  # (channel, claim, started at, result, verdict) not yet committed
         self.released = []  # job ids leased but not sent: their leases are lifted at the next round
         self.sent = 0
@@ -308,21 +326,32 @@ class Run:
                 self.released += [claim.job_id for claim in channel.queue]
                 channel.queue.clear()
             while channel.queue and channel.busy() < allowed:
-                self._submit(channel, channel.queue.popleft())
+                self._submit(channel, channel.take(allowed))
 
-    def _submit(self, channel, claim):
+    def _submit(self, channel, claims):
+        """Send ``claims`` (in order) in one request slot of ``channel``."""
         if self.pool is None:
             size = min(MAX_THREADS, 2 * self.capacity())  # stalled requests do not count
             self.pool = concurrent.futures.ThreadPoolExecutor(max(1, size), thread_name_prefix="finance_sync_send")
-        self.sent += 1
+        self.sent += len(claims)
         started = now()
-        request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
-        if isinstance(request, TransportResult):  # refused before sending (URL guard)
-            self.outcomes.append((channel, claim, started, request, channel.observe(request, started)))
+        going, requests = [], []
+        for claim in claims:
+            request = channel.sender.request(claim.event_id, claim.body.encode("utf-8"))
+            if isinstance(request, TransportResult):  # refused before sending (URL guard)
+                self.outcomes.append((channel, claim, started, request, channel.observe(request, started)))
+            else:
+                going.append(claim)
+                requests.append(request)
+        if not going:
             return
         mark = time.monotonic()
         channel.sending.append(mark)
-        self.in_flight[self.pool.submit(channel.transport.send, request)] = (channel, claim, started, mark)
+        if channel.batch_size() > 1:
+            future = self.pool.submit(channel.transport.send_batch, requests)
+        else:
+            future = self.pool.submit(channel.transport.send, requests[0])
+        self.in_flight[future] = (channel, going, started, mark)
 
     def round_due(self):
         """Whether to record and claim now: nothing left in flight, a backend about to run out of
@@ -349,10 +378,13 @@ class Run:
         ended = concurrent.futures.as_completed(futures) if wait else [f for f in futures if f.done()]
         at = now()
         for future in ended:
-            channel, claim, started, mark = self.in_flight.pop(future)
+            channel, claims, started, mark = self.in_flight.pop(future)
             channel.sending.remove(mark)
-            result = future.result()
-            self.outcomes.append((channel, claim, started, result, channel.observe(result, at)))
+            results = future.result()
+            if isinstance(results, TransportResult):  # send(): one claim
+                results = [results]
+            for claim, result in zip(claims, results, strict=True):
+                self.outcomes.append((channel, claim, started, result, channel.observe(result, at)))
 
     def queued(self):
         return any(channel.queue for channel in self.channels.values())

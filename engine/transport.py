@@ -65,11 +65,22 @@ class TransportResult:
 
 
 class Transport(abc.ABC):
-    """Delivers requests to one kind of platform; usable as a context manager (closed on exit)."""
+    """Delivers requests to one kind of platform; usable as a context manager (closed on exit).
+
+    A transport that can deliver several requests at once more cheaply than one by one (the
+    warehouse: one transaction) says how many with ``max_batch``; the dispatcher then hands each
+    sending thread up to that many, in order, through :meth:`send_batch`."""
+
+    max_batch = 1  # requests handed to one send_batch() call at most
 
     @abc.abstractmethod
     def send(self, request: OutboundRequest) -> TransportResult:
         """Deliver one request; never raise for transport failures (return them in the result)."""
+
+    def send_batch(self, requests: list) -> list:
+        """Deliver ``requests`` in their order: one :class:`TransportResult` per request, in the
+        same order; never raise for transport failures. By default, one :meth:`send` each."""
+        return [self.send(request) for request in requests]
 
     def close(self) -> None:  # noqa: B027 - optional hook: transports without resources have nothing to close
         """Release the transport's resources (connections)."""

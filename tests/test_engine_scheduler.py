@@ -394,3 +394,54 @@ def test_a_borrowed_transaction_commits_only_when_it_may():
     commit(synchronous=False)
     assert rollback() is True
     assert cr.calls == ["COMMIT", "ROLLBACK"]
+
+
+class Batches(Platform):
+    """A platform taking up to ``max_batch`` requests at once; remembers each batch's events."""
+
+    max_batch = 4
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.batches = []
+
+    def send_batch(self, requests):
+        self.batches.append([request.headers["Idempotency-Key"] for request in requests])
+        return [self.send(request) for request in requests]
+
+
+def test_a_transport_with_batches_gets_the_queue_in_batches_in_order_with_one_outcome_per_claim():
+    platform = Batches(statuses={"evt_3": 422})
+    chan = channel(platform, max_concurrent=2)
+    assert chan.wanted(NOW) == (2 + 2 * scheduler.QUEUE_AHEAD) * 4, "a batch per slot, and ahead"
+    run = a_run(chan)
+    chan.queue.extend(claims(7))
+    run.start(scheduler.now())
+    assert len(run.in_flight) == 2 and not chan.queue, "the queue shared out between the free slots"
+    run.collect(wait=True)
+    run.close()
+    assert sorted(platform.batches) == [["evt_1", "evt_2", "evt_3", "evt_4"], ["evt_5", "evt_6", "evt_7"]]
+    verdicts = {outcome[1].job_id: outcome[4].outcome for outcome in run.outcomes}
+    assert verdicts == {1: "done", 2: "done", 3: "failed", 4: "done", 5: "done", 6: "done", 7: "done"}
+    assert run.sent == 7 and not chan.sending
+
+
+def test_a_failing_platform_gets_one_event_at_a_time():
+    platform = Batches(statuses={f"evt_{n}": 503 for n in range(1, 7)})
+    chan = channel(platform, max_concurrent=2, threshold=10)
+    run = a_run(chan)
+    chan.queue.extend(claims(1))
+    run.start(scheduler.now())
+    run.collect(wait=True)
+    assert chan.circuit.failures == 1
+    assert chan.wanted(NOW) == 2 - len(chan.queue), "no batches leased while it fails"
+    chan.queue.extend(claims(6)[1:])
+    run.start(scheduler.now())
+    while run.in_flight or chan.queue:
+        run.wait()
+        run.collect()
+        run.start(scheduler.now())
+    run.close()
+    assert platform.batches == [["evt_1"]], "after a failure, one event per request (send)"
+    assert sorted(event for event, _body in platform.received) == [f"evt_{n}" for n in range(1, 7)]
+    assert chan.circuit.failures == 6

@@ -354,3 +354,168 @@ def test_a_warehouse_of_version_1_is_migrated_keeping_its_rows(warehouse):
         loader.APPLIED
     )
     assert fetch(warehouse, "SELECT invoice_id, amount::text FROM {schema}.fact_payment_allocation") == [(10, "12.10")]
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+class CountingCursor(psycopg2.extensions.cursor):
+    """Counts what the loader sends: round trips (``execute`` calls) and the statements in them
+    (the loader joins the statements of one round trip with ``;\\n``)."""
+
+    sent = {"round_trips": 0, "statements": 0}
+
+    def execute(self, query, params=None):
+        text = query if isinstance(query, bytes) else self.mogrify(query, params)
+        self.sent["round_trips"] += 1
+        self.sent["statements"] += text.count(b";\n") + 1
+        return super().execute(query, params)
+
+
+def invoices(first, count):
+    """``count`` invoice events of documents ``first``, ``first + 1``, … (one line each)."""
+    events = []
+    for document_id in range(first, first + count):
+        event = invoice_event(lines=((document_id * 10, "700"),))
+        event["document"]["id"] = document_id
+        events.append(event)
+    return events
+
+
+def test_a_batch_costs_fewer_round_trips_and_statements_an_event_than_one_by_one(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    _name, info = sql_db.connection_info_for(warehouse.get_dsn_parameters()["dbname"])
+    counted = {"round_trips": 0, "statements": 0}
+    with closing(psycopg2.connect(cursor_factory=CountingCursor, **info)) as conn:
+        CountingCursor.sent = counted
+        statements, known = loader.Statements(conn, "finance_sync"), {}
+        loader.apply(conn, statements, "db", invoices(1, 1)[0], known=known)  # the dimensions, once
+        size = 20
+
+        def cost(send, events):
+            counted.update(round_trips=0, statements=0)
+            before = fetch(warehouse, "SELECT count(DISTINCT applied_at) FROM {schema}.sync_event")[0][0]
+            send(events)
+            commits = fetch(warehouse, "SELECT count(DISTINCT applied_at) FROM {schema}.sync_event")[0][0] - before
+            # Each transaction ends with a commit: one more statement and round trip.
+            return (counted["round_trips"] + commits) / len(events), (counted["statements"] + commits) / len(events)
+
+        one_by_one = cost(
+            lambda events: [loader.apply(conn, statements, "db", e, known=known) for e in events], invoices(100, size)
+        )
+        batched = cost(
+            lambda events: loader.apply_batch(conn, statements, "db", events, known=known), invoices(200, size)
+        )
+    assert one_by_one == (4.0, pytest.approx(one_by_one[1])), "the event id, the fact, the rest, the commit"
+    assert batched[0] <= 2.1 and batched[0] < one_by_one[0] / 1.9, (batched, one_by_one)
+    assert batched[1] < one_by_one[1], (batched, one_by_one)
+    assert fetch(
+        warehouse,
+        "SELECT count(*), count(DISTINCT applied_at) FROM {schema}.fact_invoice f "
+        "JOIN {schema}.sync_event e ON e.event_id = f.last_event_id WHERE f.odoo_id >= 200",
+    ) == [(size, 1)]
+
+
+def test_a_bad_event_fails_alone_in_its_batch(warehouse):
+    """A constraint and malformed events (failing before anything of them is sent, or after):
+    each fails alone with its own error, undone; the others of the batch are applied in
+    one transaction, in order."""
+    schema.migrate(warehouse, "finance_sync")
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute("ALTER TABLE finance_sync.fact_invoice ADD CONSTRAINT small CHECK (amount_total < 1000)")
+    statements = loader.Statements(warehouse, "finance_sync")
+    events = invoices(1, 7)
+    events[1]["document"]["amounts"]["total"] = "1234.57"
+    del events[3]["document"]
+    events[5]["sequence"] = {"not": "a number"}  # the driver cannot quote it: nothing of it is sent
+    del events[6]["document"]["currency"]
+    first_again = {**events[0], "event_id": str(uuid.uuid4()), "sequence": 2}
+    first_again["document"] = {**events[0]["document"], "state": "draft"}
+    events.append(first_again)
+
+    def fails_alone(exc):
+        return judge(exc, TARGET).outcome == classify.FAILED
+
+    answers = loader.apply_batch(warehouse, statements, "db", events, isolated=fails_alone)
+    assert isinstance(answers[1], errors.CheckViolation)
+    assert isinstance(answers[3], KeyError) and isinstance(answers[6], KeyError)
+    assert isinstance(answers[5], psycopg2.ProgrammingError)
+    assert [answers[n] for n in (0, 2, 4, 7)] == [loader.APPLIED] * 4
+    facts = fetch(warehouse, "SELECT odoo_id, status, last_sequence FROM {schema}.fact_invoice ORDER BY odoo_id")
+    assert facts == [(1, "draft", 2), (3, "posted", 1), (5, "posted", 1)]
+    lines = fetch(warehouse, "SELECT DISTINCT invoice_id FROM {schema}.fact_invoice_line ORDER BY 1")
+    assert lines == [(1,), (3,), (5,)]
+    assert fetch(warehouse, "SELECT count(*), count(DISTINCT applied_at) FROM {schema}.sync_event") == [(4, 1)]
+    # The same batch again: nothing applied twice.
+    again = loader.apply_batch(warehouse, statements, "db", events, isolated=fails_alone)
+    assert [again[n] for n in (0, 2, 4, 7)] == [loader.DUPLICATE] * 4
+    assert fetch(warehouse, "SELECT count(*) FROM {schema}.sync_event") == [(4,)]
+
+
+def test_a_failure_of_the_transaction_applies_nothing_of_the_batch(warehouse):
+    schema.migrate(warehouse, "finance_sync")
+    statements = loader.Statements(warehouse, "finance_sync")
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute(
+            """CREATE FUNCTION finance_sync.conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN
+                   IF NEW.odoo_id = 3 THEN
+                       RAISE serialization_failure USING MESSAGE = 'could not serialize access';
+                   END IF;
+                   RETURN NEW;
+               END $$;
+               CREATE TRIGGER conflict BEFORE INSERT ON finance_sync.fact_invoice
+               FOR EACH ROW EXECUTE FUNCTION finance_sync.conflict()"""
+        )
+
+    def fails_alone(exc):
+        return judge(exc, TARGET).outcome == classify.FAILED
+
+    with pytest.raises(errors.SerializationFailure):
+        loader.apply_batch(warehouse, statements, "db", invoices(1, 4), isolated=fails_alone)
+    assert fetch(warehouse, "SELECT count(*) FROM {schema}.sync_event") == [(0,)]
+    assert fetch(warehouse, "SELECT count(*) FROM {schema}.fact_invoice") == [(0,)]
+
+
+def test_concurrent_batches_of_the_same_new_partners_do_not_deadlock(warehouse):
+    """Two batches naming the same new partners in opposite orders, each waiting a little on
+    its second invoice: both are applied (their partners are written in one order)."""
+    schema.migrate(warehouse, "finance_sync")
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute(
+            """CREATE FUNCTION finance_sync.slow() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN
+                   IF NEW.odoo_id IN (2, 4) THEN PERFORM pg_sleep(0.5); END IF;
+                   RETURN NEW;
+               END $$;
+               CREATE TRIGGER slow BEFORE INSERT ON finance_sync.fact_invoice
+               FOR EACH ROW EXECUTE FUNCTION finance_sync.slow()"""
+        )
+    events = invoices(1, 4)
+    for event, partner in zip(events, (5, 8, 8, 5), strict=True):
+        event["partner"] = {"id": partner, "code": None, "name": f"Customer {partner}"}
+    for event in events[2:]:  # the second batch shares nothing else with the first
+        event["company"] = {"id": 2, "code": None, "name": "Other company", "currency": "USD"}
+        event["document"] = {**event["document"], "currency": "USD", "journal": {"id": 4, "code": "J", "name": "J"}}
+        event["lines"] = [
+            {**line, "account": {"id": 6, "code": "701", "name": "Other"}, "taxes": [], "analytic_distribution": []}
+            for line in event["lines"]
+        ]
+    _name, info = sql_db.connection_info_for(warehouse.get_dsn_parameters()["dbname"])
+    answers, failures = {}, []
+
+    def send(name, batch):
+        try:
+            with closing(psycopg2.connect(**info)) as conn:
+                answers[name] = loader.apply_batch(conn, loader.Statements(conn, "finance_sync"), "db", batch)
+        except psycopg2.Error as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n, batch)) for n, batch in enumerate((events[:2], events[2:]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert answers == {0: [loader.APPLIED] * 2, 1: [loader.APPLIED] * 2}
+    assert fetch(warehouse, "SELECT odoo_id FROM {schema}.dim_partner ORDER BY 1") == [(5,), (8,)]

@@ -23,6 +23,7 @@ from odoo.tools.safe_eval import safe_eval
 from ..engine import classify
 from ..engine.transport import OutboundRequest, get_transport
 from ..engine.warehouse import schema as warehouse_schema
+from ..utils import internal
 from .common import FinanceSyncCase, allocations_in_odoo
 
 SCHEMA = "finance_sync"
@@ -464,6 +465,182 @@ class TestWarehouse(FinanceSyncCase):
         job.action_send_again()
         self.assertEqual(self.snapshot(), snapshot, "sent again when the warehouse has it: nothing changes")
         self.assertEqual(job.attempt_ids.sorted("id")[-1].response_excerpt, "duplicate")
+
+    # --- batches ------------------------------------------------------------------------
+
+    def one_thread(self, backend=None):
+        """One sending thread for ``backend``: its due events go out as one batch."""
+        (backend or self.wh).write({"max_concurrent": 1, "circuit_threshold": 100})
+
+    def transactions(self, event_ids):
+        """How many warehouse transactions applied these events (``applied_at`` is the
+        transaction's start time)."""
+        return self.query(
+            "SELECT count(DISTINCT applied_at) FROM {schema}.sync_event WHERE event_id::text = ANY(%s)",
+            [list(event_ids)],
+        )[0][0]
+
+    def invoices_in_warehouse(self):
+        return self.rows("fact_invoice", "odoo_id, amount_total::text, status, last_sequence")
+
+    def test_a_bad_event_fails_alone_and_the_rest_of_its_batch_is_applied(self):
+        self.initialize()
+        self.one_thread()
+        good = self._create_invoice_one_line(price_unit=12.10, tax_ids=[], post=True)
+        bad = self._create_invoice_one_line(price_unit=1234.57, tax_ids=[], post=True)
+        other = self._create_invoice_one_line(price_unit=0.07, tax_ids=[], post=True)
+        self.commit_hooks()
+        self.query("ALTER TABLE {schema}.fact_invoice ADD CONSTRAINT not_1234_57 CHECK (amount_total <> 1234.57)")
+        self.deliver()
+        (good_job, bad_job, other_job) = (self.jobs_of(move, self.wh) for move in (good, bad, other))
+        self.assertEqual((good_job.state, other_job.state, bad_job.state), ("done", "done", "failed"))
+        self.assertIn('violates check constraint "not_1234_57"', bad_job.last_error)
+        self.assertEqual(bad_job.exception_ids.category, "rejected")
+        self.assertEqual((good_job.attempt_count, bad_job.attempt_count, other_job.attempt_count), (1, 1, 1))
+        self.assertEqual(
+            self.invoices_in_warehouse(),
+            [(move.id, f"{move.amount_total:.2f}", "posted", 1) for move in (good | other).sorted("id")],
+        )
+        self.assertEqual(
+            self.query("SELECT DISTINCT invoice_id FROM {schema}.fact_invoice_line ORDER BY 1"),
+            [(move.id,) for move in (good | other).sorted("id")],
+            "nothing of the bad event was kept",
+        )
+        self.assertEqual(
+            self.rows("sync_event", "event_id::text, outcome", order="event_id"),
+            sorted((job.event_uuid, "applied") for job in good_job | other_job),
+        )
+        self.assertEqual(self.transactions([good_job.event_uuid, other_job.event_uuid]), 1, "one transaction")
+
+    def test_a_batch_delivered_twice_is_applied_once(self):
+        self.initialize()
+        self.one_thread()
+        moves = self.env["account.move"]
+        for price in (12.10, 0.07, 1234.57):
+            moves |= self._create_invoice_one_line(price_unit=price, tax_ids=[], post=True)
+        self.commit_hooks()
+        self.deliver()
+        jobs = self.Job.search([("backend_id", "=", self.wh.id)])
+        self.assertEqual((len(jobs), set(jobs.mapped("state"))), (3, {"done"}))
+        self.assertEqual(self.transactions(jobs.mapped("event_uuid")), 1, "one transaction")
+        before = self.snapshot()
+        jobs._mark_pending()  # the same batch again: same ids, same bodies
+        self.deliver()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(
+            self.invoices_in_warehouse(), [(m.id, f"{m.amount_total:.2f}", "posted", 1) for m in moves.sorted("id")]
+        )
+        self.assertEqual(self.query("SELECT count(*) FROM {schema}.sync_event"), [(3,)])
+        last = [job.attempt_ids.sorted("id")[-1] for job in jobs]
+        self.assertEqual([(a.status_code, a.response_excerpt) for a in last], [(200, "duplicate")] * 3)
+
+    def test_a_documents_events_keep_their_order_across_batches_and_older_never_overwrites(self):
+        self.initialize()
+        self.one_thread()
+        invoice = self._create_invoice_one_line(price_unit=12.10, tax_ids=[], post=True)
+        other = self._create_invoice_one_line(price_unit=0.07, tax_ids=[], post=True)
+        invoice.button_draft()
+        invoice.invoice_line_ids.price_unit = 1234.57
+        invoice.action_post()
+        self.commit_hooks()
+        self.deliver()
+        jobs = self.jobs_of(invoice, self.wh)
+        self.assertEqual((jobs.mapped("sequence"), set(jobs.mapped("state"))), ([1, 2, 3], {"done"}))
+        self.assertEqual(
+            self.invoices_in_warehouse(),
+            [(invoice.id, "1234.57", "posted", 3), (other.id, f"{other.amount_total:.2f}", "posted", 1)],
+        )
+        # Each event of the document in a batch of its own, one after the other, none skipped;
+        # the first batch also carried the other invoice.
+        applied = self.query(
+            "SELECT sequence, outcome, applied_at FROM {schema}.sync_event WHERE document_id = %s ORDER BY sequence",
+            [invoice.id],
+        )
+        self.assertEqual(
+            [(sequence, outcome) for sequence, outcome, _at in applied],
+            [(1, "applied"), (2, "applied"), (3, "applied")],
+        )
+        moments = [at for _sequence, _outcome, at in applied]
+        self.assertEqual(moments, sorted(set(moments)), "three transactions, in the document's order")
+        self.assertEqual(self.transactions([jobs[0].event_uuid, self.jobs_of(other, self.wh).event_uuid]), 1)
+
+        # A second feed of the same warehouse brings the first posting late, in one batch with a
+        # new invoice: the late event is skipped, the new one applied.
+        late = self.create_warehouse_backend("BI warehouse, second feed")
+        self.one_thread(late)
+        fresh = self._create_invoice_one_line(price_unit=0.07, tax_ids=[], post=True)
+        self.commit_hooks()
+        older_id = str(uuid.uuid4())
+        self.Job.sudo().create(
+            {
+                "backend_id": late.id,
+                "company_id": self.company.id,
+                "event_uuid": older_id,
+                "event_type": jobs[0].event_type,
+                "res_model": jobs[0].res_model,
+                "res_id": jobs[0].res_id,
+                "sequence": 1,
+                "payload": {**jobs[0].payload, "event_id": older_id},
+            }
+        )
+        self.deliver(late)
+        late_jobs = self.Job.search([("backend_id", "=", late.id)])
+        self.assertEqual((len(late_jobs), set(late_jobs.mapped("state"))), (2, {"done"}))
+        self.assertEqual(
+            self.invoices_in_warehouse(),
+            [
+                (invoice.id, "1234.57", "posted", 3),
+                (other.id, f"{other.amount_total:.2f}", "posted", 1),
+                (fresh.id, f"{fresh.amount_total:.2f}", "posted", 1),
+            ],
+        )
+        self.assertEqual(
+            self.query("SELECT outcome FROM {schema}.sync_event WHERE event_id = %s", [older_id]), [("skipped",)]
+        )
+        self.assertEqual(self.transactions(late_jobs.mapped("event_uuid")), 1, "one transaction")
+
+    def test_a_connection_lost_mid_batch_applies_nothing_of_it_and_all_of_it_goes_again(self):
+        self.initialize()
+        self.one_thread()
+        moves = self.env["account.move"]
+        for price in (12.10, 1234.57, 0.07):
+            moves |= self._create_invoice_one_line(price_unit=price, tax_ids=[], post=True)
+        self.commit_hooks()
+        # The warehouse's server ends the connection while it writes the second invoice, once.
+        self.query("CREATE SEQUENCE {schema}.kill_once")
+        self.query(
+            """CREATE FUNCTION {schema}.kill_once() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+               BEGIN
+                   IF NEW.amount_total = 1234.57 AND nextval('finance_sync.kill_once') = 1 THEN
+                       PERFORM pg_terminate_backend(pg_backend_pid());
+                   END IF;
+                   RETURN NEW;
+               END $$"""
+        )
+        self.query(
+            "CREATE TRIGGER kill_once BEFORE INSERT OR UPDATE ON {schema}.fact_invoice "
+            "FOR EACH ROW EXECUTE FUNCTION {schema}.kill_once()"
+        )
+        self.deliver()
+        jobs = self.Job.search([("backend_id", "=", self.wh.id)])
+        self.assertEqual(
+            [(job.state, job.attempt_count) for job in jobs], [("pending", 1)] * 3, "every event goes again"
+        )
+        for job in jobs:
+            self.assertIn("Could not reach the warehouse database", job.last_error)
+        self.assertEqual(self.invoices_in_warehouse(), [], "nothing of the batch was applied")
+        self.assertEqual(self.query("SELECT count(*) FROM {schema}.fact_invoice_line"), [(0,)])
+        self.assertEqual(self.query("SELECT count(*) FROM {schema}.sync_event"), [(0,)])
+
+        internal(jobs).write({"next_attempt_at": fields.Datetime.now()})  # the retry comes due
+        self.deliver()
+        self.assertEqual([(job.state, job.attempt_count) for job in jobs], [("done", 2)] * 3)
+        self.assertEqual(
+            self.invoices_in_warehouse(),
+            [(m.id, f"{m.amount_total:.2f}", m.state, 1) for m in moves.sorted("id")],
+            "the warehouse equals Odoo",
+        )
 
     # --- failures -----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""One finance event applied to the warehouse, in one transaction.
+"""Finance events applied to the warehouse: one in a transaction (:func:`apply`), or many in
+one transaction (:func:`apply_batch`), each with the same rules.
 
 The event's id goes into ``sync_event`` first (unique): an id already there means the event
 was applied before, and nothing changes. The document's fact row is then upserted only if the
@@ -7,8 +8,13 @@ event's per-document sequence is newer than the one the row holds; an older even
 names, its lines (an invoice's), its reconciliations and its allocations (what a payment
 settles) are upserted too; lines, reconciliations and allocations the document no longer has
 are marked ``is_current = false``, never deleted.
+
+A batch applies its events in their order in one transaction; an event that fails on its data
+fails alone (its statements are undone, the others are applied), and a failure of the
+transaction itself (connection lost, serialization failure, deadlock) undoes all of them.
 """
 
+import collections
 import json
 
 from psycopg2 import sql
@@ -161,12 +167,20 @@ class Batch:
         self.cr = cr
         self.known = known if known is not None else {}  # dimension rows the warehouse holds already
         self.written = {}  # dimension rows this event writes: known once it commits
+        # In a batch, the dimension rows of its applied events, written together at its end in
+        # one order (table, key) that every batch follows: concurrent batches never lock the
+        # same rows in opposite orders (a deadlock). None: each event writes its own.
+        self.deferred = None
         self.statements = 0
         self.round_trips = 0
         self.pending = []
 
     def execute(self, query, params=None):
-        """Run ``query`` now (its answer is read with :meth:`fetchone`)."""
+        """Run ``query`` now, after the queued statements in the same round trip (its answer is
+        read with :meth:`fetchone`)."""
+        if self.pending:  # a value the driver cannot quote raises here, before anything is sent
+            query, params = b";\n".join([*self.pending, self.cr.mogrify(query, params)]), None
+            self.pending = []
         self.statements += 1
         self.round_trips += 1
         self.cr.execute(query, params)
@@ -186,6 +200,13 @@ class Batch:
         self.statements += 1
         # execute_values' way: the one %s of the query stands for the rows, already quoted.
         self.pending.append(self.cr.mogrify(query, [AsIs(values.decode())]))
+
+    def write_deferred(self, statements):
+        """Queue the deferred dimension rows, table by table and key by key."""
+        for name in sorted(self.deferred or ()):
+            rows = self.deferred[name]
+            self.values(statements[name], [rows[key] for key in sorted(rows, key=repr)])
+        self.deferred = {} if self.deferred is not None else None
 
     def flush(self):
         """Send the queued statements in one round trip."""
@@ -232,7 +253,104 @@ def apply(conn, statements, source, event, stats=None, known=None) -> str:
             stats["round_trips"] = stats.get("round_trips", 0) + batch.round_trips + 1
 
 
-def _apply(cr, statements, source, kind, event):
+SAVEPOINT = "SAVEPOINT finance_sync_event"
+RELEASE = "RELEASE SAVEPOINT finance_sync_event"
+UNDO = "ROLLBACK TO SAVEPOINT finance_sync_event; RELEASE SAVEPOINT finance_sync_event"
+
+
+def apply_batch(conn, statements, source, events, stats=None, known=None, isolated=None) -> list:
+    """Apply ``events`` (parsed v1 events, in their order) in one transaction of ``conn``; return
+    one answer per event: APPLIED, SKIPPED, DUPLICATE, or the exception that failed it alone.
+
+    First all of them one after the other, each event's last statements sent with the next one's
+    first (about 2 round trips an event, one commit for all), and the dimension rows of the
+    applied events together at the end, in the same order in every batch (concurrent batches do
+    not deadlock on them). When an event fails there and
+    ``isolated(exc)`` says it fails alone (its data, not the transaction), everything is rolled
+    back and applied again, each event in a savepoint of its own: the failing one is undone and
+    answered with its exception, the others are applied. Any other failure rolls the whole
+    batch back and propagates (nothing of it is applied).
+
+    An item of ``events`` that is an exception (a body that could not be read) is its answer.
+
+    :param stats: as for :func:`apply`, for the whole batch (passes rolled back included)
+    :param known: as for :func:`apply`; it grows with what the batch commits
+    :param isolated: ``isolated(exc)``: whether ``exc`` fails only the event it came from
+    """
+    isolated = isolated or (lambda exc: False)
+    answers, todo = [None] * len(events), []
+    for index, event in enumerate(events):
+        if isinstance(event, BaseException):
+            answers[index] = event
+        elif not isinstance(event, dict) or _document_model_of(event) not in ("invoice", "payment"):
+            answers[index] = ValueError(f"the warehouse does not store events of type {_type_of(event)!r}")
+        else:
+            todo.append(index)
+    guarded = False
+    while todo:
+        batch = None
+        try:
+            with conn, conn.cursor() as raw:
+                batch = Batch(raw, collections.ChainMap({}, known if known is not None else {}))
+                batch.deferred = None if guarded else {}
+                for index in todo:
+                    answers[index] = _apply_one(batch, statements, source, events[index], guarded, isolated)
+                batch.write_deferred(statements)
+                batch.flush()
+        except Exception as exc:
+            if guarded or not isolated(exc):
+                raise
+            guarded = True  # rolled back: once more, each event in a savepoint of its own
+            continue
+        finally:
+            if stats is not None and batch is not None:  # the commit (or rollback) counts too
+                stats["statements"] = stats.get("statements", 0) + batch.statements + 1
+                stats["round_trips"] = stats.get("round_trips", 0) + batch.round_trips + 1
+        if known is not None:
+            known.update(batch.known.maps[0])
+        break
+    return answers
+
+
+def _type_of(event):
+    return event.get("type") if isinstance(event, dict) else type(event).__name__
+
+
+def _document_model_of(event):
+    kind = event.get("type")
+    return kind.partition(".")[0] if isinstance(kind, str) else None
+
+
+def _apply_one(batch, statements, source, event, guarded, isolated):
+    """One event of a batch; with ``guarded``, in a savepoint, and its own failure answered."""
+    batch.written = {}
+    if not guarded:
+        outcome = _apply(batch, statements, source, _document_model(event), event, flush=False)
+    else:
+        trips = batch.round_trips
+        batch.later(SAVEPOINT)
+        held = len(batch.pending)  # what the event found queued, and its savepoint
+        try:
+            outcome = _apply(batch, statements, source, _document_model(event), event, flush=False)
+            batch.later(RELEASE)
+            batch.flush()  # a failure of the event's last statements is its own
+        except Exception as exc:
+            if not isolated(exc):
+                raise
+            if batch.round_trips == trips:  # failed before anything of it was sent: no savepoint yet
+                batch.pending = batch.pending[: held - 1]
+                batch.statements -= 1
+            else:
+                batch.pending = []
+                batch.later(UNDO)  # sent with the next event's first statement
+                batch.statements += 1  # two statements, counted once by later()
+            return exc
+    if outcome == APPLIED:
+        batch.known.maps[0].update(batch.written)
+    return outcome
+
+
+def _apply(cr, statements, source, kind, event, flush=True):
     document = event["document"]
     model = INVOICE_MODEL if kind == "invoice" else PAYMENT_MODEL
     cr.execute(
@@ -243,7 +361,9 @@ def _apply(cr, statements, source, kind, event):
     fact = _invoice_row if kind == "invoice" else _payment_row
     cr.execute(statements[kind], fact(source, event))
     if cr.fetchone() is None:
-        cr.execute(statements["skipped"], [event["event_id"]])
+        cr.later(statements["skipped"], [event["event_id"]])
+        if flush:
+            cr.flush()
         return SKIPPED
     _dimensions(cr, statements, source, event)
     if kind == "invoice":
@@ -251,7 +371,8 @@ def _apply(cr, statements, source, kind, event):
     else:
         _allocations(cr, statements, source, document)
     _reconciliations(cr, statements, source, model, document["id"], event.get("reconciliation"))
-    cr.flush()
+    if flush:
+        cr.flush()
     return APPLIED
 
 
@@ -310,7 +431,10 @@ def _upsert(cr, statements, name, rows):
     statement may not update a row twice)."""
     unique = {(name, row[:2]): row for row in rows}
     fresh = {key: row for key, row in unique.items() if cr.known.get(key) != row}
-    if fresh:
+    if fresh and cr.deferred is not None:  # a batch writes them at its end (Batch.deferred)
+        cr.deferred.setdefault(name, {}).update(fresh)
+        cr.written.update(fresh)
+    elif fresh:
         cr.values(statements[name], list(fresh.values()))
         cr.written.update(fresh)
 

@@ -1,6 +1,9 @@
-"""The ``warehouse`` transport: each event applied to a PostgreSQL warehouse by the dispatcher's
+"""The ``warehouse`` transport: events applied to a PostgreSQL warehouse by the dispatcher's
 sending threads, each thread on its own connection (never shared across threads), opened on
-first use, checked once for the schema version, and closed with the transport.
+first use, checked once for the schema version, and closed with the transport. The dispatcher
+hands each thread a batch of events (:meth:`WarehouseTransport.send_batch`, up to
+:data:`BATCH_SIZE`), applied in one warehouse transaction; :meth:`WarehouseTransport.send`
+applies one.
 
 A committed transaction (applied, skipped as older, or already applied) is reported as status
 200, the way a platform acknowledges a webhook; a failure carries its verdict
@@ -11,6 +14,7 @@ fails and says to initialize the warehouse, and data or constraint errors fail w
 database's message, credentials masked.
 """
 
+import dataclasses
 import json
 import logging
 import threading
@@ -30,6 +34,8 @@ _logger = logging.getLogger(__name__)
 CATEGORY_SCHEMA = "warehouse_schema"
 REASON_LIMIT = 500  # characters of the database's message kept
 OK_STATUS = 200
+BATCH_SIZE = 50  # events applied in one warehouse transaction
+CONFLICT_TRIES = 2  # a batch rolled back by a serialization failure or a deadlock is tried again at once
 
 _SCHEMA_ERRORS = (errors.UndefinedTable, errors.InvalidSchemaName, errors.UndefinedColumn)
 _CONFLICT_ERRORS = (errors.SerializationFailure, errors.DeadlockDetected)
@@ -78,6 +84,8 @@ class WarehouseTransport(Transport):
     """Applies events to ``target`` for the Odoo database ``source``, one connection per
     sending thread (at most as many as the dispatcher's threads for the backend)."""
 
+    max_batch = BATCH_SIZE
+
     def __init__(self, target: Target, source: str, pool_maxsize: int = 1):
         self.target = target
         self.source = source
@@ -114,6 +122,68 @@ class WarehouseTransport(Transport):
             self._local.current = None
         conn.close()
 
+    def _failed(self, conn, exc, start) -> TransportResult:
+        """The result of an event ``exc`` kept from being applied (the connection dropped when
+        it is no longer usable)."""
+        if conn is not None and (conn.closed or isinstance(exc, (psycopg2.OperationalError, SchemaError))):
+            self._drop(conn)
+        verdict = judge(exc, self.target)
+        _logger.debug("warehouse %s: event not applied (%s)", self.target.describe(), type(exc).__name__)
+        return TransportResult(
+            status=None,
+            headers={},
+            body_excerpt="",
+            duration_ms=elapsed_ms(start),
+            error=classify.ClassifiedError(verdict),
+        )
+
+    def _fails_alone(self, exc) -> bool:
+        """Whether ``exc`` fails only the event it came from (its data), not its batch: what is
+        not worth another try (see :func:`judge`) and is not the connection's state."""
+        return not isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError, OSError)) and (
+            judge(exc, self.target).outcome == classify.FAILED
+        )
+
+    def send_batch(self, requests: list) -> list:
+        """Apply the events of ``requests`` in their order, in one warehouse transaction (see
+        :func:`loader.apply_batch`): one result per request, in order; never raises. An event
+        that fails on its own data fails alone; a failure of the transaction (connection lost,
+        serialization failure or deadlock twice) applies none and gives each event its verdict."""
+        start = time.monotonic()
+        events = []
+        for request in requests:
+            try:
+                events.append(json.loads(request.body))
+            except ValueError as exc:
+                events.append(exc)
+        conn = None
+        try:
+            conn, statements = self._connection()
+            for again in range(CONFLICT_TRIES, 0, -1):
+                try:
+                    answers = loader.apply_batch(
+                        conn, statements, self.source, events, self.stats, self.known, isolated=self._fails_alone
+                    )
+                    break
+                except _CONFLICT_ERRORS:
+                    # Rolled back whole: a concurrent transaction held what it needed. Once that
+                    # one has committed, the same batch usually goes through at once.
+                    if again == 1:
+                        raise
+        except (psycopg2.Error, SchemaError, OSError, ValueError, KeyError, TypeError) as exc:
+            failed = self._failed(conn, exc, start)
+            return [dataclasses.replace(failed) for _request in requests]
+        results = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                results.append(self._failed(None, answer, start))
+            else:
+                self.stats["events"] += 1
+                results.append(
+                    TransportResult(status=OK_STATUS, headers={}, body_excerpt=answer, duration_ms=elapsed_ms(start))
+                )
+        return results
+
     def send(self, request: OutboundRequest) -> TransportResult:
         """Apply the event in ``request.body``; never raises."""
         start = time.monotonic()
@@ -123,17 +193,7 @@ class WarehouseTransport(Transport):
             outcome = loader.apply(conn, statements, self.source, json.loads(request.body), self.stats, self.known)
             self.stats["events"] += 1
         except (psycopg2.Error, SchemaError, OSError, ValueError, KeyError, TypeError) as exc:
-            if conn is not None and (conn.closed or isinstance(exc, (psycopg2.OperationalError, SchemaError))):
-                self._drop(conn)
-            verdict = judge(exc, self.target)
-            _logger.debug("warehouse %s: event not applied (%s)", self.target.describe(), type(exc).__name__)
-            return TransportResult(
-                status=None,
-                headers={},
-                body_excerpt="",
-                duration_ms=elapsed_ms(start),
-                error=classify.ClassifiedError(verdict),
-            )
+            return self._failed(conn, exc, start)
         return TransportResult(status=OK_STATUS, headers={}, body_excerpt=outcome, duration_ms=elapsed_ms(start))
 
     def close(self) -> None:

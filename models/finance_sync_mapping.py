@@ -74,6 +74,15 @@ class FinanceSyncMapping(models.Model):
             record = mapping[KIND_FIELDS[mapping.kind][0]] if mapping.kind else None
             mapping.record_ref = record or False
 
+    @api.depends("kind", "record_name", "external_code")
+    def _compute_display_name(self):
+        # Without a name field, Odoo would say "finance.sync.mapping,NewId_0x…" of a new line.
+        for mapping in self:
+            parts = [part for part in (mapping.record_name, (mapping.external_code or "").strip()) if part]
+            if mapping.kind:
+                parts.insert(0, mapping._kind_label())
+            mapping.display_name = " · ".join(parts) if parts else self.env._("New mapping")
+
     @api.depends("external_code")
     def _compute_is_missing(self):
         for mapping in self:

@@ -353,6 +353,27 @@ class TestMappings(MappingCase):
         draft = self.Mapping.new({"set_id": self.mapping_set.id, "kind": "partner"})
         self.assertFalse(draft.record_ref, "a kind without its record yet")
 
+    def test_a_new_line_has_a_name_and_takes_the_kind_of_its_group(self):
+        """A new line (form or list) is named by its kind and code, never "model,NewId"; a line
+        added in a group of the list grouped by kind gets that kind (the web client adds
+        ``default_kind`` to the group's context and asks onchange for the new line's values)."""
+        self.assertEqual(self.Mapping.new({}).display_name, "New mapping")
+        draft = self.Mapping.new({"set_id": self.mapping_set.id, "kind": "account", "external_code": "4000"})
+        self.assertNotIn("NewId", draft.display_name)
+        self.assertEqual(draft.display_name, "Account · 4000")
+        in_group = self.Mapping.with_context(default_kind="account", default_set_id=self.mapping_set.id)
+        self.assertEqual(in_group.default_get(["kind"]), {"kind": "account"})
+        values = in_group.onchange({}, [], {"kind": {}, "record_ref": {}, "display_name": {}})["value"]
+        self.assertEqual(values["kind"], "account")
+        self.assertNotIn("NewId", values["display_name"])
+        account = self.company_data["default_account_revenue"]
+        result = in_group.web_save(
+            {"record_ref": f"account.account,{account.id}", "external_code": "4000"}, {"display_name": {}}
+        )
+        line = self.Mapping.browse(result[0]["id"])
+        self.assertEqual((line.kind, line.account_id), ("account", account))
+        self.assertEqual(result[0]["display_name"], f"Account · {account.display_name} · 4000")
+
     def test_saving_a_record_stores_its_kind_and_releases_what_it_held(self):
         """The browser saves the Record column as "model,id": the line gets the kind of that model
         and its field, and a document held for that code goes."""

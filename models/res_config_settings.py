@@ -80,6 +80,7 @@ class ResConfigSettings(models.TransientModel):
             if token:
                 self._store_metrics_token(token)
                 self.finance_sync_metrics_token = False
+                self.invalidate_recordset(["finance_sync_metrics_token_set"])
         return res
 
     def action_finance_sync_generate_metrics_token(self):
@@ -89,6 +90,7 @@ class ResConfigSettings(models.TransientModel):
             raise AccessError(self.env._("Only system administrators may set the metrics token."))
         token = metrics_lib.generate_token()
         self._store_metrics_token(token)
+        self.invalidate_recordset(["finance_sync_metrics_token_set"])  # the form says "set" at once
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

@@ -4,6 +4,8 @@ the number of backends, jobs or exceptions."""
 
 import re
 
+from lxml import etree
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, tagged
 
@@ -154,6 +156,27 @@ class TestMetrics(FinanceSyncCase, HttpCase):
                 self.env["res.config.settings"].create({"finance_sync_metrics_token": token}).execute()
         self.assertEqual(self.get().status_code, 200, "the token in place is kept")
         self.assertEqual(self.get("x").status_code, 401)
+
+    def test_the_setting_says_whether_a_token_is_set_and_offers_generate(self):
+        arch = etree.fromstring(self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"])
+        setting = arch.xpath("//setting[.//field[@name='finance_sync_metrics_token']]")[0]
+        indicator = setting.xpath(".//field[@name='finance_sync_metrics_token_set']")
+        self.assertTrue(indicator and not indicator[0].get("invisible"), "whether a token is set, shown")
+        self.assertTrue(setting.xpath(".//button[@name='action_finance_sync_generate_metrics_token']"))
+        token_field = setting.xpath(".//field[@name='finance_sync_metrics_token']")[0]
+        self.assertEqual(token_field.get("password"), "True", "never shown")
+        self.assertFalse(token_field.get("placeholder"), "no sentence cut off in a narrow input")
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_METRICS_TOKEN, False)
+        settings = self.env["res.config.settings"].create({})
+        self.assertFalse(settings.finance_sync_metrics_token_set)
+        settings.action_finance_sync_generate_metrics_token()
+        self.assertTrue(settings.finance_sync_metrics_token_set, "the same form says so at once")
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_METRICS_TOKEN, False)
+        settings = self.env["res.config.settings"].create({})
+        self.assertFalse(settings.finance_sync_metrics_token_set)
+        settings.finance_sync_metrics_token = TOKEN
+        settings.execute()
+        self.assertTrue(settings.finance_sync_metrics_token_set)
 
     def test_generate_makes_a_strong_token_and_shows_it_once(self):
         action = self.env["res.config.settings"].create({}).action_finance_sync_generate_metrics_token()

@@ -1,4 +1,9 @@
+from markupsafe import Markup
+
 from odoo import api, fields, models
+from odoo.tools.translate import LazyTranslate
+
+_lt = LazyTranslate(__name__)
 
 DELIVERY_STATES = [
     ("pending", "Pending"),
@@ -7,6 +12,22 @@ DELIVERY_STATES = [
     ("done", "Delivered"),
     ("cancelled", "Cancelled"),
 ]
+# Job states whose stored message says why a run is not delivered (held or failed).
+REASON_JOB_STATES = ("blocked", "failed", "dead")
+# The labels of the totals each kind of feed computes (engine.feeds.AGING_BUCKETS for aging).
+TOTAL_LABELS = {
+    "opening": _lt("Opening balance"),
+    "debit": _lt("Debit"),
+    "credit": _lt("Credit"),
+    "closing": _lt("Closing balance"),
+    "not_due": _lt("Not due"),
+    "days_1_30": _lt("1-30 days past due"),
+    "days_31_60": _lt("31-60 days past due"),
+    "days_61_90": _lt("61-90 days past due"),
+    "over_90": _lt("Over 90 days past due"),
+    "total": _lt("Total"),
+    "count": _lt("Lines"),
+}
 
 
 class FinanceSyncFeedRun(models.Model):
@@ -42,6 +63,12 @@ class FinanceSyncFeedRun(models.Model):
         DELIVERY_STATES, compute="_compute_delivery_state", help="Where the run's parts stand in the outbox."
     )
     job_count = fields.Integer("Jobs", compute="_compute_delivery_state")
+    delivery_reason = fields.Text(
+        "Reason",
+        compute="_compute_delivery_reason",
+        help="Why the run's parts are held or failed: the message of each such part's job.",
+    )
+    totals_table = fields.Html("Totals", compute="_compute_totals_table", sanitize=False)
 
     # === CONSTRAINTS AND INDEXES === #
 
@@ -80,6 +107,39 @@ class FinanceSyncFeedRun(models.Model):
                 run.delivery_state = "done"
             else:
                 run.delivery_state = "cancelled"
+
+    @api.depends_context("lang")
+    def _compute_delivery_reason(self):
+        # The jobs' own stored messages (code and parameters, rendered by compute_message).
+        jobs = (
+            self.env["finance.sync.job"]
+            .sudo()
+            .search(
+                [("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "in", REASON_JOB_STATES)],
+                order="id",
+            )
+        )
+        reasons = {}
+        for job in jobs:
+            if job.last_error and job.last_error not in reasons.setdefault(job.res_id, []):
+                reasons[job.res_id].append(job.last_error)
+        for run in self:
+            run.delivery_reason = "\n".join(reasons.get(run.id, [])) or False
+
+    @api.depends("totals")
+    @api.depends_context("lang")
+    def _compute_totals_table(self):
+        for run in self:
+            totals = run.totals if isinstance(run.totals, dict) else {}
+            if not totals:
+                run.totals_table = False
+                continue
+            rows = Markup("").join(
+                Markup('<tr><td>%s</td><td class="text-end font-monospace">%s</td></tr>')
+                % (str(TOTAL_LABELS[key]) if key in TOTAL_LABELS else key, value)
+                for key, value in totals.items()
+            )
+            run.totals_table = Markup('<table class="table table-sm w-auto mb-0"><tbody>%s</tbody></table>') % rows
 
     # === ACTION METHODS === #
 

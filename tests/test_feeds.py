@@ -5,6 +5,8 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+from lxml import html
+
 from odoo import fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
@@ -14,6 +16,7 @@ from ..engine import payload as payload_lib
 from .common import FinanceSyncCase
 
 FEB = (date(2025, 2, 1), date(2025, 2, 28))
+RUN_FORM = "finance_sync.finance_sync_feed_run_view_form"
 MAR = (date(2025, 3, 1), date(2025, 3, 31))
 
 
@@ -105,6 +108,19 @@ class TestFeeds(FinanceSyncCase):
             self.assertEqual(dec(row["debit"]), dec(payload_lib.money(debit)))
             self.assertEqual(dec(row["credit"]), dec(payload_lib.money(credit)))
         self.assertEqual(dec(totals["debit"]), dec("650.00"), "250 sold and 400 bought in February, drafts aside")
+
+    def test_a_run_shows_its_totals_as_a_table_of_labels_and_amounts(self):
+        invoice = self.invoice(1234.57, "2025-02-03")
+        run = self.run_feed("trial_balance", FEB)
+        table = html.fromstring(run.totals_table)
+        cells = {row.xpath("string(td[1])"): row.xpath("string(td[2])") for row in table.xpath("//tr[count(td) = 2]")}
+        labels = {"opening": "Opening balance", "debit": "Debit", "credit": "Credit", "closing": "Closing balance"}
+        self.assertEqual(set(cells), {labels[key] for key in run.totals}, "every total, by its label")
+        self.assertEqual(dec(cells["Debit"]), dec(str(invoice.amount_total)), "the one invoice's receivable")
+        self.assertEqual(dec(cells["Credit"]), dec(cells["Debit"]))
+        view = self.env["finance.sync.feed.run"].get_view(self.env.ref(RUN_FORM).id)
+        self.assertIn('name="totals_table"', view["arch"])
+        self.assertNotIn('name="totals"', view["arch"], "no raw JSON on the card")
 
     def test_trial_balance_split_by_analytic_account_keeps_each_accounts_figures(self):
         plan = self.env["account.analytic.plan"].create({"name": "Departments"})
@@ -393,6 +409,12 @@ class TestFeeds(FinanceSyncCase):
         exception = job.exception_ids
         self.assertEqual((exception.category, exception.mapping_res_id), ("missing_mapping", self.partner_c.id))
         self.assertEqual(exception.company_id, self.company)
+        # The run says why it is held: the partner without a code, as the job's stored message says.
+        self.assertIn("Missing mappings", held.delivery_reason)
+        self.assertIn(self.partner_c.name, held.delivery_reason)
+        self.assertFalse(ar.delivery_reason, "a delivered run has nothing to explain")
+        view = self.env["finance.sync.feed.run"].get_view(self.env.ref(RUN_FORM).id)
+        self.assertIn('name="delivery_reason"', view["arch"])
 
     # --- schedule, Send now, rights ----------------------------------------------------------------
 

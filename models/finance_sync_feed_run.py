@@ -14,7 +14,8 @@ DELIVERY_STATES = [
 ]
 # Job states whose stored message says why a run is not delivered (held or failed).
 REASON_JOB_STATES = ("blocked", "failed", "dead")
-# The labels of the totals each kind of feed computes (engine.feeds.AGING_BUCKETS for aging).
+# The labels of the totals each kind of feed computes (engine.feeds.AGING_BUCKETS for aging),
+# declared lazily for the extractor and read in the reader's language (``env._``).
 TOTAL_LABELS = {
     "opening": _lt("Opening balance"),
     "debit": _lt("Debit"),
@@ -68,7 +69,7 @@ class FinanceSyncFeedRun(models.Model):
         compute="_compute_delivery_reason",
         help="Why the run's parts are held or failed: the message of each such part's job.",
     )
-    totals_table = fields.Html("Totals", compute="_compute_totals_table", sanitize=False)
+    totals_table = fields.Html("Totals table", compute="_compute_totals_table", sanitize=False)
 
     # === CONSTRAINTS AND INDEXES === #
 
@@ -136,7 +137,7 @@ class FinanceSyncFeedRun(models.Model):
                 continue
             rows = Markup("").join(
                 Markup('<tr><td>%s</td><td class="text-end font-monospace">%s</td></tr>')
-                % (str(TOTAL_LABELS[key]) if key in TOTAL_LABELS else key, value)
+                % (self.env._(TOTAL_LABELS[key]) if key in TOTAL_LABELS else key, value)
                 for key, value in totals.items()
             )
             run.totals_table = Markup('<table class="table table-sm w-auto mb-0"><tbody>%s</tbody></table>') % rows

@@ -47,6 +47,7 @@ bench: setup
 
 screens: setup
 	$(PY) scripts/screenshots.py
+	$(PY) scripts/screenshots_ops.py
 
 clean:
 	rm -rf $(BUILD)

@@ -8,7 +8,7 @@
     "author": "finance_sync contributors",
     "license": "LGPL-3",
     "application": True,
-    "external_dependencies": {"python": ["requests", "cryptography", "jsonschema-rs"]},
+    "external_dependencies": {"python": ["requests", "cryptography", "jsonschema-rs", "prometheus-client"]},
     "depends": ["account", "mail"],
     "data": [
         "security/finance_sync_groups.xml",

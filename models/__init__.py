@@ -15,6 +15,7 @@ from . import finance_sync_backend_health
 from . import finance_sync_job
 from . import finance_sync_job_state
 from . import finance_sync_attempt
+from . import finance_sync_attempt_total
 from . import finance_sync_dispatcher
 from . import finance_sync_exception
 from . import finance_sync_inbound_event

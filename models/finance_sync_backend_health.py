@@ -15,6 +15,7 @@ from odoo.tools import SQL, config
 from .. import const
 from ..engine import budget
 from ..engine.circuit import Circuit
+from ..engine.metrics import FAILED_OUTCOMES
 from ..engine.transport import DEFAULT_TIMEOUT
 from ..utils import internal
 
@@ -22,7 +23,6 @@ _logger = logging.getLogger(__name__)
 
 HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
 # Attempt outcomes that count as failures on the dashboard.
-FAILED_OUTCOMES = ("retry", "gave_up", "failed", "pause")
 # The dashboard's order: failing backends first, then those that need attention, the healthy
 # ones, and the inactive (draft) ones last.
 HEALTH_RANKS = {"critical": 0, "warning": 1, "ok": 2, "inactive": 3}

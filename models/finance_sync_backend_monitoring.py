@@ -7,7 +7,6 @@ from odoo.tools import SQL
 from .. import const
 from ..engine import metrics as metrics_lib
 from ..engine.messages import message
-from .finance_sync_backend_health import FAILED_OUTCOMES
 
 _logger = logging.getLogger(__name__)
 
@@ -169,11 +168,7 @@ class FinanceSyncBackend(models.Model):
         ids = backends.ids
         Job = self.env["finance.sync.job"].sudo()
         jobs = Job._read_group([("backend_id", "in", ids)], ["backend_id", "state"], ["__count", "create_date:min"])
-        attempts = (
-            self.env["finance.sync.attempt"]
-            .sudo()
-            ._read_group([("backend_id", "in", ids)], ["backend_id", "outcome"], ["__count", "started_at:max"])
-        )
+        attempts = self.env["finance.sync.attempt.total"].sudo()._every_attempt(ids)
         exceptions = (
             self.env["finance.sync.exception"]
             .sudo()
@@ -184,19 +179,28 @@ class FinanceSyncBackend(models.Model):
             )
         )
         reconciliations = self.sudo()._latest_reconciliations(ids)
+        late = self._late_deliveries(ids)
         now = fields.Datetime.now()
-        facts = {backend.id: metrics_lib.BackendFacts(name=backend.name, state=backend.state) for backend in backends}
+        facts = {
+            backend.id: metrics_lib.BackendFacts(
+                name=backend.name,
+                state=backend.state,
+                # Both computed for every backend at once (one query for the circuits).
+                circuit_open=backend.circuit_state == "open",
+                last_success=backend.last_success_at or None,
+                late_deliveries=late.get(backend.id, (0, None))[0],
+            )
+            for backend in backends
+        }
         for backend, state, count, oldest in jobs:
             facts[backend.id].jobs[state] = count
             if state == "pending" and oldest:
                 facts[backend.id].oldest_pending_seconds = max(0.0, (now - oldest).total_seconds())
-        for backend, outcome, count, last in attempts:
-            fact = facts[backend.id]
-            if outcome == "done":
-                fact.deliveries += count
-                fact.last_success = last
-            elif outcome in FAILED_OUTCOMES:
-                fact.failures += count
+        for (backend_id, outcome, bucket), (count, duration_ms) in attempts.items():
+            fact = facts[backend_id]
+            fact.attempts[outcome] = fact.attempts.get(outcome, 0) + count
+            fact.duration_buckets[min(bucket, len(fact.duration_buckets) - 1)] += count
+            fact.duration_sum_ms += duration_ms
         for backend, category, count in exceptions:
             facts[backend.id].open_exceptions[category] = count
         for backend_id, (_rec_id, state) in reconciliations.items():

@@ -381,6 +381,12 @@ class FinanceSyncJob(models.Model):
 
     # === RETENTION === #
 
+    def unlink(self):
+        # The attempt log goes with its jobs (ondelete cascade, in the database): count its
+        # attempts into the totals first, so the Prometheus counters never go down.
+        self.env["finance.sync.attempt.total"]._fold_jobs(self.ids)
+        return super().unlink()
+
     @api.autovacuum
     def _gc_finished_jobs(self):
         """Odoo's daily garbage collection (``ir.autovacuum``) purges finished jobs, one batch per

@@ -7,7 +7,7 @@ from datetime import datetime
 from odoo.addons.finance_sync.engine import metrics
 from odoo.addons.finance_sync.engine import payload as payload_lib
 
-LINE = re.compile(r'^[a-z_]+\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)+\} -?[0-9.e+]+$')
+LINE = re.compile(r'^[a-z_]+\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)+\} (?:-?[0-9.e+]+|\+Inf)$')
 
 
 def render(**facts):
@@ -20,15 +20,48 @@ def render(**facts):
 
 
 def test_every_sample_line_is_well_formed_under_one_header():
-    text = render(jobs={"pending": 3}, deliveries=10, failures=2, last_success=datetime(2026, 12, 1, 8, 0, 0))
-    names = re.findall(r"^# TYPE (\w+) (gauge|counter)$", text, re.MULTILINE)
-    assert len(names) == len({name for name, _kind in names}) == 8
+    text = render(
+        jobs={"pending": 3},
+        attempts={"done": 10, "retry": 1, "gave_up": 1},
+        last_success=datetime(2026, 12, 1, 8, 0, 0),
+    )
+    names = dict(re.findall(r"^# TYPE (\w+) (gauge|counter|histogram)$", text, re.MULTILINE))
+    assert len(re.findall(r"^# TYPE ", text, re.MULTILINE)) == len(names) == 14
     for line in text.splitlines():
         assert line.startswith("# ") or LINE.match(line), line
-    assert 'finance_sync_jobs{backend_id="7",backend="Warehouse",state="pending"} 3' in text
-    assert 'finance_sync_jobs{backend_id="7",backend="Warehouse",state="dead"} 0' in text
-    assert "finance_sync_deliveries_total" in dict(names) and dict(names)["finance_sync_deliveries_total"] == "counter"
-    assert 'finance_sync_last_success_timestamp_seconds{backend_id="7",backend="Warehouse"} 1796112000.0' in text
+    assert 'finance_sync_jobs{backend="Warehouse",backend_id="7",state="pending"} 3.0' in text
+    assert 'finance_sync_jobs{backend="Warehouse",backend_id="7",state="dead"} 0.0' in text
+    assert names["finance_sync_deliveries_total"] == names["finance_sync_attempts_total"] == "counter"
+    assert names["finance_sync_attempt_duration_seconds"] == "histogram"
+    assert 'finance_sync_deliveries_total{backend="Warehouse",backend_id="7"} 10.0' in text
+    assert 'finance_sync_failures_total{backend="Warehouse",backend_id="7"} 2.0' in text
+    assert 'finance_sync_retries_total{backend="Warehouse",backend_id="7"} 1.0' in text
+    assert 'finance_sync_dead_jobs_total{backend="Warehouse",backend_id="7"} 1.0' in text
+    assert 'finance_sync_attempts_total{backend="Warehouse",backend_id="7",outcome="pause"} 0.0' in text
+    assert 'finance_sync_last_success_timestamp_seconds{backend="Warehouse",backend_id="7"} 1.796112e+09' in text
+
+
+def test_the_duration_histogram_is_cumulative_with_its_sum_and_count():
+    buckets = [0] * (len(metrics.DURATION_BOUNDS_MS) + 1)
+    for duration in (0, 25, 26, 1000, 1001, 30000, 30001, 90000):
+        buckets[metrics.bucket_of(duration)] += 1
+    text = render(duration_buckets=buckets, duration_sum_ms=152053)
+    series = dict(re.findall(r'finance_sync_attempt_duration_seconds_bucket\{.*le="([^"]+)"\} (\S+)', text))
+    assert series["0.025"] == "2.0", "0 and 25 ms: a bound is inclusive"
+    assert series["0.05"] == "3.0"
+    assert series["1"] == "4.0"
+    assert series["2.5"] == "5.0"
+    assert series["30"] == "6.0"
+    assert series["+Inf"] == "8.0"
+    assert list(series) == [*(f"{bound / 1000:g}" for bound in metrics.DURATION_BOUNDS_MS), "+Inf"]
+    assert 'finance_sync_attempt_duration_seconds_count{backend="Warehouse",backend_id="7"} 8.0' in text
+    assert 'finance_sync_attempt_duration_seconds_sum{backend="Warehouse",backend_id="7"} 152.053' in text
+
+
+def test_circuit_and_late_deliveries_are_gauges():
+    text = render(circuit_open=True, late_deliveries=4)
+    assert 'finance_sync_circuit_open{backend="Warehouse",backend_id="7"} 1.0' in text
+    assert 'finance_sync_late_deliveries{backend="Warehouse",backend_id="7"} 4.0' in text
 
 
 def test_label_values_are_escaped():
@@ -39,8 +72,8 @@ def test_label_values_are_escaped():
 
 def test_reconciliation_status_is_one_hot():
     text = render(reconciliation="mismatched")
-    values = dict(re.findall(r'finance_sync_reconciliation_status\{.*status="(\w+)"\} (\d)', text))
-    assert values == {"none": "0", "matched": "0", "mismatched": "1"}
+    values = dict(re.findall(r'finance_sync_reconciliation_status\{.*status="(\w+)"\} (\S+)', text))
+    assert values == {"none": "0.0", "matched": "0.0", "mismatched": "1.0"}
 
 
 def test_document_figures_of_invoices_payments_and_pings():

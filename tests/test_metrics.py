@@ -6,6 +6,7 @@ import re
 
 from lxml import etree
 
+from odoo import fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, tagged
 
@@ -109,12 +110,132 @@ class TestMetrics(FinanceSyncCase, HttpCase):
         self.assertEqual(sample(text, "finance_sync_jobs", state="pending", **q), 0)
         self.assertEqual(sample(text, "finance_sync_last_success_timestamp_seconds", **q), 0)
 
+    def test_counters_never_go_down_when_the_attempt_log_is_purged(self):
+        """Counters count every attempt ever made: deleting finished jobs (retention) takes their
+        attempt log, whose counts are folded into the totals first."""
+        self.respond(200, once=True)
+        self.respond(503)
+        delivered = self.init_invoice("out_invoice", amounts=[12.10], post=True)
+        self.dispatch()
+        failing = self.init_invoice("out_invoice", amounts=[0.07], post=True)
+        self.dispatch()
+        self.env.flush_all()
+        b = {"backend_id": self.backend.id}
+        names = (
+            ("finance_sync_deliveries_total", {}),
+            ("finance_sync_failures_total", {}),
+            ("finance_sync_retries_total", {}),
+            ("finance_sync_attempts_total", {"outcome": "done"}),
+            ("finance_sync_attempts_total", {"outcome": "retry"}),
+            ("finance_sync_attempt_duration_seconds_count", {}),
+            ("finance_sync_attempt_duration_seconds_sum", {}),
+        )
+        before = self.get().text
+        # The oracle: the attempt log itself, read before it goes.
+        self.env.cr.execute(
+            "SELECT outcome, count(*), sum(duration_ms) FROM finance_sync_attempt WHERE backend_id = %s GROUP BY 1",
+            [self.backend.id],
+        )
+        logged = {outcome: (count, ms) for outcome, count, ms in self.env.cr.fetchall()}
+        self.assertEqual(sample(before, "finance_sync_attempts_total", outcome="done", **b), logged["done"][0])
+        self.assertEqual(sample(before, "finance_sync_retries_total", **b), logged["retry"][0])
+        self.assertAlmostEqual(
+            sample(before, "finance_sync_attempt_duration_seconds_sum", **b),
+            sum(ms for _count, ms in logged.values()) / 1000,
+            places=3,
+        )
+        (self.jobs_of(delivered) | self.jobs_of(failing)).sudo().unlink()
+        self.env.flush_all()
+        self.env.cr.execute("SELECT count(*) FROM finance_sync_attempt WHERE backend_id = %s", [self.backend.id])
+        self.assertEqual(self.env.cr.fetchone()[0], 0, "the attempt log went with its jobs")
+        after = self.get().text
+        for name, labels in names:
+            self.assertEqual(sample(after, name, **labels, **b), sample(before, name, **labels, **b), name)
+        # New attempts add to what was folded.
+        self.respond(200)
+        self.init_invoice("out_invoice", amounts=[1234.57], post=True)
+        self.dispatch()
+        self.env.flush_all()
+        later = self.get().text
+        self.assertEqual(
+            sample(later, "finance_sync_attempt_duration_seconds_count", **b),
+            sample(before, "finance_sync_attempt_duration_seconds_count", **b) + 1,
+        )
+
+    def test_duration_histogram_matches_the_attempt_log(self):
+        """Each bucket counts the attempts no longer than its bound (an independent count in SQL)."""
+        quiet = self.create_backend("Histogram", path="/histogram")
+        job = self.jobs_of(self.init_invoice("out_invoice", amounts=[12.10], post=True), quiet)
+        self.assertEqual(len(job), 1)
+        durations = [0, 24, 25, 26, 99, 100, 101, 999, 1000, 1001, 29999, 30000, 30001, 120000]
+        now = fields.Datetime.now()
+        self.env["finance.sync.attempt"]._log(
+            [
+                {
+                    "job_id": job.id,
+                    "backend_id": quiet.id,
+                    "company_id": self.company.id,
+                    "started_at": now,
+                    "duration_ms": duration,
+                    "status_code": 200,
+                    "outcome": "done",
+                    "response_excerpt": None,
+                    "error_code": None,
+                    "error_params": None,
+                }
+                for duration in durations
+            ]
+        )
+        # Half of them folded into the totals, as the purge does: the histogram is the same.
+        self.env["finance.sync.attempt.total"]._fold_jobs(job.ids)
+        self.env.cr.execute(
+            "DELETE FROM finance_sync_attempt WHERE job_id = %s AND COALESCE(duration_ms, 0) < 1000", [job.id]
+        )
+        self.env.cr.execute("SELECT count(*) FROM finance_sync_attempt WHERE job_id = %s", [job.id])
+        self.assertEqual(self.env.cr.fetchone()[0], 6, "those of 1 s and more are left in the log")
+        text = self.get().text
+        b = {"backend_id": quiet.id}
+        for bound in (*metrics_lib.DURATION_BOUNDS_MS, None):
+            expected = sum(1 for duration in durations if bound is None or duration <= bound)
+            le = f"{bound / 1000:g}" if bound is not None else "+Inf"
+            # The folded totals hold all 14; the log still holds those of 1 s and more: counted twice.
+            again = sum(1 for duration in durations if duration >= 1000 and (bound is None or duration <= bound))
+            self.assertEqual(
+                sample(text, "finance_sync_attempt_duration_seconds_bucket", le=le, **b), expected + again, le
+            )
+
+    def test_circuit_open_and_late_deliveries(self):
+        self.backend.circuit_threshold = 1
+        self.respond(503)
+        self.init_invoice("out_invoice", amounts=[12.10], post=True)
+        self.dispatch()
+        self.env.flush_all()
+        self.assertEqual(self.backend.circuit_state, "open")
+        b = {"backend_id": self.backend.id}
+        text = self.get().text
+        self.assertEqual(sample(text, "finance_sync_circuit_open", **b), 1)
+        self.assertEqual(sample(text, "finance_sync_late_deliveries", **b), 0, "no Deliver within setting")
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_DELIVERY_SLA_MINUTES, "5")
+        self.env.cr.execute(
+            "UPDATE finance_sync_job SET create_date = (now() at time zone 'UTC') - interval '1 hour'"
+            " WHERE backend_id = %s",
+            [self.backend.id],
+        )
+        self.env.invalidate_all()
+        text = self.get().text
+        self.assertEqual(
+            sample(text, "finance_sync_late_deliveries", **b),
+            self.Job.search_count(self.backend._late_domain(self.backend._delivery_sla_cutoff())),
+        )
+        self.assertGreaterEqual(sample(text, "finance_sync_late_deliveries", **b), 1)
+
     def test_query_count_does_not_grow_with_backends_and_jobs(self):
         Backend = self.env["finance.sync.backend"]
 
         def queries():
             self.env.flush_all()
             self.env.invalidate_all()
+            self.env.registry.clear_cache("stable")  # settings are cached until a write elsewhere clears them
             before = self.env.cr.sql_log_count
             text = Backend._finance_sync_metrics()
             return self.env.cr.sql_log_count - before, text
@@ -136,7 +257,9 @@ class TestMetrics(FinanceSyncCase, HttpCase):
         )
         many, text = queries()
         self.assertEqual(many, few)
-        self.assertEqual(many, 6, "backends, their names, jobs, attempts, exceptions, reconciliations")
+        self.assertEqual(
+            many, 8, "backends, their fields, jobs, attempts, exceptions, reconciliations, the SLA setting, circuits"
+        )
         self.assertEqual(sample(text, "finance_sync_jobs", state="pending", backend_id=backends[3].id), 3)
         self.assertEqual(
             sample(text, "finance_sync_reconciliation_status", status="waiting", backend_id=backends[0].id), 1

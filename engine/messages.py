@@ -178,6 +178,20 @@ TEMPLATES = {
     "document_code_ambiguous": _lt("line %(line)s: %(kind)s code %(code)s designates several records"),
     "document_currency_unknown": _lt("currency %(currency)s is unknown or not active"),
     "document_no_journal": _lt("%(company)s has no %(journal_type)s journal"),
+    "document_company_missing": _lt(
+        "Document %(external_id)s was not created: %(backend)s serves several companies, and the event names none "
+        "(data.company: a company code mapped in the backend's mapping set)."
+    ),
+    "document_company_unknown": _lt(
+        "Document %(external_id)s was not created: no company has the code %(code)s (map it, kind Company, in the "
+        "mapping set of %(backend)s)."
+    ),
+    "document_company_ambiguous": _lt(
+        "Document %(external_id)s was not created: the company code %(code)s designates several companies."
+    ),
+    "document_company_not_served": _lt(
+        "Document %(external_id)s was not created: %(backend)s does not serve the company of code %(code)s."
+    ),
     "document_created": _lt("%(document)s created from %(external_id)s, %(state)s."),
     "document_exists": _lt("%(external_id)s is already %(document)s: nothing was created again."),
     "document_totals_differ": _lt(

@@ -94,7 +94,7 @@ class AccountMove(models.Model):
                 return existing._finance_sync_settle_created(event, data)
             return "processed", message("document_exists", external_id=external_id, document=existing.display_name)
 
-        company = backend.company_ids[:1]
+        company = self._finance_sync_document_company(event, data)
         vals = self._finance_sync_prepare_document_vals(event, data, company)
         created = internal(self).with_company(company).create(vals)
         move = self.with_company(company).browse(created.id)
@@ -193,6 +193,38 @@ class AccountMove(models.Model):
             )
         )
         return (creation.payload or {}).get("data")
+
+    @api.model
+    def _finance_sync_document_company(self, event, data):
+        """The company a document is created in: the one ``data.company`` names (a code of the
+        backend's mapping set, kind Company; Odoo's company registry when that kind passes
+        through), else the backend's only company. Raise an InboundRefusal when the code is
+        missing (several companies), unknown, ambiguous, or names a company the backend does not
+        serve."""
+        backend = event.backend_id
+        served = backend.sudo().company_ids
+        external_id, code = data["external_id"], data.get("company")
+        fingerprint = f"document:{external_id}"
+        if not code:
+            if len(served) == 1:
+                return served
+            raise InboundRefusal(
+                "inbound_invalid",
+                message("document_company_missing", external_id=external_id, backend=backend.name),
+                fingerprint_key=fingerprint,
+            )
+        resolver = _CodeResolver(event, served[:1], "entry")
+        ids = resolver.companies([code]).get(code) or []
+        refusal = None
+        if not ids:
+            refusal = message("document_company_unknown", external_id=external_id, code=code, backend=backend.name)
+        elif len(ids) > 1:
+            refusal = message("document_company_ambiguous", external_id=external_id, code=code)
+        elif ids[0] not in served.ids:
+            refusal = message("document_company_not_served", external_id=external_id, code=code, backend=backend.name)
+        if refusal:
+            raise InboundRefusal("inbound_invalid", refusal, fingerprint_key=fingerprint)
+        return served.browse(ids)
 
     @api.model
     def _finance_sync_prepare_document_vals(self, event, data, company):
@@ -411,6 +443,33 @@ class _CodeResolver:
             else self._unknown(line, kind, code)
         )
         return None
+
+    def companies(self, codes):
+        """{code: [company ids]}: the set's Company mappings of ``codes``, then, when that kind
+        passes through, the companies whose company registry is the code (any company: whether
+        the backend serves it is the caller's question)."""
+        codes = set(codes)
+        found = {}
+        Company = self.env["res.company"].sudo()
+        if self.mapping_set:
+            mappings = (
+                self.env["finance.sync.mapping"]
+                .sudo()
+                .search(
+                    [
+                        ("set_id", "=", self.mapping_set.id),
+                        ("kind", "=", "company"),
+                        ("external_code", "in", list(codes)),
+                    ]
+                )
+            )
+            for mapping in mappings.filtered("mapped_company_id"):
+                found.setdefault(mapping.external_code, []).append(mapping.mapped_company_id.id)
+        own = [code for code in codes if code not in found and self._passes_through("company")]
+        if own:
+            for company in Company.search([("company_registry", "in", own)]):
+                found.setdefault(company.company_registry, []).append(company.id)
+        return found
 
     # --- the document ------------------------------------------------------------------------
 

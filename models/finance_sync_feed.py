@@ -33,6 +33,8 @@ LOCK_DATES = [
 ]
 # Where a feed's figures come from and go to: only a user of that company chooses them.
 MOVING_FIELDS = ("company_id", "backend_id")
+# Transports that store or forward a feed's runs (a webhook platform, the warehouse's feed tables).
+FEED_TRANSPORTS = ("webhook", "warehouse")
 # Recorded by the feed itself: who chose its company and backend (never typed).
 GUARDED_FIELDS = {"configured_by_id"}
 
@@ -51,7 +53,15 @@ class FinanceSyncFeed(models.Model):
 
     name = fields.Char(required=True, tracking=True)
     active = fields.Boolean(default=True, tracking=True)
-    backend_id = fields.Many2one("finance.sync.backend", required=True, ondelete="cascade", tracking=True, index=True)
+    backend_id = fields.Many2one(
+        "finance.sync.backend",
+        required=True,
+        ondelete="cascade",
+        tracking=True,
+        index=True,
+        domain=[("transport", "in", FEED_TRANSPORTS)],
+        help="A webhook platform, or a PostgreSQL warehouse (its feed tables, see the warehouse's documentation).",
+    )
     company_id = fields.Many2one(
         "res.company",
         required=True,
@@ -142,8 +152,8 @@ class FinanceSyncFeed(models.Model):
                         company=feed.company_id.name,
                     )
                 )
-            if feed.backend_id.transport != "webhook":
-                raise ValidationError(self.env._("Period feeds are sent to webhook backends only."))
+            if feed.backend_id.transport not in FEED_TRANSPORTS:
+                raise ValidationError(self.env._("Period feeds are sent to webhook and warehouse backends only."))
 
     # === CRUD METHODS === #
 
@@ -296,8 +306,8 @@ class FinanceSyncFeed(models.Model):
         self.ensure_one()
         if date_from > date_to:
             raise UserError(self.env._("The period must end on or after its first day."))
-        if self.backend_id.transport != "webhook":
-            raise UserError(self.env._("Period feeds are sent to webhook backends only."))
+        if self.backend_id.transport not in FEED_TRANSPORTS:
+            raise UserError(self.env._("Period feeds are sent to webhook and warehouse backends only."))
         self._check_may_send()
         Run = self.env["finance.sync.feed.run"].sudo()
         company = self.company_id

@@ -17,6 +17,7 @@ import requests
 import odoo
 from odoo import SUPERUSER_ID, api, sql_db
 from odoo.exceptions import AccessError
+from odoo.fields import Command
 from odoo.tests import HOST, BaseCase, get_db_name, tagged
 
 from .. import const
@@ -663,3 +664,102 @@ class TestInboundDocumentRealConcurrency(BaseCase):
                 cr.execute("DELETE FROM finance_sync_backend WHERE id = %s", (ids["backend"],))
                 cr.execute("DELETE FROM res_partner WHERE id = %s", (ids["partner"],))
                 cr.commit()
+
+
+@tagged("post_install", "-at_install")
+class TestInboundDocumentCompanies(DocumentCase):
+    """A document source serving two companies, each with its own chart: each document is
+    created in the company the platform names, its journal, accounts and taxes that company's;
+    a code that names no company, or a company the backend does not serve, creates nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other_data = cls.setup_other_company(name="Branch Co")
+        cls.other = cls.other_data["company"]
+        cls.backend.write({"company_ids": [Command.link(cls.other.id)], "document_posting_policy": "immediate"})
+        Tax = cls.env["account.tax"]
+        cls.tax_a = Tax.create({"name": "Sales VAT 10 (A)", "amount": 10, "type_tax_use": "sale"})
+        cls.tax_b = Tax.create(
+            {"name": "Sales VAT 10 (B)", "amount": 10, "type_tax_use": "sale", "company_id": cls.other.id}
+        )
+        cls.add_mapping("tax", cls.tax_a, "VAT10")
+        cls.add_mapping("tax", cls.tax_b, "VAT10")
+        cls.add_mapping("account", cls.other_data["default_account_revenue"], "4000")
+        Mapping = cls.env["finance.sync.mapping"]
+        for company, code in ((cls.company, "LE-A"), (cls.other, "LE-B")):
+            Mapping.create(
+                {
+                    "set_id": cls.mapping_set.id,
+                    "kind": "company",
+                    "mapped_company_id": company.id,
+                    "external_code": code,
+                }
+            )
+        # Not served by the backend; its company registry is its code (the company kind passes through).
+        cls.outside = cls.env["res.company"].create({"name": "Outside Co", "company_registry": "LE-C"})
+
+    def seat_invoice(self, **overrides):
+        return self.invoice_data(
+            lines=[
+                {"description": "Seats", "quantity": "3", "price_unit": "12.10", "account": "4000", "taxes": ["VAT10"]}
+            ],
+            totals={"untaxed": "36.30", "tax": "3.63", "total": "39.93"},
+            **overrides,
+        )
+
+    def test_each_document_is_created_in_the_company_the_platform_names(self):
+        cases = (
+            (self.other, "LE-B", self.tax_b, self.other_data["default_account_revenue"]),
+            (self.company, "LE-A", self.tax_a, self.revenue),
+        )
+        for company, code, tax, account in cases:
+            data = self.seat_invoice(company=code)
+            stored = self.create_document("invoice.create", data)
+            self.assertEqual(stored.state, "processed", stored.result_message)
+            move = self.created(data["external_id"])
+            self.assertEqual((move.company_id, move.state), (company, "posted"), code)
+            self.assertEqual(move.journal_id.company_id, company)
+            self.assertEqual(move.journal_id.type, "sale")
+            for line in move.line_ids:
+                self.assertIn(company, line.account_id.company_ids, f"{code}: {line.account_id.display_name}")
+            self.assertEqual(move.invoice_line_ids.tax_ids, tax)
+            self.assertEqual(move.invoice_line_ids.account_id, account, "the platform's 4000 in that company")
+            self.assertEqual((move.amount_untaxed, move.amount_tax, move.amount_total), (36.30, 3.63, 39.93))
+            move._check_company()  # every relation is of the document's company
+
+    def test_a_company_code_by_its_registry_when_the_kind_passes_through(self):
+        self.other.company_registry = "BR-0042"
+        self.company.company_registry = "HQ-0001"
+        for company, code in ((self.company, "HQ-0001"), (self.other, "BR-0042")):
+            data = self.seat_invoice(company=code)
+            stored = self.create_document("invoice.create", data)
+            self.assertEqual(stored.state, "processed", stored.result_message)
+            self.assertEqual(self.created(data["external_id"]).company_id, company, code)
+
+    def test_an_unknown_or_unserved_company_or_none_named_creates_nothing(self):
+        cases = (
+            ("LE-X", "no company has the code LE-X"),
+            ("LE-C", f"{self.backend.name} does not serve the company of code LE-C"),
+            (None, f"{self.backend.name} serves several companies, and the event names none"),
+        )
+        for code, said in cases:
+            data = self.seat_invoice(**({"company": code} if code else {}))
+            stored = self.create_document("invoice.create", data)
+            self.assertEqual(stored.state, "failed", code)
+            self.assertIn(said, stored.exception_ids.message)
+            self.assertEqual(stored.exception_ids.category, "inbound_invalid")
+            self.assertFalse(self.created(data["external_id"]), "nothing is created")
+            self.assertFalse(self.env["finance.sync.binding"].search([("external_id", "=", data["external_id"])]))
+
+    def test_a_backend_serving_one_company_refuses_a_code_of_another(self):
+        self.backend.company_ids = [Command.unlink(self.other.id)]
+        data = self.seat_invoice(company="LE-B")
+        stored = self.create_document("invoice.create", data)
+        self.assertEqual(stored.state, "failed")
+        self.assertIn("does not serve the company of code LE-B", stored.exception_ids.message)
+        self.assertFalse(self.created(data["external_id"]))
+        data = self.seat_invoice()  # no code: its only company
+        stored = self.create_document("invoice.create", data)
+        self.assertEqual(stored.state, "processed", stored.result_message)
+        self.assertEqual(self.created(data["external_id"]).company_id, self.company)

@@ -2,11 +2,13 @@
 server stands in for the warehouse (created for these tests, dropped after them), and the real
 dispatcher delivers invoices, credit notes, payments, resets and cancellations into it."""
 
+import json
 import re
 import secrets
 import socket
 import uuid
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 from unittest.mock import patch
 
@@ -42,6 +44,18 @@ def documented_queries():
     text = (Path(__file__).resolve().parent.parent / "docs" / "warehouse.md").read_text(encoding="utf-8")
     section = text[text.index("Three queries to start from") :]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)[:3]
+
+
+def documented_feed_queries():
+    """The SQL docs/warehouse.md offers BI tools for the latest final period figures: trial
+    balance, aging, general ledger, in their order."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "warehouse.md").read_text(encoding="utf-8")
+    section = text[text.index("The latest final figures, per company and period") :]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)[:3]
+
+
+FEB = (date(2025, 2, 1), date(2025, 2, 28))
+FEED_TABLES = ("feed_run", "feed_run_part", "fact_trial_balance", "fact_aging", "fact_gl_summary", "sync_event")
 
 
 def free_port():
@@ -188,6 +202,278 @@ class TestWarehouse(FinanceSyncCase):
             table: self.query(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {{schema}}.{table} t")  # noqa: S608
             for table in tables
         }
+
+    # --- period feeds -------------------------------------------------------------------
+
+    def feed(self, kind, **vals):
+        return self.env["finance.sync.feed"].create(
+            {
+                "name": f"{kind} to the warehouse",
+                "backend_id": self.wh.id,
+                "company_id": self.company.id,
+                "kind": kind,
+                "schedule": "manual",
+                "lock_date_field": "sale_lock_date",
+                **vals,
+            }
+        )
+
+    def feed_jobs(self, runs):
+        return self.Job.search([("res_model", "=", runs._name), ("res_id", "in", runs.ids)], order="id")
+
+    def odoo(self, query, *params):
+        """Rows of ``query`` over Odoo's own tables (amounts rounded in SQL, as text)."""
+        self.env.flush_all()
+        self.env.cr.execute(query, params)
+        return self.env.cr.fetchall()
+
+    def odoo_trial_balance(self, date_from, date_to):
+        """{account code: (opening, debit, credit, closing)} of the company's posted lines."""
+        rows = self.odoo(
+            """SELECT account_id,
+                      round(COALESCE(sum(balance) FILTER (WHERE date < %s), 0), 2)::text,
+                      round(COALESCE(sum(debit) FILTER (WHERE date >= %s), 0), 2)::text,
+                      round(COALESCE(sum(credit) FILTER (WHERE date >= %s), 0), 2)::text,
+                      round(sum(balance), 2)::text
+                 FROM account_move_line
+                WHERE parent_state = 'posted' AND company_id = %s AND date <= %s
+                GROUP BY account_id""",
+            date_from,
+            date_from,
+            date_from,
+            self.company.id,
+            date_to,
+        )
+        Account = self.env["account.account"].with_company(self.company)
+        return {Account.browse(account_id).code: tuple(amounts) for account_id, *amounts in rows}
+
+    def documented_rows(self, number):
+        """The rows of the documented feed query ``number``, amounts as the warehouse writes them
+        (text, not the float Odoo's driver makes of a numeric)."""
+        query = documented_feed_queries()[number].strip().rstrip(";")
+        wrapped = sql.SQL("SELECT row_to_json(q)::text FROM ({}) q").format(sql.SQL(query))
+        return [list(json.loads(text, parse_float=str).values()) for (text,) in self.query(wrapped)]
+
+    def warehouse_trial_balance(self):
+        return {code: tuple(amounts) for _company, _from, _to, code, *amounts in self.documented_rows(0)}
+
+    def test_the_documented_feed_queries_give_odoos_latest_final_figures(self):
+        """Trial balance, AR/AP aging and GL summary of February, final, delivered to the
+        warehouse: the BI queries of docs/warehouse.md return Odoo's own figures (grouped reads of
+        the posted lines), with cents, an invoice in another currency, and an aging at February's
+        end that ignores a payment of March."""
+        self.initialize()
+        eur = self.setup_other_currency("EUR")
+        old = self._create_invoice_one_line(
+            price_unit=1234.57,
+            tax_ids=[],
+            invoice_date="2025-01-15",
+            invoice_date_due="2025-01-31",
+            invoice_payment_term_id=False,
+            post=True,
+        )
+        foreign = self._create_invoice_one_line(
+            price_unit=12.10,
+            currency_id=eur.id,
+            partner_id=self.partner_b.id,
+            invoice_date="2025-02-03",
+            invoice_payment_term_id=False,
+            post=True,
+        )
+        self.assertNotEqual(foreign.amount_total, abs(foreign.amount_total_signed), "a real conversion")
+        self._create_invoice_one_line(
+            price_unit=0.07,
+            tax_ids=[],
+            move_type="in_invoice",
+            partner_id=self.partner_b.id,
+            invoice_date="2025-02-20",
+            invoice_payment_term_id=False,
+            post=True,
+        )
+        self._create_invoice_one_line(price_unit=999.99, invoice_date="2025-02-21", post=False)  # a draft
+        self._register_payment(old, amount=400.33, payment_date="2025-03-05")
+        self.company.sale_lock_date = FEB[1]
+        kinds = ("trial_balance", "ar_aging", "ap_aging", "gl_summary")
+        runs = self.env["finance.sync.feed.run"].union(*(self.feed(kind)._run_period(*FEB) for kind in kinds))
+        self.assertEqual(runs.mapped("final"), [True] * 4)
+        self.commit_hooks()
+        self.deliver()
+        jobs = self.feed_jobs(runs)
+        self.assertEqual(set(jobs.mapped("state")), {"done"}, jobs.mapped("last_error"))
+        self.assertEqual(
+            sorted(self.query("SELECT kind, is_complete, version FROM {schema}.feed_run")),
+            sorted((kind, True, 1) for kind in kinds),
+        )
+
+        self.assertEqual(self.warehouse_trial_balance(), self.odoo_trial_balance(*FEB))
+        self.assertEqual(
+            {tuple(row[:3]) for row in self.documented_rows(0)},
+            {(self.company.id, *(str(day) for day in FEB))},
+        )
+
+        aging = {
+            (kind, partner_id): tuple(amounts)
+            for _company, _as_of, kind, partner_id, _name, *amounts in self.documented_rows(1)
+        }
+        expected = {}
+        for kind, account_type, sign in (("ar_aging", "asset_receivable", 1), ("ap_aging", "liability_payable", -1)):
+            for partner_id, total in self.odoo(
+                """SELECT l.partner_id, round(%s * sum(l.balance), 2)::text
+                     FROM account_move_line l JOIN account_account a ON a.id = l.account_id
+                    WHERE l.parent_state = 'posted' AND l.company_id = %s AND l.date <= %s
+                      AND a.account_type = %s
+                    GROUP BY l.partner_id HAVING round(sum(l.balance), 2) <> 0""",
+                sign,
+                self.company.id,
+                FEB[1],
+                account_type,
+            ):
+                expected[(kind, partner_id)] = total
+        self.assertEqual({key: amounts[-1] for key, amounts in aging.items()}, expected)
+        self.assertEqual(
+            aging[("ar_aging", self.partner_a.id)][1],
+            f"{old.amount_total_signed:.2f}",
+            "due on January 31: 1-30 days past due at February's end, the March payment ignored",
+        )
+        self.assertEqual(aging[("ar_aging", self.partner_b.id)][0], f"{foreign.amount_total_signed:.2f}", "not due")
+
+        gl = {
+            (journal, account): (debit, credit, lines)
+            for _company, _from, _to, journal, account, debit, credit, lines in self.documented_rows(2)
+        }
+        rows = self.odoo(
+            """SELECT journal_id, account_id, round(sum(debit), 2)::text, round(sum(credit), 2)::text, count(*)
+                 FROM account_move_line
+                WHERE parent_state = 'posted' AND company_id = %s AND date BETWEEN %s AND %s
+                GROUP BY journal_id, account_id""",
+            self.company.id,
+            *FEB,
+        )
+        Account = self.env["account.account"].with_company(self.company)
+        Journal = self.env["account.journal"]
+        self.assertEqual(
+            gl,
+            {
+                (Journal.browse(journal).code, Account.browse(account).code): (debit, credit, count)
+                for journal, account, debit, credit, count in rows
+            },
+        )
+
+    def test_a_feed_version_is_seen_whole_and_supersedes_the_older_once_complete(self):
+        """A run in parts is invisible to the BI queries until its last part is applied; then it
+        supersedes the older version (kept, marked). Delivered again, nothing changes; the older
+        version arriving late stays superseded."""
+        self.initialize()
+        self.one_thread()
+        self._create_invoice_one_line(price_unit=1234.57, tax_ids=[], invoice_date="2025-02-03", post=True)
+        self.company.sale_lock_date = FEB[1]
+        feed = self.feed("trial_balance", part_size=1)
+        first = feed._run_period(*FEB)
+        self.commit_hooks()
+        self.deliver()
+        v1 = self.warehouse_trial_balance()
+        self.assertEqual(v1, self.odoo_trial_balance(*FEB))
+
+        self._create_invoice_one_line(
+            price_unit=0.07, tax_ids=[], move_type="in_invoice", invoice_date="2025-02-20", post=True
+        )
+        second = feed._run_period(*FEB)
+        self.assertEqual((second.version, second.final), (2, True))
+        self.assertGreater(second.part_count, 2)
+        self.commit_hooks()
+        # The warehouse refuses the part of the new expense (0.07): the run's other parts land.
+        self.query("ALTER TABLE {schema}.fact_trial_balance ADD CONSTRAINT not_0_07 CHECK (closing <> 0.07)")
+        self.deliver()
+        jobs = self.feed_jobs(second)
+        self.assertIn("failed", jobs.mapped("state"))
+        received, complete = self.query("SELECT parts_received, is_complete FROM {schema}.feed_run WHERE version = 2")[
+            0
+        ]
+        self.assertEqual((complete, received < second.part_count), (False, True))
+        self.assertEqual(self.warehouse_trial_balance(), v1, "a half-loaded version is not seen")
+        self.query("ALTER TABLE {schema}.fact_trial_balance DROP CONSTRAINT not_0_07")
+        jobs.filtered(lambda job: job.state == "failed").action_retry()
+        self.deliver()
+        self.assertEqual(set(self.feed_jobs(second).mapped("state")), {"done"})
+        self.assertEqual(self.warehouse_trial_balance(), self.odoo_trial_balance(*FEB))
+        self.assertNotEqual(self.warehouse_trial_balance(), v1)
+        self.assertEqual(
+            self.query("SELECT version, is_complete, superseded_by::text FROM {schema}.feed_run ORDER BY version"),
+            [(1, True, second.run_uuid), (2, True, None)],
+        )
+        self.assertEqual(
+            self.query("SELECT version, count(*) FROM {schema}.fact_trial_balance GROUP BY version ORDER BY 1"),
+            [(1, first.row_count), (2, second.row_count)],
+            "the older version is kept",
+        )
+
+        snapshot = {
+            table: self.query(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {{schema}}.{table} t")  # noqa: S608
+            for table in FEED_TABLES
+        }
+        jobs = self.feed_jobs(first | second)
+        jobs._mark_pending()  # the same events again
+        self.deliver()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(
+            {job.attempt_ids.sorted("id")[-1].response_excerpt for job in jobs}, {"duplicate"}, "recognised by id"
+        )
+        self.assertEqual(
+            {
+                table: self.query(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {{schema}}.{table} t")  # noqa: S608
+                for table in FEED_TABLES
+            },
+            snapshot,
+        )
+
+    def test_an_older_feed_version_arriving_late_never_becomes_the_latest(self):
+        self.initialize()
+        self._create_invoice_one_line(price_unit=12.10, tax_ids=[], invoice_date="2025-02-03", post=True)
+        self.company.sale_lock_date = FEB[1]
+        feed = self.feed("trial_balance")
+        first = feed._run_period(*FEB)
+        self._create_invoice_one_line(
+            price_unit=0.07, tax_ids=[], move_type="in_invoice", invoice_date="2025-02-20", post=True
+        )
+        second = feed._run_period(*FEB)
+        self.commit_hooks()
+        transport = self.wh._get_transport()
+        self.addCleanup(transport.close)
+
+        def send(run):
+            for job in self.feed_jobs(run):
+                body = json.dumps(job.payload).encode()
+                result = transport.send(OutboundRequest(url="", body=body, headers={}))
+                self.assertEqual(result.status, 200, result.error)
+
+        send(second)
+        send(first)  # late
+        self.assertEqual(
+            self.query("SELECT version, is_complete, superseded_by::text FROM {schema}.feed_run ORDER BY version"),
+            [(1, True, second.run_uuid), (2, True, None)],
+        )
+        self.assertEqual(self.warehouse_trial_balance(), self.odoo_trial_balance(*FEB))
+        self.assertEqual(self.query("SELECT version FROM {schema}.feed_run_latest_final"), [(2,)])
+
+    def test_a_feed_part_contradicting_its_run_fails_alone(self):
+        self.initialize()
+        self._create_invoice_one_line(price_unit=12.10, tax_ids=[], invoice_date="2025-02-03", post=True)
+        run = self.feed("ar_aging")._run_period(*FEB)
+        self.commit_hooks()
+        self.deliver()
+        job = self.feed_jobs(run)
+        self.assertEqual(job.state, "done")
+        forged = {**job.payload, "event_id": str(uuid.uuid4())}
+        forged["feed"] = {**forged["feed"], "version": 7}
+        result = self.wh._get_transport().send(OutboundRequest(url="", body=json.dumps(forged).encode(), headers={}))
+        self.assertIsNone(result.status)
+        self.assertIn("another run", str(result.error))
+        self.assertEqual(
+            self.query("SELECT event_id::text FROM {schema}.sync_event WHERE type LIKE 'feed.%'"),
+            [(job.event_uuid,)],
+            "nothing of it kept",
+        )
+        self.assertEqual(self.query("SELECT version FROM {schema}.feed_run"), [(1,)])
 
     # --- initialization -----------------------------------------------------------------
 

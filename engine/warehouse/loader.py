@@ -9,6 +9,13 @@ names, its lines (an invoice's), its reconciliations and its allocations (what a
 settles) are upserted too; lines, reconciliations and allocations the document no longer has
 are marked ``is_current = false``, never deleted.
 
+A period feed's part (``feed.*`` events) goes through ``sync_event`` the same way; its run is
+recorded in ``feed_run``, its rows in the kind's fact table, and the part in ``feed_run_part``.
+The part that completes the run (every part applied) marks it complete in the same transaction
+and marks the older complete versions of its period superseded by the newest: BI reads complete
+runs only, so a run is seen whole or not at all, and an older version arriving late never
+becomes the latest.
+
 A batch applies its events in their order in one transaction; an event that fails on its data
 fails alone (its statements are undone, the others are applied), and a failure of the
 transaction itself (connection lost, serialization failure, deadlock) undoes all of them.
@@ -28,6 +35,9 @@ DUPLICATE = "duplicate"  # this event id was applied (or skipped) before
 
 INVOICE_MODEL = "account.move"
 PAYMENT_MODEL = "account.payment"
+FEED_MODEL = "finance.sync.feed"
+KINDS = ("invoice", "payment", "feed")
+FEED_KINDS = ("trial_balance", "ar_aging", "ap_aging", "gl_summary")
 
 _DIMENSIONS = ("account", "journal", "tax", "analytic_account")
 AMOUNT_KEYS = ("untaxed", "tax", "total", "residual")
@@ -128,6 +138,49 @@ _TEMPLATES = {
         UPDATE {schema}.fact_reconciliation SET is_current = false, updated_at = now()
          WHERE source = %s AND document_model = %s AND document_id = %s AND is_current
            AND NOT ((counterpart_model || ',' || counterpart_id) = ANY(%s))""",
+    "feed_run": """
+        INSERT INTO {schema}.feed_run (
+            source, run_id, feed_id, feed_name, kind, company_id, currency, date_from, date_to, version, final,
+            content_hash, supersedes_run_id, parts, row_count, totals)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (source, run_id) DO NOTHING""",
+    "feed_run_check": """
+        SELECT kind, feed_id, date_from::text, date_to::text, version, parts FROM {schema}.feed_run
+         WHERE source = %s AND run_id = %s""",
+    "feed_part": """
+        INSERT INTO {schema}.feed_run_part (source, run_id, part, event_id, row_count) VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (source, run_id, part) DO NOTHING
+        RETURNING 1""",
+    "feed_trial_balance": """
+        INSERT INTO {schema}.fact_trial_balance (
+            source, company_id, feed_id, date_from, date_to, version, final, run_id, part, line,
+            account_id, account_code, account_name, analytic, opening, debit, credit, closing) VALUES %s""",
+    "feed_aging": """
+        INSERT INTO {schema}.fact_aging (
+            source, company_id, feed_id, date_from, date_to, version, final, run_id, part, line, kind,
+            partner_id, partner_code, partner_name, not_due, days_1_30, days_31_60, days_61_90, over_90, total)
+        VALUES %s""",
+    "feed_gl_summary": """
+        INSERT INTO {schema}.fact_gl_summary (
+            source, company_id, feed_id, date_from, date_to, version, final, run_id, part, line,
+            date, journal_id, journal_code, journal_name, account_id, account_code, account_name, debit, credit,
+            line_count) VALUES %s""",
+    # One run of a feed's period completes at a time (the supersession below reads the others).
+    "feed_lock": "SELECT pg_advisory_xact_lock(hashtext('finance_sync.feed'), hashtext(%s))",
+    "feed_received": """
+        UPDATE {schema}.feed_run SET parts_received = parts_received + 1, updated_at = now(),
+               is_complete = parts_received + 1 = parts,
+               completed_at = CASE WHEN parts_received + 1 = parts THEN now() END
+         WHERE source = %s AND run_id = %s
+        RETURNING is_complete, feed_id, date_from, date_to""",
+    "feed_supersede": """
+        UPDATE {schema}.feed_run r SET superseded_by = n.run_id, superseded_at = now(), updated_at = now()
+          FROM (SELECT run_id, version FROM {schema}.feed_run
+                 WHERE source = %(source)s AND feed_id = %(feed)s AND date_from = %(from)s AND date_to = %(to)s
+                   AND is_complete
+                 ORDER BY version DESC LIMIT 1) n
+         WHERE r.source = %(source)s AND r.feed_id = %(feed)s AND r.date_from = %(from)s AND r.date_to = %(to)s
+           AND r.is_complete AND r.version < n.version AND r.superseded_by IS DISTINCT FROM n.run_id""",
 }
 
 
@@ -237,7 +290,7 @@ def apply(conn, statements, source, event, stats=None, known=None) -> str:
         event commits.
     """
     kind = _document_model(event)
-    if kind not in ("invoice", "payment"):
+    if kind not in KINDS:
         raise ValueError(f"the warehouse does not store events of type {event.get('type')!r}")
     batch = None
     try:
@@ -282,7 +335,7 @@ def apply_batch(conn, statements, source, events, stats=None, known=None, isolat
     for index, event in enumerate(events):
         if isinstance(event, BaseException):
             answers[index] = event
-        elif not isinstance(event, dict) or _document_model_of(event) not in ("invoice", "payment"):
+        elif not isinstance(event, dict) or _document_model_of(event) not in KINDS:
             answers[index] = ValueError(f"the warehouse does not store events of type {_type_of(event)!r}")
         else:
             todo.append(index)
@@ -351,6 +404,8 @@ def _apply_one(batch, statements, source, event, guarded, isolated):
 
 
 def _apply(cr, statements, source, kind, event, flush=True):
+    if kind == "feed":
+        return _apply_feed(cr, statements, source, event, flush)
     document = event["document"]
     model = INVOICE_MODEL if kind == "invoice" else PAYMENT_MODEL
     cr.execute(
@@ -535,3 +590,90 @@ def _allocations(cr, statements, source, document):
     if rows:
         cr.values(statements["allocations"], list(rows.values()))
     cr.later(statements["allocations_gone"], [source, document["id"], list(rows)])
+
+
+def _apply_feed(cr, statements, source, event, flush=True):
+    """A part of a period feed's run: recorded once (``sync_event``, then ``feed_run_part``),
+    its rows written, and the run completed with the part that brings its last one."""
+    feed, company, period = event["feed"], event["company"], event["period"]
+    kind = feed["kind"]
+    if kind not in FEED_KINDS or event["type"] != f"feed.{kind}":
+        raise ValueError(f"the warehouse does not store feeds of kind {kind!r} (event {event.get('type')!r})")
+    part, parts, rows = int(feed["part"]), int(feed["parts"]), event.get("rows") or []
+    if not 1 <= part <= parts:
+        raise ValueError(f"feed run {feed['run_id']}: part {part} of {parts}")
+    cr.execute(
+        statements["event"], [event["event_id"], source, event["type"], FEED_MODEL, feed["id"], event["sequence"]]
+    )
+    if cr.fetchone() is None:
+        return DUPLICATE
+    run_id, date_from, date_to = feed["run_id"], period["date_from"], period["date_to"]
+    supersedes = (feed.get("supersedes") or {}).get("run_id")
+    run = [run_id, feed["id"], feed.get("name"), kind, company["id"], company["currency"], date_from, date_to]
+    run += [feed["version"], bool(feed["final"]), feed["content_hash"], supersedes, parts, feed["row_count"]]
+    cr.later(statements["feed_run"], [source, *run, json.dumps(event.get("totals"))])
+    cr.execute(statements["feed_run_check"], [source, run_id])
+    found = cr.fetchone()
+    if tuple(found) != (kind, feed["id"], date_from, date_to, feed["version"], parts):
+        raise ValueError(f"feed run {run_id} arrived before as {found!r}, now as another run")
+    cr.execute(statements["feed_part"], [source, run_id, part, event["event_id"], len(rows)])
+    if cr.fetchone() is None:  # this part arrived before under another event id
+        cr.later(statements["skipped"], [event["event_id"]])
+        if flush:
+            cr.flush()
+        return SKIPPED
+    head = (source, company["id"], feed["id"], date_from, date_to, feed["version"], bool(feed["final"]), run_id, part)
+    if rows:
+        name, build = _FEED_ROWS[kind]
+        cr.values(statements[name], [(*head, line, *build(kind, row)) for line, row in enumerate(rows, start=1)])
+    cr.execute(statements["feed_received"], [source, run_id])
+    complete = cr.fetchone()[0]
+    if complete:
+        cr.execute(statements["feed_lock"], [f"{source}|{feed['id']}|{date_from}|{date_to}"])
+        period_key = {"source": source, "feed": feed["id"], "from": date_from, "to": date_to}
+        cr.later(statements["feed_supersede"], period_key)
+    if flush:
+        cr.flush()
+    return APPLIED
+
+
+def _refs(value):
+    """(id, code, name) of a reference, or three nulls."""
+    value = value or {}
+    return value.get("id"), value.get("code"), value.get("name")
+
+
+def _trial_balance_row(_kind, row):
+    analytic = row.get("analytic")
+    return (
+        *_refs(row.get("account")),
+        json.dumps(analytic) if analytic is not None else None,
+        row["opening"],
+        row["debit"],
+        row["credit"],
+        row["closing"],
+    )
+
+
+def _aging_row(kind, row):
+    buckets = ("not_due", "days_1_30", "days_31_60", "days_61_90", "over_90", "total")
+    return (kind, *_refs(row.get("partner")), *(row[bucket] for bucket in buckets))
+
+
+def _gl_summary_row(_kind, row):
+    return (
+        row["date"],
+        *_refs(row.get("journal")),
+        *_refs(row.get("account")),
+        row["debit"],
+        row["credit"],
+        row["count"],
+    )
+
+
+_FEED_ROWS = {
+    "trial_balance": ("feed_trial_balance", _trial_balance_row),
+    "ar_aging": ("feed_aging", _aging_row),
+    "ap_aging": ("feed_aging", _aging_row),
+    "gl_summary": ("feed_gl_summary", _gl_summary_row),
+}

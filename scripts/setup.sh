@@ -26,7 +26,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # --- 1. system packages ------------------------------------------------------
 system_packages() {
     # chromium: Odoo's browser tours (HttpCase.start_tour) skip silently without it.
-    local wanted=(postgresql libpq-dev build-essential git chromium)
+    # rabbitmq-server: the broker transport's tests start RabbitMQ nodes of their own (tests/rabbit.py).
+    local wanted=(postgresql libpq-dev build-essential git chromium rabbitmq-server)
     "$PYTHON" -c 'import ensurepip' 2>/dev/null || wanted+=(python3-venv)
     local missing=()
     for pkg in "${wanted[@]}"; do

@@ -8,7 +8,7 @@
     "author": "finance_sync contributors",
     "license": "LGPL-3",
     "application": True,
-    "external_dependencies": {"python": ["requests", "cryptography", "jsonschema-rs", "prometheus-client"]},
+    "external_dependencies": {"python": ["requests", "cryptography", "jsonschema-rs", "prometheus-client", "pika"]},
     "depends": ["account", "mail"],
     "data": [
         "security/finance_sync_groups.xml",
@@ -41,6 +41,7 @@
         "demo/finance_sync_demo_reconciliation.xml",
         "demo/finance_sync_demo_master_data.xml",
         "demo/finance_sync_demo_feeds.xml",
+        "demo/finance_sync_demo_broker.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -93,6 +93,35 @@ TEMPLATES = {
         "%(target)s is Odoo's own database: the warehouse must be another database (on another server, or at "
         "least another database of the server)"
     ),
+    # --- message broker (engine/broker.py) -------------------------------------------------------
+    "broker_unroutable": _lt(
+        "The broker could not route the event: no queue is bound to the exchange %(exchange)s for the routing key "
+        "%(key)s, so nobody would read it; bind a queue (or list the consumers and press Initialize broker), then "
+        "retry"
+    ),
+    "broker_nack": _lt(
+        "The broker refused to take the event for now (negative acknowledgement); it will be sent again"
+    ),
+    "broker_timeout": _lt(
+        "The broker did not confirm the event within %(seconds)s s; it will be sent again with the same id"
+    ),
+    "broker_unreachable": _lt("Could not reach the broker %(target)s; the event will be sent again"),
+    "broker_authentication": _lt("The broker %(target)s refused the user name or password"),
+    "broker_access_refused": _lt("The broker %(target)s refused access: %(reason)s"),
+    "broker_exchange_missing": _lt(
+        "The exchange %(exchange)s does not exist on the broker %(target)s: initialize the broker from the backend "
+        "(Initialize broker)"
+    ),
+    "broker_bad_event": _lt("The event cannot be published: %(reason)s"),
+    "broker_bad_url": _lt("the broker address must read amqps://host[:port][/virtual host]"),
+    "broker_url_credentials": _lt(
+        "the broker address must not hold a user name or password: type them in their own fields (the password is "
+        "stored encrypted)"
+    ),
+    "broker_tls_required": _lt(
+        "the broker connection must be encrypted (amqps://); amqp:// is accepted only on servers set up for private "
+        "endpoints (development)"
+    ),
     # --- endpoint URLs (engine/url_guard.py) ---------------------------------------------------
     "url_https_only": _lt("only https:// addresses are accepted"),
     "url_plain_http": _lt(

@@ -8,6 +8,7 @@ from . import finance_sync_mapping
 from . import finance_sync_backend
 from . import finance_sync_backend_secrets
 from . import finance_sync_backend_warehouse
+from . import finance_sync_backend_broker
 from . import finance_sync_backend_authority
 from . import finance_sync_backend_sender
 from . import finance_sync_backend_document_source

@@ -6,6 +6,7 @@ The model is one, its concerns live in rooms of their own, each an extension of 
   lifecycle (draft, active, paused) and the one create/write, which calls each room's checks;
 - finance_sync_backend_secrets.py: credentials, signing secret, warehouse password, webhook token;
 - finance_sync_backend_warehouse.py: the PostgreSQL warehouse's connection and schema;
+- finance_sync_backend_broker.py: the message broker's connection, exchange and consumers' queues;
 - finance_sync_backend_authority.py: the authorities, their one guard and ``_may_receive``;
 - finance_sync_backend_document_source.py, finance_sync_backend_master_data.py: the document
   source, master data and the credit authority;
@@ -45,10 +46,11 @@ INTERNAL_FIELDS = {
     "circuit_reset_at",
     "signing_secret_unseen",
     "warehouse_password_encrypted",
+    "broker_password_encrypted",
     "is_document_source",  # computed from the document source flags, never written
 }
 # Where the backend connects: never with a control, invisible or white space character in them.
-ADDRESS_FIELDS = ("endpoint_url", "warehouse_host")
+ADDRESS_FIELDS = ("endpoint_url", "warehouse_host", "broker_url")
 
 # Search filters of the jobs' view that buttons may open them with (the stat buttons' counts).
 JOB_SEARCH_FILTERS = ("filter_pending", "filter_need_action")
@@ -118,11 +120,12 @@ class FinanceSyncBackend(models.Model):
 
     # --- transport --------------------------------------------------------------------
     transport = fields.Selection(
-        [("webhook", "Webhook (HTTPS JSON)"), ("warehouse", "PostgreSQL warehouse")],
+        [("webhook", "Webhook (HTTPS JSON)"), ("warehouse", "PostgreSQL warehouse"), ("broker", "Message broker")],
         required=True,
         default="webhook",
         help="How events reach the platform: JSON posted to a webhook, or rows written into a PostgreSQL "
-        "database that BI tools read (a star schema, see the module's documentation).",
+        "database that BI tools read (a star schema, see the module's documentation), or messages published to "
+        "an AMQP broker (RabbitMQ) that each consumer reads from a queue of its own.",
     )
     endpoint_url = fields.Char(
         "Endpoint URL", tracking=True, help="HTTPS address the platform receives events on (JSON POST)."

@@ -22,6 +22,7 @@ SECRET_FIELDS = {
     "auth_secret": "auth_secret_encrypted",
     "signing_secret": "signing_secret_encrypted",
     "warehouse_password": "warehouse_password_encrypted",
+    "broker_password": "broker_password_encrypted",
 }
 
 
@@ -98,6 +99,17 @@ class FinanceSyncBackend(models.Model):
     has_warehouse_password = fields.Boolean(
         compute="_compute_has_secrets", help="A warehouse password is stored (it is never shown)."
     )
+    broker_password = fields.Char(
+        "Broker password",
+        compute="_compute_write_only_secrets",
+        inverse="_inverse_broker_password",
+        readonly=False,
+        help="Write-only: stored encrypted, never shown again.",
+    )
+    broker_password_encrypted = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    has_broker_password = fields.Boolean(
+        compute="_compute_has_secrets", help="A broker password is stored (it is never shown)."
+    )
     webhook_token = fields.Char(
         copy=False,
         readonly=True,
@@ -125,6 +137,7 @@ class FinanceSyncBackend(models.Model):
         self.auth_secret = False
         self.signing_secret = False
         self.warehouse_password = False
+        self.broker_password = False
 
     @api.depends("auth_mode")
     def _compute_has_secrets(self):
@@ -132,6 +145,7 @@ class FinanceSyncBackend(models.Model):
             backend.has_auth_secret = bool(stored.auth_secret_encrypted)
             backend.has_signing_secret = bool(stored.signing_secret_encrypted)
             backend.has_warehouse_password = bool(stored.warehouse_password_encrypted)
+            backend.has_broker_password = bool(stored.broker_password_encrypted)
 
     @api.depends("webhook_token")
     def _compute_inbound_url(self):
@@ -147,6 +161,9 @@ class FinanceSyncBackend(models.Model):
 
     def _inverse_warehouse_password(self):
         self._store_secret("warehouse_password")
+
+    def _inverse_broker_password(self):
+        self._store_secret("broker_password")
 
     def _inverse_signing_secret(self):
         for backend in self:

@@ -30,6 +30,8 @@ class FinanceSyncBackend(models.Model):
         self.check_access("write")
         if self.transport == "warehouse":
             return self._action_warehouse(initialize=False)
+        if self.transport == "broker":
+            return self._action_broker(initialize=False)
         if not self.endpoint_url:
             raise UserError(self.env._("Set an endpoint URL first."))
         event_id = str(uuid.uuid4())
@@ -129,6 +131,8 @@ class FinanceSyncBackend(models.Model):
             secrets = (target.password,) if target.password else ()
             url = f"postgresql://{target.host}:{target.port}/{target.database}"
             return Sender(url, self.timeout, secrets=secrets, refusal=refusal, address=target.hostaddr)
+        if self.transport == "broker":
+            return self._prepare_broker_sender()
         refusal = address = None
         try:
             address = url_guard.pin_endpoint(self.endpoint_url, allow_private=allow_private_endpoints()).address
@@ -148,6 +152,19 @@ class FinanceSyncBackend(models.Model):
             address=address,
         )
 
+    def _prepare_broker_sender(self):
+        """The broker's sender: the same signed envelopes (Standard Webhooks headers), no HTTP
+        credentials (the broker's are the connection's), the broker password masked."""
+        target, refusal = self._broker_target()
+        signing_secret = self._get_secret("signing") if self.signing_enabled else None
+        if self.signing_enabled and not signing_secret:
+            refusal = refusal or MessageError(message("no_signing_secret", backend=self.name))
+        sender = Sender.build(
+            target.describe(), self.timeout, signing_secret=signing_secret, refusal=refusal, address=target.address
+        )
+        sender.secrets = tuple(s for s in (*sender.secrets, target.password) if s)
+        return sender
+
     def _get_transport(self):
         """A new transport for this backend's events (a warehouse connects on first use)."""
         self.ensure_one()
@@ -156,6 +173,9 @@ class FinanceSyncBackend(models.Model):
             return get_transport(
                 "warehouse", target=target, source=self.env.cr.dbname, pool_maxsize=self.max_concurrent
             )
+        if self.transport == "broker":
+            target, _refusal = self._broker_target()  # a refused host sends nothing (see the sender)
+            return get_transport("broker", broker=target, pool_maxsize=self.max_concurrent)
         # One keep-alive connection per sending thread: a backend may have more requests open than
         # its concurrency (those unanswered for a second stop counting, see the dispatcher's
         # Channel.busy), never more than the worker's sending threads; a smaller pool would drop

@@ -27,7 +27,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 system_packages() {
     # chromium: Odoo's browser tours (HttpCase.start_tour) skip silently without it.
     # prometheus: its promtool checks and unit-tests the alert rules of docs/ops.
-    local wanted=(postgresql libpq-dev build-essential git chromium prometheus)
+    # rabbitmq-server: the broker transport's tests start RabbitMQ nodes of their own (tests/rabbit.py).
+    local wanted=(postgresql libpq-dev build-essential git chromium prometheus rabbitmq-server)
     "$PYTHON" -c 'import ensurepip' 2>/dev/null || wanted+=(python3-venv)
     local missing=()
     for pkg in "${wanted[@]}"; do

@@ -1,5 +1,6 @@
 # Every test module, so that Odoo's own runner (odoo-bin --test-enable) finds them as pytest does.
 # isort: skip_file
+from . import test_broker
 from . import test_concurrency
 from . import test_delivery_sla
 from . import test_dispatcher

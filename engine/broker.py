@@ -1,0 +1,415 @@
+"""The ``broker`` transport: events published to a topic exchange of an AMQP 0-9-1 broker
+(RabbitMQ) with ``pika``, each sending thread on its own connection and channel (pika's blocking
+connection is not thread-safe), opened on first use and closed with the transport.
+
+Each event is published as it would be posted to a webhook: the same canonical JSON body, the
+event id as the message id, the Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``) and the document's sequence among the message's headers, persistent
+(``delivery_mode`` 2), under the routing key ``<event type>.<company code or id>``. The channel is
+in *publisher confirm* mode and every message is ``mandatory``: an event is delivered (status 200,
+like a platform's acknowledgement) only once the broker confirmed it, so it is on disk in every
+queue bound for it. A message no queue is bound for comes back (``basic.return``): it fails and
+a person is told, rather than being dropped by the broker. A negative acknowledgement, a confirm
+that does not come within the backend's timeout, or a lost connection is retried, with the same
+id and body (the outbox's retry path): consumers deduplicate on the message id, as platforms do
+on the webhook id.
+
+A failure carries its verdict (:class:`classify.ClassifiedError`), as the warehouse's do.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import ssl
+import threading
+import time
+from urllib.parse import quote, unquote, urlsplit
+
+import pika
+from pika import exceptions as amqp
+
+from . import classify, redact, signing
+from .messages import MessageError, message
+from .transport import OutboundRequest, Transport, TransportResult, elapsed_ms, register
+
+_logger = logging.getLogger(__name__)
+# pika logs every connection's opening and closing at INFO, several lines each: its warnings and
+# errors are what an operator needs (the transport's failures are in the attempt log).
+logging.getLogger("pika").setLevel(logging.WARNING)
+
+PORTS = {"amqps": 5671, "amqp": 5672}
+DEFAULT_EXCHANGE = "finance_sync"
+DEAD_LETTER_SUFFIX = ".dead-letter"  # the exchange dead letters of the consumers' queues go to
+DELIVERY_LIMIT = 20  # deliveries of one message to a consumer's queue before it is dead-lettered
+OK_STATUS = 200
+PERSISTENT = 2  # delivery_mode: written to disk by the broker
+CONFIRMED = "confirmed by the broker"
+REASON_LIMIT = 500
+MAX_CONNECT_TIMEOUT = 5.0  # seconds, as for webhooks
+HEADER_SEQUENCE = "sequence"
+HEADER_EVENT_TYPE = "event-type"
+ROUTING_KEY_LIMIT = 255  # bytes (AMQP short string)
+NOT_FOUND, ACCESS_REFUSED, PRECONDITION_FAILED, NOT_ALLOWED = 404, 403, 406, 530
+
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,127}")  # exchange and consumer names
+_WORD = re.compile(r"[^A-Za-z0-9_-]")  # what may not stand in one word of a routing key
+
+
+class ConfirmTimeout(TimeoutError):
+    """The broker did not confirm a message within the timeout."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Broker:
+    """Where events are published: the broker, its virtual host, the credentials and exchange,
+    and the address the URL guard vetted for the host (None: DNS decides)."""
+
+    host: str
+    port: int
+    vhost: str = "/"
+    user: str = ""
+    password: str | None = dataclasses.field(default=None, repr=False)
+    tls: bool = True
+    exchange: str = DEFAULT_EXCHANGE
+    address: str | None = None
+    timeout: float = 10.0
+
+    def describe(self) -> str:
+        """``amqps://host:port/vhost``, without credentials: for messages and logs."""
+        scheme = "amqps" if self.tls else "amqp"
+        literal = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{literal}:{self.port}/{quote(self.vhost, safe='')}"
+
+    def parameters(self) -> pika.ConnectionParameters:
+        """pika's connection parameters: TLS checked against the host name (the vetted address is
+        connected to), connecting within 5 s, a broker blocking publishers for longer than the
+        timeout dropped (a resource alarm), one attempt (the outbox retries)."""
+        ssl_options = None
+        if self.tls:
+            cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or None
+            context = ssl.create_default_context(cafile=cafile)
+            ssl_options = pika.SSLOptions(context, server_hostname=self.host)
+        return pika.ConnectionParameters(
+            host=self.address or self.host,
+            port=self.port,
+            virtual_host=self.vhost,
+            credentials=pika.PlainCredentials(self.user or "", self.password or ""),
+            ssl_options=ssl_options,
+            connection_attempts=1,
+            retry_delay=0,
+            socket_timeout=min(MAX_CONNECT_TIMEOUT, self.timeout),
+            stack_timeout=self.timeout + MAX_CONNECT_TIMEOUT,
+            blocked_connection_timeout=self.timeout,
+            client_properties={"connection_name": "finance_sync"},
+        )
+
+    def connect(self) -> pika.BlockingConnection:
+        return pika.BlockingConnection(self.parameters())
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return self.exchange + DEAD_LETTER_SUFFIX
+
+
+# === SETTINGS === #
+
+
+def parse_url(url: str) -> tuple[bool, str, int, str]:
+    """(TLS, host, port, virtual host) of an ``amqps://host[:port][/vhost]`` URL; raises
+    :class:`MessageError` for anything else (another scheme, no host, credentials in the URL:
+    they have fields of their own, stored encrypted)."""
+    try:
+        parts = urlsplit((url or "").strip())
+        port = parts.port
+    except ValueError as exc:
+        raise MessageError(message("broker_bad_url", detail=str(exc))) from None
+    scheme = parts.scheme.lower()
+    if scheme not in PORTS or not parts.hostname or parts.query or parts.fragment:
+        raise MessageError(message("broker_bad_url"))
+    if parts.username is not None or parts.password is not None:
+        raise MessageError(message("broker_url_credentials"))
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    vhost = unquote(path) if path else "/"
+    return scheme == "amqps", parts.hostname, port or PORTS[scheme], vhost
+
+
+def check_name(name: str) -> bool:
+    """Whether ``name`` may name an exchange or a consumer's queue (``amq.`` is the broker's own)."""
+    return bool(name and _NAME.fullmatch(name) and not name.startswith("amq."))
+
+
+def consumer_names(text: str) -> list[str]:
+    """The consumer names of a backend's list (commas or lines between them), in order, once each."""
+    names = []
+    for word in re.split(r"[,\n]", text or ""):
+        name = word.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def routing_key(event: dict) -> str:
+    """``<event type>.<company code or id>``: a consumer binds ``invoice.*.#`` for every company's
+    invoices, ``#.ACME`` for one company's events. The company word keeps letters, digits, ``_`` and
+    ``-`` (a dot would make it two words)."""
+    company = event.get("company")
+    code = (company.get("code") or company.get("id")) if isinstance(company, dict) else company
+    word = _WORD.sub("_", str(code)) if code not in (None, "") else "none"
+    return f"{event.get('type') or 'unknown'}.{word}".encode()[:ROUTING_KEY_LIMIT].decode("utf-8", "ignore")
+
+
+def properties(event_id: str, event: dict, headers: dict) -> pika.BasicProperties:
+    """The message's properties: persistent, its id the event id, the signature's headers and
+    the document's sequence."""
+    amqp_headers = {
+        name: value
+        for name, value in headers.items()
+        if name in {signing.HEADER_ID, signing.HEADER_TIMESTAMP, signing.HEADER_SIGNATURE}
+    }
+    amqp_headers[HEADER_EVENT_TYPE] = str(event.get("type") or "")
+    if event.get("sequence") is not None:
+        amqp_headers[HEADER_SEQUENCE] = int(event["sequence"])
+    return pika.BasicProperties(
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=PERSISTENT,
+        message_id=event_id,
+        timestamp=int(time.time()),
+        type=str(event.get("type") or ""),
+        app_id="finance_sync",
+        headers=amqp_headers,
+    )
+
+
+# === VERDICTS === #
+
+
+def _said(exc: BaseException) -> str:
+    """The broker's own words (``NOT_FOUND - no exchange …``), or the error's."""
+    reply = getattr(exc, "reply_text", None)
+    if reply:
+        return str(reply)
+    inner = next((arg for arg in getattr(exc, "args", ()) if isinstance(arg, (BaseException, str))), None)
+    return str(inner or exc).strip() or type(exc).__name__
+
+
+def judge(exc: BaseException, broker: Broker, key: str = "") -> classify.Classification:
+    """What a failure to publish an event on ``broker`` means for its job."""
+    text = redact.mask_text(_said(exc), [broker.password or ""])[:REASON_LIMIT]
+    where = broker.describe()
+    if isinstance(exc, MessageError):
+        return classify.Classification(classify.FAILED, classify.CATEGORY_VALIDATION, exc.note)
+    if isinstance(exc, amqp.UnroutableError):
+        note = message("broker_unroutable", key=key, exchange=broker.exchange)
+        return classify.Classification(classify.FAILED, classify.CATEGORY_REJECTED, note)
+    if isinstance(exc, amqp.NackError):
+        return classify.Classification(classify.RETRY, classify.CATEGORY_TRANSPORT, message("broker_nack"))
+    if isinstance(exc, ConfirmTimeout):
+        note = message("broker_timeout", seconds=f"{broker.timeout:g}")
+        return classify.Classification(classify.RETRY, classify.CATEGORY_TRANSPORT, note)
+    if isinstance(exc, amqp.ProbableAuthenticationError):
+        note = message("broker_authentication", target=where, detail=text)
+        return classify.Classification(classify.FAILED, classify.CATEGORY_AUTHENTICATION, note)
+    if isinstance(exc, amqp.ProbableAccessDeniedError):
+        note = message("broker_access_refused", target=where, reason=text)
+        return classify.Classification(classify.FAILED, classify.CATEGORY_AUTHENTICATION, note)
+    if isinstance(exc, amqp.ChannelClosedByBroker) and exc.reply_code == NOT_FOUND:
+        note = message("broker_exchange_missing", exchange=broker.exchange, target=where)
+        return classify.Classification(classify.FAILED, classify.CATEGORY_VALIDATION, note)
+    if isinstance(exc, amqp.ChannelClosedByBroker) and exc.reply_code == ACCESS_REFUSED:
+        note = message("broker_access_refused", target=where, reason=text)
+        return classify.Classification(classify.FAILED, classify.CATEGORY_AUTHENTICATION, note)
+    if isinstance(exc, (amqp.AMQPError, OSError)):
+        note = message("broker_unreachable", target=where, detail=text)
+        return classify.Classification(classify.RETRY, classify.CATEGORY_TRANSPORT, note)
+    note = message("broker_bad_event", reason=text)
+    return classify.Classification(classify.FAILED, classify.CATEGORY_VALIDATION, note)
+
+
+# === THE TRANSPORT === #
+
+
+class BrokerTransport(Transport):
+    """Publishes events to ``broker``'s exchange with publisher confirms, one connection per
+    sending thread (at most as many as the dispatcher's threads for the backend)."""
+
+    max_batch = 1  # a confirm is awaited per message: per-document order needs nothing more
+
+    def __init__(self, broker: Broker, pool_maxsize: int = 1):
+        self.broker = broker
+        self.pool_maxsize = pool_maxsize
+        self.stats = {"published": 0}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections = []
+
+    def _channel(self):
+        """This thread's confirming channel, opened on first use (and after a failure)."""
+        current = getattr(self._local, "current", None)
+        if current is not None and current[0].is_open and current[1].is_open:
+            return current
+        if current is not None:
+            self._drop(current[0])
+        conn = self.broker.connect()
+        with self._lock:
+            self._connections.append(conn)
+        try:
+            channel = conn.channel()
+            channel.confirm_delivery()
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._local.current = (conn, channel)
+        return self._local.current
+
+    def _drop(self, conn):
+        """Forget and close a connection that failed (a new one is opened for the next event)."""
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        if getattr(self._local, "current", (None,))[0] is conn:
+            self._local.current = None
+        _close(conn)
+
+    def _publish(self, conn, channel, key, body, props):
+        """Publish and wait for the broker's confirm, at most the timeout: a confirm that does not
+        come raises :class:`ConfirmTimeout` (the connection is dropped then)."""
+
+        def expire():
+            raise ConfirmTimeout(f"no confirm within {self.broker.timeout:g} s")
+
+        # pika's blocking channel waits for the confirm in its I/O loop, which runs the
+        # connection's timers (pika's own call_later only queues them for process_data_events).
+        timer = conn._impl._adapter_call_later(self.broker.timeout, expire)
+        try:
+            channel.basic_publish(self.broker.exchange, key, body, props, mandatory=True)
+        finally:
+            conn._impl._adapter_remove_timeout(timer)
+
+    def send(self, request: OutboundRequest) -> TransportResult:
+        """Publish the event in ``request.body`` and wait for the broker's confirm; never raises."""
+        start = time.monotonic()
+        key, conn = "", None
+        try:
+            event = json.loads(request.body)
+            if not isinstance(event, dict):
+                raise ValueError("the event is not a JSON object")
+            key = routing_key(event)
+            event_id = str(event.get("event_id") or request.headers.get("Idempotency-Key") or "")
+            props = properties(event_id, event, request.headers)
+        except (ValueError, TypeError) as exc:
+            return self._failed(None, exc, start, key)
+        try:
+            conn, channel = self._channel()
+            self._publish(conn, channel, key, request.body, props)
+        except (amqp.AMQPError, OSError, ConfirmTimeout) as exc:
+            return self._failed(conn, exc, start, key)
+        self.stats["published"] += 1
+        return TransportResult(status=OK_STATUS, headers={}, body_excerpt=CONFIRMED, duration_ms=elapsed_ms(start))
+
+    def _failed(self, conn, exc, start, key) -> TransportResult:
+        # Returned (unroutable) and nacked messages leave the channel usable; anything else may
+        # not have: the connection is opened again for the next event.
+        if conn is not None and not isinstance(exc, (amqp.UnroutableError, amqp.NackError)):
+            self._drop(conn)
+        verdict = judge(exc, self.broker, key)
+        _logger.debug("broker %s: event not confirmed (%s)", self.broker.describe(), type(exc).__name__)
+        return TransportResult(
+            status=None,
+            headers={},
+            body_excerpt="",
+            duration_ms=elapsed_ms(start),
+            error=classify.ClassifiedError(verdict),
+        )
+
+    def close(self) -> None:
+        """Close every connection opened by any thread."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            _close(conn)
+
+
+def _close(conn):
+    try:
+        if conn.is_open:
+            conn.close()
+    except (amqp.AMQPError, OSError, ConfirmTimeout):
+        _logger.debug("broker connection closed uncleanly", exc_info=True)
+
+
+register("broker", BrokerTransport)
+
+
+# === TEST CONNECTION AND INITIALIZE === #
+
+
+@dataclasses.dataclass
+class Inspection:
+    """What a connection test found: the broker's product and version, whether the exchange
+    exists (None: the broker refused to say)."""
+
+    server: str
+    exchange_present: bool | None
+    refusal: str = ""
+
+
+def inspect(broker: Broker) -> Inspection:
+    """Connect and look for the exchange without declaring anything (a passive declare)."""
+    conn = broker.connect()
+    try:
+        props = conn._impl.server_properties or {}  # pika keeps them there only
+        server = " ".join(_text(props.get(key)) for key in ("product", "version") if props.get(key))
+        channel = conn.channel()
+        try:
+            channel.exchange_declare(broker.exchange, passive=True)
+        except amqp.ChannelClosedByBroker as exc:
+            if exc.reply_code == NOT_FOUND:
+                return Inspection(server, False)
+            return Inspection(server, None, _said(exc))
+        return Inspection(server, True)
+    finally:
+        _close(conn)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def initialize(broker: Broker, consumers: list[str]) -> list[str]:
+    """Declare the exchange (topic, durable) and, for each consumer, a durable quorum queue bound
+    to it with ``#``, whose dead letters (a message rejected, or delivered ``DELIVERY_LIMIT``
+    times) go through the dead-letter exchange to the consumer's ``.dead`` queue. Declaring what
+    exists with the same settings changes nothing. :return: the names declared, in order."""
+    conn = broker.connect()
+    declared = []
+    try:
+        channel = conn.channel()
+        channel.exchange_declare(broker.exchange, exchange_type="topic", durable=True)
+        declared.append(broker.exchange)
+        if consumers:
+            channel.exchange_declare(broker.dead_letter_exchange, exchange_type="direct", durable=True)
+            declared.append(broker.dead_letter_exchange)
+        for consumer in consumers:
+            queue, dead = queue_names(broker, consumer)
+            channel.queue_declare(dead, durable=True, arguments={"x-queue-type": "quorum"})
+            channel.queue_bind(dead, broker.dead_letter_exchange, routing_key=consumer)
+            arguments = {
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": broker.dead_letter_exchange,
+                "x-dead-letter-routing-key": consumer,
+                "x-delivery-limit": DELIVERY_LIMIT,
+            }
+            channel.queue_declare(queue, durable=True, arguments=arguments)
+            channel.queue_bind(queue, broker.exchange, routing_key="#")
+            declared += [queue, dead]
+    finally:
+        _close(conn)
+    return declared
+
+
+def queue_names(broker: Broker, consumer: str) -> tuple[str, str]:
+    """(the consumer's queue, its dead letters' queue)."""
+    return f"{broker.exchange}.{consumer}", f"{broker.exchange}.{consumer}.dead"

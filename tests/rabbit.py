@@ -1,0 +1,149 @@
+"""A RabbitMQ node of the tests' own: Debian's ``rabbitmq-server`` started on 127.0.0.1 under a
+node name, ports, data directory and Erlang cookie of its own (a temporary directory), so that two
+test processes never share one and a test may stop and start its broker at will.
+
+``RabbitNode.available()`` says whether ``rabbitmq-server`` is installed (``scripts/setup.sh``
+installs it); the tests skip, saying so, when it is not.
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+SERVER_PATHS = ("/usr/lib/rabbitmq/bin/rabbitmq-server",)  # Debian's, without the switch to the rabbitmq user
+CTL_PATHS = ("/usr/lib/rabbitmq/bin/rabbitmqctl",)
+START_SECONDS = 90
+STOP_SECONDS = 60
+
+
+def _found(paths, name):
+    for path in paths:
+        if os.access(path, os.X_OK):
+            return path
+    return shutil.which(name)
+
+
+def free_port():
+    """A local TCP port nothing listens on now."""
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RabbitNode:
+    """One RabbitMQ node on 127.0.0.1: ``start()``, ``stop()``, ``restart()``, ``ctl(...)``."""
+
+    def __init__(self):
+        self.server = _found(SERVER_PATHS, "rabbitmq-server")
+        self.ctl_path = _found(CTL_PATHS, "rabbitmqctl")
+        self.base = Path(tempfile.mkdtemp(prefix="fs_rabbit_"))
+        self.name = f"fs_{uuid.uuid4().hex[:10]}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.process = None
+        self.log = None
+        cookie = self.base / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(16))
+        cookie.chmod(0o400)
+        (self.base / "enabled_plugins").write_text("[].\n")
+        (self.base / "rabbitmq.conf").write_text(
+            "loopback_users = none\n"
+            "log.console = false\n"
+            "disk_free_limit.absolute = 50MB\n"  # a shared machine: never block publishers on disk space
+        )
+
+    @classmethod
+    def available(cls):
+        return bool(_found(SERVER_PATHS, "rabbitmq-server") and _found(CTL_PATHS, "rabbitmqctl"))
+
+    def env(self):
+        base = str(self.base)
+        return {
+            **os.environ,
+            "HOME": base,  # the Erlang cookie of this node only
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": f"{base}/mnesia",
+            "RABBITMQ_LOG_BASE": f"{base}/log",
+            "RABBITMQ_PID_FILE": f"{base}/node.pid",
+            "RABBITMQ_CONFIG_FILE": f"{base}/rabbitmq",
+            "RABBITMQ_ADVANCED_CONFIG_FILE": f"{base}/advanced.config",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": f"{base}/enabled_plugins",
+            "RABBITMQ_GENERATED_CONFIG_DIR": f"{base}/config",
+            "RABBITMQ_PLUGINS_EXPAND_DIR": f"{base}/plugins",
+            "RABBITMQ_SERVER_ERL_ARGS": "+S 1:1 +A 4",  # a small node: two cores are shared by many
+        }
+
+    def ctl(self, *args, timeout=STOP_SECONDS):
+        """Run ``rabbitmqctl`` on this node; its output (raises when it fails)."""
+        done = subprocess.run(
+            [self.ctl_path, "-n", self.name, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def start(self):
+        """Start the node (again, on the same data) and wait until it takes connections."""
+        self.log = open(self.base / "server.out", "ab")  # noqa: SIM115 - kept open while the node runs
+        self.process = subprocess.Popen(
+            [self.server], env=self.env(), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server ended at start: {self.tail()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return self
+            time.sleep(0.3)
+        raise RuntimeError(f"rabbitmq-server did not start in {START_SECONDS} s: {self.tail()}")
+
+    def stop(self):
+        """Stop the node (its data stays: ``start()`` brings it back with its durable queues)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.ctl("stop")
+        try:
+            self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        self.log.close()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def destroy(self):
+        """Stop the node and remove its data."""
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def tail(self):
+        with contextlib.suppress(OSError):
+            return (self.base / "server.out").read_text(errors="replace")[-2000:]
+        return ""
+
+    def add_user(self, user, password, vhost="/", configure=".*", write=".*", read=".*"):
+        """A user with these permissions on ``vhost`` (created when missing)."""
+        if vhost != "/":
+            with contextlib.suppress(RuntimeError):
+                self.ctl("add_vhost", vhost)
+        self.ctl("add_user", user, password)
+        self.ctl("set_permissions", "-p", vhost, user, configure, write, read)

@@ -18,6 +18,7 @@
         "views/finance_sync_mapping_views.xml",
         "views/finance_sync_preview_views.xml",
         "views/finance_sync_backend_views.xml",
+        "views/finance_sync_backfill_run_views.xml",
         "views/finance_sync_job_views.xml",
         "views/finance_sync_exception_views.xml",
         "views/finance_sync_inbound_event_views.xml",

@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -42,7 +41,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
-from odoo.addons.finance_sync.bench.benchlib import note, report, verdicts
+from odoo.addons.finance_sync.bench.benchlib import note, report, timed_threads, verdicts
 from odoo.addons.finance_sync.engine import payload as payload_lib
 from odoo.addons.finance_sync.engine.scheduler import own_transactions
 from odoo.addons.finance_sync.engine.warehouse import loader
@@ -154,6 +153,30 @@ class Warehouse:
         )
 
 
+def warehouse_backend(env, target, name):
+    """A committed active warehouse backend writing into ``target``."""
+    backend = env["finance.sync.backend"].create(
+        {
+            "name": name,
+            "transport": "warehouse",
+            "warehouse_host": target.host,
+            "warehouse_port": target.port,
+            "warehouse_database": target.database,
+            "warehouse_user": target.user,
+            "warehouse_password": target.password,
+            "warehouse_sslmode": "disable",
+            "warehouse_schema": target.schema,
+            "signing_enabled": False,
+            "state": "active",
+            "company_ids": [(6, 0, env.company.ids)],
+            "max_concurrent": CONCURRENCY,
+            "circuit_threshold": 1000,
+        }
+    )
+    env.cr.commit()
+    return backend
+
+
 def add_jobs(env, backend, events):
     """Pending invoice jobs of ``backend`` for ``events``, committed."""
     due = fields.Datetime.now() - timedelta(seconds=1)
@@ -191,28 +214,18 @@ def in_threads(target, events, threads, work):
     with closing(target.connect()) as conn:
         warehouse_schema.migrate(conn, target.schema)
     shares = [events[n::threads] for n in range(threads)]
-    ready, failures = threading.Barrier(threads + 1), []
 
-    def run(share):
-        try:
+    def task(share):
+        def run(ready):
             with closing(target.connect()) as conn:
                 statements = loader.Statements(conn, target.schema)
-                ready.wait()
+                ready()
                 work(conn, statements, share)
-        except Exception as exc:  # reported by the caller
-            failures.append(exc)
-            ready.abort()
 
-    workers = [threading.Thread(target=run, args=(share,)) for share in shares]
-    for worker in workers:
-        worker.start()
-    ready.wait()
-    start = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    if failures:
-        raise failures[0]
-    return len(events) / (time.perf_counter() - start)
+        return run
+
+    elapsed, _results = timed_threads([task(share) for share in shares], name="bench_warehouse")
+    return len(events) / elapsed
 
 
 def bare_batches(target, events, threads=CONCURRENCY):
@@ -297,24 +310,7 @@ def bench_warehouse(env):
         raise RuntimeError(f"the benchmark's event does not match its schema: {errors}")
     with Warehouse() as warehouse:
         target = warehouse.target()
-        backend = env["finance.sync.backend"].create(
-            {
-                "name": "Bench warehouse",
-                "transport": "warehouse",
-                "warehouse_host": target.host,
-                "warehouse_port": target.port,
-                "warehouse_database": target.database,
-                "warehouse_user": target.user,
-                "warehouse_password": target.password,
-                "warehouse_sslmode": "disable",
-                "signing_enabled": False,
-                "state": "active",
-                "company_ids": [(6, 0, env.company.ids)],
-                "max_concurrent": CONCURRENCY,
-                "circuit_threshold": 1000,
-            }
-        )
-        env.cr.commit()
+        backend = warehouse_backend(env, target, "Bench warehouse")
         try:
             backend.action_initialize_warehouse()
             env.cr.commit()
@@ -382,16 +378,17 @@ def main(env):
     start = time.perf_counter()
     failed = False
     env.cr.rollback()
-    try:
-        bench_warehouse(env)
-    except Exception:
-        failed = True
-        verdicts.append(False)
-        print(f"ERROR in bench_warehouse:\n{traceback.format_exc()}", flush=True)
-        env.cr.rollback()
+    for bench in (bench_warehouse,):
+        try:
+            bench(env)
+        except Exception:
+            failed = True
+            verdicts.append(False)
+            print(f"ERROR in {bench.__name__}:\n{traceback.format_exc()}", flush=True)
+            env.cr.rollback()
     print(f"\n{sum(verdicts)} of {len(verdicts)} goals met ({time.perf_counter() - start:.0f} s)", flush=True)
     if failed:
-        sys.exit("benchmark sections failed: bench_warehouse")
+        sys.exit("benchmark sections failed")
 
 
 main(env)

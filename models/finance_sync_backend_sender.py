@@ -21,6 +21,48 @@ from ..utils import allow_private_endpoints, render_message
 class FinanceSyncBackend(models.Model):
     _inherit = "finance.sync.backend"
 
+    # The latest backfill run and its progress (finance.sync.backfill.run).
+    backfill_run_id = fields.Many2one("finance.sync.backfill.run", compute="_compute_backfill")
+    backfill_state = fields.Selection(
+        [("running", "Running"), ("done", "Done"), ("cancelled", "Cancelled")],
+        "Backfill",
+        compute="_compute_backfill",
+        help="The latest sending of existing documents (Send existing documents): running, done or stopped.",
+    )
+    backfill_done = fields.Integer(
+        "Existing documents sent",
+        compute="_compute_backfill",
+        help="Documents the latest sending of existing documents captured so far, out of those it has to send.",
+    )
+    backfill_total = fields.Integer("Existing documents to send", compute="_compute_backfill")
+    backfill_rate = fields.Float(
+        "Documents per second",
+        compute="_compute_backfill",
+        digits=(16, 1),
+        help="How fast the running sending of existing documents captures them, since it started.",
+    )
+    backfill_time_left = fields.Char(
+        "Time left",
+        compute="_compute_backfill",
+        help="At the rate so far, how long until every existing document of the running sending is captured.",
+    )
+
+    # === COMPUTE METHODS === #
+
+    def _compute_backfill(self):
+        runs = self.env["finance.sync.backfill.run"].search([("backend_id", "in", self.ids)], order="id desc")
+        latest = {}
+        for run in runs:
+            latest.setdefault(run.backend_id.id, run)
+        for backend in self:
+            run = latest.get(backend.id, runs.browse())
+            backend.backfill_run_id = run
+            backend.backfill_state = run.state
+            backend.backfill_done = run.done_count
+            backend.backfill_total = run.total_count
+            backend.backfill_rate = run.rate
+            backend.backfill_time_left = run.time_left
+
     # === ACTION METHODS === #
 
     def action_test_connection(self):
@@ -77,6 +119,13 @@ class FinanceSyncBackend(models.Model):
             "target": "new",
             "context": {"default_backend_id": self.id, "default_date_from": self.start_date or False},
         }
+
+    def action_view_backfill_run(self):
+        """The latest backfill run of this backend, with its progress."""
+        self.ensure_one()
+        if not self.backfill_run_id:
+            raise UserError(self.env._("No existing documents were sent to this backend yet."))
+        return self.backfill_run_id._get_form_action()
 
     def action_preview_payload(self):
         """Preview the payload of this backend's latest document in scope."""

@@ -183,6 +183,9 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
             "finance.sync.backfill": env["finance.sync.backfill"].create(
                 {"backend_id": backend.id, "date_from": "2019-01-01"}
             ),
+            "finance.sync.backfill.run": env["finance.sync.backfill.run"]
+            .sudo()
+            .create({"backend_id": backend.id, "date_from": "2019-01-01", "date_to": "2019-01-31", "state": "done"}),
             "finance.sync.feed.send": env["finance.sync.feed.send"].create(
                 {"feed_id": feed.id, "date_from": "2019-01-01", "date_to": "2019-01-31"}
             ),
@@ -282,6 +285,7 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
                 "run_uuid": str(uuid.uuid4()),
             },
             "finance.sync.backfill": {"backend_id": backend.id, "date_from": "2019-01-01"},
+            "finance.sync.backfill.run": {"backend_id": backend.id, "date_from": "2019-01-01", "date_to": "2019-01-31"},
             "finance.sync.feed.send": {"feed_id": feed.id, "date_from": "2019-02-01", "date_to": "2019-02-28"},
             "finance.sync.preview": {"backend_id": backend.id, "document_ref": f"account.move,{invoice.id}"},
             "finance.sync.secret.reveal": {"backend_id": backend.id, "secret_encrypted": "x"},
@@ -310,6 +314,7 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
         "finance.sync.reconciliation": {"date_to": "2019-01-30"},
         "finance.sync.reconciliation.line": {"differs": True},
         "finance.sync.feed.run": {"row_count": 99},
+        "finance.sync.backfill.run": {"done_count": 99},
         "finance.sync.preview": {"document_ref": False},
         "finance.sync.secret.reveal": {"secret_encrypted": "forged"},
     }

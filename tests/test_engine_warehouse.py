@@ -452,6 +452,53 @@ def test_a_bad_event_fails_alone_in_its_batch(warehouse):
     assert fetch(warehouse, "SELECT count(*) FROM {schema}.sync_event") == [(4,)]
 
 
+def test_one_documents_events_in_one_batch_keep_its_order_and_a_bad_one_leaves_it_as_it_was(warehouse):
+    """Several events of one document in one batch, some out of order, one bad: each applied in
+    the batch's order, an older one skipped (it never overwrites newer state), the bad one undone
+    alone (nothing of it on the document), and the batch sent again applies nothing twice."""
+    schema.migrate(warehouse, "finance_sync")
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute("ALTER TABLE finance_sync.fact_invoice ADD CONSTRAINT small CHECK (amount_total < 1000)")
+    statements = loader.Statements(warehouse, "finance_sync")
+    first = invoice_event(1, total="12.10")
+    third = invoice_event(3, state="draft", total="0.07", lines=((100, "700"), (101, "701")))
+    second = invoice_event(2, total="88.81")  # arrives after the third: older, skipped
+    bad = invoice_event(4, total="1234.57", lines=((102, "702"),))  # refused by the constraint
+    other = invoice_event(1, total="19.99", lines=((200, "700"),))
+    other["document"] = {**other["document"], "id": 11, "number": "INV/2025/0002"}
+    events = [first, third, second, bad, other]
+
+    def fails_alone(exc):
+        return judge(exc, TARGET).outcome == classify.FAILED
+
+    answers = loader.apply_batch(warehouse, statements, "db", events, isolated=fails_alone)
+    assert answers[:3] == [loader.APPLIED, loader.APPLIED, loader.SKIPPED]
+    assert isinstance(answers[3], errors.CheckViolation)
+    assert answers[4] == loader.APPLIED
+    facts = "SELECT odoo_id, status, amount_total::text, last_sequence FROM {schema}.fact_invoice ORDER BY 1"
+    assert fetch(warehouse, facts) == [(10, "draft", "0.07", 3), (11, "posted", "19.99", 1)]
+    current = "SELECT invoice_id, odoo_id FROM {schema}.fact_invoice_line WHERE is_current ORDER BY 1, 2"
+    assert fetch(warehouse, current) == [(10, 100), (10, 101), (11, 200)], "nothing of the bad event's lines"
+    outcomes = "SELECT event_id::text, outcome FROM {schema}.sync_event"
+    assert dict(fetch(warehouse, outcomes)) == {
+        first["event_id"]: "applied",
+        third["event_id"]: "applied",
+        second["event_id"]: "skipped",
+        other["event_id"]: "applied",
+    }
+    # The same batch again: the answered ones are duplicates, the bad one fails alone again.
+    again = loader.apply_batch(warehouse, statements, "db", events, isolated=fails_alone)
+    assert [again[n] for n in (0, 1, 2, 4)] == [loader.DUPLICATE] * 4
+    assert isinstance(again[3], errors.CheckViolation)
+    assert fetch(warehouse, facts) == [(10, "draft", "0.07", 3), (11, "posted", "19.99", 1)]
+    # Fixed, the bad event alone goes again and becomes the document's newest state.
+    with warehouse, warehouse.cursor() as cr:
+        cr.execute("ALTER TABLE finance_sync.fact_invoice DROP CONSTRAINT small")
+    assert loader.apply_batch(warehouse, statements, "db", [bad], isolated=fails_alone) == [loader.APPLIED]
+    assert fetch(warehouse, facts) == [(10, "posted", "1234.57", 4), (11, "posted", "19.99", 1)]
+    assert fetch(warehouse, current) == [(10, 102), (11, 200)]
+
+
 def test_a_failure_of_the_transaction_applies_nothing_of_the_batch(warehouse):
     schema.migrate(warehouse, "finance_sync")
     statements = loader.Statements(warehouse, "finance_sync")

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Command
+from odoo.tools.misc import format_datetime
 
 from .. import const
 from ..utils import action_result, approval_override_of, internal
@@ -51,6 +52,9 @@ class AccountMove(models.Model):
     finance_sync_approval_since = fields.Datetime(
         "Approval state since", compute="_compute_finance_sync_approval_display"
     )
+    finance_sync_approval_since_label = fields.Char(
+        "Approval state since (text)", compute="_compute_finance_sync_approval_display"
+    )
     finance_sync_approval_override_uid = fields.Many2one(
         "res.users", "Posted before approval by", readonly=True, copy=False, tracking=True
     )
@@ -75,8 +79,11 @@ class AccountMove(models.Model):
             )
             # Whoever reads the document sees the platform's name, without rights on its backend.
             move.finance_sync_approval_platform = move.finance_sync_origin_backend_id.sudo().name or False
-            move.finance_sync_approval_since = (
-                (move.finance_sync_approved_at or move.create_date) if approval else False
+            since = (move.finance_sync_approved_at or move.create_date) if approval else False
+            move.finance_sync_approval_since = since
+            # In the reader's time zone, as a sentence shows it.
+            move.finance_sync_approval_since_label = (
+                format_datetime(self.env, since, dt_format="short") if since else False
             )
 
     @api.depends("date", "auto_post", "state", "finance_sync_approval_state")

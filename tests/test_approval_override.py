@@ -5,6 +5,9 @@ the platform's own events) is refused otherwise. A rejection after posting reach
 to-do on the document, a banner, a blocking exception), and an approval after an override is
 recorded with it."""
 
+import logging
+import unittest
+
 from lxml import etree
 
 from odoo.exceptions import AccessError, UserError
@@ -19,6 +22,9 @@ from .test_inbound_documents import DocumentCase
 AMOUNT = 1234.57  # no binary float holds it exactly
 PASSWORD = "Approval-override-2026!"  # a test user's password
 TODO = "mail.mail_activity_data_todo"
+BROWSER_STARTS = 3  # as in test_tours: a cold Chromium on a busy machine may miss Odoo's start window once
+
+_logger = logging.getLogger(__name__)
 
 
 class ApprovalCase(DocumentCase):
@@ -34,8 +40,9 @@ class ApprovalCase(DocumentCase):
         )
         cls.Override = cls.env["finance.sync.approval.override"]
 
-    def bill(self, approval=None, amount="1234.57"):
+    def bill(self, approval=None, amount="1234.57", partner=None):
         data = self.bill_data(
+            partner=partner or {"code": "sup_200"},
             lines=[
                 {"description": "Consulting", "quantity": "1", "price_unit": amount, "account": "6000", "taxes": []}
             ],
@@ -327,3 +334,53 @@ class TestDecisionsAfterPosting(ApprovalCase):
         bodies = " ".join(move.message_ids.mapped("body"))
         self.assertIn("Approved by phone", bodies)
         self.assertIn("Prepaid", bodies)
+
+
+@tagged("post_install", "-at_install")
+class TestApprovalTours(ApprovalCase):
+    """Browser tours, read back from the database afterwards: proof that the browser did it."""
+
+    def browser_js(self, *args, **kwargs):
+        """A slow Chromium start is tried again instead of skipping the tour (see test_tours)."""
+        for attempt in range(1, BROWSER_STARTS):
+            try:
+                return super().browser_js(*args, **kwargs)
+            except unittest.SkipTest as skip:
+                if "devtools port" not in str(skip):
+                    raise
+                _logger.warning("Chromium did not start (attempt %s of %s): starting it again", attempt, BROWSER_STARTS)
+        return super().browser_js(*args, **kwargs)
+
+    def test_a_finance_user_cannot_post_an_unapproved_bill_without_a_reason(self):
+        approver = self.make_user("fs_tour_approver", "account.group_account_manager")
+        move = self.bill()
+
+        self.start_tour(
+            f"/odoo/action-account.action_move_in_invoice_type/{move.id}",
+            "finance_sync_approval_override",
+            login=approver.login,
+        )
+
+        self.env.invalidate_all()
+        self.assertOverrideRecorded(move, approver, "Supplier stops deliveries tomorrow, CFO agreed")
+
+    def test_a_rejection_after_posting_reaches_a_to_do(self):
+        accountant = self.make_user("fs_tour_accountant", "account.group_account_invoice")
+        self.backend.user_id = accountant
+        supplier = self.env["res.partner"].create({"name": "Tour Rejected Supplier", "supplier_rank": 1})
+        self.add_mapping("partner", supplier, "sup_tour_rejected")
+        move = self.bill(
+            approval={"approved_by": "Dana", "approved_at": "2026-03-01T09:00:00Z"},
+            partner={"code": "sup_tour_rejected"},
+        )
+        self.approval(move, "rejected", by="Sam Controller")
+        (todo,) = move.activity_ids
+        self.assertEqual(todo.user_id, accountant)
+
+        self.start_tour(
+            "/odoo/action-account.action_move_in_invoice_type", "finance_sync_approval_rejected", login=accountant.login
+        )
+
+        self.env.invalidate_all()
+        self.assertEqual((move.state, move.payment_state), ("posted", "not_paid"), "the reversal was only opened")
+        self.assertEqual(move.activity_ids, todo, "the to-do waits for the person's decision")

@@ -35,6 +35,7 @@ INBOUND_GROUP = "finance_sync.finance_sync_group_inbound"
 
 
 class AccountMove(models.Model):
+    _name = "account.move"
     _inherit = "account.move"
 
     finance_sync_awaiting_approval = fields.Boolean(

@@ -79,7 +79,7 @@ class ApprovalCase(DocumentCase):
 
     def confirm_override(self, action, user, reason, **vals):
         self.assertEqual(action["res_model"], "finance.sync.approval.override", action)
-        wizard = self.Override.with_user(user).with_context(action["context"]).create({"reason": reason, **vals})
+        wizard = self.Override.with_user(user).with_context(**action["context"]).create({"reason": reason, **vals})
         return wizard.action_confirm()
 
     def shown(self, move, user, xpath):
@@ -139,7 +139,7 @@ class TestPostingBeforeApproval(ApprovalCase):
         move = self.bill()
         action = move.with_user(self.manager).action_post()
         self.assertEqual(move.state, "draft", "nothing posted before the reason")
-        wizard = self.Override.with_user(self.manager).with_context(action["context"]).create({"reason": "  "})
+        wizard = self.Override.with_user(self.manager).with_context(**action["context"]).create({"reason": "  "})
         self.assertEqual(wizard.waiting_move_ids, move)
         with self.assertRaises(UserError):
             wizard.action_confirm()

@@ -28,6 +28,7 @@
         "views/res_config_settings_views.xml",
         "views/finance_sync_reconciliation_views.xml",
         "views/finance_sync_master_data_views.xml",
+        "views/account_move_approval_views.xml",
         "views/finance_sync_menus.xml",
         "views/finance_sync_feed_views.xml",
         "data/mail_activity_type_data.xml",

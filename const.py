@@ -123,6 +123,7 @@ EXCEPTION_CATEGORIES = [
     ("late_delivery", "Late delivery"),
     ("dependency", "Waiting for partner"),
     ("credit_hold", "Customer on credit hold"),
+    ("approval_rejected", "Rejected after posting"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -186,6 +187,10 @@ APPROVAL_STATES = [
     ("rejected", "Rejected"),
     ("withdrawn", "Withdrawn"),
 ]
+# Who may post a platform's document before the platform approved it (with a reason): an
+# accounting administrator. A Finance Sync administrator configures the platform that approves:
+# they alone may not also pass over its approval (segregation of duties).
+APPROVAL_OVERRIDE_GROUP = "account.group_account_manager"
 # --- Business reconciliation, delivery SLA and metrics --------------------------------------
 RECONCILIATION_STATES = [
     ("waiting", "Waiting for report"),

@@ -219,6 +219,34 @@ def credit_override_of(env):
     return value if isinstance(value, CreditOverride) else None
 
 
+_APPROVAL_OVERRIDE_KEY = "finance_sync_approval_override"
+
+
+class ApprovalOverride:
+    """A person's decision to post documents a platform has not approved (yet): the environment's
+    user decides, ``reason`` says why. Granted only by the approval override wizard, to an
+    accounting administrator; ``account.move._post`` records it on every such document it posts."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason):
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a platform's approval is overridden only with a reason")
+        self.reason = reason
+
+
+def approval_override(records, reason):
+    """``records`` allowed to post documents their platform has not approved, for ``reason``."""
+    return records.with_context(**{_APPROVAL_OVERRIDE_KEY: ApprovalOverride(reason)})
+
+
+def approval_override_of(env):
+    """The approval override granted in ``env`` (an ``ApprovalOverride``), or None."""
+    value = env.context.get(_APPROVAL_OVERRIDE_KEY)
+    return value if isinstance(value, ApprovalOverride) else None
+
+
 def without_context_defaults(records, fnames):
     """``records`` whose context gives no default for ``fnames``. Odoo applies ``default_<field>``
     context keys inside ``create``, after the overrides that check the values: for a field that

@@ -245,6 +245,13 @@ TEMPLATES = {
         "%(document)s is posted, but the platform now says %(status)s (by %(by)s): reverse it in Odoo if the "
         "platform is right."
     ),
+    "approval_rejected_posted": _lt(
+        "%(document)s is posted, but the platform now says %(status)s (by %(by)s on %(at)s): if the platform is "
+        "right, reverse it in Odoo (Credit Note); otherwise tell the platform and resolve this exception."
+    ),
+    "approval_after_override": _lt(
+        "%(document)s: %(status)s by %(by)s, after %(user)s posted it before approval on %(date)s."
+    ),
     # --- business reconciliation and delivery SLA -----------------------------------------------
     "reconciliation_mismatch": _lt("Odoo and the platform disagree for %(period)s: %(differences)s."),
     "reconciliation_totals_differ": _lt(

@@ -24,6 +24,7 @@ from . import finance_sync_binding
 from . import finance_sync_external_payment
 from . import account_move
 from . import account_move_inbound
+from . import account_move_approval
 from . import account_payment
 from . import res_config_settings
 from . import finance_sync_reconciliation

@@ -23,6 +23,9 @@ ORIGIN_FIELDS = (
     "finance_sync_approved_at",
     "finance_sync_approval_ref",
     "finance_sync_cost_center",
+    # who posted the document before its platform approved it (models/account_move_approval.py)
+    "finance_sync_approval_override_uid",
+    "finance_sync_approval_override_at",
 )
 
 

@@ -29,7 +29,7 @@ from .. import const
 from ..engine import inbound
 from ..engine import inbound_documents as documents_lib
 from ..engine.mapping import KIND_FIELDS
-from ..engine.messages import message
+from ..engine.messages import message, selection
 from ..errors import InboundRefusal
 from ..utils import internal
 
@@ -159,10 +159,31 @@ class AccountMove(models.Model):
             subtype_xmlid="mail.mt_note",
         )
         if move.state == "posted" and status in ("rejected", "withdrawn"):
-            # Odoo never undoes a posted entry on a platform's word: a person reverses it.
-            note = message("approval_contradicts_posted", document=move.display_name, status=status, by=by)
-            event._warn("conflict", note, document=move, fingerprint_key=f"document:{external_id}")
+            # Odoo never undoes a posted entry on a platform's word: a person reverses it (a
+            # to-do on the document, a banner on it, a blocking exception).
+            note = message(
+                "approval_rejected_posted",
+                document=move.display_name,
+                status=selection("account.move", "finance_sync_approval_state", status),
+                by=by,
+                at=data["at"],
+            )
+            move._finance_sync_note_rejected_after_posting(event, note)
             return "processed", note
+        if move.state == "posted" and status == "approved":
+            # An approval after a rejection settles it; one after an override is recorded with it.
+            move._finance_sync_settle_rejection(
+                self.env._("Resolved: %(by)s approved %(document)s since.", by=by, document=move.display_name)
+            )
+            if move.finance_sync_approval_override_uid:
+                return "processed", message(
+                    "approval_after_override",
+                    document=move.display_name,
+                    status=selection("account.move", "finance_sync_approval_state", status),
+                    by=by,
+                    user=move.finance_sync_approval_override_uid.sudo().name,
+                    date=str(move.finance_sync_approval_override_at),
+                )
         if status == "rejected" and move.state == "draft":
             move.button_cancel()
             return "processed", message("approval_cancelled", document=move.display_name, by=by)
@@ -318,9 +339,15 @@ class AccountMove(models.Model):
                 event._warn("conflict", note, document=move, fingerprint_key=fingerprint)
                 return "failed", note
         policy = event.backend_id.document_posting_policy
-        due = policy == "immediate" or (policy == "approved" and move.finance_sync_approval_state == "approved")
+        approval = move.finance_sync_approval_state
+        # A document its platform has not approved is never posted by the platform's own events,
+        # whatever the policy: only its approval, or a person's override with a reason.
+        due = (policy == "immediate" and approval in (False, "approved")) or (
+            policy == "approved" and approval == "approved"
+        )
         if not due:
-            state = "document_state_waiting" if policy == "approved" else "document_state_draft"
+            waiting = policy == "approved" or approval not in (False, "approved")
+            state = "document_state_waiting" if waiting else "document_state_draft"
             return "processed", move._finance_sync_created_note(state)
         violations = move.company_id._get_violated_lock_dates(
             move.invoice_date, bool(move.invoice_line_ids.tax_ids), move.journal_id

@@ -25,6 +25,7 @@ BLOCKING_CATEGORIES = {
     "authentication",
     "warehouse_schema",
     "dependency",
+    "approval_rejected",
 }
 # What an exception is about and where it belongs: set when it is raised or bumped, never by
 # hand (moving an exception to another backend or company would take it out of its queue).
@@ -87,6 +88,10 @@ EXPLANATIONS = {
         "A platform with credit authority put the customer on credit hold, so the invoice was kept as draft "
         "instead of being posted."
     ),
+    "approval_rejected": _lt(
+        "The platform that created this document rejected or withdrew it after it was posted in Odoo. Odoo never "
+        "undoes a posted entry on a platform's word: a person decides."
+    ),
 }
 FIXES = {
     "missing_mapping": _lt(
@@ -124,6 +129,10 @@ FIXES = {
         "Post the invoice with Confirm if it should be posted: it asks why the hold is overridden and records the "
         "reason in the invoice's chatter (this exception then resolves itself). Or wait until the credit platform "
         "lifts the hold and reprocess the event."
+    ),
+    "approval_rejected": _lt(
+        "Open the document (Open document). If the platform is right, reverse it (Credit Note): this exception "
+        "then resolves itself. If Odoo is right, tell the platform and resolve this exception."
     ),
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
@@ -550,13 +559,23 @@ class FinanceSyncException(models.Model):
 
     @api.model
     def _open_or_bump(
-        self, backend, category, message, jobs=None, document=None, fingerprint_key="", name=None, mapping=None
+        self,
+        backend,
+        category,
+        message,
+        jobs=None,
+        document=None,
+        fingerprint_key="",
+        name=None,
+        mapping=None,
+        todo=True,
     ):
         """Open an exception, or bump the open one with the same fingerprint (``backend``,
         ``category`` and ``fingerprint_key``). ``message`` says what happened: a
         ``messages.Message``, or a text that has no translation (the platform's own words).
         ``mapping`` is the ``(kind, record id)`` of a
-        record without a code: one exception per such record (its fingerprint key)."""
+        record without a code: one exception per such record (its fingerprint key). ``todo``
+        False: a blocking exception gives its responsible no to-do (the document carries one)."""
         jobs = jobs or self.env["finance.sync.job"]
         if mapping:
             fingerprint_key = missing_mapping_key(*mapping)
@@ -601,7 +620,7 @@ class FinanceSyncException(models.Model):
             # retry on ConcurrencyError), where the recurrence bumps that exception.
             raise ConcurrencyError(f"finance_sync: exception {fingerprint} opened concurrently") from None
         _logger.info("finance_sync: exception %s (%s) on backend %s", exc.id, category, backend.id)
-        if exc.severity == "blocking" and exc.user_id:
+        if exc.severity == "blocking" and exc.user_id and todo:
             exc.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=self.env._("Sync blocked: %s", exc.name)[:200],

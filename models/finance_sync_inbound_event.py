@@ -382,9 +382,9 @@ class FinanceSyncInboundEvent(models.Model):
             vals["company_id"] = company.id
         return vals
 
-    def _warn(self, category, note, document=None, job=None, fingerprint_key=""):
+    def _warn(self, category, note, document=None, job=None, fingerprint_key="", todo=True):
         """Open a sync exception for an event that was applied but needs a person's attention
-        (``note``: a ``messages.Message``)."""
+        (``note``: a ``messages.Message``; ``todo``: see ``_open_or_bump``)."""
         exception = self.env["finance.sync.exception"]._open_or_bump(
             backend=self.backend_id,
             category=category,
@@ -392,6 +392,7 @@ class FinanceSyncInboundEvent(models.Model):
             jobs=job or None,
             document=document or None,
             fingerprint_key=fingerprint_key or f"inbound:{self.id}",
+            todo=todo,
         )
         internal(self).write({"exception_ids": [Command.link(exception.id)]})
 

@@ -54,3 +54,4 @@ from . import test_company_isolation
 from . import test_connections
 from . import test_actions
 from . import test_capture_privacy
+from . import test_approval_override

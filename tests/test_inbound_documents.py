@@ -433,7 +433,8 @@ class TestInboundApprovals(DocumentCase):
         self.assertEqual(move.state, "posted")
         stored = self.approval(data["external_id"], "withdrawn")
         self.assertEqual(move.state, "posted")
-        self.assertEqual(stored.exception_ids.category, "conflict")
+        self.assertEqual(stored.exception_ids.category, "approval_rejected")
+        self.assertEqual(stored.exception_ids.severity, "blocking")
         self.assertIn("reverse it in Odoo", stored.exception_ids.message)
 
     def test_an_older_decision_is_ignored_and_an_unknown_document_fails(self):

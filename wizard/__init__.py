@@ -1,6 +1,7 @@
 from . import (
     account_validate_move,
     base_partner_merge_automatic_wizard,
+    finance_sync_approval_override,
     finance_sync_backfill,
     finance_sync_credit_hold_override,
     finance_sync_exception_ignore,

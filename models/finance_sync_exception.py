@@ -25,6 +25,7 @@ BLOCKING_CATEGORIES = {
     "authentication",
     "warehouse_schema",
     "dependency",
+    "possible_duplicate",
 }
 # What an exception is about and where it belongs: set when it is raised or bumped, never by
 # hand (moving an exception to another backend or company would take it out of its queue).

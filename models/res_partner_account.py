@@ -290,7 +290,9 @@ class ResPartner(models.Model):
         partner = self.sudo().with_company(backend.company_ids[:1])
         _note_echo(self.env, partner, backend)
         ranks = {
-            fname: 1 for fname, value in self._finance_sync_account_ranks(data["kind"]).items() if not partner[fname]
+            fname: 1
+            for fname, value in self._finance_sync_account_ranks(data["kind"]).items()
+            if value and not partner[fname]
         }
         if ranks:
             partner.write(ranks)

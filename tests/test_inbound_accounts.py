@@ -209,6 +209,7 @@ class TestAccountsMatched(AccountCase):
         self.assertEqual(self.bound(data["external_id"]), existing)
         self.assertEqual(self.count_partners(), before, "bound, not created")
         self.assertEqual(existing.customer_rank, 1)
+        self.assertEqual(existing.supplier_rank, 0, "a customer, not a supplier")
         # Odoo owns the name (the backend's default): not written, a conflict tells a person.
         self.assertEqual(existing.name, "Nordwind Trading BV")
         conflict = stored.exception_ids.filtered(lambda e: e.category == "conflict")

@@ -41,6 +41,7 @@
         "demo/finance_sync_demo_reconciliation.xml",
         "demo/finance_sync_demo_master_data.xml",
         "demo/finance_sync_demo_feeds.xml",
+        "demo/finance_sync_demo_accounts.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

@@ -85,9 +85,11 @@ class FinanceSyncBackend(models.Model):
         return [(group, self.env._(label)) for group, label, _default in ACCOUNT_OWNERSHIP]
 
     def _receive_inbound_event(self, webhook_id, payload):
-        """Store and apply ``payload`` as the webhook does once a delivery's signature is verified
-        (the demo data's waiting account). :return: the event's id"""
+        """Store and apply ``payload`` as the webhook does once a delivery's signature is verified,
+        in this transaction (the demo data's waiting account; a repeated webhook-id is refused by
+        the unique index instead of counted). :return: the event's id"""
         self.ensure_one()
         Event = self._inbound_env(self.env["finance.sync.inbound.event"])
-        event_id, _duplicate = Event._receive(self.with_env(Event.env), webhook_id, payload, {})
-        return event_id
+        event = Event.create(Event._prepare_event_vals(self.with_env(Event.env), webhook_id, payload, {}))
+        event._process()
+        return event.id

@@ -24,6 +24,7 @@
         "views/finance_sync_inbound_event_views.xml",
         "views/account_move_views.xml",
         "views/finance_sync_document_source_views.xml",
+        "views/finance_sync_account_source_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
         "views/finance_sync_reconciliation_views.xml",
@@ -44,6 +45,7 @@
         "demo/finance_sync_demo_master_data.xml",
         "demo/finance_sync_demo_feeds.xml",
         "demo/finance_sync_demo_broker.xml",
+        "demo/finance_sync_demo_accounts.xml",
     ],
     "assets": {
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],

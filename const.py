@@ -124,6 +124,8 @@ EXCEPTION_CATEGORIES = [
     ("dependency", "Waiting for partner"),
     ("credit_hold", "Customer on credit hold"),
     ("approval_rejected", "Rejected after posting"),
+    ("possible_duplicate", "Possible duplicate partner"),
+    ("bank_account", "Bank account to check"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -137,6 +139,7 @@ INBOUND_BILL_CREATE = "bill.create"
 INBOUND_APPROVAL_STATUS = "approval.status"
 INBOUND_RECONCILIATION_REPORT = "reconciliation.report"
 INBOUND_PARTNER_CREDIT = "partner.credit"
+INBOUND_PARTNER_UPSERT = "partner.upsert"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
@@ -147,6 +150,7 @@ INBOUND_EVENT_TYPES = [
     (INBOUND_APPROVAL_STATUS, "Approval status"),
     (INBOUND_RECONCILIATION_REPORT, "Reconciliation report"),
     (INBOUND_PARTNER_CREDIT, "Partner credit decision"),
+    (INBOUND_PARTNER_UPSERT, "Account created or changed"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),

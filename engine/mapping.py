@@ -18,6 +18,8 @@ MAPPING_KINDS = [
     ("analytic", "Analytic account"),
     ("company", "Company / legal entity"),
     ("payment_method", "Payment method"),
+    ("payment_term", "Payment term"),
+    ("partner_tag", "Partner tag"),
 ]
 # kind -> (field on a mapping line, Odoo model)
 KIND_FIELDS = {
@@ -29,6 +31,8 @@ KIND_FIELDS = {
     "analytic": ("analytic_account_id", "account.analytic.account"),
     "company": ("mapped_company_id", "res.company"),
     "payment_method": ("payment_method_line_id", "account.payment.method.line"),
+    "payment_term": ("payment_term_id", "account.payment.term"),
+    "partner_tag": ("partner_category_id", "res.partner.category"),
 }
 POLICIES = [
     ("required", "Required: hold the document until mapped"),
@@ -47,6 +51,8 @@ DEFAULT_POLICIES = {
     "analytic": "pass_through",
     "company": "pass_through",
     "payment_method": "pass_through",
+    "payment_term": "pass_through",
+    "partner_tag": "pass_through",
 }
 
 

@@ -286,6 +286,30 @@ TEMPLATES = {
     "credit_currency": _lt("Credit limit in %(currency)s, but the company's currency is %(company_currency)s."),
     "credit_applied": _lt("Credit limit %(limit)s %(currency)s, hold %(hold)s, applied to %(partner)s."),
     "credit_authority_off": _lt("%(backend)s is not the credit authority: Odoo takes no credit decision from it."),
+    # --- accounts (partner.upsert) --------------------------------------------------------------
+    "account_source_off": _lt(
+        "%(backend)s is not an account source for %(kinds)s: Odoo takes no such account from it."
+    ),
+    "account_unknown_codes": _lt("Odoo cannot resolve %(codes)s: add the mappings, then reprocess the event."),
+    "account_older": _lt("Older than the account's last change already applied (%(date)s)."),
+    "account_partner_gone": _lt("The partner bound to external id %(external_id)s no longer exists."),
+    "account_created": _lt("Created %(partner)s for external id %(external_id)s."),
+    "account_bound": _lt(
+        "Bound %(partner)s to external id %(external_id)s (found by %(evidence)s); written: %(fields)s."
+    ),
+    "account_updated": _lt("Updated %(partner)s: %(fields)s."),
+    "account_unchanged": _lt("%(partner)s already has these values (or Odoo owns the ones that differ)."),
+    "account_possible_duplicate": _lt(
+        "%(name)s (external id %(external_id)s) may be a partner Odoo has already: %(candidates)s. "
+        "Bind it to one of them or create a new partner."
+    ),
+    "account_owned_conflict": _lt(
+        "%(backend)s sent other values for %(fields)s of %(partner)s, which Odoo owns: they were not written."
+    ),
+    "account_bank_new": _lt(
+        "%(backend)s gave the supplier %(partner)s a new bank account (%(numbers)s). Odoo does not pay to it "
+        "until a person checks it with the supplier and allows outgoing payments (Send Money) on it."
+    ),
 }
 
 # The template of a code when its ``count`` parameter is 1 (the code's template in TEMPLATES says

@@ -12,6 +12,7 @@ from . import finance_sync_backend_broker
 from . import finance_sync_backend_authority
 from . import finance_sync_backend_sender
 from . import finance_sync_backend_document_source
+from . import finance_sync_backend_account_source
 from . import finance_sync_backend_health
 from . import finance_sync_job
 from . import finance_sync_job_state
@@ -35,6 +36,8 @@ from . import finance_sync_backend_master_data
 from . import res_partner
 from . import res_partner_credit
 from . import res_partner_bank
+from . import res_partner_account
+from . import finance_sync_exception_account
 from . import account_partial_reconcile
 from . import finance_sync_feed
 from . import finance_sync_feed_figures

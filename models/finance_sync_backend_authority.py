@@ -15,6 +15,7 @@ from odoo.exceptions import AccessError, ValidationError
 from .. import const
 from ..engine.messages import message
 from .finance_sync_backend import move_types
+from .finance_sync_backend_account_source import ACCOUNT_FIELDS, ACCOUNT_FLAGS
 from .finance_sync_backend_secrets import SECRET_FIELDS
 
 # A platform's word moves money (payment authority), writes documents into the ledger (document
@@ -22,13 +23,15 @@ from .finance_sync_backend_secrets import SECRET_FIELDS
 # Making it one, and everything its word then depends on, is an accounting administrator's
 # decision: a Finance Sync administrator configures connections, never authority.
 PAYMENT, DOCUMENTS, CREDIT = "payment", "documents", "credit"
-AUTHORITIES = (PAYMENT, DOCUMENTS, CREDIT)
+ACCOUNTS = "accounts"  # account source: its platform creates and updates customers and suppliers
+AUTHORITIES = (PAYMENT, DOCUMENTS, CREDIT, ACCOUNTS)
 # What makes a backend each authority: these flags, which only accounting administrators set,
 # and nothing else (no computed or stored copy of them).
 AUTHORITY_FLAGS = {
     PAYMENT: ("payment_authority",),
     DOCUMENTS: ("document_source_invoices", "document_source_bills"),
     CREDIT: ("credit_authority",),
+    ACCOUNTS: ACCOUNT_FLAGS,
 }
 # {field: authority}: what each authority depends on, in one place. ``_check_authority_fields``
 # applies it on every path (create, write, the inverses of the write-only secrets, copy, and the
@@ -55,7 +58,9 @@ AUTHORITY_FIELDS = {
     "auth_secret": AUTHORITIES,
     "webhook_token": AUTHORITIES,
     "company_ids": AUTHORITIES,
-    "mapping_set_id": (DOCUMENTS, CREDIT),
+    "mapping_set_id": (DOCUMENTS, CREDIT, ACCOUNTS),
+    # account source: its flags, the fields its platform owns and what a conflict does
+    **dict.fromkeys(ACCOUNT_FIELDS, ACCOUNTS),
 }
 # Inbound events only an authority may send: {event type: (authority, flags of which one must be
 # set)}. Any other event may come from any backend: a payment.status is recorded from every
@@ -66,6 +71,7 @@ INBOUND_AUTHORITIES = {
     const.INBOUND_BILL_CREATE: (DOCUMENTS, ("document_source_bills",)),
     const.INBOUND_APPROVAL_STATUS: (DOCUMENTS, AUTHORITY_FLAGS[DOCUMENTS]),
     const.INBOUND_PARTNER_CREDIT: (CREDIT, AUTHORITY_FLAGS[CREDIT]),
+    const.INBOUND_PARTNER_UPSERT: (ACCOUNTS, AUTHORITY_FLAGS[ACCOUNTS]),
 }
 ACCOUNTING_ADMIN_GROUP = "account.group_account_manager"
 
@@ -284,6 +290,11 @@ class FinanceSyncBackend(models.Model):
                 "credit authority, or change the secrets, webhook token, companies or mapping set of a credit "
                 "authority (and that set's mappings and policies)."
             ),
+            ACCOUNTS: self.env._(
+                "Only accounting administrators (who are also Finance Sync administrators) may make a platform an "
+                "account source, choose the fields it owns, or change the secrets, webhook token, companies or "
+                "mapping set of an account source (and that set's mappings and policies)."
+            ),
         }
         return "\n".join(sentences[authority] for authority in AUTHORITIES if authority in authorities)
 
@@ -307,6 +318,7 @@ class FinanceSyncBackend(models.Model):
             PAYMENT: self.env._("Payment authority"),
             DOCUMENTS: self.env._("Document source"),
             CREDIT: self.env._("Credit authority"),
+            ACCOUNTS: self.env._("Account source"),
         }
         return [labels[authority] for authority in AUTHORITIES if authority in authorities]
 
@@ -338,6 +350,10 @@ class FinanceSyncBackend(models.Model):
             return None
         if authority == CREDIT:
             return "not_credit_authority", message("credit_authority_off", backend=self.name)
+        if authority == ACCOUNTS:
+            return "not_account_source", message(
+                "account_source_off", backend=self.name, kinds="customers or suppliers"
+            )
         kinds = {
             const.INBOUND_INVOICE_CREATE: "customer invoices",
             const.INBOUND_BILL_CREATE: "vendor bills",

@@ -35,6 +35,12 @@ class FinanceSyncBinding(models.Model):
     job_id = fields.Many2one(
         "finance.sync.job", "Acknowledged event", readonly=True, ondelete="set null", check_company=True
     )
+    external_updated_at = fields.Datetime(
+        "Platform's last change",
+        readonly=True,
+        help="An account a platform sends (partner.upsert): when the platform last changed it, as applied. "
+        "An older change never overwrites a newer one.",
+    )
 
     _document_uniq = models.UniqueIndex(
         "(backend_id, res_model, res_id)", "A document has one external id per backend."
@@ -147,7 +153,71 @@ class FinanceSyncBinding(models.Model):
         move.invalidate_recordset(["finance_sync_binding_ids"])
         return self.browse(row[0])
 
+    @api.model
+    def _bind_partner(self, backend, partner, external_id, updated_at):
+        """Bind ``partner`` to the account ``backend``'s platform knows as ``external_id``
+        (inbound ``partner.upsert``), as ``_bind_created`` binds documents: the unique indexes
+        decide between concurrent deliveries (a row committed meanwhile makes this transaction
+        fail with a serialization error, retried by Odoo on a fresh snapshot, which finds the
+        binding); a visible one is a conflict. :return: the binding"""
+        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
+        partner.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, external_id,
+                                                     external_updated_at, create_uid, create_date, write_uid,
+                                                     write_date)
+                   VALUES (%(backend)s, %(company)s, 'res.partner', %(partner)s, %(external_id)s, %(updated_at)s,
+                           %(uid)s, %(now)s, %(uid)s, %(now)s)
+              ON CONFLICT DO NOTHING
+                RETURNING id""",
+                backend=backend.id,
+                company=partner.company_id.id or backend.company_ids[:1].id,
+                partner=partner.id,
+                external_id=external_id,
+                updated_at=updated_at,
+                uid=self.env.uid,
+                now=fields.Datetime.now(),
+            ),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            other = self.sudo().search(self._external_id_domain(backend, "res.partner", external_id), limit=1)
+            note = (
+                message("binding_external_id_taken", external_id=external_id, other=other._get_document().display_name)
+                if other
+                else message(
+                    "binding_document_known",
+                    document=partner.display_name,
+                    external_id=self.sudo()
+                    .search([("backend_id", "=", backend.id), ("res_model", "=", "res.partner"),
+                             ("res_id", "=", partner.id)], limit=1)
+                    .external_id,
+                )
+            )  # fmt: skip
+            raise InboundRefusal("conflict", note, fingerprint_key=f"account:{external_id}")
+        self.invalidate_model()
+        return self.browse(row[0])
+
     # === FINDING === #
+
+    @api.model
+    def _find_partner_binding(self, backend, external_id):
+        """The binding of the account ``backend``'s platform knows as ``external_id`` (any user)."""
+        return self.sudo().search(self._external_id_domain(backend, "res.partner", external_id), limit=1)
+
+    @api.model
+    def _bound_partner_ids(self, backend):
+        """Ids of the partners ``backend``'s platform knows by an external id."""
+        self.flush_model(["backend_id", "res_model", "res_id"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT res_id FROM finance_sync_binding WHERE backend_id = %s AND res_model = 'res.partner'",
+                backend.id,
+            )
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
 
     @api.model
     def _external_id_domain(self, backend, res_model, external_id):

@@ -26,6 +26,7 @@ BLOCKING_CATEGORIES = {
     "warehouse_schema",
     "dependency",
     "approval_rejected",
+    "possible_duplicate",
 }
 # What an exception is about and where it belongs: set when it is raised or bumped, never by
 # hand (moving an exception to another backend or company would take it out of its queue).
@@ -92,6 +93,14 @@ EXPLANATIONS = {
         "The platform that created this document rejected or withdrew it after it was posted in Odoo. Odoo never "
         "undoes a posted entry on a platform's word: a person decides."
     ),
+    "possible_duplicate": _lt(
+        "A platform sent a customer or supplier that may be a partner Odoo has already, and the evidence "
+        "(VAT number, registry number, e-mail domain, name) does not say which. Nothing was created or merged."
+    ),
+    "bank_account": _lt(
+        "A platform gave a supplier a new bank account. Odoo does not pay to it until a person trusts it: "
+        "changed bank details are a classic payment-fraud path."
+    ),
 }
 FIXES = {
     "missing_mapping": _lt(
@@ -134,6 +143,14 @@ FIXES = {
         "Open the document (Open document). If the platform is right, reverse it (Credit Note): this exception "
         "then resolves itself. If Odoo is right, tell the platform and resolve this exception."
     ),
+    "possible_duplicate": _lt(
+        "Compare the possible duplicates with the platform's account: choose the right one and press Bind to "
+        "this partner, or press Create a new one. The waiting event is then applied."
+    ),
+    "bank_account": _lt(
+        "Call the supplier on a number you already know and confirm the account; then allow outgoing payments "
+        "(Send Money) on it in the partner's bank accounts, and resolve this exception."
+    ),
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 MAPPING_EDITOR_GROUP = "finance_sync.finance_sync_group_mapping_editor"
@@ -151,6 +168,7 @@ FIX_RIGHTS = {
     "reconciliation": ADMIN_GROUP,
     "late_delivery": ADMIN_GROUP,
     "credit_hold": ADMIN_GROUP,
+    "possible_duplicate": ADMIN_GROUP,
 }
 ASK_FIXES = {
     "missing_mapping": _lt(
@@ -186,6 +204,10 @@ ASK_FIXES = {
         "Post the invoice with Confirm if it should be posted: it asks why the hold is overridden and records the "
         "reason in the invoice's chatter (this exception then resolves itself). Or wait until the credit platform "
         "lifts the hold and ask %(who)s to reprocess the event (only Finance Sync administrators may)."
+    ),
+    "possible_duplicate": _lt(
+        "Tell %(who)s which partner the platform's account is (or that it is a new one): only Finance Sync "
+        "administrators bind it or create it."
     ),
 }
 # An authentication refusal points at what the backend really sends: credentials, or only the

@@ -9,6 +9,7 @@ from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
 from .. import const
+from ..engine import accounts as accounts_lib
 from ..engine import inbound, redact
 from ..engine import inbound_documents as documents_lib
 from ..engine.messages import message
@@ -179,6 +180,15 @@ class FinanceSyncInboundEvent(models.Model):
         if event_type == const.INBOUND_RECONCILIATION_REPORT:
             self.env["finance.sync.reconciliation"]._check_report_precision(data)
             return
+        if event_type == const.INBOUND_PARTNER_UPSERT:
+            violations = accounts_lib.check_account(data)
+            if violations:
+                raise inbound.InvalidEvent(
+                    "invalid_account",
+                    "; ".join(v.message for v in violations),
+                    [inbound.SchemaViolation(v.path, v.message) for v in violations],
+                )
+            return
         if event_type == const.INBOUND_PAYMENT_STATUS:
             amounts = {"amount": data["amount"]}
         elif event_type == const.INBOUND_PARTNER_CREDIT:
@@ -231,7 +241,11 @@ class FinanceSyncInboundEvent(models.Model):
     @api.model
     def _reference_from_payload(self, payload):
         data = payload.get("data") or {}
-        if payload.get("type") in (*const.INBOUND_DOCUMENT_MOVE_TYPES, const.INBOUND_APPROVAL_STATUS):
+        if payload.get("type") in (
+            *const.INBOUND_DOCUMENT_MOVE_TYPES,
+            const.INBOUND_APPROVAL_STATUS,
+            const.INBOUND_PARTNER_UPSERT,
+        ):
             return data.get("external_id") or False
         if "event_id" in data:
             return data["event_id"]
@@ -327,11 +341,13 @@ class FinanceSyncInboundEvent(models.Model):
             const.INBOUND_APPROVAL_STATUS: ("account.move", "_finance_sync_apply_approval_status"),
             const.INBOUND_RECONCILIATION_REPORT: ("finance.sync.reconciliation", "_apply_report"),
             const.INBOUND_PARTNER_CREDIT: ("res.partner", "_finance_sync_apply_credit_decision"),
+            const.INBOUND_PARTNER_UPSERT: ("res.partner", "_finance_sync_apply_account_upsert"),
         }
 
     def _get_answer_details(self):
         """What the endpoint's 202 answer says of this event beyond its id and state: a document
-        event's answer names the document, created now or earlier (a repeat)."""
+        event's answer names the document, created now or earlier (a repeat); an account's, the
+        partner's Odoo id."""
         details = {}
         if self.event_type in const.INBOUND_DOCUMENT_MOVE_TYPES and self.move_id:
             move = self.move_id.sudo()
@@ -341,6 +357,8 @@ class FinanceSyncInboundEvent(models.Model):
                 "number": move.name if move.name and move.name != "/" else None,
                 "state": move.state,
             }
+        if self.event_type == const.INBOUND_PARTNER_UPSERT and self.res_model == "res.partner" and self.res_id:
+            details["partner"] = {"model": "res.partner", "id": self.res_id}
         return details
 
     def _fail(self, refusal):

@@ -35,6 +35,8 @@ class FinanceSyncMapping(models.Model):
     analytic_account_id = fields.Many2one("account.analytic.account", ondelete="cascade")
     mapped_company_id = fields.Many2one("res.company", "Company (mapped)", ondelete="cascade")
     payment_method_line_id = fields.Many2one("account.payment.method.line", ondelete="cascade")
+    payment_term_id = fields.Many2one("account.payment.term", ondelete="cascade")
+    partner_category_id = fields.Many2one("res.partner.category", "Partner tag", ondelete="cascade")
     res_id = fields.Integer("Record ID", compute="_compute_res_id", store=True, index=True)
     record_name = fields.Char("Odoo record", compute="_compute_res_id", store=True)
     # The record whatever its kind, in one column of the list: create() and write() store it as

@@ -67,6 +67,9 @@ PRECOMMIT_PARTNERS = "finance_sync.partners_before"
 # {(backend id, partner id): id of the partner.upserted job this transaction captured}; kept in the
 # post-commit data, which lives as long as the transaction (cleared by its commit or rollback).
 TRANSACTION_PARTNER_JOBS = "finance_sync.partner_jobs"
+# {partner id: {backend id}} of the accounts this transaction applied from platforms (inbound
+# partner.upsert, res_partner_account.py): their partner.upserted events skip those backends.
+TRANSACTION_ECHOES = "finance_sync.partner_echoes"
 
 
 class ResPartner(models.Model):
@@ -201,7 +204,7 @@ class ResPartner(models.Model):
         :param company: the company whose view of the partner is sent (company-dependent payment
             terms and credit limit); by default the partner's own, else the backend's first.
         """
-        backends_by_partner = backends_by_partner or self._finance_sync_master_backends()
+        backends_by_partner = backends_by_partner or _without_echoes(self.env, self._finance_sync_master_backends())
         if not backends_by_partner:
             return self.env["finance.sync.job"]
         partners = self.browse(list(backends_by_partner)).sudo().with_context(active_test=False)
@@ -284,9 +287,12 @@ class ResPartner(models.Model):
             return
         partners = self.browse({partner.id for _b, partner in pairs})
         known = outbox.partners_heard(self.env, partners.ids, {b.id for b, _p in pairs})
+        # A platform that sent the account in this transaction knows it (the webhook's answer gives
+        # it the partner's id): it is not sent back.
+        echoes = self.env.cr.postcommit.data.get(TRANSACTION_ECHOES) or {}
         missing = {}
         for backend, partner in pairs:
-            if (backend.id, partner.id) not in known:
+            if (backend.id, partner.id) not in known and backend.id not in echoes.get(partner.id, ()):
                 missing.setdefault(partner.id, self.env["finance.sync.backend"])
                 missing[partner.id] |= backend
         if missing:
@@ -386,6 +392,20 @@ def _enqueue_partner_events(env, event_type, subjects, payloads, backends_by_rec
             )
     except UniqueViolation:
         raise ConcurrencyError(f"finance_sync: {event_type} captured concurrently") from None
+
+
+def _without_echoes(env, backends_by_partner):
+    """``backends_by_partner`` without the platforms whose accounts this transaction applied
+    (inbound partner.upsert): a change is not sent back to the platform it came from."""
+    echoes = env.cr.postcommit.data.get(TRANSACTION_ECHOES) or {}
+    if not echoes:
+        return backends_by_partner
+    left = {}
+    for pid, backends in backends_by_partner.items():
+        rest = backends.filtered(lambda b, pid=pid: b.id not in echoes.get(pid, ()))
+        if rest:
+            left[pid] = rest
+    return left
 
 
 def _refresh_uncommitted_events(env, payloads, wanted):

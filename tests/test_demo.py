@@ -184,3 +184,47 @@ class TestDemo(FinanceSyncCase):
         ):
             self.assertIn(expected, clicked)
 
+
+@tagged("post_install", "-at_install")
+class TestFirstSteps(FinanceSyncCase):
+    """What a newcomer meets: where Odoo lands after installing, the Apps page, the problems on a
+    phone, the empty states."""
+
+    def test_after_installing_odoo_opens_the_dashboard(self):
+        root = self.env.ref("finance_sync.finance_sync_menu_root")
+        self.assertTrue(root.web_icon)
+        self.assertEqual(root.action, self.env.ref("finance_sync.finance_sync_dashboard_action"))
+        # What Apps opens once a module is installed (ir.module.module._button_immediate_function).
+        landing = self.env["ir.module.module"].next()
+        self.assertEqual(landing["url"], "/odoo/action-finance_sync.finance_sync_dashboard_action")
+
+    def test_the_apps_page_presents_every_part_and_asks_no_install(self):
+        module = self.env["ir.module.module"].search([("name", "=", "finance_sync")])
+        page = module.description_html.lower()
+        self.assertNotIn("press <i>install</i>", page)
+        parts = ("warehouse", "period feeds", "reconciliation", "credit hold", "billing and subscription platforms")
+        for part in parts:
+            self.assertIn(part, page)
+        self.assertNotIn("install", module.summary.lower())
+
+    def test_a_to_do_on_a_problem_opens_the_cards(self):
+        exception = self.env["finance.sync.exception"]._open_or_bump(
+            self.backend, "conflict", "A conflict", fingerprint_key="first-steps"
+        )
+        exception.activity_schedule("mail.mail_activity_data_todo", user_id=self.env.user.id)
+        groups = self.env.user._get_activity_groups()
+        group = next(g for g in groups if g["model"] == "finance.sync.exception")
+        self.assertEqual(group["view_type"], "kanban")
+
+    def test_the_problem_form_explains_before_its_metadata(self):
+        views = self.env["finance.sync.exception"].get_views([(False, "form")])
+        arch = etree.fromstring(views["views"]["form"]["arch"])
+        sheet = arch.find(".//sheet")
+        order = [el for el in sheet.iter() if el.get("name") in ("explanation", "backend_id")]
+        self.assertEqual([el.get("name") for el in order], ["explanation", "backend_id"])
+
+    def test_the_mapping_sets_empty_state_names_only_mapping_kinds(self):
+        help_text = self.env.ref("finance_sync.finance_sync_mapping_set_action").help.lower()
+        self.assertNotIn("product", help_text)
+        for kind in ("accounts", "taxes", "journals", "partners", "currencies", "payment methods"):
+            self.assertIn(kind, help_text)

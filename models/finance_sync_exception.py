@@ -211,9 +211,6 @@ class FinanceSyncException(models.Model):
     _inherit = ["finance.sync.document.link", "mail.thread", "mail.activity.mixin"]
     _order = "state_rank, last_seen desc, id desc"
     _check_company_auto = True
-    # The activity menu opens a model's records in this view, on a phone too: the cards fit a
-    # phone's screen, the list's columns do not.
-    _systray_view = "kanban"
 
     name = fields.Char("Summary", required=True, tracking=True)
     backend_id = fields.Many2one(

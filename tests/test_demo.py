@@ -207,15 +207,6 @@ class TestFirstSteps(FinanceSyncCase):
             self.assertIn(part, page)
         self.assertNotIn("install", module.summary.lower())
 
-    def test_a_to_do_on_a_problem_opens_the_cards(self):
-        exception = self.env["finance.sync.exception"]._open_or_bump(
-            self.backend, "conflict", "A conflict", fingerprint_key="first-steps"
-        )
-        exception.activity_schedule("mail.mail_activity_data_todo", user_id=self.env.user.id)
-        groups = self.env.user._get_activity_groups()
-        group = next(g for g in groups if g["model"] == "finance.sync.exception")
-        self.assertEqual(group["view_type"], "kanban")
-
     def test_the_problem_form_explains_before_its_metadata(self):
         views = self.env["finance.sync.exception"].get_views([(False, "form")])
         arch = etree.fromstring(views["views"]["form"]["arch"])

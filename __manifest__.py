@@ -1,7 +1,7 @@
 {
     "name": "Finance Sync",
-    "summary": "Send posted invoices, credit notes and payments to your BI, treasury, billing and "
-    "payment platforms, each exactly once, and fix what a platform refuses from a to-do",
+    "summary": "Posted invoices, bills and payments to your data warehouse, BI, treasury and payment "
+    "platforms, each once; period feeds, reconciliation, credit holds and invoices from billing platforms",
     "version": "19.0.1.3.0",
     "category": "Accounting/Accounting",
     "website": "https://github.com/finance-sync/finance_sync",
@@ -36,6 +36,7 @@
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
         "data/finance_sync_reconciliation_data.xml",
+        "data/finance_sync_onboarding_data.xml",
     ],
     "demo": [
         "demo/finance_sync_demo.xml",

@@ -43,3 +43,4 @@ from . import finance_sync_feed
 from . import finance_sync_feed_figures
 from . import finance_sync_feed_run
 from . import finance_sync_backfill_run
+from . import finance_sync_demo

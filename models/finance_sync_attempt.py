@@ -21,7 +21,7 @@ class FinanceSyncAttempt(models.Model):
     job_id = fields.Many2one("finance.sync.job", required=True, ondelete="cascade", index=True, readonly=True)
     backend_id = fields.Many2one(related="job_id.backend_id", store=True)  # indexed by _backend_recent_idx
     company_id = fields.Many2one(related="job_id.company_id", store=True)
-    started_at = fields.Datetime(required=True, readonly=True)
+    started_at = fields.Datetime(string="Started at", required=True, readonly=True)
     duration_ms = fields.Integer("Duration (ms)", readonly=True)
     status_code = fields.Integer(
         "HTTP status", readonly=True, aggregator=False, help="Empty when no HTTP answer was received."
@@ -36,7 +36,7 @@ class FinanceSyncAttempt(models.Model):
         ],
         readonly=True,
     )
-    response_excerpt = fields.Text(readonly=True)
+    response_excerpt = fields.Text(string="Response excerpt", readonly=True)
     error_code = fields.Char(readonly=True)
     error_params = fields.Json(readonly=True)
     error = fields.Text(compute="_compute_error")

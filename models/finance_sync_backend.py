@@ -134,6 +134,7 @@ class FinanceSyncBackend(models.Model):
 
     mapping_set_id = fields.Many2one(
         "finance.sync.mapping.set",
+        string="Mapping set",
         tracking=True,
         check_company=True,
         help="Codes this platform uses for Odoo's accounts, taxes, partners, ...; Odoo's own codes without one.",
@@ -182,10 +183,16 @@ class FinanceSyncBackend(models.Model):
 
     # --- scope ------------------------------------------------------------------------
     send_customer_invoices = fields.Boolean(
-        default=True, tracking=True, help="Posted customer invoices, and what happens to them afterwards."
+        string="Send customer invoices",
+        default=True,
+        tracking=True,
+        help="Posted customer invoices, and what happens to them afterwards.",
     )
     send_vendor_bills = fields.Boolean(
-        default=True, tracking=True, help="Posted vendor bills, and what happens to them afterwards."
+        string="Send vendor bills",
+        default=True,
+        tracking=True,
+        help="Posted vendor bills, and what happens to them afterwards.",
     )
     send_credit_notes = fields.Boolean(
         "Send credit notes / refunds",
@@ -193,15 +200,19 @@ class FinanceSyncBackend(models.Model):
         tracking=True,
         help="Customer credit notes and vendor refunds, of the kinds sent above.",
     )
-    send_customer_payments = fields.Boolean(default=True, tracking=True, help="Payments received from customers.")
-    send_vendor_payments = fields.Boolean(default=True, tracking=True, help="Payments made to vendors.")
+    send_customer_payments = fields.Boolean(
+        string="Send customer payments", default=True, tracking=True, help="Payments received from customers."
+    )
+    send_vendor_payments = fields.Boolean(
+        string="Send vendor payments", default=True, tracking=True, help="Payments made to vendors."
+    )
     journal_ids = fields.Many2many(
         "account.journal",
         string="Journals",
         check_company=True,
         help="Only documents of these journals; all journals when empty.",
     )
-    start_date = fields.Date(help="Documents dated before this day are not sent.", tracking=True)
+    start_date = fields.Date(string="Start date", help="Documents dated before this day are not sent.", tracking=True)
 
     job_ids = fields.One2many("finance.sync.job", "backend_id")
 

@@ -51,6 +51,7 @@ class FinanceSyncBackend(models.Model):
         "Events of one document always go one after the other, in order.",
     )
     max_attempts = fields.Integer(
+        string="Max attempts",
         default=const.DEFAULT_MAX_ATTEMPTS,
         help="Tries of one event, with growing waits between them; after the last one the event waits for a "
         "person (an exception tells who and why).",
@@ -67,6 +68,7 @@ class FinanceSyncBackend(models.Model):
     # the same backend never update a shared row (no serialization failures, no lost counts).
     circuit_state = fields.Selection(
         [("closed", "Delivering"), ("open", "Stopped after failures"), ("half_open", "Trying again")],
+        string="Circuit state",
         compute="_compute_circuit",
         help="Open: too many consecutive transport failures; nothing is sent until the cool-down passes, "
         "then one job probes the platform.",
@@ -85,12 +87,16 @@ class FinanceSyncBackend(models.Model):
         readonly=True, copy=False, help="Failures before this moment no longer count (Close circuit button)."
     )
     consecutive_failures = fields.Integer(
-        compute="_compute_circuit", help="Failed requests in a row since the last success."
+        string="Consecutive failures",
+        compute="_compute_circuit",
+        help="Failed requests in a row since the last success.",
     )
     circuit_open_until = fields.Datetime(
         "Stopped until", compute="_compute_circuit", help="When the platform is tried again."
     )
-    last_success_at = fields.Datetime(compute="_compute_circuit", help="When the platform last accepted an event.")
+    last_success_at = fields.Datetime(
+        string="Last success at", compute="_compute_circuit", help="When the platform last accepted an event."
+    )
 
     # --- health (dashboard) ---------------------------------------------------------------
     job_count = fields.Integer(compute="_compute_job_stats")

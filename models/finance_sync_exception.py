@@ -301,10 +301,10 @@ class FinanceSyncException(models.Model):
     mapping_res_id = fields.Integer(
         "Unmapped record ID", readonly=True, help="Missing mapping: the id of the record without a code."
     )
-    first_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
-    last_seen = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
+    first_seen = fields.Datetime(string="First seen", required=True, readonly=True, default=fields.Datetime.now)
+    last_seen = fields.Datetime(string="Last seen", required=True, readonly=True, default=fields.Datetime.now)
     occurrence_count = fields.Integer("Occurrences", default=1, readonly=True)
-    resolved_at = fields.Datetime(readonly=True)
+    resolved_at = fields.Datetime(string="Resolved at", readonly=True)
     age_bucket = fields.Selection(
         [("1_day", "Under a day"), ("2_week", "Under a week"), ("3_month", "Under a month"), ("4_older", "Older")],
         "Age",
@@ -312,7 +312,7 @@ class FinanceSyncException(models.Model):
         search="_search_age_bucket",
         help="Time since the problem was first seen.",
     )
-    ignore_reason = fields.Text(readonly=True, tracking=True)
+    ignore_reason = fields.Text(string="Ignore reason", readonly=True, tracking=True)
 
     _open_fingerprint_uniq = models.UniqueIndex(
         "(fingerprint) WHERE state IN ('new', 'in_progress')", "An open exception with this fingerprint exists."

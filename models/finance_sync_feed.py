@@ -103,7 +103,8 @@ class FinanceSyncFeed(models.Model):
         help="Day of the next scheduled run (daily, weekly and monthly feeds).",
     )
     start_date = fields.Date(
-        help="Period-close feeds send the months from this day on (the month before the feed's creation without it)."
+        string="Start date",
+        help="Period-close feeds send the months from this day on (the month before the feed's creation without it).",
     )
     part_size = fields.Integer(
         "Rows per part",

@@ -61,7 +61,10 @@ class FinanceSyncFeedRun(models.Model):
     part_count = fields.Integer("Parts", readonly=True)
     totals = fields.Json(readonly=True)
     delivery_state = fields.Selection(
-        DELIVERY_STATES, compute="_compute_delivery_state", help="Where the run's parts stand in the outbox."
+        DELIVERY_STATES,
+        string="Delivery state",
+        compute="_compute_delivery_state",
+        help="Where the run's parts stand in the outbox.",
     )
     job_count = fields.Integer("Jobs", compute="_compute_delivery_state")
     delivery_reason = fields.Text(

@@ -55,10 +55,12 @@ class FinanceSyncInboundEvent(models.Model):
         readonly=True,
         help="The webhook-id header: the platform's id of this message, the same on every retry.",
     )
-    event_type = fields.Selection(const.INBOUND_EVENT_TYPES, required=True, readonly=True, index=True)
+    event_type = fields.Selection(
+        const.INBOUND_EVENT_TYPES, string="Event type", required=True, readonly=True, index=True
+    )
     reference = fields.Char(readonly=True, help="The document or event the platform referred to.")
-    occurred_at = fields.Datetime(readonly=True, help="When it happened on the platform.")
-    received_at = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
+    occurred_at = fields.Datetime(string="Occurred at", readonly=True, help="When it happened on the platform.")
+    received_at = fields.Datetime(string="Received at", required=True, readonly=True, default=fields.Datetime.now)
     last_received_at = fields.Datetime("Last delivery", readonly=True)
     duplicate_count = fields.Integer(
         "Repeated deliveries",
@@ -74,7 +76,7 @@ class FinanceSyncInboundEvent(models.Model):
     result_message_code = fields.Char(readonly=True)
     result_message_params = fields.Json(readonly=True)
     result_message = fields.Text("Result", compute="_compute_result_message")
-    processed_at = fields.Datetime(readonly=True)
+    processed_at = fields.Datetime(string="Processed at", readonly=True)
     process_count = fields.Integer("Processing runs", default=0, readonly=True)
     job_id = fields.Many2one("finance.sync.job", readonly=True, index="btree_not_null", ondelete="set null")
     external_payment_id = fields.Many2one(

@@ -55,7 +55,7 @@ class FinanceSyncJob(models.Model):
     )
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     event_uuid = fields.Char("Event ID", required=True, readonly=True, copy=False, default=lambda s: str(uuid.uuid4()))
-    event_type = fields.Selection(const.EVENT_TYPES, required=True, readonly=True)
+    event_type = fields.Selection(const.EVENT_TYPES, string="Event type", required=True, readonly=True)
     res_model = fields.Char(required=True)
     res_id = fields.Many2oneReference(required=True)
     document_ref = fields.Char("Document", readonly=True)
@@ -96,12 +96,17 @@ class FinanceSyncJob(models.Model):
         copy=False,
         help="A dispatcher worker is sending this job; if it dies, the job is due again after this moment.",
     )
-    done_at = fields.Datetime(readonly=True)
+    done_at = fields.Datetime(string="Done at", readonly=True)
     cancel_reason_code = fields.Char(readonly=True)
     cancel_reason_params = fields.Json(readonly=True)
-    cancel_reason = fields.Text(compute="_compute_cancel_reason", help="Who cancelled the job, when and why.")
+    cancel_reason = fields.Text(
+        string="Cancel reason", compute="_compute_cancel_reason", help="Who cancelled the job, when and why."
+    )
     confirmed_at = fields.Datetime(
-        readonly=True, copy=False, help="When the platform acknowledged processing this event (inbound webhook)."
+        string="Confirmed at",
+        readonly=True,
+        copy=False,
+        help="When the platform acknowledged processing this event (inbound webhook).",
     )
     external_id = fields.Char(
         "External ID", readonly=True, copy=False, help="The platform's id of the document, from its acknowledgement."
@@ -111,7 +116,9 @@ class FinanceSyncJob(models.Model):
     # so that period totals are grouped SQL over columns, not JSON parsed row by row.
     amount = fields.Monetary(readonly=True, currency_field="currency_id", help="The document's total as captured.")
     currency_id = fields.Many2one("res.currency", readonly=True)
-    document_date = fields.Date(readonly=True, help="The document's accounting date as captured.")
+    document_date = fields.Date(
+        string="Document date", readonly=True, help="The document's accounting date as captured."
+    )
     partner_id = fields.Many2one(
         "res.partner", "Partner", compute="_compute_partner_id", help="The partner of the event's invoice or payment."
     )

@@ -48,7 +48,9 @@ class FinanceSyncMapping(models.Model):
         readonly=False,
         help="The Odoo record the platform's code stands for: choose its kind, then the record.",
     )
-    external_code = fields.Char(help="The code the platform uses. Empty: a draft line to fill in.")
+    external_code = fields.Char(
+        string="External code", help="The code the platform uses. Empty: a draft line to fill in."
+    )
     label = fields.Char()
     is_missing = fields.Boolean("Code missing", compute="_compute_is_missing", store=True)
 

@@ -16,7 +16,9 @@ class FinanceSyncMappingPolicy(models.Model):
     set_id = fields.Many2one("finance.sync.mapping.set", required=True, ondelete="cascade", index=True)
     kind = fields.Selection(MAPPING_KINDS, required=True)
     policy = fields.Selection(POLICIES, required=True, default="pass_through")
-    default_code = fields.Char(help="Sent for unmapped records when the policy is Default value.")
+    default_code = fields.Char(
+        string="Default code", help="Sent for unmapped records when the policy is Default value."
+    )
 
     _kind_uniq = models.UniqueIndex("(set_id, kind)", "One policy per kind in a mapping set.")
 

@@ -22,7 +22,9 @@ class FinanceSyncReconciliationLine(models.Model):
         "finance.sync.reconciliation", required=True, ondelete="cascade", index=True, readonly=True
     )
     company_id = fields.Many2one(related="reconciliation_id.company_id", store=True)
-    event_type = fields.Char(required=True, readonly=True, help="Event type, as sent (invoice.posted, ...).")
+    event_type = fields.Char(
+        string="Event type", required=True, readonly=True, help="Event type, as sent (invoice.posted, ...)."
+    )
     event_label = fields.Char("Event", compute="_compute_event_label")
     currency_code = fields.Char("Currency", readonly=True)
     currency_id = fields.Many2one("res.currency", "Currency (record)", readonly=True)

@@ -1,16 +1,21 @@
 """Take the screenshots of docs/screens/ and of the Apps page (make screens).
 
-A scratch database with demo data lives through a story a finance team would: an administrator
-connects a first platform in the browser; customer invoices then go to that ledger platform and
-to a data warehouse that has no code yet for one customer (that invoice is held), vendor bills to
-a treasury platform that stays busy until Odoo gives up, and a third connection is not active
-yet. A real Odoo server serves that database (without crons: nothing moves between two pictures)
-and a headless Chromium, driven over the DevTools protocol, takes each picture at 1440x900 and,
-where a phone matters, at 390x844. A receiver on 127.0.0.1 stands for the platforms.
+A scratch database with demo data lives through the story the demo tells (demo/*.xml, played by
+models/finance_sync_demo.py): an administrator connects a first platform in the browser (on an
+empty dashboard: the demo's connections are set aside for those pictures); then the demo's
+connections are back: customer invoices went to a ledger platform and to a data warehouse that
+has no code yet for one customer (that invoice is held) and lacks one November invoice in its
+reconciliation, vendor bills to a treasury platform that stayed busy until Odoo gave up,
+payments to a payments hub where nothing answers, a billing platform is paused and an expense
+platform not active yet. A real Odoo server serves that database (without crons: nothing moves
+between two pictures) and a headless Chromium, driven over the DevTools protocol, takes each
+picture at 1440x900 and, where a phone matters, at 390x844. A receiver on 127.0.0.1 stands for
+the first connection's platform.
 
 Run it with the repository's virtualenv (make screens): about three minutes, half of them to
 install the database. SCREENS_DB names the scratch database (dropped first, kept afterwards so
-that the story can be looked at with make run DB_NAME=...).
+that the story can be looked at with make run DB_NAME=...); SCREENS_REUSE=1 takes the pictures
+again in the database of an earlier run, without installing it again.
 """
 
 import base64
@@ -68,95 +73,50 @@ def environment():
     registry.signal_changes()
 
 
+DEMO_BACKENDS = ("ledger", "warehouse", "treasury", "payments_hub", "billing", "expenses")
+
+
+def demo_backends(env):
+    Backend = env["finance.sync.backend"].with_context(active_test=False)
+    return Backend.browse([env.ref(f"finance_sync.demo_backend_{role}").id for role in DEMO_BACKENDS])
+
+
 def prepare_first_connection(env):
-    """Before the server starts: the demo backend set aside (the dashboard starts empty), the
-    demo user may edit mappings, nobody gets onboarding tips."""
-    env.ref("finance_sync.demo_backend_warehouse").action_archive()
+    """Before the server starts: the demo's connections set aside (the dashboard starts empty),
+    the demo user may edit mappings, nobody gets onboarding tips."""
+    demo_backends(env).action_archive()
     env.ref("base.user_demo").group_ids = [Command.link(env.ref("finance_sync.finance_sync_group_mapping_editor").id)]
     env["res.users"].search([]).write({"tour_enabled": False})
 
 
-def post_invoice(env, partner, amount, move_type="out_invoice", days_ago=0):
-    move = env["account.move"].create(
-        {
-            "move_type": move_type,
-            "partner_id": partner.id,
-            "invoice_date": date.today() - timedelta(days=days_ago),
-            "invoice_line_ids": [
-                Command.create({"product_id": env.ref("product.product_product_4").id, "price_unit": amount})
-            ],
-        }
-    )
-    move.action_post()
-    return move
+def prepare_story(env):
+    """After the first connection: the demo's own story (demo/*.xml, models/finance_sync_demo.py)
+    takes over: the connection made in the browser goes, the demo's connections come back.
+    Returns the ids of what the pictures show."""
+    env["finance.sync.backend"].search([("id", "not in", demo_backends(env).ids)]).unlink()
+    demo_backends(env).action_unarchive()
 
+    def ref(name):
+        return env.ref(f"finance_sync.{name}").id
 
-def prepare_story(env, platform, refused_port):
-    """What happens after the first connection: customer invoices go to the new ledger platform
-    and to a data warehouse that takes them all but one for a partner it has no code for; vendor
-    bills go to a treasury platform that keeps answering "busy" until Odoo gives up; a third
-    connection is not active yet. Returns the ids of what the pictures show."""
-    admin = env.ref("base.user_admin")
-    customer_side = {"send_vendor_bills": False, "send_vendor_payments": False}
-    ledger = env["finance.sync.backend"].search([("name", "=", "Ledger platform")])
-    ledger.write(customer_side)
-    warehouse = env.ref("finance_sync.demo_backend_warehouse")
-    warehouse.write({"active": True, "endpoint_url": platform.url("/hook"), **customer_side})
-    warehouse.mapping_set_id.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
-    (ledger | warehouse).action_activate()
-    post_invoice(env, env.ref("base.res_partner_12"), 2400.0)  # both partners have their code: sent
-    post_invoice(env, env.ref("base.res_partner_2"), 990.0)
-    held = post_invoice(env, env.ref("base.res_partner_3"), 1275.0)
-    env["finance.sync.dispatcher"]._dispatch(backends=ledger | warehouse)
-
-    treasury = env["finance.sync.backend"].create(
-        {
-            "name": "Treasury platform",
-            "environment": "production",
-            "user_id": admin.id,
-            "endpoint_url": platform.url("/busy"),
-            "max_attempts": 2,
-            "send_customer_invoices": False,
-            "send_credit_notes": False,
-            "send_customer_payments": False,
-        }
-    )
-    treasury.action_activate()
-    refused = post_invoice(env, env.ref("base.res_partner_4"), 1450.0, move_type="in_invoice", days_ago=3)
-    ignored = post_invoice(env, env.ref("base.res_partner_18"), 380.0, move_type="in_invoice", days_ago=3)
-    for _attempt in range(treasury.max_attempts):
-        env["finance.sync.job"].search([("backend_id", "=", treasury.id), ("state", "=", "pending")])._send_now()
-    ignored_problem = env["finance.sync.exception"].search([("move_id", "=", ignored.id)])
-    ignored_problem._ignore("Paid by hand at the bank; the treasury platform does not need this bill.")
-
-    hub = env["finance.sync.backend"].create(
-        {
-            "name": "Payments hub",
-            "environment": "staging",
-            "user_id": admin.id,
-            "endpoint_url": f"http://127.0.0.1:{refused_port}/events",
-        }
-    )
-    problems = env["finance.sync.exception"]
     return {  # ids: the pictures are taken from other transactions
-        "treasury": treasury.id,
-        "warehouse": warehouse.id,
-        "mapping_set": warehouse.mapping_set_id.id,
-        "hub": hub.id,
-        "refused": refused.id,
-        "ignored_problem": ignored_problem.id,
-        "held": held.id,
-        "held_problem": problems.search([("move_id", "=", held.id)]).id,
-        "failed_problem": problems.search([("move_id", "=", refused.id)]).id,
-        "dead_job": env["finance.sync.job"].search([("move_id", "=", refused.id)]).id,
+        "treasury": ref("demo_backend_treasury"),
+        "warehouse": ref("demo_backend_warehouse"),
+        "mapping_set": ref("demo_mapping_set_warehouse"),
+        "hub": ref("demo_backend_payments_hub"),
+        "refused": ref("demo_bill_gave_up"),
+        "ignored_problem": ref("demo_exception_set_aside"),
+        "held": ref("demo_invoice_held"),
+        "held_problem": ref("demo_exception_held"),
+        "failed_problem": ref("demo_exception_gave_up"),
+        "dead_job": ref("demo_job_gave_up"),
+        "mismatched": ref("demo_reconciliation_mismatched"),
         "module": env["ir.module.module"].search([("name", "=", "finance_sync")]).id,
     }
 
 
-def platform_answer(request, _seen):
-    """The platforms: /busy is always busy (they give up), everything else is taken."""
-    if request.path == "/busy":
-        return 503, {}, None, json.dumps({"error": "Service unavailable: end-of-day batch running"})
+def platform_answer(_request, _seen):
+    """The platform of the first connection: it takes everything."""
     return 200, {}, None
 
 
@@ -261,12 +221,12 @@ class Browser:
             self.send("Emulation.setTouchEmulationEnabled", enabled=phone)
             self.size = size
 
-    def open(self, path, selector, text="", size=DESKTOP):
+    def open(self, path, selector, text="", size=DESKTOP, timeout=30):
         self.resize(size)
         # The web client would restore the last action with its filters.
         self.js("location.protocol.startsWith('http') && sessionStorage.clear()")
         self.send("Page.navigate", url=f"{self.base_url}{path}")
-        self.wait_for(selector, text)
+        self.wait_for(selector, text, timeout)
 
     def click(self, selector, text=""):
         self.wait(f"{find(selector, text)}", f"{selector} {text}")
@@ -314,7 +274,9 @@ def record(action, res_id=None):
 
 def first_connection(browser, platform):
     """Issue points 13 (empty state), 2 (new backend, ribbon) and 1 (the secret shown once)."""
-    browser.open(record("finance_sync.finance_sync_dashboard_action"), ".o_view_nocontent", "No platform connected")
+    # The first page waits for the web client's assets, built on a fresh database.
+    dashboard = record("finance_sync.finance_sync_dashboard_action")
+    browser.open(dashboard, ".o_view_nocontent", "No platform connected", timeout=180)
     browser.shot("13-dashboard-empty")
     browser.click(".o_view_nocontent a", "Connect a platform")
     browser.wait_for(".o_form_view .o_field_widget[name='name'] input")
@@ -340,7 +302,8 @@ INVOICES, BILLS = "account.action_move_out_invoice_type", "account.action_move_i
 
 
 def errors_in_words(browser, records):
-    """3. A connection refused, and what a platform that gave up left behind."""
+    """3. A connection refused (nothing listens at the payments hub's address), and what a
+    platform that gave up left behind."""
     browser.open(record(BACKENDS, records["hub"]), "button[name='action_test_connection']")
     browser.click("button[name='action_test_connection']")
     browser.wait_for(".o_notification", "Connection failed")
@@ -431,6 +394,26 @@ def overview(browser, records):
     browser.shot("16-empty-state")
 
 
+RECONCILIATIONS = "finance_sync.finance_sync_reconciliation_action"
+
+
+def reconciliation(browser, records):
+    """18. November lacks a delivered invoice: named with its document, sent again on request
+    (nothing listens at the demo's address: the event waits for its next try)."""
+    browser.open(record(RECONCILIATIONS, records["mismatched"]), "button[name='action_resend_missing']")
+    browser.shot("18-reconciliation-mismatch")
+    browser.click("button[name='action_resend_missing']")
+    # The jobs sent again, in their list (the form's control totals are a list too).
+    browser.wait(
+        "document.querySelector('.o_list_view .o_data_row') && !document.querySelector('.o_form_view')"
+        " && !document.querySelector('.o_blockUI')",
+        "the events sent again",
+        timeout=60,
+    )
+    time.sleep(0.8)
+    browser.shot("18-reconciliation-resent")
+
+
 def mapping_editor(browser, records):
     """10. The finance user with the Mapping editor right adds the missing code from the exception."""
     browser.login("demo", "demo")
@@ -460,15 +443,17 @@ def main():
     config.parse_config(["-c", str(CONF), "-d", DB, "--db-filter", f"^{DB}$", "--log-level=warn"])
     threading.current_thread().dbname = DB
     # The servers and the platforms' receiver of the tests (importable once the addons path is set).
-    from odoo.addons.finance_sync.tests.servers import ODOO_BIN, OdooServer, Recorder, free_port
+    from odoo.addons.finance_sync.tests.servers import ODOO_BIN, OdooServer, Recorder
 
     started = time.monotonic()
-    install(ODOO_BIN)
+    if os.environ.get("SCREENS_REUSE"):  # a database of an earlier run: its demo story is there
+        say(f"reusing {DB}")
+    else:
+        install(ODOO_BIN)
     SCREENS.mkdir(parents=True, exist_ok=True)
 
     with environment() as env:
         prepare_first_connection(env)
-    refused_port = free_port()  # nothing listens there
     server = OdooServer(DB, "--max-cron-threads=0")
     with Recorder(platform_answer) as platform:
         server.start()
@@ -477,8 +462,15 @@ def main():
             browser.login("admin", "admin")
             first_connection(browser, platform)
             with environment() as env:
-                records = prepare_story(env, platform, refused_port)
-            for pictures in (errors_in_words, connection_counters_and_backfill, mappings, invoices, overview):
+                records = prepare_story(env)
+            for pictures in (
+                errors_in_words,
+                connection_counters_and_backfill,
+                mappings,
+                invoices,
+                overview,
+                reconciliation,
+            ):
                 pictures(browser, records)
             mapping_editor(browser, records)
             apps_page(browser, records)

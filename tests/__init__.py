@@ -1,12 +1,22 @@
 # Every test module, so that Odoo's own runner (odoo-bin --test-enable) finds them as pytest does.
 # isort: skip_file
+from . import test_actions
+from . import test_approval_override
+from . import test_authority_exploits
+from . import test_authority_table
+from . import test_backfill
+from . import test_books
 from . import test_broker
+from . import test_capture_privacy
+from . import test_company_isolation
 from . import test_concurrency
+from . import test_connections
+from . import test_credit_decisions
+from . import test_credit_exposure
+from . import test_credit_hold
 from . import test_delivery_sla
+from . import test_demo
 from . import test_dispatcher
-
-# Every test module, so that Odoo's own runner (odoo-bin --test-enable) finds them as pytest does.
-# isort: skip_file
 from . import test_dispatcher_servers
 from . import test_engine_backoff
 from . import test_engine_budget
@@ -15,6 +25,7 @@ from . import test_engine_classify
 from . import test_engine_crypto
 from . import test_engine_feeds
 from . import test_engine_inbound
+from . import test_engine_master_data
 from . import test_engine_messages
 from . import test_engine_metrics
 from . import test_engine_payload
@@ -27,31 +38,24 @@ from . import test_engine_url_guard
 from . import test_engine_warehouse
 from . import test_exceptions
 from . import test_feeds
-from . import test_inbound
-from . import test_inbound_documents
 from . import test_i18n
+from . import test_inbound
+from . import test_inbound_accounts
+from . import test_inbound_documents
 from . import test_install
 from . import test_loader
 from . import test_mappings
+from . import test_master_data
+from . import test_master_data_concurrency
 from . import test_messages
 from . import test_metrics
+from . import test_ops_rules
 from . import test_outbound
 from . import test_payment_authority
+from . import test_readme_examples
 from . import test_reconciliation
 from . import test_schema_patterns
 from . import test_security
 from . import test_tours
 from . import test_warehouse
 from . import test_webhook_table
-from . import test_master_data
-from . import test_master_data_concurrency
-from . import test_credit_exposure
-from . import test_credit_decisions
-from . import test_readme_examples
-from . import test_engine_master_data
-from . import test_books
-from . import test_company_isolation
-from . import test_connections
-from . import test_actions
-from . import test_capture_privacy
-from . import test_approval_override

@@ -8,6 +8,7 @@ client reads them) is clicked as a Finance Sync and accounting administrator."""
 from lxml import etree
 
 from odoo import SUPERUSER_ID, api
+from odoo.modules.module import get_manifest
 from odoo.tests import tagged
 from odoo.tools.convert import convert_file
 from odoo.tools.safe_eval import safe_eval
@@ -16,13 +17,8 @@ from .. import const
 from .common import FinanceSyncCase
 from .test_actions import module_actions
 
-DEMO_FILES = (
-    "demo/finance_sync_demo.xml",
-    "demo/finance_sync_demo_documents.xml",
-    "demo/finance_sync_demo_reconciliation.xml",
-    "demo/finance_sync_demo_master_data.xml",
-    "demo/finance_sync_demo_feeds.xml",
-)
+# Every demo file, in the manifest's order (a new one is tested as soon as it is declared).
+DEMO_FILES = tuple(get_manifest("finance_sync")["demo"])
 # Odoo's demo partners the demo files name, and who stands for them here.
 DEMO_PARTNERS = {
     "base.res_partner_12": "Azure Interior",

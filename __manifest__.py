@@ -23,6 +23,7 @@
         "views/finance_sync_inbound_event_views.xml",
         "views/account_move_views.xml",
         "views/finance_sync_document_source_views.xml",
+        "views/finance_sync_order_source_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
         "views/finance_sync_reconciliation_views.xml",

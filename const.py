@@ -123,6 +123,7 @@ EXCEPTION_CATEGORIES = [
     ("late_delivery", "Late delivery"),
     ("dependency", "Waiting for partner"),
     ("credit_hold", "Customer on credit hold"),
+    ("business", "Business finding"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -136,6 +137,8 @@ INBOUND_BILL_CREATE = "bill.create"
 INBOUND_APPROVAL_STATUS = "approval.status"
 INBOUND_RECONCILIATION_REPORT = "reconciliation.report"
 INBOUND_PARTNER_CREDIT = "partner.credit"
+INBOUND_ORDER_CREATE = "order.create"
+INBOUND_DEALS_REPORT = "deals.report"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
@@ -146,6 +149,8 @@ INBOUND_EVENT_TYPES = [
     (INBOUND_APPROVAL_STATUS, "Approval status"),
     (INBOUND_RECONCILIATION_REPORT, "Reconciliation report"),
     (INBOUND_PARTNER_CREDIT, "Partner credit decision"),
+    (INBOUND_ORDER_CREATE, "Order created"),
+    (INBOUND_DEALS_REPORT, "Won deals report"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -179,6 +184,11 @@ DOCUMENT_POSTING_POLICIES = [
     ("draft", "Keep as draft"),
     ("approved", "Post when approved"),
     ("immediate", "Post at once"),
+]
+# --- Sales orders platforms create (order.create; only with Odoo's Sales app) ---------------
+ORDER_CONFIRM_POLICIES = [
+    ("quotation", "Keep as quotation"),
+    ("confirm", "Confirm the order"),
 ]
 APPROVAL_STATES = [
     ("pending", "Waiting for approval"),

@@ -11,6 +11,7 @@ from . import finance_sync_backend_warehouse
 from . import finance_sync_backend_authority
 from . import finance_sync_backend_sender
 from . import finance_sync_backend_document_source
+from . import finance_sync_backend_order_source
 from . import finance_sync_backend_health
 from . import finance_sync_job
 from . import finance_sync_job_state
@@ -22,6 +23,7 @@ from . import finance_sync_binding
 from . import finance_sync_external_payment
 from . import account_move
 from . import account_move_inbound
+from . import finance_sync_inbound_order
 from . import account_payment
 from . import res_config_settings
 from . import finance_sync_reconciliation

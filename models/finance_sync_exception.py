@@ -87,6 +87,11 @@ EXPLANATIONS = {
         "A platform with credit authority put the customer on credit hold, so the invoice was kept as draft "
         "instead of being posted."
     ),
+    "business": _lt(
+        "A platform's records and Odoo's disagree on a business fact: an invoice the platform reported paid is "
+        "still unpaid in Odoo past its due date, a payment names no invoice Odoo knows, or a deal the platform "
+        "won has no sales order."
+    ),
 }
 FIXES = {
     "missing_mapping": _lt(
@@ -124,6 +129,11 @@ FIXES = {
         "Post the invoice with Confirm if it should be posted: it asks why the hold is overridden and records the "
         "reason in the invoice's chatter (this exception then resolves itself). Or wait until the credit platform "
         "lifts the hold and reprocess the event."
+    ),
+    "business": _lt(
+        "Compare both sides (Open document shows Odoo's record; the message names the platform's reference) and "
+        "correct the one that is wrong: register the payment, link it to its invoice, or create the order. This "
+        "finding resolves itself once both sides agree."
     ),
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
@@ -533,6 +543,20 @@ class FinanceSyncException(models.Model):
             if events_done and jobs_done:
                 exc._close("resolved")
                 exc.message_post(body=self.env._("Resolved automatically: every linked inbound event was applied."))
+
+    @api.model
+    def _resolve_findings(self, backend, fingerprint_keys):
+        """Resolve the open business findings of ``backend`` whose cause is gone (their
+        ``fingerprint_key`` among ``fingerprint_keys``), saying so in their chatter."""
+        if not fingerprint_keys:
+            return
+        fingerprints = [f"{backend.id}|business|{key}" for key in fingerprint_keys]
+        findings = self.sudo().search(
+            [("fingerprint", "in", fingerprints), ("state", "in", const.EXCEPTION_OPEN_STATES)]
+        )
+        for finding in findings:
+            finding._close("resolved")
+            finding.message_post(body=self.env._("Resolved automatically: the records on both sides agree now."))
 
     @api.model
     def _default_responsible(self):

@@ -101,8 +101,9 @@ class TestExceptionQueue(FinanceSyncCase):
             self.assertTrue(exc.explanation and exc.suggested_fix, category)
         self.assertEqual(
             self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
-            6,
-            "conflicts, inbound problems, reconciliation mismatches, late deliveries and credit holds warn; the rest "
+            7,
+            "conflicts, inbound problems, reconciliation mismatches, late deliveries, credit holds and business "
+            "findings warn; the rest "
             "blocks sending",
         )
 

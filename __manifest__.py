@@ -34,6 +34,7 @@
         "data/ir_cron_data.xml",
         "data/finance_sync_inbound_data.xml",
         "data/finance_sync_reconciliation_data.xml",
+        "data/finance_sync_findings_data.xml",
     ],
     "demo": [
         "demo/finance_sync_demo.xml",

@@ -21,6 +21,7 @@ from . import finance_sync_exception
 from . import finance_sync_inbound_event
 from . import finance_sync_binding
 from . import finance_sync_external_payment
+from . import finance_sync_business_findings
 from . import account_move
 from . import account_move_inbound
 from . import finance_sync_inbound_order

@@ -59,7 +59,12 @@ class FinanceSyncBinding(models.Model):
     def unlink(self):
         # The binding of a document a platform created is what makes its creation happen once:
         # without it, the next delivery of the same external id would create the document again.
-        created = self.sudo().filtered(lambda b: b.move_id and b.move_id.finance_sync_origin_backend_id == b.backend_id)
+        # Every sales order binding is one a platform created (order.create).
+        created = self.sudo().filtered(
+            lambda b: (
+                (b.move_id and b.move_id.finance_sync_origin_backend_id == b.backend_id) or b.res_model == "sale.order"
+            )
+        )
         if created:
             check_guarded_fields(created, ["external_id"])
         return super().unlink()

@@ -165,6 +165,10 @@ class TestInboundOrders(OrderCase):
         self.assertEqual(
             (again.state, again.result_message_code, again.res_id), ("processed", "order_exists", order.id)
         )
+        # What makes the creation happen once is kept: nobody deletes the binding by hand.
+        binding = self.env["finance.sync.binding"].search([("res_model", "=", "sale.order"), ("res_id", "=", order.id)])
+        with self.assertRaises(AccessError):
+            binding.unlink()
 
     def test_confirm_policy_confirms_and_the_invoice_carries_the_origin(self):
         self.backend.order_confirm_policy = "confirm"

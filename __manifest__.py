@@ -39,6 +39,7 @@
     "demo": [
         "demo/finance_sync_demo.xml",
         "demo/finance_sync_demo_documents.xml",
+        "demo/finance_sync_demo_orders.xml",
         "demo/finance_sync_demo_reconciliation.xml",
         "demo/finance_sync_demo_master_data.xml",
         "demo/finance_sync_demo_feeds.xml",

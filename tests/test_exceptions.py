@@ -753,14 +753,15 @@ class TestAdviceFollowsTheReadersRights(FinanceSyncCase):
         cls.backend.user_id = cls.admin  # the backend's responsible: the one to ask
 
     def failed_inbound_exception(self):
-        """A payment.status for an invoice number that does not exist: stored, failed, excepted."""
+        """A failed payment.status for an invoice number that does not exist: stored, failed,
+        excepted (a succeeded one is a business finding, tests/test_business_findings.py)."""
         payload = {
             "type": "payment.status",
             "schema_version": 1,
             "occurred_at": "2026-01-05T10:00:00Z",
             "data": {
                 "invoice": {"number": "INV/1999/0505"},
-                "status": "succeeded",
+                "status": "failed",
                 "amount": "12.10",
                 "currency": self.company.currency_id.name,
                 "date": "2026-01-05",

@@ -126,6 +126,7 @@ EXCEPTION_CATEGORIES = [
     ("approval_rejected", "Rejected after posting"),
     ("possible_duplicate", "Possible duplicate partner"),
     ("bank_account", "Bank account to check"),
+    ("business", "Business finding"),
 ]
 EXCEPTION_OPEN_STATES = ("new", "in_progress")
 
@@ -140,6 +141,8 @@ INBOUND_APPROVAL_STATUS = "approval.status"
 INBOUND_RECONCILIATION_REPORT = "reconciliation.report"
 INBOUND_PARTNER_CREDIT = "partner.credit"
 INBOUND_PARTNER_UPSERT = "partner.upsert"
+INBOUND_ORDER_CREATE = "order.create"
+INBOUND_DEALS_REPORT = "deals.report"
 INBOUND_EVENT_TYPES = [
     (INBOUND_DELIVERY_ACKNOWLEDGED, "Delivery acknowledged"),
     (INBOUND_DELIVERY_REJECTED, "Delivery rejected"),
@@ -151,6 +154,8 @@ INBOUND_EVENT_TYPES = [
     (INBOUND_RECONCILIATION_REPORT, "Reconciliation report"),
     (INBOUND_PARTNER_CREDIT, "Partner credit decision"),
     (INBOUND_PARTNER_UPSERT, "Account created or changed"),
+    (INBOUND_ORDER_CREATE, "Order created"),
+    (INBOUND_DEALS_REPORT, "Won deals report"),
 ]
 INBOUND_STATES = [
     ("received", "Received"),
@@ -184,6 +189,11 @@ DOCUMENT_POSTING_POLICIES = [
     ("draft", "Keep as draft"),
     ("approved", "Post when approved"),
     ("immediate", "Post at once"),
+]
+# --- Sales orders platforms create (order.create; only with Odoo's Sales app) ---------------
+ORDER_CONFIRM_POLICIES = [
+    ("quotation", "Keep as quotation"),
+    ("confirm", "Confirm the order"),
 ]
 APPROVAL_STATES = [
     ("pending", "Waiting for approval"),

@@ -236,6 +236,39 @@ TEMPLATES = {
     "document_state_draft": _lt("kept as draft"),
     "document_state_posted": _lt("posted"),
     "document_state_waiting": _lt("draft until approved"),
+    # --- sales orders created by platforms (models/finance_sync_inbound_order.py) -------------
+    "order_sales_not_installed": _lt(
+        "%(backend)s sent an event about sales orders, but Odoo's Sales app is not installed: nothing was written."
+    ),
+    "order_source_off": _lt("%(backend)s may not create sales orders: make it an order source first."),
+    "order_not_created": _lt("Sales order %(external_id)s was not created: %(problems)s"),
+    "order_no_pricelist": _lt("%(company)s has no pricelist in %(currency)s"),
+    "order_salesperson_unknown": _lt("no user of the company has the login or e-mail %(salesperson)s"),
+    "order_team_unknown": _lt("no single sales team is named %(team)s"),
+    "order_exists": _lt("%(external_id)s is already %(order)s: nothing was created again."),
+    "order_created": _lt("%(order)s created from %(external_id)s, kept as quotation."),
+    "order_confirmed": _lt("%(order)s created from %(external_id)s and confirmed."),
+    "order_confirm_failed": _lt("%(order)s stays a quotation: Odoo could not confirm it."),
+    "order_totals_differ": _lt(
+        "%(order)s stays a quotation: Odoo's totals (untaxed %(untaxed)s, tax %(tax)s, total %(total)s %(currency)s) "
+        "differ from the platform's (untaxed %(expected_untaxed)s, tax %(expected_tax)s, total %(expected_total)s)."
+    ),
+    # --- business findings across systems (docs/exceptions.md) ------------------------------
+    "deals_report_recorded": _lt(
+        "Won deals from %(date_from)s to %(date_to)s: %(deals)s reported, %(missing)s without a sales order."
+    ),
+    "finding_deal_without_order": _lt(
+        "The platform reports deal %(deal)s (%(external_id)s, %(amount)s %(currency)s, won on %(won_on)s) as won, "
+        "but Odoo has no sales order for it."
+    ),
+    "finding_paid_unpaid_invoice": _lt(
+        "The platform reported invoice %(invoice)s paid (%(amount)s %(currency)s, reference %(reference)s, "
+        "on %(date)s), but it is still unpaid in Odoo and was due on %(due)s."
+    ),
+    "finding_payment_without_invoice": _lt(
+        "The platform reported payment %(reference)s (%(amount)s %(currency)s on %(date)s) without a reference to "
+        "an invoice Odoo knows (%(invoice)s)."
+    ),
     "approval_unknown_document": _lt("No document %(external_id)s was created by this platform."),
     "approval_older": _lt("Older than the approval decision already recorded (%(date)s)."),
     "approval_recorded": _lt("%(document)s: %(status)s by %(by)s."),

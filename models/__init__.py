@@ -13,6 +13,7 @@ from . import finance_sync_backend_authority
 from . import finance_sync_backend_sender
 from . import finance_sync_backend_document_source
 from . import finance_sync_backend_account_source
+from . import finance_sync_backend_order_source
 from . import finance_sync_backend_health
 from . import finance_sync_job
 from . import finance_sync_job_state
@@ -23,9 +24,11 @@ from . import finance_sync_exception
 from . import finance_sync_inbound_event
 from . import finance_sync_binding
 from . import finance_sync_external_payment
+from . import finance_sync_business_findings
 from . import account_move
 from . import account_move_inbound
 from . import account_move_approval
+from . import finance_sync_inbound_order
 from . import account_payment
 from . import res_config_settings
 from . import finance_sync_reconciliation

@@ -24,7 +24,8 @@ from .finance_sync_backend_secrets import SECRET_FIELDS
 # decision: a Finance Sync administrator configures connections, never authority.
 PAYMENT, DOCUMENTS, CREDIT = "payment", "documents", "credit"
 ACCOUNTS = "accounts"  # account source: its platform creates and updates customers and suppliers
-AUTHORITIES = (PAYMENT, DOCUMENTS, CREDIT, ACCOUNTS)
+ORDERS = "orders"  # an Order source: its platform creates sales orders (finance_sync_backend_order_source.py)
+AUTHORITIES = (PAYMENT, DOCUMENTS, CREDIT, ACCOUNTS, ORDERS)
 # What makes a backend each authority: these flags, which only accounting administrators set,
 # and nothing else (no computed or stored copy of them).
 AUTHORITY_FLAGS = {
@@ -32,6 +33,7 @@ AUTHORITY_FLAGS = {
     DOCUMENTS: ("document_source_invoices", "document_source_bills"),
     CREDIT: ("credit_authority",),
     ACCOUNTS: ACCOUNT_FLAGS,
+    ORDERS: ("order_source",),
 }
 # {field: authority}: what each authority depends on, in one place. ``_check_authority_fields``
 # applies it on every path (create, write, the inverses of the write-only secrets, copy, and the
@@ -52,13 +54,15 @@ AUTHORITY_FIELDS = {
     "document_sale_journal_id": DOCUMENTS,
     "document_purchase_journal_id": DOCUMENTS,
     "credit_authority": CREDIT,
+    "order_source": ORDERS,
+    "order_confirm_policy": ORDERS,
     "signing_secret": AUTHORITIES,
     "signing_overlap_hours": AUTHORITIES,
     "auth_username": AUTHORITIES,
     "auth_secret": AUTHORITIES,
     "webhook_token": AUTHORITIES,
     "company_ids": AUTHORITIES,
-    "mapping_set_id": (DOCUMENTS, CREDIT, ACCOUNTS),
+    "mapping_set_id": (DOCUMENTS, CREDIT, ACCOUNTS, ORDERS),
     # account source: its flags, the fields its platform owns and what a conflict does
     **dict.fromkeys(ACCOUNT_FIELDS, ACCOUNTS),
 }
@@ -72,7 +76,11 @@ INBOUND_AUTHORITIES = {
     const.INBOUND_APPROVAL_STATUS: (DOCUMENTS, AUTHORITY_FLAGS[DOCUMENTS]),
     const.INBOUND_PARTNER_CREDIT: (CREDIT, AUTHORITY_FLAGS[CREDIT]),
     const.INBOUND_PARTNER_UPSERT: (ACCOUNTS, AUTHORITY_FLAGS[ACCOUNTS]),
+    const.INBOUND_ORDER_CREATE: (ORDERS, AUTHORITY_FLAGS[ORDERS]),
+    const.INBOUND_DEALS_REPORT: (ORDERS, AUTHORITY_FLAGS[ORDERS]),
 }
+# Events about sales orders: refused (422, nothing stored) while Odoo's Sales app is not installed.
+SALES_EVENTS = (const.INBOUND_ORDER_CREATE, const.INBOUND_DEALS_REPORT)
 ACCOUNTING_ADMIN_GROUP = "account.group_account_manager"
 
 
@@ -295,6 +303,11 @@ class FinanceSyncBackend(models.Model):
                 "account source, choose the fields it owns, or change the secrets, webhook token, companies or "
                 "mapping set of an account source (and that set's mappings and policies)."
             ),
+            ORDERS: self.env._(
+                "Only accounting administrators (who are also Finance Sync administrators) may make a platform an "
+                "order source, choose whether its orders are confirmed, or change the secrets, webhook token, "
+                "companies or mapping set of an order source (and that set's mappings and policies)."
+            ),
         }
         return "\n".join(sentences[authority] for authority in AUTHORITIES if authority in authorities)
 
@@ -319,6 +332,7 @@ class FinanceSyncBackend(models.Model):
             DOCUMENTS: self.env._("Document source"),
             CREDIT: self.env._("Credit authority"),
             ACCOUNTS: self.env._("Account source"),
+            ORDERS: self.env._("Order source"),
         }
         return [labels[authority] for authority in AUTHORITIES if authority in authorities]
 
@@ -345,9 +359,14 @@ class FinanceSyncBackend(models.Model):
         when it may, else (error code, message) naming the authority it lacks. Asked by the
         webhook before anything is stored (422), and again whenever an event is applied."""
         self.ensure_one()
+        if event_type in SALES_EVENTS and "sale.order" not in self.env:
+            # Asked of the registry itself: the model exists only while the Sales app is installed.
+            return "sales_not_installed", message("order_sales_not_installed", backend=self.name)
         authority, flags = INBOUND_AUTHORITIES.get(event_type, (None, ()))
         if not authority or any(self[flag] for flag in flags):
             return None
+        if authority == ORDERS:
+            return "not_order_source", message("order_source_off", backend=self.name)
         if authority == CREDIT:
             return "not_credit_authority", message("credit_authority_off", backend=self.name)
         if authority == ACCOUNTS:

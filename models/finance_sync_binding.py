@@ -65,7 +65,12 @@ class FinanceSyncBinding(models.Model):
     def unlink(self):
         # The binding of a document a platform created is what makes its creation happen once:
         # without it, the next delivery of the same external id would create the document again.
-        created = self.sudo().filtered(lambda b: b.move_id and b.move_id.finance_sync_origin_backend_id == b.backend_id)
+        # Every sales order binding is one a platform created (order.create).
+        created = self.sudo().filtered(
+            lambda b: (
+                (b.move_id and b.move_id.finance_sync_origin_backend_id == b.backend_id) or b.res_model == "sale.order"
+            )
+        )
         if created:
             check_guarded_fields(created, ["external_id"])
         return super().unlink()
@@ -200,7 +205,53 @@ class FinanceSyncBinding(models.Model):
         self.invalidate_model()
         return self.browse(row[0])
 
+    @api.model
+    def _bind_created_order(self, backend, order, external_id):
+        """Bind the sales ``order`` that ``backend``'s platform just created (``order.create``) to
+        (backend, external id), as ``_bind_created`` does for documents: the unique index decides
+        between concurrent deliveries (a conflicting row committed meanwhile makes this
+        transaction fail with a serialization error, retried by Odoo on a fresh snapshot).
+        :return: the binding"""
+        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
+        order.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, external_id,
+                                                     create_uid, create_date, write_uid, write_date)
+                   VALUES (%(backend)s, %(company)s, 'sale.order', %(order)s, %(external_id)s,
+                           %(uid)s, %(now)s, %(uid)s, %(now)s)
+              ON CONFLICT (backend_id, res_model, external_id) DO NOTHING
+                RETURNING id""",
+                backend=backend.id,
+                company=order.company_id.id,
+                order=order.id,
+                external_id=external_id,
+                uid=self.env.uid,
+                now=fields.Datetime.now(),
+            ),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            # Only reachable within one transaction (a concurrent one fails on the index first).
+            raise InboundRefusal(
+                "conflict",
+                message("binding_external_id_taken", external_id=external_id, other=order.display_name),
+                fingerprint_key=f"order:{external_id}",
+            )
+        self.invalidate_model()
+        return self.browse(row[0])
+
     # === FINDING === #
+
+    @api.model
+    def _find_order(self, backend, external_id):
+        """The sales order ``backend``'s platform created as ``external_id`` (an empty recordset
+        when there is none, or when Odoo's Sales app is not installed)."""
+        if "sale.order" not in self.env:
+            return None
+        binding = self.sudo().search(self._external_id_domain(backend, "sale.order", external_id), limit=1)
+        return self.env["sale.order"].sudo().browse(binding.res_id).exists()
 
     @api.model
     def _find_partner_binding(self, backend, external_id):

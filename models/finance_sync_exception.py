@@ -101,6 +101,11 @@ EXPLANATIONS = {
         "A platform gave a supplier a new bank account. Odoo does not pay to it until a person trusts it: "
         "changed bank details are a classic payment-fraud path."
     ),
+    "business": _lt(
+        "A platform's records and Odoo's disagree on a business fact: an invoice the platform reported paid is "
+        "still unpaid in Odoo past its due date, a payment names no invoice Odoo knows, or a deal the platform "
+        "won has no sales order."
+    ),
 }
 FIXES = {
     "missing_mapping": _lt(
@@ -150,6 +155,11 @@ FIXES = {
     "bank_account": _lt(
         "Call the supplier on a number you already know and confirm the account; then allow outgoing payments "
         "(Send Money) on it in the partner's bank accounts, and resolve this exception."
+    ),
+    "business": _lt(
+        "Compare both sides (Open document shows Odoo's record; the message names the platform's reference) and "
+        "correct the one that is wrong: register the payment, link it to its invoice, or create the order. This "
+        "finding resolves itself once both sides agree."
     ),
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
@@ -564,6 +574,20 @@ class FinanceSyncException(models.Model):
             if events_done and jobs_done:
                 exc._close("resolved")
                 exc.message_post(body=self.env._("Resolved automatically: every linked inbound event was applied."))
+
+    @api.model
+    def _resolve_findings(self, backend, fingerprint_keys):
+        """Resolve the open business findings of ``backend`` whose cause is gone (their
+        ``fingerprint_key`` among ``fingerprint_keys``), saying so in their chatter."""
+        if not fingerprint_keys:
+            return
+        fingerprints = [f"{backend.id}|business|{key}" for key in fingerprint_keys]
+        findings = self.sudo().search(
+            [("fingerprint", "in", fingerprints), ("state", "in", const.EXCEPTION_OPEN_STATES)]
+        )
+        for finding in findings:
+            finding._close("resolved")
+            finding.message_post(body=self.env._("Resolved automatically: the records on both sides agree now."))
 
     @api.model
     def _default_responsible(self):

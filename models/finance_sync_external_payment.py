@@ -75,7 +75,26 @@ class FinanceSyncExternalPayment(models.Model):
         the platform's payment of the invoice, and register it in Odoo once when the backend is
         the payment authority and the payment succeeded. :return: the inbound handler's
         (state, message); raise InboundRefusal"""
-        invoice = event._find_invoice(data["invoice"])
+        try:
+            invoice = event._find_invoice(data["invoice"])
+        except InboundRefusal as refusal:
+            if refusal.category != "inbound_unknown_reference" or data["status"] != "succeeded":
+                raise
+            # Money the platform collected that names no invoice Odoo knows: a business finding
+            # with the platform's reference, resolved once the event is applied (reprocessed).
+            ref = data["invoice"]
+            raise InboundRefusal(
+                "business",
+                message(
+                    "finding_payment_without_invoice",
+                    reference=data["reference"],
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    date=data["date"],
+                    invoice=ref.get("number") or ref.get("external_id"),
+                ),
+                fingerprint_key=f"finding:payment:{data['reference']}",
+            ) from None
         backend = event.backend_id
         currency = event._find_currency(data["currency"])
         if not currency:

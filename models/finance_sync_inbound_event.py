@@ -195,11 +195,23 @@ class FinanceSyncInboundEvent(models.Model):
             amounts = {"amount": data["amount"]}
         elif event_type == const.INBOUND_PARTNER_CREDIT:
             amounts = {"credit_limit": data["credit_limit"]}
-        elif event_type in const.INBOUND_DOCUMENT_MOVE_TYPES:
+        elif event_type in (*const.INBOUND_DOCUMENT_MOVE_TYPES, const.INBOUND_ORDER_CREATE):
             amounts = {f"totals/{name}": amount for name, amount in data["totals"].items()}
+        elif event_type == const.INBOUND_DEALS_REPORT:
+            for number, deal in enumerate(data["deals"]):
+                self._check_decimals(deal["currency"], {f"deals/{number}/amount": deal["amount"]})
+            return
         else:
             return
-        currency = self._find_currency(data["currency"])
+        self._check_decimals(data["currency"], amounts)
+        if event_type in const.INBOUND_DOCUMENT_MOVE_TYPES:
+            self._check_attachment(data.get("attachment"))
+
+    @api.model
+    def _check_decimals(self, currency_code, amounts):
+        """Raise ``inbound.InvalidEvent`` (``amount_precision``) for the first of ``amounts``
+        ({JSON path under /data: amount}) finer than the currency allows."""
+        currency = self._find_currency(currency_code)
         for path, amount in amounts.items() if currency else ():
             if inbound.excess_decimals(str(amount), currency.decimal_places):
                 name, places = path.rpartition("/")[2], currency.decimal_places
@@ -207,8 +219,6 @@ class FinanceSyncInboundEvent(models.Model):
                 raise inbound.InvalidEvent(
                     "amount_precision", reason, [inbound.SchemaViolation(f"/data/{path}", reason)]
                 )
-        if event_type in const.INBOUND_DOCUMENT_MOVE_TYPES:
-            self._check_attachment(data.get("attachment"))
 
     @api.model
     def _check_attachment(self, attachment):
@@ -247,6 +257,7 @@ class FinanceSyncInboundEvent(models.Model):
             *const.INBOUND_DOCUMENT_MOVE_TYPES,
             const.INBOUND_APPROVAL_STATUS,
             const.INBOUND_PARTNER_UPSERT,
+            const.INBOUND_ORDER_CREATE,
         ):
             return data.get("external_id") or False
         if "event_id" in data:
@@ -344,6 +355,8 @@ class FinanceSyncInboundEvent(models.Model):
             const.INBOUND_RECONCILIATION_REPORT: ("finance.sync.reconciliation", "_apply_report"),
             const.INBOUND_PARTNER_CREDIT: ("res.partner", "_finance_sync_apply_credit_decision"),
             const.INBOUND_PARTNER_UPSERT: ("res.partner", "_finance_sync_apply_account_upsert"),
+            const.INBOUND_ORDER_CREATE: (self._name, "_apply_order_create"),
+            const.INBOUND_DEALS_REPORT: (self._name, "_apply_deals_report"),
         }
 
     def _get_answer_details(self):

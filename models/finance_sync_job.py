@@ -284,6 +284,37 @@ class FinanceSyncJob(models.Model):
     # === CAPTURE (same transaction as the business change) === #
 
     @api.model
+    def _order_origins(self, moves, pairs):
+        """{(move id, backend id): {"external_id", "number"}} for the invoices among ``moves``
+        invoiced from a sales order that the backend's platform created (``order.create``), for
+        the (move, backend) ``pairs`` captured. Empty without Odoo's Sales app."""
+        if "sale.order" not in self.env or not pairs:
+            return {}
+        orders_of = {move.id: move.sudo().invoice_line_ids.sale_line_ids.order_id for move in moves}
+        order_ids = {order.id for orders in orders_of.values() for order in orders}
+        if not order_ids:
+            return {}
+        bindings = (
+            self.env["finance.sync.binding"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "sale.order"),
+                    ("res_id", "in", list(order_ids)),
+                    ("backend_id", "in", list({backend.id for _rec, backend in pairs})),
+                ]
+            )
+        )
+        known = {(binding.backend_id.id, binding.res_id): binding.external_id for binding in bindings}
+        origins = {}
+        for rec, backend in pairs:
+            for order in orders_of.get(rec.id, ()):
+                if (backend.id, order.id) in known:
+                    origins[rec.id, backend.id] = {"external_id": known[backend.id, order.id], "number": order.name}
+                    break
+        return origins
+
+    @api.model
     def _enqueue(self, event_type, records, payloads, backends_by_record, depends_on=None):
         """Create one job per (record, backend), in the current transaction.
 
@@ -340,6 +371,7 @@ class FinanceSyncJob(models.Model):
                 )
         envelopes = []
         has_origin = model == "account.move"  # documents a platform created carry its id back
+        order_origins = self._order_origins(records, pairs) if has_origin else {}
         for position, (rec, backend) in enumerate(pairs):
             seq = last.get((backend.id, rec.id), 0) + 1
             last[(backend.id, rec.id)] = seq
@@ -348,6 +380,9 @@ class FinanceSyncJob(models.Model):
             if has_origin and rec.finance_sync_origin_backend_id == backend:
                 # The platform created this document: it recognises it by its own id.
                 envelope["origin"] = {"external_id": rec.finance_sync_origin_external_id}
+            if (rec.id, backend.id) in order_origins:
+                # Invoiced from a sales order this platform created (order.create): its own id of the order.
+                envelope["order"] = order_origins[rec.id, backend.id]
             envelopes.append(
                 (
                     position,

@@ -101,9 +101,9 @@ class TestExceptionQueue(FinanceSyncCase):
             self.assertTrue(exc.explanation and exc.suggested_fix, category)
         self.assertEqual(
             self.Exception.search([("backend_id", "=", self.backend.id)]).mapped("severity").count("warning"),
-            7,
-            "conflicts, inbound problems, reconciliation mismatches, late deliveries, credit holds and new bank "
-            "accounts warn; the rest "
+            8,
+            "conflicts, inbound problems, reconciliation mismatches, late deliveries, credit holds, new bank "
+            "accounts and business findings warn; the rest "
             "blocks sending",
         )
 
@@ -753,14 +753,15 @@ class TestAdviceFollowsTheReadersRights(FinanceSyncCase):
         cls.backend.user_id = cls.admin  # the backend's responsible: the one to ask
 
     def failed_inbound_exception(self):
-        """A payment.status for an invoice number that does not exist: stored, failed, excepted."""
+        """A failed payment.status for an invoice number that does not exist: stored, failed,
+        excepted (a succeeded one is a business finding, tests/test_business_findings.py)."""
         payload = {
             "type": "payment.status",
             "schema_version": 1,
             "occurred_at": "2026-01-05T10:00:00Z",
             "data": {
                 "invoice": {"number": "INV/1999/0505"},
-                "status": "succeeded",
+                "status": "failed",
                 "amount": "12.10",
                 "currency": self.company.currency_id.name,
                 "date": "2026-01-05",

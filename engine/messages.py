@@ -59,6 +59,28 @@ TEMPLATES = {
     "connection_broken": _lt("The connection to the platform broke before its answer was received"),
     "send_refused": _lt("Odoo refused to send the event"),
     "send_error": _lt("Unexpected error while sending"),
+    # --- a failing platform, where people look (dashboard, to-do, the document's banner) ----------
+    "failing_since": _lt("%(cause)s, since %(since)s"),
+    "waiting_for_platform": _lt(
+        "Waiting for %(backend)s: %(cause)s, since %(since)s. Next automatic try: %(next)s. %(advice)s"
+    ),
+    "advice_unreachable": _lt(
+        "Nothing is lost: the events wait and are sent by themselves once the platform answers. Check that the "
+        "platform runs and is reachable at the backend's address (host, port, firewall); Close circuit on the "
+        "backend tries again at once."
+    ),
+    "advice_platform_error": _lt(
+        "Nothing is lost: the events wait and are sent by themselves once the platform takes them again. The "
+        "platform reports a problem of its own: if it lasts, tell its operators."
+    ),
+    "advice_tls": _lt(
+        "Nothing is lost: the events wait and are sent by themselves once the connection succeeds. Check the "
+        "platform's certificate (expired, self-signed or issued for another host name) with its operators."
+    ),
+    "advice_warehouse": _lt(
+        "Nothing is lost: the events wait and are applied by themselves once the warehouse answers. Check that "
+        "the warehouse's database server runs and accepts connections from Odoo (host, port, SSL mode)."
+    ),
     # --- PostgreSQL warehouse (engine/warehouse) ------------------------------------------------
     "warehouse_not_initialized": _lt(
         "The warehouse has no finance_sync schema %(schema)s of the version this module writes (found version "

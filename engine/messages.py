@@ -81,6 +81,21 @@ TEMPLATES = {
         "Nothing is lost: the events wait and are applied by themselves once the warehouse answers. Check that "
         "the warehouse's database server runs and accepts connections from Odoo (host, port, SSL mode)."
     ),
+    # --- connection test (models/finance_sync_backend_sender.py) --------------------------------
+    "test_answer": _lt("The platform answered: %(body)s"),
+    "test_answer_empty": _lt("The platform's answer was empty."),
+    "test_sent_signed": _lt("Sent signed with the backend's signing secret (Standard Webhooks signature)"),
+    "test_sent_unsigned": _lt("Sent without a signature (signing is off)"),
+    "test_sent_bearer": _lt("with the bearer token (Token / password)"),
+    "test_sent_basic": _lt("with Basic authentication as %(user)s (Token / password)"),
+    "test_secret_never_shown": _lt(
+        "Odoo generated the signing secret and nobody has seen it yet, so the platform cannot know it: press "
+        "Show the generated secret (once) on the Security tab and give it to the platform, then test again."
+    ),
+    "test_check_credentials": _lt(
+        "Check that the platform holds the same signing secret and credentials as this backend (type new ones "
+        "here if it was given others)."
+    ),
     # --- PostgreSQL warehouse (engine/warehouse) ------------------------------------------------
     "warehouse_not_initialized": _lt(
         "The warehouse has no finance_sync schema %(schema)s of the version this module writes (found version "

@@ -110,6 +110,22 @@ TEMPLATES = {
         "update the module; nothing was changed in the warehouse"
     ),
     "warehouse_unreachable": _lt("Could not reach the warehouse database %(target)s; the event will be applied again"),
+    # What a warehouse's connection test found (no event is involved: nothing "applied again").
+    "warehouse_test_unreachable": _lt(
+        "Could not reach the warehouse's database server at %(address)s: is it running, and does it accept "
+        "connections from Odoo there (host, port, firewall, pg_hba.conf)?"
+    ),
+    "warehouse_test_no_ssl": _lt(
+        "The warehouse's database server at %(address)s does not offer SSL, but the SSL mode is %(sslmode)s: "
+        "turn SSL on at the server (ssl = on, with a certificate), or reach it through an encrypted tunnel"
+    ),
+    "warehouse_test_authentication": _lt(
+        "The warehouse's database server refused the user %(user)s: check the user name and the password"
+    ),
+    "warehouse_test_no_database": _lt(
+        "The warehouse's database server has no database %(database)s: create it, or correct the database name"
+    ),
+    "warehouse_test_said": _lt("The server said: %(reason)s"),
     "warehouse_conflict": _lt(
         "The warehouse database aborted the transaction (serialization failure or deadlock); "
         "the event will be applied again"

@@ -118,16 +118,23 @@ class FinanceSyncBackend(models.Model):
         return " ".join(parts) + "."
 
     def _notify_connection_test(self, ok, headline, summary, detail, explanation=()):
-        """Post the outcome of a connection test in the chatter and show it in a notification."""
+        """Post the outcome of a connection test in the chatter and show it in a notification
+        (``ok``: True passed, False failed, None reached but not ready, e.g. a warehouse to initialize)."""
         lines = [headline, *explanation, *([detail] if detail else [])]
         self.message_post(body=Markup("<br/>").join(lines))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Connection OK") if ok else self.env._("Connection failed"),
+                "title": (
+                    self.env._("Connection OK")
+                    if ok
+                    else self.env._("Connected, not ready yet")
+                    if ok is None
+                    else self.env._("Connection failed")
+                ),
                 "message": summary,
-                "type": "success" if ok else "danger",
+                "type": "success" if ok else "warning" if ok is None else "danger",
                 "sticky": not ok,
             },
         }

@@ -36,3 +36,4 @@ from . import account_partial_reconcile
 from . import finance_sync_feed
 from . import finance_sync_feed_figures
 from . import finance_sync_feed_run
+from . import res_users

@@ -106,6 +106,10 @@ class TestFailingPlatform(FinanceSyncCase):
         (mine,) = search.xpath("//filter[@name='filter_activities_my']")
         domain = safe_eval(mine.get("domain"), {"uid": self.backend.user_id.id})
         self.assertEqual(Backend.search(domain), self.backend, "its own backend, not every backend")
+        # With one such backend, the menu opens its form (static/src/activity_menu).
+        groups = self.env["res.users"].with_user(self.backend.user_id)._get_activity_groups()
+        (group,) = [g for g in groups if g["model"] == "finance.sync.backend"]
+        self.assertEqual(group["finance_sync_backend_ids"], self.backend.ids)
 
     def test_the_environment_ribbon_stays_while_the_platform_fails(self):
         self.fail_twice()

@@ -25,9 +25,8 @@ registry.category("web_tour.tours").add("finance_sync_failing_platform", {
             run: "click",
         },
         {
-            content: "Only the failing backend is listed",
-            trigger: ".o_list_view:not(:has(.o_data_row:contains('Treasury'))) .o_data_row:contains('Warehouse') .o_data_cell[name='name']",
-            run: "click",
+            content: "It opens the failing backend's own form",
+            trigger: ".o_breadcrumb:contains('Warehouse'):not(:contains('Finance Sync Backend'))",
         },
         {
             content: "The backend keeps its environment's ribbon",

@@ -13,7 +13,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL, config, format_datetime
 
 from .. import const
-from ..engine import budget
+from ..engine import budget, classify
 from ..engine.circuit import Circuit
 from ..engine.messages import DETAIL
 from ..engine.transport import DEFAULT_TIMEOUT
@@ -27,16 +27,6 @@ FAILED_OUTCOMES = ("retry", "gave_up", "failed", "pause")
 # The dashboard's order: failing backends first, then those that need attention, the healthy
 # ones, and the inactive (draft) ones last.
 HEALTH_RANKS = {"critical": 0, "warning": 1, "ok": 2, "inactive": 3}
-# What to do about a platform that fails in transport, by the code of its last failure's message
-# (engine/classify.py); a platform that cannot be reached by default.
-ADVICE_BY_CAUSE = {
-    "http_retry": "advice_platform_error",
-    "tls_failed": "advice_tls",
-    "tls_failed_at": "advice_tls",
-    "warehouse_unreachable": "advice_warehouse",
-    "warehouse_conflict": "advice_warehouse",
-}
-ADVICE_DEFAULT = "advice_unreachable"
 FAILURE_FIELDS = ("failure_cause", "failing_since", "failure_summary", "failure_advice", "next_try_at")
 
 
@@ -217,7 +207,7 @@ class FinanceSyncBackend(models.Model):
             backend.failing_since = since
             since_text = format_datetime(self.env, since, tz=self.env.context.get("tz"), dt_format="short")
             backend.failure_summary = render_message(self.env, "failing_since", {"cause": cause, "since": since_text})
-            backend.failure_advice = render_message(self.env, ADVICE_BY_CAUSE.get(code, ADVICE_DEFAULT), {})
+            backend.failure_advice = render_message(self.env, classify.advice_for(code), {})
             backend.next_try_at = max(tries)
 
     def _compute_job_stats(self):

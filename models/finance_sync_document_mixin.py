@@ -8,6 +8,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL, format_datetime
 
 from .. import const
+from ..engine import classify
 from ..engine import payload as payload_lib
 from ..engine.messages import DETAIL
 from ..utils import NO_CAPTURE, render_message, switched_on
@@ -131,10 +132,12 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             if backend.failure_cause:
                 cause, since = backend.failure_cause, backend.failing_since
                 advice = backend.failure_advice
-            elif job.attempt_count and job.last_error_code:
+            elif job.attempt_count and job.last_error_code in classify.RETRIED_CAUSES:
+                # The platform takes other events, not this one for now (e.g. HTTP 503 once).
                 params = {k: v for k, v in (job.last_error_params or {}).items() if k != DETAIL}
                 cause = render_message(self.env, job.last_error_code, params)
-                since, advice = job.write_date, ""
+                since = job.write_date
+                advice = render_message(self.env, classify.advice_for(job.last_error_code), {})
             else:
                 continue
             due = max(t for t in (now, job.next_attempt_at, backend.circuit_open_until, backend.paced_until) if t)

@@ -105,7 +105,9 @@ class FinanceSyncBackend(models.Model):
         compute="_compute_failure", help="The first of the attempts that failed in a row, up to the latest."
     )
     failure_summary = fields.Char("Failing", compute="_compute_failure", help="The cause and since when.")
-    failure_advice = fields.Char("What to do", compute="_compute_failure")
+    failure_advice = fields.Char(
+        "What to do", compute="_compute_failure", help="What a person can check or do about the failure."
+    )
     next_try_at = fields.Datetime(
         "Next automatic try",
         compute="_compute_failure",

@@ -53,7 +53,9 @@ class FinanceSyncBackend(models.Model):
         help="The latest connection test since the connection settings last changed: Activate asks for a "
         "confirmation unless it passed.",
     )
-    connection_tested_at = fields.Datetime("Tested on", readonly=True, copy=False)
+    connection_tested_at = fields.Datetime(
+        "Tested on", readonly=True, copy=False, help="When the latest connection test ran."
+    )
 
     # === ACTION METHODS === #
 

@@ -68,6 +68,14 @@ class TestFailingPlatform(FinanceSyncCase):
 
         # The platform is back: the cause goes away with the first delivery.
         self.backend.write({"endpoint_url": self.receiver.url_for("/hook")})
+        # The failures happened earlier than the reset (stored to the second: the same second
+        # would still count them).
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE finance_sync_attempt SET started_at = started_at - interval '1 minute' WHERE backend_id = %s",
+            [self.backend.id],
+        )
+        self.env.invalidate_all()
         self.backend.action_reset_circuit()
         self.Job.search([("backend_id", "=", self.backend.id)])._reschedule(fields.Datetime.now())
         self.respond(200)

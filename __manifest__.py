@@ -52,6 +52,7 @@
         "demo/finance_sync_demo_accounts.xml",
     ],
     "assets": {
+        "web.assets_backend": ["finance_sync/static/src/**/*"],
         "web.assets_tests": ["finance_sync/static/tests/tours/**/*"],
     },
     "images": ["static/description/screenshot_dashboard.png"],

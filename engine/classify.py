@@ -211,3 +211,44 @@ def classify_error(exc: BaseException | None) -> Classification:
     if isinstance(exc, (*network, requests.RequestException, OSError)):
         return Classification(RETRY, CATEGORY_TRANSPORT, _transport_message(chain, _detail(exc)))
     return Classification(FAILED, CATEGORY_TRANSPORT, message("send_error", detail=_detail(exc)))
+
+
+# === what a person can do about a failure that is retried === #
+
+# The failures an event is tried again after by itself: a platform that cannot be reached or
+# cannot take events for now (and the warehouse's own), whose cause a document's banner explains
+# as a wait.
+RETRIED_CAUSES = frozenset(
+    {
+        "http_retry",
+        "connection_refused",
+        "connection_refused_at",
+        "connection_failed",
+        "connection_failed_at",
+        "connection_broken",
+        "name_not_resolved",
+        "url_unresolved",
+        "timed_out",
+        "timed_out_after",
+        "timed_out_after_at",
+        "tls_failed",
+        "tls_failed_at",
+        "warehouse_unreachable",
+        "warehouse_conflict",
+    }
+)
+# The advice (a message code) for such a failure, by its code; a platform that cannot be reached
+# by default.
+ADVICE_BY_CAUSE = {
+    "http_retry": "advice_platform_error",
+    "tls_failed": "advice_tls",
+    "tls_failed_at": "advice_tls",
+    "warehouse_unreachable": "advice_warehouse",
+    "warehouse_conflict": "advice_warehouse",
+}
+ADVICE_DEFAULT = "advice_unreachable"
+
+
+def advice_for(code: str | None) -> str:
+    """The message code of what to do about a failure of message ``code`` that is retried."""
+    return ADVICE_BY_CAUSE.get(code or "", ADVICE_DEFAULT)

@@ -59,6 +59,43 @@ TEMPLATES = {
     "connection_broken": _lt("The connection to the platform broke before its answer was received"),
     "send_refused": _lt("Odoo refused to send the event"),
     "send_error": _lt("Unexpected error while sending"),
+    # --- a failing platform, where people look (dashboard, to-do, the document's banner) ----------
+    "failing_since": _lt("%(cause)s, since %(since)s"),
+    "waiting_for_platform": _lt(
+        "Waiting for %(backend)s: %(cause)s, since %(since)s. Next automatic try: %(next)s. %(advice)s"
+    ),
+    "advice_unreachable": _lt(
+        "Nothing is lost: the events wait and are sent by themselves once the platform answers. Check that the "
+        "platform runs and is reachable at the backend's address (host, port, firewall); Close circuit on the "
+        "backend tries again at once."
+    ),
+    "advice_platform_error": _lt(
+        "Nothing is lost: the events wait and are sent by themselves once the platform takes them again. The "
+        "platform reports a problem of its own: if it lasts, tell its operators."
+    ),
+    "advice_tls": _lt(
+        "Nothing is lost: the events wait and are sent by themselves once the connection succeeds. Check the "
+        "platform's certificate (expired, self-signed or issued for another host name) with its operators."
+    ),
+    "advice_warehouse": _lt(
+        "Nothing is lost: the events wait and are applied by themselves once the warehouse answers. Check that "
+        "the warehouse's database server runs and accepts connections from Odoo (host, port, SSL mode)."
+    ),
+    # --- connection test (models/finance_sync_backend_sender.py) --------------------------------
+    "test_answer": _lt("The platform answered: %(body)s"),
+    "test_answer_empty": _lt("The platform's answer was empty."),
+    "test_sent_signed": _lt("Sent signed with the backend's signing secret (Standard Webhooks signature)"),
+    "test_sent_unsigned": _lt("Sent without a signature (signing is off)"),
+    "test_sent_bearer": _lt("with the bearer token (Token / password)"),
+    "test_sent_basic": _lt("with Basic authentication as %(user)s (Token / password)"),
+    "test_secret_never_shown": _lt(
+        "Odoo generated the signing secret and nobody has seen it yet, so the platform cannot know it: press "
+        "Show the generated secret (once) on the Security tab and give it to the platform, then test again."
+    ),
+    "test_check_credentials": _lt(
+        "Check that the platform holds the same signing secret and credentials as this backend (type new ones "
+        "here if it was given others)."
+    ),
     # --- PostgreSQL warehouse (engine/warehouse) ------------------------------------------------
     "warehouse_not_initialized": _lt(
         "The warehouse has no finance_sync schema %(schema)s of the version this module writes (found version "
@@ -73,6 +110,22 @@ TEMPLATES = {
         "update the module; nothing was changed in the warehouse"
     ),
     "warehouse_unreachable": _lt("Could not reach the warehouse database %(target)s; the event will be applied again"),
+    # What a warehouse's connection test found (no event is involved: nothing "applied again").
+    "warehouse_test_unreachable": _lt(
+        "Could not reach the warehouse's database server at %(address)s: is it running, and does it accept "
+        "connections from Odoo there (host, port, firewall, pg_hba.conf)?"
+    ),
+    "warehouse_test_no_ssl": _lt(
+        "The warehouse's database server at %(address)s does not offer SSL, but the SSL mode is %(sslmode)s: "
+        "turn SSL on at the server (ssl = on, with a certificate), or reach it through an encrypted tunnel"
+    ),
+    "warehouse_test_authentication": _lt(
+        "The warehouse's database server refused the user %(user)s: check the user name and the password"
+    ),
+    "warehouse_test_no_database": _lt(
+        "The warehouse's database server has no database %(database)s: create it, or correct the database name"
+    ),
+    "warehouse_test_said": _lt("The server said: %(reason)s"),
     "warehouse_conflict": _lt(
         "The warehouse database aborted the transaction (serialization failure or deadlock); "
         "the event will be applied again"

@@ -47,3 +47,4 @@ from . import finance_sync_feed_figures
 from . import finance_sync_feed_run
 from . import finance_sync_backfill_run
 from . import finance_sync_demo
+from . import res_users

@@ -119,6 +119,46 @@ class FinanceSyncAttempt(models.Model):
             for backend_id, outcomes, latest, last_success in self.env.cr.fetchall()
         }
 
+    @api.model
+    def _failure_facts(self, backends):
+        """{backend id: (error code, error params, latest failure, failing since)} of the backends
+        whose latest attempt failed in transport (the platform did not take it: no answer, 5xx,
+        408, 429): what went wrong last, when, and since when every attempt failed (the first
+        failure after the latest other outcome). One query whatever the number of backends."""
+        if not backends:
+            return {}
+        self.flush_model()
+        failures = tuple(circuit_lib.FAILURE_OUTCOMES)
+        self.env.cr.execute(
+            SQL(
+                """SELECT backend.id, last.error_code, last.error_params, last.started_at, streak.since
+                     FROM finance_sync_backend backend
+                     JOIN LATERAL (
+                          SELECT attempt.outcome, attempt.error_code, attempt.error_params, attempt.started_at
+                            FROM finance_sync_attempt attempt
+                           WHERE attempt.backend_id = backend.id
+                           ORDER BY attempt.started_at DESC, attempt.id DESC
+                           LIMIT 1
+                     ) last ON last.outcome IN %(failures)s
+                     LEFT JOIN LATERAL (
+                          SELECT min(attempt.started_at) AS since
+                            FROM finance_sync_attempt attempt
+                           WHERE attempt.backend_id = backend.id
+                             AND attempt.started_at > COALESCE(
+                                 (SELECT max(other.started_at) FROM finance_sync_attempt other
+                                   WHERE other.backend_id = backend.id AND other.outcome NOT IN %(failures)s),
+                                 '-infinity')
+                     ) streak ON TRUE
+                    WHERE backend.id IN %(ids)s""",
+                failures=failures,
+                ids=tuple(backends.ids),
+            )
+        )
+        return {
+            backend_id: (code, params or {}, latest, since or latest)
+            for backend_id, code, params, latest, since in self.env.cr.fetchall()
+        }
+
 
 def _column_value(value):
     """``value`` as the INSERT of the attempt log passes it: NULL for nothing, jsonb for a dict."""

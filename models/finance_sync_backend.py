@@ -48,6 +48,8 @@ INTERNAL_FIELDS = {
     "warehouse_password_encrypted",
     "broker_password_encrypted",
     "is_document_source",  # computed from the document source flags, never written
+    "connection_test_state",  # the latest connection test's outcome (Activate reads it)
+    "connection_tested_at",
 }
 # Where the backend connects: never with a control, invisible or white space character in them.
 ADDRESS_FIELDS = ("endpoint_url", "warehouse_host", "broker_url")
@@ -296,6 +298,7 @@ class FinanceSyncBackend(models.Model):
         self._check_address_characters(vals)
         changes = self._check_authority_fields(vals)
         res = super().write(vals)
+        self._forget_connection_test(vals)
         # A company added is one whose documents the backend will receive: the user works there too.
         check_access_after_move(self, vals, ("company_ids",))
         self._post_authority_changes(changes)

@@ -10,14 +10,15 @@ from psycopg2 import errors
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.fields import Domain
-from odoo.tools import SQL, config
+from odoo.tools import SQL, config, format_datetime
 
 from .. import const
-from ..engine import budget
+from ..engine import budget, classify
 from ..engine.circuit import Circuit
+from ..engine.messages import DETAIL
 from ..engine.metrics import FAILED_OUTCOMES
 from ..engine.transport import DEFAULT_TIMEOUT
-from ..utils import internal
+from ..utils import internal, render_message
 
 _logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ HEALTH_ACTIVITY_TYPE = "finance_sync.mail_activity_type_health_alert"
 # The dashboard's order: failing backends first, then those that need attention, the healthy
 # ones, and the inactive (draft) ones last.
 HEALTH_RANKS = {"critical": 0, "warning": 1, "ok": 2, "inactive": 3}
+FAILURE_FIELDS = ("failure_cause", "failing_since", "failure_summary", "failure_advice", "next_try_at")
 
 
 class FinanceSyncBackend(models.Model):
@@ -98,6 +100,27 @@ class FinanceSyncBackend(models.Model):
         string="Last success at", compute="_compute_circuit", help="When the platform last accepted an event."
     )
 
+    # --- why the platform fails, in words (dashboard, to-do, the documents' banners) ---------
+    failure_cause = fields.Char(
+        "Why it fails",
+        compute="_compute_failure",
+        help="What went wrong with the latest attempt, when the platform did not take it (no answer, refused "
+        "connection, HTTP 5xx, …).",
+    )
+    failing_since = fields.Datetime(
+        compute="_compute_failure", help="The first of the attempts that failed in a row, up to the latest."
+    )
+    failure_summary = fields.Char("Failing", compute="_compute_failure", help="The cause and since when.")
+    failure_advice = fields.Char(
+        "What to do", compute="_compute_failure", help="What a person can check or do about the failure."
+    )
+    next_try_at = fields.Datetime(
+        "Next automatic try",
+        compute="_compute_failure",
+        help="When Odoo tries the failing platform again by itself (the end of the cool-down, or the next "
+        "waiting event's turn).",
+    )
+
     # --- health (dashboard) ---------------------------------------------------------------
     job_count = fields.Integer(compute="_compute_job_stats")
     pending_count = fields.Integer(compute="_compute_job_stats")
@@ -164,6 +187,37 @@ class FinanceSyncBackend(models.Model):
             backend.circuit_open_until = circuit.open_until() or False
             backend.last_success_at = last_success or False
 
+    def _compute_failure(self):
+        """The cause of the latest failure of the backends whose latest attempt failed in transport,
+        since when they fail, what to do and when Odoo tries again (a fixed number of queries)."""
+        facts = self.env["finance.sync.attempt"]._failure_facts(self._origin)
+        failing = self.browse(facts)
+        next_due = {
+            backend.id: due
+            for backend, due in self.env["finance.sync.job"]
+            .sudo()
+            ._read_group(
+                [("backend_id", "in", failing.ids), ("state", "=", "pending")], ["backend_id"], ["next_attempt_at:min"]
+            )
+        }
+        now = fields.Datetime.now()
+        for backend in self:
+            fact = facts.get(backend._origin.id)
+            if not fact:
+                backend.update(dict.fromkeys(FAILURE_FIELDS, False))
+                continue
+            code, params, _latest, since = fact
+            params = {key: value for key, value in params.items() if key != DETAIL}
+            cause = render_message(self.env, code, params) if code else self.env._("the platform did not answer")
+            due = next_due.get(backend._origin.id)
+            tries = [t for t in (now, backend.circuit_open_until, backend.paced_until, due) if t]
+            backend.failure_cause = cause
+            backend.failing_since = since
+            since_text = format_datetime(self.env, since, tz=self.env.context.get("tz"), dt_format="short")
+            backend.failure_summary = render_message(self.env, "failing_since", {"cause": cause, "since": since_text})
+            backend.failure_advice = render_message(self.env, classify.advice_for(code), {})
+            backend.next_try_at = max(tries)
+
     def _compute_job_stats(self):
         """Job counts per state, the jobs that need action and the oldest pending job, for all
         backends in two queries."""
@@ -228,6 +282,15 @@ class FinanceSyncBackend(models.Model):
             else:
                 backend.health = "ok"
             backend.health_alert = "; ".join(alerts) if alerts else False
+
+    def _health_alert_note(self):
+        """The *Sync failing* to-do's text, in its reader's language and time zone: why the backend
+        is failing, the cause of its latest failure since when, and what to do."""
+        self.ensure_one()
+        note = self.env._("%(name)s: %(why)s.", name=self.name, why=self.health_alert)
+        if self.failure_summary:
+            note = f"{note} {self.failure_summary}. {self.failure_advice}"
+        return note
 
     def _health_alerts(self, max_backlog, max_age):
         """Why this backend is failing, in words (an empty list when it is not): its circuit, its
@@ -404,7 +467,7 @@ class FinanceSyncBackend(models.Model):
                     backend.activity_schedule(
                         HEALTH_ACTIVITY_TYPE,
                         summary=self.env._("Sync failing: %s", backend.name),
-                        note=self.env._("%(name)s: %(why)s.", name=backend.name, why=backend.health_alert),
+                        note=backend.with_context(lang=user.lang, tz=user.tz)._health_alert_note(),
                         user_id=user.id,
                     )
             elif backend.health != "critical" and alert:

@@ -10,12 +10,34 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 
 from .. import const
-from ..engine import classify, url_guard
+from ..engine import classify, redact, url_guard
 from ..engine import payload as payload_lib
 from ..engine.messages import DETAIL, MessageError, message
 from ..engine.sender import Sender
 from ..engine.transport import TransportResult, get_transport
-from ..utils import allow_private_endpoints, render_message
+from ..utils import allow_private_endpoints, internal, render_message
+
+# Characters of the platform's answer a connection test quotes.
+ANSWER_LIMIT = 300
+# Settings a passed connection test no longer vouches for once changed.
+CONNECTION_SETTINGS = frozenset(
+    {
+        "endpoint_url",
+        "transport",
+        "signing_enabled",
+        "signing_secret",
+        "auth_mode",
+        "auth_username",
+        "auth_secret",
+        "warehouse_host",
+        "warehouse_port",
+        "warehouse_database",
+        "warehouse_user",
+        "warehouse_password",
+        "warehouse_sslmode",
+        "warehouse_schema",
+    }
+)
 
 
 class FinanceSyncBackend(models.Model):
@@ -47,6 +69,20 @@ class FinanceSyncBackend(models.Model):
         help="At the rate so far, how long until every existing document of the running sending is captured.",
     )
 
+    connection_test_state = fields.Selection(
+        [("never", "Never run"), ("passed", "Passed"), ("failed", "Failed")],
+        "Connection test",
+        default="never",
+        required=True,
+        readonly=True,
+        copy=False,
+        help="The latest connection test since the connection settings last changed: Activate asks for a "
+        "confirmation unless it passed.",
+    )
+    connection_tested_at = fields.Datetime(
+        "Tested on", readonly=True, copy=False, help="When the latest connection test ran."
+    )
+
     # === COMPUTE METHODS === #
 
     def _compute_backfill(self):
@@ -66,8 +102,11 @@ class FinanceSyncBackend(models.Model):
     # === ACTION METHODS === #
 
     def action_test_connection(self):
-        """Send a signed ``ping`` event now (outside the outbox) and show the answer. Only users
-        who may configure the backend may make it send anything."""
+        """Send a signed ``ping`` event now (outside the outbox) and show the answer: the platform's
+        own words (shortened, masked), the credentials it was sent with (by name, never their
+        value) and, when the platform refused them, where to look. Only users who may configure
+        the backend may make it send anything. The outcome is kept: *Activate* asks for a
+        confirmation unless the latest test passed."""
         self.ensure_one()
         self.check_access("write")
         if self.transport == "warehouse":
@@ -84,6 +123,7 @@ class FinanceSyncBackend(models.Model):
             result = request if isinstance(request, TransportResult) else transport.send(request)
         ok = result.status is not None and 200 <= result.status < 300
         detail = sender.mask(result.body_excerpt)[:500]
+        explanation = []
         if result.status is None:
             # What failed in words (refused on host:port, timed out, TLS, …) in the user's language;
             # the raw trace goes to the chatter only.
@@ -92,18 +132,55 @@ class FinanceSyncBackend(models.Model):
             detail = note.params.get(DETAIL) or ""
         else:
             summary = self.env._("HTTP %(status)s in %(ms)s ms", status=result.status, ms=result.duration_ms)
-        return self._notify_connection_test(ok, self.env._("Connection test: %s", summary), summary, detail)
+            if not ok:
+                verdict = classify.classify_status(result.status).note
+                summary = f"{summary}: {render_message(self.env, verdict.code, verdict.params)}"
+            answer = redact.excerpt(detail.strip(), ANSWER_LIMIT)
+            explanation.append(
+                render_message(self.env, "test_answer", {"body": answer})
+                if answer
+                else render_message(self.env, "test_answer_empty", {})
+            )
+            detail = ""  # quoted above
+        if not isinstance(request, TransportResult):
+            explanation.append(self._connection_test_credentials())
+        if result.status in classify.AUTHENTICATION_STATUSES:
+            hint = "test_secret_never_shown" if self.signing_enabled and self.signing_secret_unseen else None
+            explanation.append(render_message(self.env, hint or "test_check_credentials", {}))
+        internal(self).write(
+            {"connection_test_state": "passed" if ok else "failed", "connection_tested_at": fields.Datetime.now()}
+        )
+        text = "\n".join([summary, *explanation])
+        return self._notify_connection_test(ok, self.env._("Connection test: %s", summary), text, detail, explanation)
 
-    def _notify_connection_test(self, ok, headline, summary, detail):
-        """Post the outcome of a connection test in the chatter and show it in a notification."""
-        self.message_post(body=Markup("%s<br/>%s") % (headline, detail))
+    def _connection_test_credentials(self):
+        """Which credentials the test request carried, by name (never their value)."""
+        self.ensure_one()
+        parts = [render_message(self.env, "test_sent_signed" if self.signing_enabled else "test_sent_unsigned", {})]
+        if self.auth_mode == "bearer":
+            parts.append(render_message(self.env, "test_sent_bearer", {}))
+        elif self.auth_mode == "basic":
+            parts.append(render_message(self.env, "test_sent_basic", {"user": self.auth_username or ""}))
+        return " ".join(parts) + "."
+
+    def _notify_connection_test(self, ok, headline, summary, detail, explanation=()):
+        """Post the outcome of a connection test in the chatter and show it in a notification
+        (``ok``: True passed, False failed, None reached but not ready, e.g. a warehouse to initialize)."""
+        lines = [headline, *explanation, *([detail] if detail else [])]
+        self.message_post(body=Markup("<br/>").join(lines))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Connection OK") if ok else self.env._("Connection failed"),
+                "title": (
+                    self.env._("Connection OK")
+                    if ok
+                    else self.env._("Connected, not ready yet")
+                    if ok is None
+                    else self.env._("Connection failed")
+                ),
                 "message": summary,
-                "type": "success" if ok else "danger",
+                "type": "success" if ok else "warning" if ok is None else "danger",
                 "sticky": not ok,
             },
         }
@@ -155,6 +232,12 @@ class FinanceSyncBackend(models.Model):
         }
 
     # === BUSINESS METHODS === #
+
+    def _forget_connection_test(self, vals):
+        """A test of other connection settings vouches for nothing: tested again before Activate."""
+        if CONNECTION_SETTINGS & vals.keys():
+            tested = self.filtered(lambda b: b.connection_test_state != "never")
+            internal(tested).write({"connection_test_state": "never"})
 
     def _prepare_ping_payload(self, event_id):
         company = self.company_ids[:1] or self.env.company

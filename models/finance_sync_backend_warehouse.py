@@ -16,8 +16,8 @@ from odoo.exceptions import UserError, ValidationError
 from ..engine import url_guard
 from ..engine.messages import DETAIL
 from ..engine.warehouse import schema as warehouse_schema
-from ..engine.warehouse.transport import judge as judge_warehouse_error
-from ..utils import allow_private_endpoints, render_message, secret_box
+from ..engine.warehouse.transport import judge_test as judge_warehouse_test
+from ..utils import allow_private_endpoints, internal, render_message, secret_box
 
 _logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class FinanceSyncBackend(models.Model):
             raise UserError(self.env._("Set the warehouse host, database and user first."))
         if refusal is not None:
             raise UserError(render_message(self.env, refusal.note.code, refusal.note.params))
-        ok, detail = False, ""
+        ok, explanation = False, []
         try:
             conn = target.connect()
             try:
@@ -136,14 +136,21 @@ class FinanceSyncBackend(models.Model):
         except (warehouse_schema.SchemaError, warehouse_schema.TargetRefused) as exc:
             summary = render_message(self.env, exc.note.code, exc.note.params)
         except psycopg2.Error as exc:
-            note = judge_warehouse_error(exc, target).note
+            # No event is involved: the outcome in words of its own, with the server's reason.
+            note = judge_warehouse_test(exc, target)
             summary = render_message(self.env, note.code, note.without_detail().params)
-            detail = note.params.get(DETAIL) or ""
+            reason = note.params.get(DETAIL) or ""
+            if reason:
+                explanation.append(render_message(self.env, "warehouse_test_said", {"reason": reason}))
         if initialize:
             headline = self.env._("Warehouse initialization: %s", summary)
         else:
             headline = self.env._("Connection test: %s", summary)
-        return self._notify_connection_test(ok, headline, summary, detail)
+            internal(self).write(
+                {"connection_test_state": "passed" if ok else "failed", "connection_tested_at": fields.Datetime.now()}
+            )
+        text = "\n".join([summary, *explanation])
+        return self._notify_connection_test(ok, headline, text, "", explanation)
 
     def _warehouse_initialized(self, before, after):
         if before == after:
@@ -154,17 +161,29 @@ class FinanceSyncBackend(models.Model):
         """(whether the warehouse is ready, what the test found in words)."""
         connected = self.env._("Connected as %s.", found.user)
         if found.version is None:
-            rights = (
-                self.env._("The user may create it.") if found.may_create else self.env._("The user may not create it.")
-            )
+            # Reached and ready to be set up: not a failure (None: the notification is a warning).
+            if found.may_create:
+                return None, " ".join(
+                    (
+                        connected,
+                        self.env._("The warehouse is not initialized yet: press Initialize warehouse."),
+                        self.env._("The user may create it."),
+                    )
+                )
             return False, " ".join(
-                (connected, self.env._("The warehouse is not initialized yet: press Initialize warehouse."), rights)
+                (
+                    connected,
+                    self.env._("The warehouse is not initialized yet, and this user may not create its schema:"),
+                    self.env._("grant it CREATE on the database, or initialize it as a user who may."),
+                )
             )
         version = self.env._(
             "Schema version %(version)s found; this module writes version %(latest)s.",
             version=found.version,
             latest=found.latest,
         )
+        if found.version < found.latest:
+            return None, " ".join((connected, version, self.env._("Press Initialize warehouse to migrate it.")))
         if found.version != found.latest:
             return False, f"{connected} {version}"
         if not found.may_write:

@@ -5,11 +5,13 @@ from decimal import Decimal
 from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
-from odoo.tools import SQL
+from odoo.tools import SQL, format_datetime
 
 from .. import const
+from ..engine import classify
 from ..engine import payload as payload_lib
-from ..utils import NO_CAPTURE, switched_on
+from ..engine.messages import DETAIL
+from ..utils import NO_CAPTURE, render_message, switched_on
 from . import finance_sync_outbox as outbox
 
 # Job states that make a document's sync status "failed" or "held" (unless a person settled them).
@@ -59,6 +61,13 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         groups="finance_sync.finance_sync_group_user",
         help="The open exceptions of this document, in words.",
     )
+    finance_sync_waiting = fields.Text(
+        "Waiting for the platform",
+        compute="_compute_finance_sync_waiting",
+        groups="finance_sync.finance_sync_group_user",
+        help="Why this document's pending events wait: the platform's latest failure, since when, the next "
+        "automatic try and what to do.",
+    )
     finance_sync_enabled = fields.Boolean(
         compute="_compute_finance_sync_enabled",
         groups="finance_sync.finance_sync_group_user",
@@ -101,6 +110,53 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
             record.finance_sync_problem = (
                 "\n".join(f"{e.backend_id.name}: {e.message or e.name}" for e in mine) or False
             )
+
+    def _compute_finance_sync_waiting(self):
+        """For each document with pending events for a platform that fails (its latest attempt did
+        not reach it, or this event's own latest try failed): the cause, since when, the next
+        automatic try and what to do, one line per backend. A fixed number of queries."""
+        field = self._finance_sync_job_field()
+        jobs = (
+            self.env["finance.sync.job"]
+            .sudo()
+            .search([(field, "in", self.ids), ("state", "=", "pending")], order="next_attempt_at desc, id")
+        )
+        now = fields.Datetime.now()
+        tz = self.env.context.get("tz")
+        lines = {}
+        for job in jobs:
+            backend = job.backend_id  # computed once for all of them (prefetched together)
+            key = (job[field].id, backend.id)
+            if key in lines:
+                continue  # the latest due of the document's events for this backend comes first
+            if backend.failure_cause:
+                cause, since = backend.failure_cause, backend.failing_since
+                advice = backend.failure_advice
+            elif job.attempt_count and job.last_error_code in classify.RETRIED_CAUSES:
+                # The platform takes other events, not this one for now (e.g. HTTP 503 once).
+                params = {k: v for k, v in (job.last_error_params or {}).items() if k != DETAIL}
+                cause = render_message(self.env, job.last_error_code, params)
+                since = job.write_date
+                advice = render_message(self.env, classify.advice_for(job.last_error_code), {})
+            else:
+                continue
+            due = max(t for t in (now, job.next_attempt_at, backend.circuit_open_until, backend.paced_until) if t)
+            lines[key] = render_message(
+                self.env,
+                "waiting_for_platform",
+                {
+                    "backend": backend.name,
+                    "cause": cause,
+                    "since": format_datetime(self.env, since, tz=tz, dt_format="short"),
+                    "next": format_datetime(self.env, due, tz=tz, dt_format="short"),
+                    "advice": advice,
+                },
+            ).strip()
+        by_record = {}
+        for (record_id, _backend_id), line in lines.items():
+            by_record.setdefault(record_id, []).append(line)
+        for record in self:
+            record.finance_sync_waiting = "\n".join(by_record.get(record.id, ())) or False
 
     def _compute_finance_sync_enabled(self):
         enabled = bool(self.env["finance.sync.backend"].search_count([("state", "!=", "draft")], limit=1))

@@ -164,6 +164,10 @@ FIXES = {
 }
 ADMIN_GROUP = "finance_sync.finance_sync_group_admin"
 MAPPING_EDITOR_GROUP = "finance_sync.finance_sync_group_mapping_editor"
+# Categories whose to-do goes to someone who may apply the fix (the right of FIX_RIGHTS) when
+# the backend's responsible may not, and how many such users a reader is told to ask at most.
+ROUTED_CATEGORIES = ("missing_mapping",)
+ASK_NAMES = 3
 # States of a job that Retry sends again.
 RETRYABLE_JOB_STATES = ("failed", "dead", "blocked")
 # The group a category's fix needs (buttons and settings only its members have): reprocessing an
@@ -402,15 +406,46 @@ class FinanceSyncException(models.Model):
             exc.suggested_fix = fix or False
 
     def _whom_to_ask(self, group):
-        """Who may apply this exception's fix, in words: the backend's responsible when they hold
-        the right (``group``), else anyone who does."""
+        """Who may apply this exception's fix, in words: its responsible or the backend's when they
+        hold the right (``group``), else the users who do, by name (a few of them)."""
         self.ensure_one()
-        responsible = self.backend_id.sudo().user_id
-        if responsible and responsible != self.env.user and responsible.has_group(group):
-            return responsible.name
+        for responsible in (self.sudo().user_id, self.backend_id.sudo().user_id):
+            if responsible and responsible != self.env.user and responsible.has_group(group):
+                return responsible.name
+        fixers = (self._fixers(group, self.backend_id.sudo()) - self.env.user)[:ASK_NAMES]
+        if fixers:
+            names = fixers.mapped("name")
+            if len(names) == 1:
+                return names[0]
+            return self.env._("%(names)s or %(last)s", names=", ".join(names[:-1]), last=names[-1])
         if group == MAPPING_EDITOR_GROUP:
             return self.env._("a Finance Sync mapping editor or administrator")
         return self.env._("a Finance Sync administrator")
+
+    @api.model
+    def _fixers(self, group, backend):
+        """The active internal users of ``backend``'s companies who hold ``group``, the module's
+        administrators first (then by id): those a to-do may go to and a reader may ask."""
+        admins = self.env.ref(ADMIN_GROUP).sudo().all_user_ids
+        holders = self.env.ref(group).sudo().all_user_ids
+        companies = backend.company_ids
+        usable = holders.filtered(lambda u: u.active and not u.share and (not companies or u.company_ids & companies))
+        return (usable & admins).sorted("id") | usable.sorted("id")
+
+    @api.model
+    def _responsible_for(self, backend, category):
+        """Who gets a new exception and its to-do: the backend's responsible (or Settings' default);
+        for a missing mapping, whose fix needs a right of its own, someone who holds it: the
+        responsible when they do, else Settings' default when they do, else an administrator (or
+        a mapping editor) of the backend's companies."""
+        user = backend.user_id or self._default_responsible()
+        group = FIX_RIGHTS.get(category)
+        if category not in ROUTED_CATEGORIES or not group or (user and user.has_group(group)):
+            return user
+        default = self._default_responsible()
+        if default and default.has_group(group):
+            return default
+        return self._fixers(group, backend)[:1] or user
 
     def _compute_job_count(self):
         for exc in self:
@@ -652,7 +687,7 @@ class FinanceSyncException(models.Model):
             "job_ids": [(6, 0, jobs.ids)],
             "first_seen": now,
             "last_seen": now,
-            "user_id": backend.user_id.id or self._default_responsible().id,
+            "user_id": self._responsible_for(backend.sudo(), category).id,
         }
         vals.update(self._document_link_vals(document))
         if mapping:

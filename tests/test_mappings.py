@@ -11,6 +11,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import file_open, mute_logger
 
+from .. import const
 from .common import FinanceSyncCase
 
 
@@ -777,3 +778,47 @@ class TestFindUnmapped(MappingCase):
         form = self.env.ref("finance_sync.finance_sync_mapping_view_form")
         arch = self.env["finance.sync.mapping"].get_view(form.id)["arch"]
         self.assertRegex(arch, r'name="external_code"[^>]*default_focus="1"', "Add mapping types the code first")
+
+
+@tagged("post_install", "-at_install")
+class TestMissingMappingReachesSomeoneWhoCanAdd(MappingCase):
+    """A plain Finance Sync user may be a backend's responsible, but may not add a mapping: the
+    to-do of a missing mapping goes to someone who may, and the plain user is told whom to ask, by
+    name."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.plain = cls.make_user("fs_route_plain", "finance_sync.finance_sync_group_user")
+        cls.editor = cls.make_user("fs_route_editor", "finance_sync.finance_sync_group_mapping_editor")
+        cls.admin = cls.make_user("fs_route_admin", "finance_sync.finance_sync_group_admin")
+        cls.backend.user_id = cls.plain
+
+    def held_invoice(self, price_unit):
+        self.set_policy("partner", "required")
+        invoice = self._create_invoice(post=True, invoice_line_ids=[self._prepare_invoice_line(price_unit=price_unit)])
+        self.dispatch()
+        exc = self.jobs_of(invoice).exception_ids
+        self.assertEqual(exc.category, "missing_mapping")
+        return exc
+
+    def test_the_to_do_goes_to_an_administrator_the_plain_responsible_is_told_whom_to_ask(self):
+        exc = self.held_invoice(12.10)
+        self.assertNotEqual(exc.user_id, self.plain, "the responsible may not add the code")
+        self.assertTrue(exc.user_id.has_group("finance_sync.finance_sync_group_admin"), exc.user_id.name)
+        self.assertEqual(exc.activity_ids.user_id, exc.user_id, "the to-do is for the one who can act")
+        self.assertTrue(exc.with_user(exc.user_id).action_add_mapping(), "and who can act indeed")
+        fix = exc.with_user(self.plain).suggested_fix
+        self.assertIn(f"Ask {exc.user_id.name} to add the platform's code", fix)
+        self.assertNotIn("mapping editor or administrator", fix, "a person is named")
+
+    def test_the_default_responsible_of_settings_gets_it_when_they_may_add_it(self):
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_DEFAULT_USER, str(self.editor.id))
+        exc = self.held_invoice(0.07)
+        self.assertEqual((exc.user_id, exc.activity_ids.user_id), (self.editor, self.editor))
+        self.assertIn(f"Ask {self.editor.name} to add", exc.with_user(self.plain).suggested_fix)
+
+    def test_a_responsible_who_may_add_it_keeps_it(self):
+        self.backend.user_id = self.editor
+        exc = self.held_invoice(1234.57)
+        self.assertEqual((exc.user_id, exc.activity_ids.user_id), (self.editor, self.editor))

@@ -6,10 +6,13 @@ receiver afterwards: proof that the browser really did it.
 - A finance user who may edit mappings gets the to-do of an invoice held for a missing code,
   adds the code from the exception, sends the event and finds the invoice synced.
 - An administrator finds a period the platform disagrees with and sends the missing event again.
+- A finance user whose platform is down finds the invoice waiting with the cause, and the
+  backend of their *Sync failing* to-do, its environment's ribbon kept.
 """
 
 import json
 import logging
+import socket
 import unittest
 
 from odoo.exceptions import UserError
@@ -152,3 +155,27 @@ class TestTours(FinanceSyncCase, HttpCase):
         self.assertEqual(raw, original[lost_job.event_uuid], "the original body, byte for byte")
         self.assertEqual(lost_job.state, "done")
         self.assertIn(admin.name, "".join(rec.message_ids.mapped("body")))
+
+    def test_a_finance_user_sees_why_an_invoice_waits_for_a_failing_platform(self):
+        user = self.make_user(
+            "fs_tour_failing", "account.group_account_invoice", "finance_sync.finance_sync_group_user"
+        )
+        with socket.socket() as sock:  # a loopback port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.backend.write(
+            {"endpoint_url": f"http://127.0.0.1:{port}/hook", "circuit_threshold": 1, "user_id": user.id}
+        )
+        self.create_backend("Treasury", user_id=user.id)
+        self._create_invoice(post=True, invoice_line_ids=[self._prepare_invoice_line(price_unit=12.10)])
+        self.dispatch()
+        self.env["finance.sync.backend"]._cron_check_health()
+        invoice = self._create_invoice(post=True, invoice_line_ids=[self._prepare_invoice_line(price_unit=1234.57)])
+        self.dispatch()
+        self.assertEqual(invoice.finance_sync_status, "pending")
+
+        self.start_tour(
+            f"/odoo/action-account.action_move_out_invoice_type/{invoice.id}",
+            "finance_sync_failing_platform",
+            login=user.login,
+        )

@@ -479,7 +479,8 @@ class TestWarehouse(FinanceSyncCase):
 
     def test_initialize_from_an_empty_database_then_report_the_version(self):
         action = self.wh.action_test_connection()
-        self.assertEqual(action["params"]["type"], "danger")
+        self.assertEqual(action["params"]["type"], "warning", "reached, to be set up: not a failure")
+        self.assertEqual(action["params"]["title"], "Connected, not ready yet")
         self.assertIn("not initialized", action["params"]["message"])
         self.initialize()
         latest = warehouse_schema.latest_version()
@@ -493,6 +494,54 @@ class TestWarehouse(FinanceSyncCase):
         self.assertEqual(action["params"]["type"], "success", action["params"]["message"])
         self.assertIn(f"Schema version {latest} found", action["params"]["message"])
         self.assertIn("may write", action["params"]["message"])
+
+    def test_each_connection_test_outcome_in_its_own_words_with_the_servers_reason(self):
+        """Against the real server: unreachable, SSL required but not offered (this cluster has no
+        SSL), a wrong password, a missing database, then a reachable warehouse. No outcome speaks
+        of an event applied again (a test has no event)."""
+        port = int(config["db_port"] or 5432)
+        free = free_port()
+        cases = [
+            (
+                {"warehouse_port": free},
+                f"Could not reach the warehouse's database server at 127.0.0.1:{free}",
+                "Connection refused",
+            ),
+            (
+                {"warehouse_sslmode": "require"},
+                "does not offer SSL, but the SSL mode is require",
+                "server does not support SSL, but SSL was required",
+            ),
+            (
+                {"warehouse_password": "not-" + self.wh_password},
+                f"refused the user {self.wh_role}: check the user name and the password",
+                "password authentication failed",
+            ),
+            (
+                {"warehouse_database": self.wh_db + "_missing"},
+                f"has no database {self.wh_db}_missing: create it",
+                "does not exist",
+            ),
+        ]
+        restore = {"warehouse_port": port, "warehouse_sslmode": "disable", "warehouse_database": self.wh_db}
+        for vals, words, reason in cases:
+            with self.subTest(words):
+                self.wh.write(vals)
+                action = self.wh.action_test_connection()
+                text = action["params"]["message"]
+                self.assertEqual((action["params"]["type"], action["params"]["title"]), ("danger", "Connection failed"))
+                self.assertIn(words, text)
+                self.assertIn("The server said:", text)
+                self.assertIn(reason, text, "the server's own reason")
+                self.assertNotIn("applied again", text)
+                self.assertNotIn("Connected as", text)
+                self.assertNotIn(self.wh_password[3:], text)
+                self.assertEqual(self.wh.connection_test_state, "failed")
+                self.wh.write({**restore, "warehouse_password": self.wh_password})
+        self.initialize()
+        action = self.wh.action_test_connection()
+        self.assertEqual((action["params"]["type"], action["params"]["title"]), ("success", "Connection OK"))
+        self.assertEqual(self.wh.connection_test_state, "passed")
 
     def test_a_newer_warehouse_schema_is_refused_and_left_untouched(self):
         self.initialize()

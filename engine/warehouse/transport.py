@@ -72,6 +72,27 @@ def judge(exc: BaseException, target: Target, mask=None) -> classify.Classificat
     return classify.Classification(classify.FAILED, classify.CATEGORY_VALIDATION, note)
 
 
+def judge_test(exc: BaseException, target: Target, mask=None):
+    """What a failure to connect to ``target`` during a connection test means, in words of its own
+    (no event is involved), with the server's reason as the detail: the server unreachable, SSL
+    required but not offered, authentication failed, the database missing; any other failure
+    as :func:`judge` words it."""
+    mask = mask or (lambda text: redact.mask_text(text, [target.password or ""]))
+    text = mask(_said(exc))[:REASON_LIMIT] or type(exc).__name__
+    said = text.lower()
+    address = f"{target.host}:{target.port}"
+    if isinstance(exc, (psycopg2.OperationalError, OSError)):
+        if "does not support ssl" in said or "ssl was required" in said:
+            return message("warehouse_test_no_ssl", address=address, sslmode=target.sslmode, detail=text)
+        if "authentication failed" in said or "no password supplied" in said:
+            return message("warehouse_test_authentication", user=target.user, detail=text)
+        if "database" in said and "does not exist" in said:
+            return message("warehouse_test_no_database", database=target.database, detail=text)
+        if isinstance(exc, OSError) or "connection to server" in said or "could not" in said or "timeout" in said:
+            return message("warehouse_test_unreachable", address=address, detail=text)
+    return judge(exc, target, mask).note
+
+
 def _said(exc: BaseException) -> str:
     """The database's own words: its message and detail, without the quoted statement (which may
     hold the event's data)."""

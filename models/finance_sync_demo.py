@@ -45,6 +45,18 @@ class FinanceSyncDemo(models.AbstractModel):
     # === BUSINESS METHODS === #
 
     @api.model
+    def _give_addresses(self, ports):
+        """Give connections of the later demo files ({backend id: port}) an address on this
+        machine, where nothing listens, as the story gives its own (only where private endpoints
+        are allowed; elsewhere they stay drafts without an address). Returns True."""
+        if allow_private_endpoints():
+            for backend_id, port in ports.items():
+                self.env["finance.sync.backend"].sudo().browse(
+                    backend_id
+                ).endpoint_url = f"http://127.0.0.1:{port}/events"
+        return True
+
+    @api.model
     def _load_story(self, refs):
         """Play the story with the demo records ``refs`` ({role: id}: the backends, and the
         customers and vendors the documents are for). Returns True."""

@@ -112,7 +112,62 @@ def prepare_story(env):
         "dead_job": ref("demo_job_gave_up"),
         "mismatched": ref("demo_reconciliation_mismatched"),
         "module": env["ir.module.module"].search([("name", "=", "finance_sync")]).id,
+        "waiting_payment": env["finance.sync.job"]
+        .search([("backend_id", "=", ref("demo_backend_payments_hub")), ("state", "=", "pending")], limit=1)
+        .payment_id.id,
+        "bill_to_approve": platform_bill_to_approve(env),
+        "bi_warehouse": env["finance.sync.backend"]
+        .create(
+            {
+                "name": "BI warehouse",
+                "transport": "warehouse",
+                "environment": "test",
+                "warehouse_host": "127.0.0.1",
+                "warehouse_port": int(config["db_port"] or 5432),
+                "warehouse_database": "finance_bi",
+                "warehouse_user": "finance_sync_loader",
+                "warehouse_password": "demo-password-0042",
+                "warehouse_sslmode": "require",  # this server offers no SSL: the test says so
+                "signing_enabled": False,
+                "company_ids": [(6, 0, demo_backends(env).company_ids[:1].ids)],
+            }
+        )
+        .id,
     }
+
+
+def platform_bill_to_approve(env):
+    """A vendor bill the expense platform creates (bill.create, through the webhook's own path),
+    which waits for the platform's approval before anyone may post it."""
+    backend = env.ref("finance_sync.demo_backend_expenses")
+    company = backend.company_ids[:1]
+    supplier = env.ref("base.res_partner_18")
+    supplier.ref = supplier.ref or "SUP-LUMBER"
+    account = env["account.account"].search(
+        [("company_ids", "in", company.ids), ("account_type", "=", "expense")], order="code", limit=1
+    )
+    amount = "1234.57"
+    external_id = "exp_claim_0042"
+    payload = {
+        "type": "bill.create",
+        "schema_version": 1,
+        "occurred_at": f"{date.today().isoformat()}T09:00:00Z",
+        "data": {
+            "external_id": external_id,
+            "kind": "bill",
+            "number": "EXP-0042",
+            "invoice_date": date.today().isoformat(),
+            "currency": company.currency_id.name,
+            "partner": {"code": supplier.ref},
+            "lines": [
+                {"description": "Trade fair stand", "quantity": "1", "price_unit": amount, "account": account.code}
+            ],
+            "totals": {"untaxed": amount, "tax": "0.00", "total": amount},
+        },
+    }
+    backend.active = True
+    backend._receive_inbound_event("msg_demo_expense_0042", payload)
+    return env["account.move"].search([("finance_sync_origin_external_id", "=", external_id)], limit=1).id
 
 
 def platform_answer(_request, _seen):
@@ -308,6 +363,10 @@ def errors_in_words(browser, records):
     browser.click("button[name='action_test_connection']")
     browser.wait_for(".o_notification", "Connection failed")
     browser.shot("03-test-connection-refused")
+    browser.open(record(BACKENDS, records["bi_warehouse"]), "button[name='action_test_connection']")
+    browser.click("button[name='action_test_connection']")
+    browser.wait_for(".o_notification", "SSL")
+    browser.shot("03-warehouse-test-in-words")
     problem = record(EXCEPTIONS, records["failed_problem"])
     browser.open(problem, ".o_form_view .alert-info", "What happened")
     browser.shot("03-exception-in-words")
@@ -363,6 +422,11 @@ def invoices(browser, records):
     browser.shot("11-invoice-failed-banner")
     browser.open(record(INVOICES), ".o_data_row [name='finance_sync_status']")
     browser.shot("11-invoice-list-sync-status")
+    browser.open(record(BILLS, records["bill_to_approve"]), ".alert-warning", "approval")
+    browser.shot("19-bill-waiting-for-approval")
+    payment = f"/odoo/action-account.action_account_payments/{records['waiting_payment']}"
+    browser.open(payment, ".o_finance_sync_waiting", "Sync waiting")
+    browser.shot("20-payment-waiting-for-failing-platform")
     browser.open(record(INVOICES, records["held"]), "button[name='action_finance_sync_preview']")
     browser.click("button[name='action_finance_sync_preview']")
     browser.wait_for(".modal .o_field_widget[name='body_pretty']")

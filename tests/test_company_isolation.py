@@ -199,6 +199,12 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
             "finance.sync.credit.hold.override": env["finance.sync.credit.hold.override"].create(
                 {"move_ids": invoice.ids, "reason": "known customer"}
             ),
+            "finance.sync.approval.override": env["finance.sync.approval.override"].create(
+                {"move_ids": invoice.ids, "reason": "approved by phone"}
+            ),
+            "finance.sync.attempt.total": env["finance.sync.attempt.total"]
+            .sudo()
+            .create({"backend_id": backend.id, "outcome": "done", "bucket": 0, "count": 3, "duration_ms_sum": 12.5}),
             # What creating a record there would take (see ``create_vals``).
             "invoice": invoice,
             "spare": spare,
@@ -290,6 +296,14 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
             "finance.sync.preview": {"backend_id": backend.id, "document_ref": f"account.move,{invoice.id}"},
             "finance.sync.secret.reveal": {"backend_id": backend.id, "secret_encrypted": "x"},
             "finance.sync.credit.hold.override": {"move_ids": invoice.ids, "reason": "planted"},
+            "finance.sync.approval.override": {"move_ids": invoice.ids, "reason": "planted"},
+            "finance.sync.attempt.total": {
+                "backend_id": backend.id,
+                "outcome": "retry",
+                "bucket": 1,
+                "count": 1,
+                "duration_ms_sum": 30.0,
+            },
         }[model]
 
     # What a user may change on a record of their own company (None: nothing by hand).
@@ -303,6 +317,7 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
         "finance.sync.backfill": {"date_from": "2019-01-02"},
         "finance.sync.feed.send": {"date_to": "2019-01-30"},
         "finance.sync.credit.hold.override": {"reason": "changed"},
+        "finance.sync.approval.override": {"reason": "changed"},
     }
     # Records only the module writes (and whose rights no user has): a write is refused anyway.
     FORBIDDEN_WRITES = {
@@ -315,6 +330,7 @@ class TestEveryModelKeepsCompaniesApart(FinanceSyncCase):
         "finance.sync.reconciliation.line": {"differs": True},
         "finance.sync.feed.run": {"row_count": 99},
         "finance.sync.backfill.run": {"done_count": 99},
+        "finance.sync.attempt.total": {"count": 99},
         "finance.sync.preview": {"document_ref": False},
         "finance.sync.secret.reveal": {"secret_encrypted": "forged"},
     }

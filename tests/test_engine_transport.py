@@ -311,7 +311,7 @@ def test_get_transport_builds_a_webhook_transport():
 
 
 def test_get_transport_refuses_unknown_kinds():
-    with pytest.raises(ValueError, match=r"unknown transport 'sftp'; known: warehouse, webhook"):
+    with pytest.raises(ValueError, match=r"unknown transport 'sftp'; known: broker, warehouse, webhook"):
         transport.get_transport("sftp")
 
 

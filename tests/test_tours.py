@@ -6,6 +6,7 @@ receiver afterwards: proof that the browser really did it.
 - A finance user who may edit mappings gets the to-do of an invoice held for a missing code,
   adds the code from the exception, sends the event and finds the invoice synced.
 - An administrator finds a period the platform disagrees with and sends the missing event again.
+- On a phone, the same to-do opens the exceptions as cards, the explanation first.
 - A finance user whose platform is down finds the invoice waiting with the cause, and the
   backend of their *Sync failing* to-do, its environment's ribbon kept.
 """
@@ -123,6 +124,20 @@ class TestTours(FinanceSyncCase, HttpCase):
         self.assertEqual(invoice.finance_sync_status, "synced")
         ((_headers, body, _raw),) = self.received()
         self.assertEqual((body["partner"]["code"], body["document"]["id"]), ("CUST-TOUR", invoice.id))
+
+    def test_on_a_phone_the_to_do_opens_the_exceptions_as_cards(self):
+        editor = self.make_user("fs_tour_phone", "finance_sync.finance_sync_group_mapping_editor")
+        mapping_set = self.env["finance.sync.mapping.set"].create({"name": "Phone codes"})
+        mapping_set.policy_ids.filtered(lambda p: p.kind == "partner").policy = "required"
+        self.backend.write({"mapping_set_id": mapping_set.id, "user_id": editor.id})
+        customer = self.env["res.partner"].create({"name": "Tour Phone Customer"})
+        invoice = self._create_invoice(partner_id=customer.id, post=True)
+        self.respond(200)
+        self.dispatch()
+        exc = self.jobs_of(invoice).exception_ids
+        self.assertEqual(exc.activity_ids.user_id, editor)
+        self.browser_size, self.touch_enabled = "390x844", True
+        self.start_tour("/odoo", "finance_sync_missing_code_phone", login=editor.login)
 
     def test_an_administrator_resends_what_a_platform_lacks(self):
         admin = self.make_user("fs_tour_recon", "finance_sync.finance_sync_group_admin")

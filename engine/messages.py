@@ -117,13 +117,13 @@ TEMPLATES = {
     ),
     "warehouse_test_no_ssl": _lt(
         "The warehouse's database server at %(address)s does not offer SSL, but the SSL mode is %(sslmode)s: "
-        "turn SSL on at the server (ssl = on, with a certificate), or reach it through an encrypted tunnel"
+        "turn SSL on at the server (ssl = on, with a certificate), or reach it through an encrypted tunnel."
     ),
     "warehouse_test_authentication": _lt(
-        "The warehouse's database server refused the user %(user)s: check the user name and the password"
+        "The warehouse's database server refused the user %(user)s: check the user name and the password."
     ),
     "warehouse_test_no_database": _lt(
-        "The warehouse's database server has no database %(database)s: create it, or correct the database name"
+        "The warehouse's database server has no database %(database)s: create it, or correct the database name."
     ),
     "warehouse_test_said": _lt("The server said: %(reason)s"),
     "warehouse_conflict": _lt(

@@ -73,17 +73,21 @@ def environment():
     registry.signal_changes()
 
 
-DEMO_BACKENDS = ("ledger", "warehouse", "treasury", "payments_hub", "billing", "expenses")
-
-
 def demo_backends(env):
-    Backend = env["finance.sync.backend"].with_context(active_test=False)
-    return Backend.browse([env.ref(f"finance_sync.demo_backend_{role}").id for role in DEMO_BACKENDS])
+    """Every connection the demo files declare (demo_backend_*), the later files' included."""
+    data = env["ir.model.data"].search(
+        [("module", "=", "finance_sync"), ("model", "=", "finance.sync.backend"), ("name", "=like", "demo_backend_%")]
+    )
+    return env["finance.sync.backend"].with_context(active_test=False).browse(data.mapped("res_id"))
 
 
 def prepare_first_connection(env):
     """Before the server starts: the demo's connections set aside (the dashboard starts empty),
     the demo user may edit mappings, nobody gets onboarding tips."""
+    # An earlier run's own connections (SCREENS_REUSE) go; the demo's are set aside.
+    env["finance.sync.backend"].with_context(active_test=False).search(
+        [("id", "not in", demo_backends(env).ids)]
+    ).unlink()
     demo_backends(env).action_archive()
     env.ref("base.user_demo").group_ids = [Command.link(env.ref("finance_sync.finance_sync_group_mapping_editor").id)]
     env["res.users"].search([]).write({"tour_enabled": False})
@@ -139,6 +143,10 @@ def prepare_story(env):
 def platform_bill_to_approve(env):
     """A vendor bill the expense platform creates (bill.create, through the webhook's own path),
     which waits for the platform's approval before anyone may post it."""
+    external_id = "exp_claim_0042"
+    Move = env["account.move"]
+    if Move.search([("finance_sync_origin_external_id", "=", external_id)], limit=1):  # an earlier run's
+        return Move.search([("finance_sync_origin_external_id", "=", external_id)], limit=1).id
     backend = env.ref("finance_sync.demo_backend_expenses")
     company = backend.company_ids[:1]
     supplier = env.ref("base.res_partner_18")
@@ -147,7 +155,6 @@ def platform_bill_to_approve(env):
         [("company_ids", "in", company.ids), ("account_type", "=", "expense")], order="code", limit=1
     )
     amount = "1234.57"
-    external_id = "exp_claim_0042"
     payload = {
         "type": "bill.create",
         "schema_version": 1,
@@ -167,11 +174,14 @@ def platform_bill_to_approve(env):
     }
     backend.active = True
     backend._receive_inbound_event("msg_demo_expense_0042", payload)
-    return env["account.move"].search([("finance_sync_origin_external_id", "=", external_id)], limit=1).id
+    return Move.search([("finance_sync_origin_external_id", "=", external_id)], limit=1).id
 
 
-def platform_answer(_request, _seen):
-    """The platform of the first connection: it takes everything."""
+def platform_answer(request, _seen):
+    """The platform of the first connection: it takes everything. Another one, at /strict,
+    checks signatures with a secret it was never given and refuses every delivery (401)."""
+    if request.path == "/strict":
+        return 401, {}, None, '{"error": "invalid_signature", "message": "webhook-signature does not verify"}'
     return 200, {}, None
 
 
@@ -363,6 +373,10 @@ def errors_in_words(browser, records):
     browser.click("button[name='action_test_connection']")
     browser.wait_for(".o_notification", "Connection failed")
     browser.shot("03-test-connection-refused")
+    browser.open(record(BACKENDS, records["strict"]), "button[name='action_test_connection']")
+    browser.click("button[name='action_test_connection']")
+    browser.wait_for(".o_notification", "invalid_signature")
+    browser.shot("03-test-connection-401-explained")
     browser.open(record(BACKENDS, records["bi_warehouse"]), "button[name='action_test_connection']")
     browser.click("button[name='action_test_connection']")
     browser.wait_for(".o_notification", "SSL")
@@ -454,7 +468,7 @@ def overview(browser, records):
     browser.shot("15-exceptions-list")
     browser.open(record(EXCEPTIONS), ".o_kanban_record", size=PHONE)
     browser.shot("15-exceptions-kanban")
-    browser.open(record("finance_sync.finance_sync_inbound_event_action"), ".o_view_nocontent")
+    browser.open(record("finance_sync.finance_sync_backfill_run_action"), ".o_view_nocontent")
     browser.shot("16-empty-state")
 
 
@@ -527,6 +541,18 @@ def main():
             first_connection(browser, platform)
             with environment() as env:
                 records = prepare_story(env)
+                records["strict"] = (
+                    env["finance.sync.backend"]
+                    .create(
+                        {
+                            "name": "Risk engine",
+                            "environment": "staging",
+                            "endpoint_url": platform.url("/strict"),
+                            "company_ids": [(6, 0, demo_backends(env).company_ids[:1].ids)],
+                        }
+                    )
+                    .id
+                )
             for pictures in (
                 errors_in_words,
                 connection_counters_and_backfill,

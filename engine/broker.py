@@ -271,7 +271,7 @@ class BrokerTransport(Transport):
                 self._connections.remove(conn)
         if getattr(self._local, "current", (None,))[0] is conn:
             self._local.current = None
-        _close(conn)
+        _abort(conn)
 
     def _publish(self, conn, channel, key, body, props):
         """Publish and wait for the broker's confirm, at most the timeout: a confirm that does not
@@ -338,6 +338,19 @@ def _close(conn):
             conn.close()
     except (amqp.AMQPError, OSError, ConfirmTimeout):
         _logger.debug("broker connection closed uncleanly", exc_info=True)
+
+
+def _abort(conn):
+    """Bring a failed connection down without the closing handshake. A broker that blocks
+    publishers (a resource alarm) stops reading from their connections: a graceful close would
+    wait for its answer for ever and hold the sending thread, and the dispatcher's run with it.
+    pika's blocking adapter has no public abort; its connection's own stream abort is used."""
+    impl = getattr(conn, "_impl", None)
+    try:
+        if impl is not None and conn.is_open:
+            impl._adapter_disconnect_stream()  # the socket is closed now; pika learns it later
+    except (amqp.AMQPError, OSError, AttributeError):
+        _logger.debug("broker connection aborted uncleanly", exc_info=True)
 
 
 register("broker", BrokerTransport)

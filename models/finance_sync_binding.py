@@ -120,27 +120,8 @@ class FinanceSyncBinding(models.Model):
 
         The row is inserted in SQL, past ``create``: the same guard applies here, so only the
         module's own methods (``internal()``) bind. :return: the binding"""
-        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
-        move.flush_recordset()
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, move_id, external_id,
-                                                     create_uid, create_date, write_uid, write_date)
-                   VALUES (%(backend)s, %(company)s, 'account.move', %(move)s, %(move)s, %(external_id)s,
-                           %(uid)s, %(now)s, %(uid)s, %(now)s)
-              ON CONFLICT (backend_id, res_model, external_id) DO NOTHING
-                RETURNING id""",
-                backend=backend.id,
-                company=move.company_id.id,
-                move=move.id,
-                external_id=external_id,
-                uid=self.env.uid,
-                now=fields.Datetime.now(),
-            ),
-            log_exceptions=False,
-        )
-        row = self.env.cr.fetchone()
-        if not row:
+        row_id = self._insert_binding(backend, move, external_id, move.company_id)
+        if not row_id:
             # The platform's id designates another document already: one it did not create (an
             # invoice Odoo sent, acknowledged under that id), or one bound in this very
             # transaction (cannot happen through the endpoint).
@@ -154,9 +135,8 @@ class FinanceSyncBinding(models.Model):
                 ),
                 fingerprint_key=f"document:{external_id}",
             )
-        self.invalidate_model()
         move.invalidate_recordset(["finance_sync_binding_ids"])
-        return self.browse(row[0])
+        return self.browse(row_id)
 
     @api.model
     def _bind_partner(self, backend, partner, external_id, updated_at):
@@ -165,29 +145,16 @@ class FinanceSyncBinding(models.Model):
         decide between concurrent deliveries (a row committed meanwhile makes this transaction
         fail with a serialization error, retried by Odoo on a fresh snapshot, which finds the
         binding); a visible one is a conflict. :return: the binding"""
-        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
-        partner.flush_recordset()
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, external_id,
-                                                     external_updated_at, create_uid, create_date, write_uid,
-                                                     write_date)
-                   VALUES (%(backend)s, %(company)s, 'res.partner', %(partner)s, %(external_id)s, %(updated_at)s,
-                           %(uid)s, %(now)s, %(uid)s, %(now)s)
-              ON CONFLICT DO NOTHING
-                RETURNING id""",
-                backend=backend.id,
-                company=partner.company_id.id or backend.company_ids[:1].id,
-                partner=partner.id,
-                external_id=external_id,
-                updated_at=updated_at,
-                uid=self.env.uid,
-                now=fields.Datetime.now(),
-            ),
-            log_exceptions=False,
+        # Any unique index: a partner already bound under another external id is a conflict too.
+        row_id = self._insert_binding(
+            backend,
+            partner,
+            external_id,
+            partner.company_id or backend.company_ids[:1],
+            updated_at=updated_at,
+            any_conflict=True,
         )
-        row = self.env.cr.fetchone()
-        if not row:
+        if not row_id:
             other = self.sudo().search(self._external_id_domain(backend, "res.partner", external_id), limit=1)
             note = (
                 message("binding_external_id_taken", external_id=external_id, other=other._get_document().display_name)
@@ -202,8 +169,7 @@ class FinanceSyncBinding(models.Model):
                 )
             )  # fmt: skip
             raise InboundRefusal("conflict", note, fingerprint_key=f"account:{external_id}")
-        self.invalidate_model()
-        return self.browse(row[0])
+        return self.browse(row_id)
 
     @api.model
     def _bind_created_order(self, backend, order, external_id):
@@ -212,35 +178,52 @@ class FinanceSyncBinding(models.Model):
         between concurrent deliveries (a conflicting row committed meanwhile makes this
         transaction fail with a serialization error, retried by Odoo on a fresh snapshot).
         :return: the binding"""
-        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
-        order.flush_recordset()
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, external_id,
-                                                     create_uid, create_date, write_uid, write_date)
-                   VALUES (%(backend)s, %(company)s, 'sale.order', %(order)s, %(external_id)s,
-                           %(uid)s, %(now)s, %(uid)s, %(now)s)
-              ON CONFLICT (backend_id, res_model, external_id) DO NOTHING
-                RETURNING id""",
-                backend=backend.id,
-                company=order.company_id.id,
-                order=order.id,
-                external_id=external_id,
-                uid=self.env.uid,
-                now=fields.Datetime.now(),
-            ),
-            log_exceptions=False,
-        )
-        row = self.env.cr.fetchone()
-        if not row:
+        row_id = self._insert_binding(backend, order, external_id, order.company_id)
+        if not row_id:
             # Only reachable within one transaction (a concurrent one fails on the index first).
             raise InboundRefusal(
                 "conflict",
                 message("binding_external_id_taken", external_id=external_id, other=order.display_name),
                 fingerprint_key=f"order:{external_id}",
             )
-        self.invalidate_model()
-        return self.browse(row[0])
+        return self.browse(row_id)
+
+    def _insert_binding(self, backend, record, external_id, company, updated_at=None, any_conflict=False):
+        """Insert the binding of ``record`` (a document, partner or order a platform sent) in SQL,
+        past ``create``: the same guard applies here, so only the module's own methods
+        (``internal()``) bind. The unique indexes decide between concurrent deliveries: a
+        conflicting row committed meanwhile makes this transaction fail with a serialization
+        error, retried by Odoo on a fresh snapshot. ``any_conflict``: every unique index, not
+        only the external id's, leaves the row out. :return: the new binding's id, or None when a
+        visible binding conflicts"""
+        check_guarded_fields(self, ["backend_id", "res_model", "res_id", "external_id"])
+        record.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO finance_sync_binding (backend_id, company_id, res_model, res_id, move_id, external_id,
+                                                     external_updated_at, create_uid, create_date, write_uid,
+                                                     write_date)
+                   VALUES (%(backend)s, %(company)s, %(model)s, %(res_id)s, %(move)s, %(external_id)s,
+                           %(updated_at)s, %(uid)s, %(now)s, %(uid)s, %(now)s)
+              ON CONFLICT %(target)s DO NOTHING
+                RETURNING id""",
+                backend=backend.id,
+                company=company.id,
+                model=record._name,
+                res_id=record.id,
+                move=record.id if record._name == "account.move" else None,
+                external_id=external_id,
+                updated_at=updated_at,
+                uid=self.env.uid,
+                now=fields.Datetime.now(),
+                target=SQL() if any_conflict else SQL("(backend_id, res_model, external_id)"),
+            ),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            self.invalidate_model()
+        return row and row[0]
 
     # === FINDING === #
 

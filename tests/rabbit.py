@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -147,3 +148,73 @@ class RabbitNode:
                 self.ctl("add_vhost", vhost)
         self.ctl("add_user", user, password)
         self.ctl("set_permissions", "-p", vhost, user, configure, write, read)
+
+
+class LinkProxy:
+    """A TCP relay on 127.0.0.1 between a client and ``port``, for what a real network does to a
+    broker's connection: ``delay`` seconds before each chunk from the broker reaches the client (a
+    round trip's latency), and ``cut(after)``: once ``after`` more bytes came from the client, the
+    rest is dropped and, ``grace`` seconds later (the broker's confirms of what it got still
+    arrive), the connection is lost."""
+
+    def __init__(self, port, delay=0.0, grace=0.5):
+        self.upstream_port = port
+        self.delay = delay
+        self.grace = grace
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.budget = None  # bytes from the client still forwarded; None: no limit
+        self.lock = threading.Lock()
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, after):
+        with self.lock:
+            self.budget = after
+
+    def _accept(self):
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            with self.lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(upstream, client), daemon=True).start()
+
+    def _pump_up(self, client, upstream):
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                with self.lock:
+                    if self.budget is not None:
+                        data, self.budget = data[: self.budget], max(0, self.budget - len(data))
+                        cut = self.budget == 0
+                        if cut:
+                            self.budget = None  # once: the next connection goes through
+                    else:
+                        cut = False
+                upstream.sendall(data)
+                if cut:
+                    time.sleep(self.grace)
+                    break
+        for sock in (client, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _pump_down(self, upstream, client):
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                if self.delay:
+                    time.sleep(self.delay)
+                client.sendall(data)
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()

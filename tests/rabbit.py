@@ -8,6 +8,7 @@ installs it); the tests skip, saying so, when it is not.
 
 import contextlib
 import os
+import queue
 import secrets
 import shutil
 import socket
@@ -205,11 +206,22 @@ class LinkProxy:
             sock.close()
 
     def _pump_down(self, upstream, client):
+        """Each chunk from the broker reaches the client ``delay`` seconds after it came, the
+        chunks behind it not held up by its wait (latency, not a slow link)."""
+        chunks = queue.SimpleQueue()
+
+        def deliver():
+            with contextlib.suppress(OSError):
+                while (chunk := chunks.get()) is not None:
+                    due, data = chunk
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    client.sendall(data)
+
+        threading.Thread(target=deliver, daemon=True).start()
         with contextlib.suppress(OSError):
             while data := upstream.recv(65536):
-                if self.delay:
-                    time.sleep(self.delay)
-                client.sendall(data)
+                chunks.put((time.monotonic() + self.delay, data))
+        chunks.put(None)
 
     def close(self):
         self.listener.close()

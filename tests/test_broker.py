@@ -541,7 +541,7 @@ class TestBroker(FinanceSyncCase):
         """The link to the broker is cut in the middle of a batch: what the broker confirmed
         before is done, every other message is retried with the same id and body, and the
         consumer hears every event at least once, in document order."""
-        proxy = LinkProxy(self.node.port)
+        proxy = LinkProxy(self.node.port, grace=2.0)  # the broker's confirms of what it got come back
         self.addCleanup(proxy.close)
         transport, sender = self.batch_transport(port=proxy.port)
         documents = 40

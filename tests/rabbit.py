@@ -11,6 +11,7 @@ import os
 import queue
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -128,6 +129,16 @@ class RabbitNode:
         self.process = None
         self.log.close()
 
+    def kill(self):
+        """Kill the node (SIGKILL, no shutdown): what was confirmed is on disk, the rest may not be."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+        self.log.close()
+
     def restart(self):
         self.stop()
         return self.start()
@@ -165,13 +176,15 @@ class LinkProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.budget = None  # bytes from the client still forwarded; None: no limit
+        self.then = None
         self.lock = threading.Lock()
         self.sockets = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut(self, after):
+    def cut(self, after, then=None):
+        """Lose the connection once ``after`` more bytes came from the client; ``then()`` at that moment."""
         with self.lock:
-            self.budget = after
+            self.budget, self.then = after, then
 
     def _accept(self):
         while True:
@@ -179,7 +192,11 @@ class LinkProxy:
                 client, _address = self.listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:  # the broker is down: so is this connection
+                client.close()
+                continue
             with self.lock:
                 self.sockets += [client, upstream]
             threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
@@ -198,6 +215,8 @@ class LinkProxy:
                         cut = False
                 upstream.sendall(data)
                 if cut:
+                    if self.then is not None:
+                        self.then()
                     time.sleep(self.grace)
                     break
         for sock in (client, upstream):

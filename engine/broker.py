@@ -1,6 +1,7 @@
 """The ``broker`` transport: events published to a topic exchange of an AMQP 0-9-1 broker
 (RabbitMQ) with ``pika``, each sending thread on its own connection and channel (pika's blocking
-connection is not thread-safe), opened on first use and closed with the transport.
+connection is not thread-safe), opened on first use and closed with the transport. A thread
+publishes a batch of messages, then waits for all their confirms at once.
 
 Each event is published as it would be posted to a webhook: the same canonical JSON body, the
 event id as the message id, the Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
@@ -29,6 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pika
 from pika import exceptions as amqp
+from pika import spec
 
 from . import classify, redact, signing
 from .messages import MessageError, message
@@ -230,23 +232,74 @@ def judge(exc: BaseException, broker: Broker, key: str = "") -> classify.Classif
 
 # === THE TRANSPORT === #
 
+ACKED, NACKED, RETURNED = "acked", "nacked", "returned"
+BATCH_SIZE = 50  # messages published on one channel before their confirms are awaited together
+
+
+class _Confirms:
+    """The publisher confirms of one channel, kept by its sending thread: the delivery tag of
+    every message published and not yet confirmed, the messages the broker returned (a return
+    comes before the confirm of its message) and each settled message's verdict.
+
+    pika's blocking channel awaits one confirm per publish; its underlying channel takes the
+    confirms as they come (``basic.ack``/``basic.nack``, ``multiple`` settling every earlier tag
+    too), which lets a batch of messages wait for its confirms together."""
+
+    def __init__(self):
+        self.selected = False
+        self.last_tag = 0  # the broker numbers a confirming channel's messages 1, 2, …
+        self.waiting = {}  # delivery tag -> message id
+        self.returned = set()  # message ids returned and not yet confirmed
+        self.settled = {}  # delivery tag -> ACKED, NACKED or RETURNED
+
+    def on_select_ok(self, _frame):
+        self.selected = True
+
+    def published(self, message_id) -> int:
+        self.last_tag += 1
+        self.waiting[self.last_tag] = message_id
+        return self.last_tag
+
+    def on_return(self, _channel, _method, props, _body):
+        self.returned.add(props.message_id)
+
+    def on_confirm(self, frame):
+        method = frame.method
+        nacked = isinstance(method, spec.Basic.Nack)
+        tag = method.delivery_tag
+        tags = [t for t in self.waiting if t <= tag] if method.multiple else [tag]
+        for settled in tags:
+            message_id = self.waiting.pop(settled, None)
+            if message_id is None:
+                continue
+            returned = message_id in self.returned
+            self.returned.discard(message_id)
+            self.settled[settled] = NACKED if nacked else RETURNED if returned else ACKED
+
 
 class BrokerTransport(Transport):
     """Publishes events to ``broker``'s exchange with publisher confirms, one connection per
-    sending thread (at most as many as the dispatcher's threads for the backend)."""
+    sending thread (at most as many as the dispatcher's threads for the backend), up to
+    ``max_batch`` messages in flight on it before their confirms are awaited together.
 
-    max_batch = 1  # a confirm is awaited per message: per-document order needs nothing more
+    A batch never holds two events of one document: the dispatcher only claims a document's
+    earliest open event (``finance_sync_outbox.first_of_stream``), so the next one is published
+    only once this one is *done*; a message nacked, returned or lost with its connection never
+    lets a later event of its document through."""
+
+    max_batch = BATCH_SIZE
 
     def __init__(self, broker: Broker, pool_maxsize: int = 1):
         self.broker = broker
         self.pool_maxsize = pool_maxsize
-        self.stats = {"published": 0}
+        self.stats = {"published": 0, "batches": 0}
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections = []
 
     def _channel(self):
-        """This thread's confirming channel, opened on first use (and after a failure)."""
+        """This thread's (connection, channel, confirms), the channel in confirm mode, opened on
+        first use (and after a failure)."""
         current = getattr(self._local, "current", None)
         if current is not None and current[0].is_open and current[1].is_open:
             return current
@@ -257,11 +310,15 @@ class BrokerTransport(Transport):
             self._connections.append(conn)
         try:
             channel = conn.channel()
-            channel.confirm_delivery()
+            confirms = _Confirms()
+            # The underlying channel, whose callbacks see each confirm and return as it comes.
+            channel._impl.add_on_return_callback(confirms.on_return)
+            channel._impl.confirm_delivery(ack_nack_callback=confirms.on_confirm, callback=confirms.on_select_ok)
+            self._wait(conn, channel, lambda: confirms.selected)
         except BaseException:
             self._drop(conn)
             raise
-        self._local.current = (conn, channel)
+        self._local.current = (conn, channel, confirms)
         return self._local.current
 
     def _drop(self, conn):
@@ -273,47 +330,93 @@ class BrokerTransport(Transport):
             self._local.current = None
         _abort(conn)
 
-    def _publish(self, conn, channel, key, body, props):
-        """Publish and wait for the broker's confirm, at most the timeout: a confirm that does not
-        come raises :class:`ConfirmTimeout` (the connection is dropped then)."""
+    def _wait(self, conn, channel, ready):
+        """Process the connection's input and output until ``ready()``, at most the timeout:
+        raises :class:`ConfirmTimeout` then (the connection is dropped), the broker's error when
+        it closes the channel (``ChannelClosedByBroker``) or the connection's when it is lost."""
 
         def expire():
             raise ConfirmTimeout(f"no confirm within {self.broker.timeout:g} s")
 
-        # pika's blocking channel waits for the confirm in its I/O loop, which runs the
-        # connection's timers (pika's own call_later only queues them for process_data_events).
+        # pika's blocking connection runs its timers while it processes I/O (its public
+        # call_later only queues them for process_data_events).
         timer = conn._impl._adapter_call_later(self.broker.timeout, expire)
         try:
-            channel.basic_publish(self.broker.exchange, key, body, props, mandatory=True)
+            channel._flush_output(ready)
         finally:
             conn._impl._adapter_remove_timeout(timer)
 
+    def _publish(self, messages):
+        """Publish ``messages`` ([(key, body, properties)]) in order on this thread's channel and
+        wait for all their confirms at once: one verdict each, None (confirmed) or the exception
+        that stands for its failure."""
+        verdicts, tags, conn, failure = [None] * len(messages), {}, None, None
+        try:
+            conn, channel, confirms = self._channel()
+            for index, (key, body, props) in enumerate(messages):
+                channel._impl.basic_publish(self.broker.exchange, key, body, props, mandatory=True)
+                tags[confirms.published(props.message_id)] = index
+            self._wait(conn, channel, lambda: not confirms.waiting)
+            if confirms.waiting:  # the channel closed under the batch
+                raise amqp.ChannelWrongStateError("the channel closed before the broker confirmed")
+        except (amqp.AMQPError, OSError, ConfirmTimeout) as exc:
+            failure = exc
+        for index in range(len(messages)):
+            verdicts[index] = failure  # not published, or its confirm lost: retried
+        for tag, index in tags.items():
+            verdict = confirms.settled.pop(tag, None)
+            if verdict == ACKED:
+                verdicts[index] = None
+            elif verdict == NACKED:
+                verdicts[index] = amqp.NackError([])
+            elif verdict == RETURNED:
+                verdicts[index] = amqp.UnroutableError([])
+        if failure is not None:
+            if tags:
+                confirms.waiting.clear()
+                confirms.settled.clear()
+            if conn is not None:
+                # Anything but a nack or a return may have left the channel unusable: the
+                # connection is opened again for the next event.
+                self._drop(conn)
+        return verdicts
+
     def send(self, request: OutboundRequest) -> TransportResult:
         """Publish the event in ``request.body`` and wait for the broker's confirm; never raises."""
-        start = time.monotonic()
-        key, conn = "", None
-        try:
-            event = json.loads(request.body)
-            if not isinstance(event, dict):
-                raise ValueError("the event is not a JSON object")
-            key = routing_key(event)
-            event_id = str(event.get("event_id") or request.headers.get("Idempotency-Key") or "")
-            props = properties(event_id, event, request.headers)
-        except (ValueError, TypeError) as exc:
-            return self._failed(None, exc, start, key)
-        try:
-            conn, channel = self._channel()
-            self._publish(conn, channel, key, request.body, props)
-        except (amqp.AMQPError, OSError, ConfirmTimeout) as exc:
-            return self._failed(conn, exc, start, key)
-        self.stats["published"] += 1
-        return TransportResult(status=OK_STATUS, headers={}, body_excerpt=CONFIRMED, duration_ms=elapsed_ms(start))
+        return self.send_batch([request])[0]
 
-    def _failed(self, conn, exc, start, key) -> TransportResult:
-        # Returned (unroutable) and nacked messages leave the channel usable; anything else may
-        # not have: the connection is opened again for the next event.
-        if conn is not None and not isinstance(exc, (amqp.UnroutableError, amqp.NackError)):
-            self._drop(conn)
+    def send_batch(self, requests: list) -> list:
+        """Publish the events of ``requests`` in order and wait for their confirms together: one
+        result each (confirmed: status 200; nacked, returned, not confirmed in time or lost with
+        the connection: its own error); never raises."""
+        start = time.monotonic()
+        results, keys, messages, positions = [None] * len(requests), [""] * len(requests), [], []
+        for position, request in enumerate(requests):
+            try:
+                event = json.loads(request.body)
+                if not isinstance(event, dict):
+                    raise ValueError("the event is not a JSON object")
+                keys[position] = routing_key(event)
+                event_id = str(event.get("event_id") or request.headers.get("Idempotency-Key") or "")
+                props = properties(event_id, event, request.headers)
+            except (ValueError, TypeError) as exc:
+                results[position] = self._failed(exc, start, keys[position])
+                continue
+            messages.append((keys[position], request.body, props))
+            positions.append(position)
+        if messages:
+            self.stats["batches"] += 1
+        for position, failure in zip(positions, self._publish(messages) if messages else [], strict=True):
+            if failure is None:
+                self.stats["published"] += 1
+                results[position] = TransportResult(
+                    status=OK_STATUS, headers={}, body_excerpt=CONFIRMED, duration_ms=elapsed_ms(start)
+                )
+            else:
+                results[position] = self._failed(failure, start, keys[position])
+        return results
+
+    def _failed(self, exc, start, key) -> TransportResult:
         verdict = judge(exc, self.broker, key)
         _logger.debug("broker %s: event not confirmed (%s)", self.broker.describe(), type(exc).__name__)
         return TransportResult(

@@ -8,11 +8,14 @@ installs it); the tests skip, saying so, when it is not.
 
 import contextlib
 import os
+import queue
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -126,6 +129,16 @@ class RabbitNode:
         self.process = None
         self.log.close()
 
+    def kill(self):
+        """Kill the node (SIGKILL, no shutdown): what was confirmed is on disk, the rest may not be."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+        self.log.close()
+
     def restart(self):
         self.stop()
         return self.start()
@@ -147,3 +160,92 @@ class RabbitNode:
                 self.ctl("add_vhost", vhost)
         self.ctl("add_user", user, password)
         self.ctl("set_permissions", "-p", vhost, user, configure, write, read)
+
+
+class LinkProxy:
+    """A TCP relay on 127.0.0.1 between a client and ``port``, for what a real network does to a
+    broker's connection: ``delay`` seconds before each chunk from the broker reaches the client (a
+    round trip's latency), and ``cut(after)``: once ``after`` more bytes came from the client, the
+    rest is dropped and, ``grace`` seconds later (the broker's confirms of what it got still
+    arrive), the connection is lost."""
+
+    def __init__(self, port, delay=0.0, grace=0.5):
+        self.upstream_port = port
+        self.delay = delay
+        self.grace = grace
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.budget = None  # bytes from the client still forwarded; None: no limit
+        self.then = None
+        self.lock = threading.Lock()
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, after, then=None):
+        """Lose the connection once ``after`` more bytes came from the client; ``then()`` at that moment."""
+        with self.lock:
+            self.budget, self.then = after, then
+
+    def _accept(self):
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:  # the broker is down: so is this connection
+                client.close()
+                continue
+            with self.lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(upstream, client), daemon=True).start()
+
+    def _pump_up(self, client, upstream):
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                with self.lock:
+                    if self.budget is not None:
+                        data, self.budget = data[: self.budget], max(0, self.budget - len(data))
+                        cut = self.budget == 0
+                        if cut:
+                            self.budget = None  # once: the next connection goes through
+                    else:
+                        cut = False
+                upstream.sendall(data)
+                if cut:
+                    if self.then is not None:
+                        self.then()
+                    time.sleep(self.grace)
+                    break
+        for sock in (client, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _pump_down(self, upstream, client):
+        """Each chunk from the broker reaches the client ``delay`` seconds after it came, the
+        chunks behind it not held up by its wait (latency, not a slow link)."""
+        chunks = queue.SimpleQueue()
+
+        def deliver():
+            with contextlib.suppress(OSError):
+                while (chunk := chunks.get()) is not None:
+                    due, data = chunk
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    client.sendall(data)
+
+        threading.Thread(target=deliver, daemon=True).start()
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                chunks.put((time.monotonic() + self.delay, data))
+        chunks.put(None)
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()

@@ -174,6 +174,9 @@ class TestOrderSecurityTable(OrderCase):
         # the customer is not made a follower who would receive the order's later messages.
         new_mails = self.env["mail.mail"].sudo().search([("id", "not in", mails_before)])
         self.assertNotIn(self.partner_a, new_mails.recipient_ids)
+        # The one mail is Odoo's own assignment notice to the salesperson: an internal user of the
+        # company, the one the mappings (or its login) name.
+        self.assertEqual(new_mails.recipient_ids, self.rep.partner_id)
         self.assertFalse([m for m in new_mails if "customer.a@example.com" in (m.email_to or "")])
         self.assertNotIn(self.partner_a, order.message_partner_ids)
         self.assertFalse(order.access_token and order.message_ids.filtered(lambda m: m.message_type == "email"))

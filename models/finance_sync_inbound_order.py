@@ -24,7 +24,7 @@ from odoo.fields import Command
 
 from ..engine import inbound_documents as documents_lib
 from ..engine.mapping import KIND_FIELDS
-from ..engine.messages import message
+from ..engine.messages import message, selection
 from ..errors import InboundRefusal
 from ..utils import internal
 from .account_move_inbound import _CodeResolver
@@ -178,8 +178,8 @@ class FinanceSyncInboundEvent(models.Model):
         says why)."""
         _field, model = KIND_FIELDS[kind]
         Model = self.env[model].sudo().with_context(active_test=False)
-        label = self.env["finance.sync.mapping"]._fields["kind"]._description_selection(self.env)
-        kind_label = dict(label)[kind]
+        # Shown in the reader's language, as the mapping's own Kind.
+        kind_label = selection("finance.sync.mapping", "kind", kind)
         allowed = self._sales_people_domain(kind, company)
         if mapping_set:
             mappings = (

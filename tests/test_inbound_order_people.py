@@ -88,7 +88,11 @@ class TestOrderPeopleMappings(OrderCase):
         # Required: a code without a mapping fails the event, naming code and set; nothing created.
         self.mapping_set.policy_ids.filtered(lambda p: p.kind in ("user", "sales_team")).write({"policy": "required"})
         unmapped = self.people("order_rep", "Enterprise deals")
-        self.assertNotCreated(unmapped, "order_rep", "Enterprise deals", "CRM codes")
+        self.assertNotCreated(
+            unmapped,
+            "Salesperson (user) code order_rep has no mapping in CRM codes",
+            "Sales team code Enterprise deals",
+        )
         # Once mapped, Reprocess creates the order.
         stored = self.assertNotCreated(self.people("OWNER-7", "Enterprise deals"), "Enterprise deals")
         self.team_line.external_code = "Enterprise deals"

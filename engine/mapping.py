@@ -20,6 +20,8 @@ MAPPING_KINDS = [
     ("payment_method", "Payment method"),
     ("payment_term", "Payment term"),
     ("partner_tag", "Partner tag"),
+    ("user", "Salesperson (user)"),
+    ("sales_team", "Sales team"),
 ]
 # kind -> (field on a mapping line, Odoo model)
 KIND_FIELDS = {
@@ -33,7 +35,15 @@ KIND_FIELDS = {
     "payment_method": ("payment_method_line_id", "account.payment.method.line"),
     "payment_term": ("payment_term_id", "account.payment.term"),
     "partner_tag": ("partner_category_id", "res.partner.category"),
+    "user": ("mapped_user_id", "res.users"),
+    # Sales teams belong to Odoo's Sales app, which the module does not depend on: the line keeps
+    # the team's id in an integer column, its model is looked up in the registry when used, and
+    # the kind is refused while that model is absent (see RUNTIME_MODEL_KINDS).
+    "sales_team": ("sales_team_res_id", "crm.team"),
 }
+# Kinds whose model may be missing from the registry: their column is the record's id (no
+# Many2one to a model of a module the module does not depend on).
+RUNTIME_MODEL_KINDS = {"sales_team"}
 POLICIES = [
     ("required", "Required: hold the document until mapped"),
     ("pass_through", "Pass-through: send Odoo's own code"),
@@ -53,6 +63,8 @@ DEFAULT_POLICIES = {
     "payment_method": "pass_through",
     "payment_term": "pass_through",
     "partner_tag": "pass_through",
+    "user": "pass_through",
+    "sales_team": "pass_through",
 }
 
 

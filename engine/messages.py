@@ -298,6 +298,12 @@ TEMPLATES = {
     "order_no_pricelist": _lt("%(company)s has no pricelist in %(currency)s"),
     "order_salesperson_unknown": _lt("no user of the company has the login or e-mail %(salesperson)s"),
     "order_team_unknown": _lt("no single sales team is named %(team)s"),
+    "order_discount_over_100": _lt("line %(line)s: a discount of %(discount)s percent is more than the price"),
+    "order_people_unmapped": _lt("%(kind)s code %(code)s has no mapping in %(mapping_set)s"),
+    "order_people_ambiguous": _lt("%(kind)s code %(code)s is mapped to more than one record in %(mapping_set)s"),
+    "order_people_not_allowed": _lt(
+        "%(kind)s code %(code)s is mapped to %(record)s, which is not an active %(kind)s of %(company)s"
+    ),
     "order_exists": _lt("%(external_id)s is already %(order)s: nothing was created again."),
     "order_created": _lt("%(order)s created from %(external_id)s, kept as quotation."),
     "order_confirmed": _lt("%(order)s created from %(external_id)s and confirmed."),

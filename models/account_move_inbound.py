@@ -419,6 +419,9 @@ class _CodeResolver:
         model = KIND_FIELDS[kind][1] if kind != "product" else "product.product"
         Model = self.env[model].sudo().with_company(self.company)
         company_domain = Model._check_company_domain(self.company)
+        if kind == "tax":
+            # Mapped or not, a sales document takes sales taxes, a purchase document purchase ones.
+            company_domain = [*company_domain, ("type_tax_use", "=", self._tax_use())]
         if kind != "product" and self.mapping_set:
             field = KIND_FIELDS[kind][0]
             mappings = (
@@ -436,13 +439,14 @@ class _CodeResolver:
         if own:
             code_field = OWN_CODE_FIELDS.get(kind, "default_code")
             domain = [(code_field, "in", own), *company_domain]
-            if kind == "tax":
-                domain.append(("type_tax_use", "=", "sale" if self.move_type.startswith("out_") else "purchase"))
             if kind == "partner":
                 domain.append(("parent_id", "=", False))
             for record in Model.search(domain):
                 found.setdefault(record[code_field], []).append(record.id)
         return found
+
+    def _tax_use(self):
+        return "sale" if self.move_type.startswith("out_") else "purchase"
 
     def _passes_through(self, kind):
         if kind == "product":

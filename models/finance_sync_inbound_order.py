@@ -16,12 +16,15 @@ depend on ``sale``): the order is written as the superuser, in the backend's com
 values resolved here and nothing else of the payload; its creator is still the technical user.
 """
 
+from markupsafe import Markup
+
 from odoo import api, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 
 from ..engine import inbound_documents as documents_lib
-from ..engine.messages import message
+from ..engine.mapping import KIND_FIELDS
+from ..engine.messages import message, selection
 from ..errors import InboundRefusal
 from ..utils import internal
 from .account_move_inbound import _CodeResolver
@@ -84,6 +87,9 @@ class FinanceSyncInboundEvent(models.Model):
         partner = resolver.partner(data["partner"])
         lines = resolver.lines(data["lines"])
         problems = resolver.problems
+        for number, line in enumerate(data["lines"], start=1):
+            if documents_lib.to_decimal(line.get("discount") or "0") > 100:
+                problems.append(message("order_discount_over_100", line=number, discount=line["discount"]))
         currency = event._find_currency(data["currency"]).filtered("active")
         pricelist = self.env["product.pricelist"]
         if not currency:
@@ -101,7 +107,7 @@ class FinanceSyncInboundEvent(models.Model):
             if not pricelist and currency != company.currency_id:
                 # In the company's currency, an order needs no pricelist (Odoo's default one).
                 problems.append(message("order_no_pricelist", currency=currency.name, company=company.name))
-        vals = self._resolve_sales_people(data, company, problems)
+        vals = self._resolve_sales_people(event, data, company, problems)
         if problems:
             raise InboundRefusal(
                 "inbound_invalid",
@@ -126,7 +132,11 @@ class FinanceSyncInboundEvent(models.Model):
                 "partner_id": partner.id,
                 "client_order_ref": data.get("reference") or data["external_id"],
                 "origin": data["external_id"],
-                "note": data.get("note") or False,
+                # The platform's note is text, never markup: escaped, it cannot carry links, images
+                # (tracking pixels) or forms into an order its customer may see on the portal.
+                "note": Markup("<p>%s</p>") % Markup("<br/>").join(data["note"].split("\n"))
+                if data.get("note")
+                else False,
                 "order_line": order_lines,
             }
         )
@@ -137,42 +147,81 @@ class FinanceSyncInboundEvent(models.Model):
         return vals
 
     @api.model
-    def _resolve_sales_people(self, data, company, problems):
-        """``user_id`` and ``team_id`` of the order: the salesperson by the login or e-mail of an
-        internal user of ``company``, the team by its name; what cannot be resolved to one
-        record is added to ``problems``."""
+    def _resolve_sales_people(self, event, data, company, problems):
+        """``user_id`` and ``team_id`` of the order, from the platform's ``salesperson`` and
+        ``team`` codes: the backend's mapping set first (kinds *Salesperson (user)* and *Sales
+        team*); without a mapping, when that kind passes through (its policy, or no mapping set),
+        Odoo's own code: the login or e-mail of the user, the name of the team. A salesperson is
+        an active internal user of ``company``; a team is an active team of ``company`` (or of
+        none). What cannot be resolved to exactly one such record is added to ``problems``."""
+        mapping_set = event.backend_id.mapping_set_id.sudo()
         vals = {}
-        if data.get("salesperson"):
-            login = data["salesperson"]
-            users = (
-                self.env["res.users"]
-                .sudo()
-                .search(
-                    [
-                        ("share", "=", False),
-                        ("company_ids", "in", company.id),
-                        "|",
-                        ("login", "=", login),
-                        ("email", "=", login),
-                    ],
-                    limit=2,
-                )
-            )
-            if len(users) == 1:
-                vals["user_id"] = users.id
-            else:
-                problems.append(message("order_salesperson_unknown", salesperson=login))
-        if data.get("team"):
-            teams = (
-                self.env["crm.team"]
-                .sudo()
-                .search([("name", "=", data["team"]), ("company_id", "in", (company.id, False))], limit=2)
-            )
-            if len(teams) == 1:
-                vals["team_id"] = teams.id
-            else:
-                problems.append(message("order_team_unknown", team=data["team"]))
+        for key, kind, field in (("salesperson", "user", "user_id"), ("team", "sales_team", "team_id")):
+            code = data.get(key)
+            if not code:
+                continue
+            record_id = self._resolve_sales_person(mapping_set, kind, code, company, problems)
+            if record_id:
+                vals[field] = record_id
         return vals
+
+    @api.model
+    def _sales_people_domain(self, kind, company):
+        """Who may be an order's salesperson or team in ``company``."""
+        if kind == "user":
+            return [("share", "=", False), ("active", "=", True), ("company_ids", "in", company.id)]
+        return [("active", "=", True), ("company_id", "in", (company.id, False))]
+
+    @api.model
+    def _resolve_sales_person(self, mapping_set, kind, code, company, problems):
+        """The id of the one record of ``kind`` that ``code`` stands for, or None (``problems``
+        says why)."""
+        _field, model = KIND_FIELDS[kind]
+        Model = self.env[model].sudo().with_context(active_test=False)
+        # Shown in the reader's language, as the mapping's own Kind.
+        kind_label = selection("finance.sync.mapping", "kind", kind)
+        allowed = self._sales_people_domain(kind, company)
+        if mapping_set:
+            mappings = (
+                self.env["finance.sync.mapping"]
+                .sudo()
+                .search([("set_id", "=", mapping_set.id), ("kind", "=", kind), ("external_code", "=", code)])
+            )
+            if mappings:
+                ids = set(mappings.mapped("res_id"))
+                if len(ids) > 1:
+                    problems.append(
+                        message("order_people_ambiguous", kind=kind_label, code=code, mapping_set=mapping_set.name)
+                    )
+                    return None
+                record = Model.browse(ids.pop()).exists()
+                if not record or not Model.search_count([("id", "=", record.id), *allowed]):
+                    problems.append(
+                        message(
+                            "order_people_not_allowed",
+                            kind=kind_label,
+                            code=code,
+                            record=record.display_name if record else "-",
+                            company=company.name,
+                        )
+                    )
+                    return None
+                return record.id
+            if mapping_set._get_policy(kind)[0] != "pass_through":
+                problems.append(
+                    message("order_people_unmapped", kind=kind_label, code=code, mapping_set=mapping_set.name)
+                )
+                return None
+        # Odoo's own code: the login or e-mail of a user, the name of a team.
+        own = ["|", ("login", "=", code), ("email", "=", code)] if kind == "user" else [("name", "=", code)]
+        found = Model.search([*allowed, *own], limit=2)
+        if len(found) == 1:
+            return found.id
+        if kind == "user":
+            problems.append(message("order_salesperson_unknown", salesperson=code))
+        else:
+            problems.append(message("order_team_unknown", team=code))
+        return None
 
     @api.model
     def _settle_order(self, event, order, data):

@@ -5,7 +5,7 @@ from odoo.exceptions import ValidationError
 from odoo.fields import Domain
 
 from .. import const
-from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS
+from ..engine.mapping import KIND_FIELDS, MAPPING_KINDS, RUNTIME_MODEL_KINDS
 from ..utils import MAPPING_SUMMARY, check_access_after_move, switched_on
 
 RECORD_FIELDS = tuple(field for field, _model in KIND_FIELDS.values())
@@ -37,6 +37,9 @@ class FinanceSyncMapping(models.Model):
     payment_method_line_id = fields.Many2one("account.payment.method.line", ondelete="cascade")
     payment_term_id = fields.Many2one("account.payment.term", ondelete="cascade")
     partner_category_id = fields.Many2one("res.partner.category", "Partner tag", ondelete="cascade")
+    mapped_user_id = fields.Many2one("res.users", "Salesperson", ondelete="cascade", domain=[("share", "=", False)])
+    # crm.team is Sales' model: the team's id, never a Many2one (see engine.mapping.RUNTIME_MODEL_KINDS).
+    sales_team_res_id = fields.Integer("Sales team ID", help="The id of the sales team (Sales app).")
     res_id = fields.Integer("Record ID", compute="_compute_res_id", store=True, index=True)
     record_name = fields.Char("Odoo record", compute="_compute_res_id", store=True)
     # The record whatever its kind, in one column of the list: create() and write() store it as
@@ -63,20 +66,26 @@ class FinanceSyncMapping(models.Model):
     @api.depends(*RECORD_FIELDS, "kind")
     def _compute_res_id(self):
         for mapping in self:
+            if mapping.kind in RUNTIME_MODEL_KINDS:
+                # Computed when the line is written (its model is there then, see _check_record).
+                mapping.res_id = mapping[KIND_FIELDS[mapping.kind][0]]
+                record = mapping._get_record()
+                mapping.record_name = record.sudo().display_name if record else False
+                continue
             record = mapping[KIND_FIELDS[mapping.kind][0]] if mapping.kind else None
             mapping.res_id = record.id if record else 0
             mapping.record_name = record.display_name if record else False
 
     @api.model
     def _selection_record_ref(self):
+        # A kind whose model is not in the registry (Sales teams without Sales) is not offered.
         labels = dict(self._fields["kind"]._description_selection(self.env))
-        return [(model, labels[kind]) for kind, (_field, model) in KIND_FIELDS.items()]
+        return [(model, labels[kind]) for kind, (_field, model) in KIND_FIELDS.items() if model in self.env]
 
     @api.depends(*RECORD_FIELDS, "kind")
     def _compute_record_ref(self):
         for mapping in self:
-            record = mapping[KIND_FIELDS[mapping.kind][0]] if mapping.kind else None
-            mapping.record_ref = record or False
+            mapping.record_ref = mapping._get_record() or False
 
     @api.depends("kind", "record_name", "external_code")
     def _compute_display_name(self):
@@ -101,6 +110,15 @@ class FinanceSyncMapping(models.Model):
                 raise ValidationError(
                     self.env._("Mapping of kind %s needs its Odoo record.", dict(MAPPING_KINDS)[mapping.kind])
                 )
+            if mapping.kind in RUNTIME_MODEL_KINDS:
+                if not self._kind_available(mapping.kind):
+                    raise ValidationError(
+                        self.env._("%s mappings need Odoo's Sales app, which is not installed.", mapping._kind_label())
+                    )
+                if not mapping._get_record():
+                    raise ValidationError(
+                        self.env._("%(kind)s %(id)s does not exist.", kind=mapping._kind_label(), id=mapping.res_id)
+                    )
 
     # === CRUD METHODS === #
 
@@ -253,6 +271,24 @@ class FinanceSyncMapping(models.Model):
 
     def _kind_label(self):
         return dict(MAPPING_KINDS).get(self.kind, self.kind or "")
+
+    @api.model
+    def _kind_available(self, kind):
+        """Whether lines of ``kind`` can be made: its model is in the registry (a Sales team
+        needs Odoo's Sales app)."""
+        return KIND_FIELDS[kind][1] in self.env
+
+    def _get_record(self):
+        """The Odoo record of this line (empty when it is gone, or its model is not installed)."""
+        self.ensure_one()
+        if not self.kind:
+            return None
+        field, model = KIND_FIELDS[self.kind]
+        if self.kind not in RUNTIME_MODEL_KINDS:
+            return self[field]
+        if not self._kind_available(self.kind):
+            return None
+        return self.env[model].sudo().with_context(active_test=False).browse(self[field]).exists().sudo(self.env.su)
 
     def _release_held_jobs(self, exception_domain=None, resolve=True, reason=None):
         """Release, without anyone pressing retry, the jobs held back for want of a mapping.

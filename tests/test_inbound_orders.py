@@ -283,6 +283,21 @@ counts = lambda: [env.cr.execute("SELECT (SELECT count(*) FROM finance_sync_inbo
                                  " (SELECT count(*) FROM finance_sync_exception),"
                                  " (SELECT count(*) FROM finance_sync_binding)") or env.cr.fetchone()][0]
 results = {"before": counts(), "answers": {}}
+# The Sales team mapping kind: not offered, and refused, while crm.team is not in the registry;
+# the Salesperson (user) kind needs nothing of Sales. Rolled back below.
+from odoo.exceptions import ValidationError
+Mapping = env["finance.sync.mapping"]
+codes = env["finance.sync.mapping.set"].create({"name": "Codes without Sales"})
+kinds = {"team_offered": "crm.team" in dict(Mapping._selection_record_ref())}
+admin = env.ref("base.user_admin")
+for kind, vals in (("sales_team", {"sales_team_res_id": 1}), ("user", {"mapped_user_id": admin.id})):
+    try:
+        with env.cr.savepoint():
+            Mapping.create({"set_id": codes.id, "kind": kind, "external_code": "X", **vals})
+        kinds[kind] = "created"
+    except ValidationError as exc:
+        kinds[kind] = "refused: " + str(exc)
+results["kinds"] = kinds
 data = {"order.create": {"external_id": "deal_1", "currency": "USD", "partner": {"code": "x"},
                          "lines": [{"description": "a", "product": "p", "quantity": "1", "price_unit": "1.07"}],
                          "totals": {"untaxed": "1.07", "tax": "0.00", "total": "1.07"}},
@@ -323,6 +338,11 @@ print("RESULT " + json.dumps(results))
                 self.assertEqual(body["error"], "sales_not_installed")
                 self.assertIn("Sales app is not installed", body["message"])
         self.assertEqual(len(results["answers"]), 2)
+        kinds = results["kinds"]
+        self.assertFalse(kinds["team_offered"], "the Record offers no sales team without Sales")
+        self.assertTrue(kinds["sales_team"].startswith("refused: "), kinds)
+        self.assertIn("Sales app", kinds["sales_team"])
+        self.assertEqual(kinds["user"], "created", kinds)
         self.assertEqual(results["after"], results["before"], "nothing written")
         with closing(sql_db.db_connect(database).cursor()) as cr:
             cr.execute("SELECT state FROM ir_module_module WHERE name IN ('sale', 'finance_sync') ORDER BY name")

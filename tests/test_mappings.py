@@ -406,7 +406,7 @@ class TestMappings(MappingCase):
         with self.assertRaises(ValidationError):
             line.record_ref = False  # a line needs its record
         with self.assertRaises(ValueError):
-            line.write({"record_ref": f"res.users,{self.env.user.id}"})  # users are not mapped
+            line.write({"record_ref": f"res.country,{self.env.ref('base.be').id}"})  # countries are not mapped
 
     def test_csv_import(self):
         account = self.company_data["default_account_revenue"]

@@ -298,6 +298,7 @@ TEMPLATES = {
     "order_no_pricelist": _lt("%(company)s has no pricelist in %(currency)s"),
     "order_salesperson_unknown": _lt("no user of the company has the login or e-mail %(salesperson)s"),
     "order_team_unknown": _lt("no single sales team is named %(team)s"),
+    "order_product_not_sold": _lt("line %(line)s: product %(product)s cannot be sold (its Can be sold box is off)"),
     "order_discount_over_100": _lt("line %(line)s: a discount of %(discount)s percent is more than the price"),
     "order_people_unmapped": _lt("%(kind)s code %(code)s has no mapping in %(mapping_set)s"),
     "order_people_ambiguous": _lt("%(kind)s code %(code)s is mapped to more than one record in %(mapping_set)s"),

@@ -71,6 +71,7 @@ ROWS = [
     # --- products: by internal reference, in the company, active ---------------------------------
     Row("a product of another company", lambda c, d: line(d, product="THEIR-SEAT"), 202, "THEIR-SEAT"),
     Row("an archived product", lambda c, d: line(d, product="OLD-SEAT"), 202, "OLD-SEAT"),
+    Row("a product that cannot be sold", lambda c, d: line(d, product="BUY-ONLY"), 202, "BUY-ONLY"),
     # --- taxes: the company's active sales taxes ---------------------------------------------------
     Row("a tax of another company", mapped("tax", "tax_id", "their_tax", "T-OTHER"), 202, "T-OTHER"),
     Row("an archived tax", mapped("tax", "tax_id", "old_tax", "T-OLD"), 202, "T-OLD"),
@@ -125,6 +126,7 @@ class TestOrderSecurityTable(OrderCase):
         cls.records["old_team"].active = False
         Product.create({"name": "Their seat", "default_code": "THEIR-SEAT", "company_id": their.id})
         Product.create({"name": "Old seat", "default_code": "OLD-SEAT", "active": False})
+        Product.create({"name": "Bought seat", "default_code": "BUY-ONLY", "sale_ok": False})
         cls.env["product.pricelist"].create({"name": "Theirs", "currency_id": spare[1].id, "company_id": their.id})
 
     def test_every_row(self):

@@ -360,6 +360,11 @@ class AccountMove(models.Model):
         self.ensure_one()
         return self.company_id, self.journal_id, self.date, self.move_type, None
 
+    def _finance_sync_prefetch(self):
+        # A document's lines prefetch only among themselves: their reconciliations, read
+        # line by line, would cost two queries per document.
+        self.line_ids.fetch(["matched_debit_ids", "matched_credit_ids"])
+
     def _finance_sync_payload(self, blocks):
         """Canonical v1 body of an invoice event (envelope ids are added by the job)."""
         self.ensure_one()

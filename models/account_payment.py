@@ -133,6 +133,10 @@ class AccountPayment(models.Model):
         self.ensure_one()
         return self.company_id, self.journal_id, self.date, None, self.payment_type
 
+    def _finance_sync_prefetch(self):
+        # As for invoices: the reconciliations of every payment's lines at once.
+        self.move_id.line_ids.fetch(["matched_debit_ids", "matched_credit_ids"])
+
     def _finance_sync_payload(self, blocks):
         self.ensure_one()
         method = self.payment_method_line_id

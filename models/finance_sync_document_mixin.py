@@ -263,7 +263,13 @@ class FinanceSyncDocumentMixin(models.AbstractModel):
         """{record id: canonical payload (without envelope ids)}, the blocks the records share
         rendered once."""
         blocks = PayloadBlocks()
+        self._finance_sync_prefetch()
         return {record.id: record._finance_sync_payload(blocks) for record in self}
+
+    def _finance_sync_prefetch(self):
+        """Read at once, for all these records, what their payloads read record by record that
+        the ORM would not prefetch (a chunk of a backfill renders a thousand documents)."""
+        return None
 
     def _finance_sync_payload(self, blocks):
         """Canonical payload of one record (without envelope ids).

@@ -148,3 +148,36 @@ class TestBackfillRun(FinanceSyncCase):
         # A new run sends what the stopped one did not, and only that.
         again = self.wizard()
         self.assertEqual(again.invoice_count + again.payment_count, 10 - CHUNK)
+
+    def test_a_chunk_reads_its_documents_reconciliations_together(self):
+        """Capturing a chunk renders its documents' payloads together: their reconciliations
+        are read in a few queries, not two per document (a document's lines prefetch only
+        among themselves)."""
+        paid = self.invoices[-1]
+        payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=paid.ids)
+            .create({"amount": 5.03})
+            ._create_payments()
+        )
+        self.assertEqual(paid.payment_state, "partial")
+        execute = type(self.env.cr).execute
+        for documents in (self.invoices, self.payments | payment):
+            partial_reads = []
+
+            def spy(cr, query, params=None, log_exceptions=True, reads=partial_reads):
+                if 'FROM "account_partial_reconcile"' in str(getattr(query, "code", query)):
+                    reads.append(query)
+                return execute(cr, query, params, log_exceptions)
+
+            self.env.invalidate_all()
+            with patch.object(type(self.env.cr), "execute", spy):
+                payloads = documents._finance_sync_payloads()
+            self.assertLessEqual(len(partial_reads), 3, f"reconciliations of {len(documents)} {documents._name}")
+        # ... and still reads them: the partly paid invoice and its payment name each other.
+        self.assertEqual(payloads[payment.id]["reconciliation"][0]["counterpart"]["id"], paid.id)
+        self.assertEqual(payloads[payment.id]["reconciliation"][0]["amount"], "5.03")
+        self.env.invalidate_all()
+        invoice_payload = self.invoices._finance_sync_payloads()[paid.id]
+        self.assertEqual([p["id"] for p in invoice_payload["payments"]], payment.ids)
+        self.assertEqual(invoice_payload["reconciliation"][0]["amount"], "5.03")

@@ -279,17 +279,24 @@ class FinanceSyncDispatcher(models.AbstractModel):
 
         Set-based: one statement reads the batch's payloads (past the ORM, see
         ``outbox.due_unfrozen``), one stores and leases its bodies; the backend's profile is read
-        once for the batch.
+        once for the batch, its mappings in two queries for the batch (``outbox.render_payloads``).
 
         :return: (whether any job was frozen, blocked or failed, [Claim] leased)"""
         rows = outbox.due_unfrozen(self.env, channel.backend_id, now, channel.freeze_size(), job_ids)
         if not rows:
             return False, []
         backend = self.env["finance.sync.backend"].browse(channel.backend_id)
-        profile = backend._get_profile()
+        rendered = outbox.render_payloads(
+            backend,
+            [
+                (captured or {}, event_type, res_id, company_id)
+                for _id, company_id, event_type, res_id, captured in rows
+            ],
+        )
         bodies, unrendered = [], {}
-        for job_id, company_id, event_type, res_id, captured in rows:  # oldest due first
-            payload, missing = outbox.render_payload(backend, captured or {}, event_type, res_id, company_id, profile)
+        for (job_id, company_id, event_type, _res_id, _captured), (payload, missing) in zip(
+            rows, rendered, strict=True
+        ):
             errors = [] if missing else payload_lib.validate(payload, event_type)
             if missing or errors:
                 unrendered.setdefault(company_id, []).append(scheduler.Unrendered(job_id, missing, errors))

@@ -279,24 +279,17 @@ class FinanceSyncDispatcher(models.AbstractModel):
 
         Set-based: one statement reads the batch's payloads (past the ORM, see
         ``outbox.due_unfrozen``), one stores and leases its bodies; the backend's profile is read
-        once for the batch, its mappings in two queries for the batch (``outbox.render_payloads``).
+        once for the batch.
 
         :return: (whether any job was frozen, blocked or failed, [Claim] leased)"""
         rows = outbox.due_unfrozen(self.env, channel.backend_id, now, channel.freeze_size(), job_ids)
         if not rows:
             return False, []
         backend = self.env["finance.sync.backend"].browse(channel.backend_id)
-        rendered = outbox.render_payloads(
-            backend,
-            [
-                (captured or {}, event_type, res_id, company_id)
-                for _id, company_id, event_type, res_id, captured in rows
-            ],
-        )
+        profile = backend._get_profile()
         bodies, unrendered = [], {}
-        for (job_id, company_id, event_type, _res_id, _captured), (payload, missing) in zip(
-            rows, rendered, strict=True
-        ):
+        for job_id, company_id, event_type, res_id, captured in rows:  # oldest due first
+            payload, missing = outbox.render_payload(backend, captured or {}, event_type, res_id, company_id, profile)
             errors = [] if missing else payload_lib.validate(payload, event_type)
             if missing or errors:
                 unrendered.setdefault(company_id, []).append(scheduler.Unrendered(job_id, missing, errors))

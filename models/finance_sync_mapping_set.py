@@ -204,39 +204,26 @@ class FinanceSyncMappingSet(models.Model):
 
         :return: the missing required mappings as ``[(kind, lookup, name)]`` (empty: send it)
         """
-        return self._apply_all([payload])[0]
-
-    def _apply_all(self, payloads):
-        """``_apply`` for each of ``payloads``, reading the currencies and the mappings they name
-        in two queries whatever their number (the dispatcher renders a batch at once).
-
-        :return: the missing required mappings of each payload, in their order
-        """
-        slots_of = [list(mapping_lib.slots(payload)) for payload in payloads]
-        every = [slot for slots in slots_of for slot in slots]
+        slots = list(mapping_lib.slots(payload))
         Mapping = self.env["finance.sync.mapping"].sudo()
         currencies = {
             c.name: c.id
             for c in self.env["res.currency"]
             .sudo()
             .with_context(active_test=False)
-            .search([("name", "in", list({lookup for kind, _c, _k, lookup in every if kind == "currency"}))])
+            .search([("name", "in", [lookup for kind, _c, _k, lookup in slots if kind == "currency"])])
         }
-        wanted = {(kind, currencies.get(lookup) if kind == "currency" else lookup) for kind, _c, _k, lookup in every}
+        wanted = {(kind, currencies.get(lookup) if kind == "currency" else lookup) for kind, _c, _k, lookup in slots}
         codes = {
             (m.kind, m.res_id): m.external_code
             for m in Mapping.search(
                 [
                     ("set_id", "=", self.id),
-                    ("res_id", "in", list({rid for _k, rid in wanted if rid})),
+                    ("res_id", "in", [rid for _k, rid in wanted if rid]),
                     ("is_missing", "=", False),
                 ]
             )
         }
-        return [self._rewrite(slots, currencies, codes) for slots in slots_of]
-
-    def _rewrite(self, slots, currencies, codes):
-        """Write the codes of one payload's ``slots`` (see ``_apply_all``); return what is missing."""
         missing = []
         for kind, container, key, lookup in slots:
             res_id = currencies.get(lookup) if kind == "currency" else lookup

@@ -621,23 +621,14 @@ def render(job, backend):
 
 def render_payload(backend, payload, event_type, res_id, company_id, profile=None):
     """``payload``, a captured event of record ``res_id`` of ``company_id``, as ``backend``
-    receives it (profile, then mappings), and the required mappings it lacks. ``payload`` may be
-    changed in place."""
-    return render_payloads(backend, [(payload, event_type, res_id, company_id)], profile)[0]
-
-
-def render_payloads(backend, events, profile=None):
-    """``render_payload`` for each of ``events``, [(captured payload, event type, record id,
-    company id)]: [(payload, missing mappings)] in their order. The profile is read once
-    (``profile``: ``backend._get_profile()`` when read already) and the mappings of all of them
-    in one go (see ``finance.sync.mapping.set._apply_all``)."""
-    profile = backend._get_profile() if profile is None else profile
-    payloads = [
-        profile_lib.apply_profile(live_payload_of(backend.env, payload, event_type, res_id, company_id), profile)
-        for payload, event_type, res_id, company_id in events
-    ]
-    missing = backend.mapping_set_id._apply_all(payloads) if backend.mapping_set_id else [[] for _p in payloads]
-    return list(zip(payloads, missing, strict=True))
+    receives it (profile, then mappings; ``profile``: ``backend._get_profile()`` when read
+    already), and the required mappings it lacks. ``payload`` may be changed in place."""
+    payload = profile_lib.apply_profile(
+        live_payload_of(backend.env, payload, event_type, res_id, company_id),
+        backend._get_profile() if profile is None else profile,
+    )
+    missing = backend.mapping_set_id._apply(payload) if backend.mapping_set_id else []
+    return payload, missing
 
 
 def live_payload(job):

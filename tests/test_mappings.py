@@ -7,7 +7,6 @@ import json
 from lxml import etree
 from psycopg2.errors import UniqueViolation
 
-from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import file_open, mute_logger
@@ -76,36 +75,6 @@ class TestMappings(MappingCase):
         self.assertEqual(body["document"]["currency"], "DOLLAR")
         self.assertEqual(body["company"]["code"], "LE-01")
         self.assertEqual(body["lines"][0]["account"]["id"], line.account_id.id, "Odoo's id stays for reference")
-
-    def test_a_batch_is_mapped_in_the_same_queries_whatever_its_size(self):
-        """The dispatcher maps the bodies it freezes together: one read of the currencies and one
-        of the mappings for the whole batch, not two per document; each document still gets the
-        codes of its own records."""
-        self.add_mapping("partner", self.partner_a, "CUST-A")
-        self.add_mapping("partner", self.partner_b, "CUST-B")
-        Dispatcher = self.env["finance.sync.dispatcher"].sudo()
-
-        def freeze(count):
-            invoices = [
-                self._create_invoice(post=True, partner_id=(self.partner_a, self.partner_b)[n % 2].id)
-                for n in range(count)
-            ]
-            channels = {}
-            Dispatcher._refresh_channels(channels, [self.backend.id])
-            self.env.flush_all()
-            self.env.invalidate_all()
-            before = self.env.cr.sql_log_count
-            froze, _leased = Dispatcher._freeze(channels[self.backend.id], fields.Datetime.now())
-            self.assertTrue(froze)
-            return invoices, self.env.cr.sql_log_count - before
-
-        one, alone = freeze(1)
-        six, together = freeze(6)
-        self.assertEqual(together, alone)
-        for invoice in one + six:
-            body = json.loads(self.jobs_of(invoice).body)
-            expected = "CUST-A" if invoice.partner_id == self.partner_a else "CUST-B"
-            self.assertEqual(body["partner"]["code"], expected)
 
     def test_analytic_and_payment_method_mappings(self):
         plan = self.env["account.analytic.plan"].create({"name": "Departments"})

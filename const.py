@@ -4,6 +4,7 @@ A value the plain-Python ``engine`` also needs is defined there, once, and impor
 Odoo side names it; the engine never imports this module.
 """
 
+from .engine.scheduler import FREEZE_BATCH as DISPATCH_FREEZE_BATCH  # noqa: F401 - bodies frozen at once, per backend
 from .engine.scheduler import MAX_THREADS as DISPATCH_MAX_THREADS  # noqa: F401 - sending threads of one worker
 from .engine.signing import DEFAULT_TOLERANCE as INBOUND_TIMESTAMP_TOLERANCE  # noqa: F401 - seconds, both directions
 
@@ -86,7 +87,6 @@ DEFAULT_SECRET_OVERLAP_HOURS = 24
 # --- Dispatcher (see models/finance_sync_dispatcher.py) -------------------------------------
 DEFAULT_DISPATCHER_WORKERS = 1
 DISPATCH_MAX_WORKERS = 32
-DISPATCH_FREEZE_BATCH = 50  # bodies rendered and committed at once, per backend
 DISPATCH_LEASE_MARGIN_SECONDS = 10  # a claim outlives the longest request (2 x timeout) by this much
 DISPATCH_REFRESH_SECONDS = 5  # backends, secrets and circuits are read again this often
 DISPATCH_IDLE_WAIT_SECONDS = 30  # a worker with nothing due waits this long for work coming due

@@ -33,6 +33,7 @@ POLL_SECONDS = 0.5  # longest wait for an answer before looking for new work
 STALLED_SECONDS = 1.0  # an answer this late frees its request slot (see Channel.busy)
 QUEUE_AHEAD = 3  # jobs leased ahead per backend, in multiples of its concurrency
 ROUND_SECONDS = 0.05  # outcomes wait at most this long to be recorded together
+FREEZE_BATCH = 50  # bodies rendered and committed at once, per backend (more for a transport with batches)
 
 # The job transitions an outcome calls for (see :func:`transition`).
 DONE = "done"
@@ -170,6 +171,12 @@ class Channel:
         if self.circuit.failures:
             return 1
         return max(1, int(getattr(self.transport, "max_batch", 1) or 1))
+
+    def freeze_size(self):
+        """Bodies to freeze in one go: FREEZE_BATCH, or for a transport with batches enough for a
+        full batch in every request slot (frozen bodies are claimed in the same round; fewer
+        would split them into small batches, each a warehouse transaction of its own)."""
+        return max(FREEZE_BATCH, self.batch_size() * self.max_concurrent)
 
     def wanted(self, at):
         """Jobs to lease now: enough to fill the free slots (a batch each) and, while the

@@ -11,6 +11,8 @@ import dataclasses
 from . import redact, signing
 from .transport import OutboundRequest, TransportResult
 
+MASK_MEMO = 64  # distinct answers whose masked text a sender remembers
+
 
 @dataclasses.dataclass
 class Sender:
@@ -21,6 +23,7 @@ class Sender:
     secrets: tuple = ()  # values masked in anything kept from an answer
     refusal: BaseException | None = None  # why the URL guard refused the endpoint, if it did
     address: str | None = None  # the address the URL guard vetted: requests connect there
+    masked: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # text -> masked (see mask)
 
     @classmethod
     def build(
@@ -63,5 +66,14 @@ class Sender:
         )
 
     def mask(self, text: str | None) -> str:
-        """``text`` with this backend's secrets and personal data masked."""
-        return redact.mask_text(text or "", list(self.secrets))
+        """``text`` with this backend's secrets and personal data masked. A platform (or the
+        warehouse) answers most events with the same few words: the last few distinct texts
+        are remembered for as long as this sender lives, instead of masked one by one."""
+        text = text or ""
+        masked = self.masked.get(text)
+        if masked is None:
+            masked = redact.mask_text(text, list(self.secrets))
+            if len(self.masked) >= MASK_MEMO:
+                self.masked.clear()
+            self.masked[text] = masked
+        return masked

@@ -67,15 +67,20 @@ class FinanceSyncAttempt(models.Model):
             "error_params",
         ]
         now, uid = fields.Datetime.now(), self.env.uid
-        rows = SQL(", ").join(
-            SQL("(%s)", SQL(", ").join([*(_column_value(vals[column]) for column in columns), uid, now, uid, now]))
-            for vals in vals_list
-        )
+        # One array per column, zipped by unnest: a round of hundreds of answers costs one
+        # statement and no SQL composed per row.
         self.env.cr.execute(
             SQL(
-                "INSERT INTO finance_sync_attempt (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
+                """INSERT INTO finance_sync_attempt (%s, create_uid, create_date, write_uid, write_date)
+                   SELECT attempt.*, %s, %s, %s, %s
+                     FROM unnest(%s::int4[], %s::int4[], %s::int4[], %s::timestamp[], %s::int4[], %s::int4[],
+                                 %s::varchar[], %s::text[], %s::varchar[], %s::jsonb[]) AS attempt""",
                 SQL(", ").join(SQL.identifier(column) for column in columns),
-                rows,
+                uid,
+                now,
+                uid,
+                now,
+                *([_column_value(vals[column]) for vals in vals_list] for column in columns),
             )
         )
         self.invalidate_model()

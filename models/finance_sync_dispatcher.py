@@ -244,9 +244,11 @@ class FinanceSyncDispatcher(models.AbstractModel):
                 run.closing = True  # a request started now could outlive the run
                 continue
             got = self._claim(channel, wanted, now, run.job_ids)
-            if len(got) < wanted and self._freeze(channel, now, run.job_ids):
-                froze = True
-                got += self._claim(channel, wanted - len(got), now, run.job_ids)
+            if len(got) < wanted:
+                # The bodies frozen now are leased by the statement that stores them.
+                frozen, fresh = self._freeze(channel, now, run.job_ids, lease=wanted - len(got))
+                froze = froze or frozen
+                got += fresh
             claims += [(channel, claim) for claim in got]
         return claims, froze
 
@@ -257,38 +259,50 @@ class FinanceSyncDispatcher(models.AbstractModel):
             outbox.release_leases(self.env, job_ids)
 
     @api.model
+    def _lease_until(self, channel, now):
+        """Until when a job claimed at ``now`` is leased: connecting may take up to the timeout
+        (at most 5 s), then reading the answer the timeout."""
+        return now + timedelta(seconds=2 * channel.timeout + const.DISPATCH_LEASE_MARGIN_SECONDS)
+
+    @api.model
     def _claim(self, channel, limit, now, job_ids=None):
         """Lease up to ``limit`` due, frozen jobs of ``channel``'s backend to this worker."""
-        # Connecting may take up to the timeout (at most 5 s), then reading the answer the timeout.
-        lease_until = now + timedelta(seconds=2 * channel.timeout + const.DISPATCH_LEASE_MARGIN_SECONDS)
-        rows = outbox.claim(self.env, channel.backend_id, limit, now, lease_until, job_ids)
+        rows = outbox.claim(self.env, channel.backend_id, limit, now, self._lease_until(channel, now), job_ids)
         return [scheduler.Claim(*row) for row in rows]
 
     @api.model
-    def _freeze(self, channel, now, job_ids=None):
+    def _freeze(self, channel, now, job_ids=None, lease=0):
         """Render, validate and store the exact body of a batch of due jobs without one (the
-        caller commits before sending). The jobs missing a required mapping or failing their
-        schema are handed to the job model instead (blocked, failed).
-        :return: whether any job was frozen, blocked or failed."""
-        jobs = outbox.due_unfrozen(self.env, channel.backend_id, now, const.DISPATCH_FREEZE_BATCH, job_ids)
-        if not jobs:
-            return False
-        backend = jobs.backend_id
-        bodies = []
-        for company, company_jobs in jobs.grouped("company_id").items():
-            unrendered = []
-            for job in company_jobs.with_company(company):
-                payload, missing = outbox.render(job, backend)
-                errors = [] if missing else payload_lib.validate(payload, job.event_type)
-                if missing or errors:
-                    unrendered.append(scheduler.Unrendered(job.id, missing, errors))
-                else:
-                    bodies.append((job.id, payload_lib.canonical_json(payload).decode("utf-8")))
-            if unrendered:
-                self.env["finance.sync.job"].with_company(company)._apply_outcome(unrendered)
+        caller commits before sending), and lease the first ``lease`` of them (oldest due first)
+        to this worker in the same statement. The jobs missing a required mapping or failing
+        their schema are handed to the job model instead (blocked, failed).
+
+        Set-based: one statement reads the batch's payloads (past the ORM, see
+        ``outbox.due_unfrozen``), one stores and leases its bodies; the backend's profile is read
+        once for the batch.
+
+        :return: (whether any job was frozen, blocked or failed, [Claim] leased)"""
+        rows = outbox.due_unfrozen(self.env, channel.backend_id, now, channel.freeze_size(), job_ids)
+        if not rows:
+            return False, []
+        backend = self.env["finance.sync.backend"].browse(channel.backend_id)
+        profile = backend._get_profile()
+        bodies, unrendered = [], {}
+        for job_id, company_id, event_type, res_id, captured in rows:  # oldest due first
+            payload, missing = outbox.render_payload(backend, captured or {}, event_type, res_id, company_id, profile)
+            errors = [] if missing else payload_lib.validate(payload, event_type)
+            if missing or errors:
+                unrendered.setdefault(company_id, []).append(scheduler.Unrendered(job_id, missing, errors))
+            else:
+                bodies.append((job_id, payload_lib.canonical_json(payload).decode("utf-8")))
+        for company_id, company_unrendered in unrendered.items():
+            self.env["finance.sync.job"].with_company(company_id)._apply_outcome(company_unrendered)
+        leased = []
         if bodies:  # one statement for the whole batch: every body differs
-            outbox.store_bodies(self.env, bodies, fields.Datetime.now())
-        return True
+            lease_until = self._lease_until(channel, now) if lease else None
+            rows = outbox.store_bodies(self.env, bodies, fields.Datetime.now(), lease, lease_until, now)
+            leased = [scheduler.Claim(*row) for row in rows]
+        return True, leased
 
     # === RECORD === #
 

@@ -244,23 +244,58 @@ def claim(env, backend_id, limit, at, lease_until, job_ids=None):
 
 
 def due_unfrozen(env, backend_id, at, limit, job_ids=None):
-    """The due jobs of ``backend_id`` without a body yet (at most ``limit``), locked."""
-    env.cr.execute(_due_ids(backend_id, at, limit, job_ids, frozen=False), log_exceptions=False)
-    return env[JOB].sudo().browse(row[0] for row in env.cr.fetchall())
-
-
-def store_bodies(env, bodies, at):
-    """Store the exact text to send of each job: ``bodies`` is [(job id, body)]."""
-    env[JOB].flush_model(["body", "frozen_at"])
+    """The due jobs of ``backend_id`` without a body yet (at most ``limit``), locked, oldest due
+    first, with what rendering them needs: [(id, company id, event type, record id, captured
+    payload)], in one statement. The payload is parsed from its column once and is the caller's
+    to change: read through the ORM it would also be copied into the cache, then deep-copied
+    out of it, which cost more than rendering, validating and serialising it."""
+    env[JOB].flush_model()
     env.cr.execute(
         SQL(
-            """UPDATE finance_sync_job job SET body = frozen.body, frozen_at = %s
-                 FROM (VALUES %s) AS frozen(id, body) WHERE job.id = frozen.id""",
-            at,
-            SQL(", ").join(SQL("(%s, %s)", job_id, body) for job_id, body in bodies),
+            """WITH due AS MATERIALIZED (%s)
+               SELECT job.id, job.company_id, job.event_type, job.res_id, job.payload
+                 FROM finance_sync_job job
+                 JOIN due ON due.id = job.id
+                ORDER BY job.next_attempt_at, job.id""",
+            _due_ids(backend_id, at, limit, job_ids, frozen=False),
+        ),
+        log_exceptions=False,
+    )
+    return env.cr.fetchall()
+
+
+def store_bodies(env, bodies, at, lease=0, lease_until=None, claimed_at=None):
+    """Store the exact text to send of each job, in one statement: ``bodies`` is [(job id,
+    body)]; the first ``lease`` of them are also leased until ``lease_until`` as ``claim`` would
+    lease them at ``claimed_at`` (the caller chose and locked them as due: one row version per
+    job instead of two). :return: the leased jobs as ``claim`` returns them."""
+    env[JOB].flush_model(["body", "frozen_at", "lease_until", "sent_at"])
+    env.cr.execute(
+        SQL(
+            """UPDATE finance_sync_job job
+                  SET body = frozen.body, frozen_at = %(at)s,
+                      lease_until = CASE WHEN frozen.n <= %(lease)s THEN %(lease_until)s ELSE job.lease_until END,
+                      sent_at = CASE WHEN frozen.n <= %(lease)s THEN COALESCE(job.sent_at, %(claimed_at)s)
+                                     ELSE job.sent_at END
+                 FROM unnest(%(ids)s::int4[], %(bodies)s::text[]) WITH ORDINALITY AS frozen(id, body, n)
+                WHERE job.id = frozen.id
+            RETURNING job.id, job.event_uuid, COALESCE(job.attempt_count, 0), job.company_id, frozen.n <= %(lease)s""",
+            at=at,
+            lease=lease,
+            lease_until=lease_until,
+            claimed_at=claimed_at or at,
+            ids=[job_id for job_id, _body in bodies],
+            bodies=[body for _job_id, body in bodies],
         )
     )
-    env[JOB].browse(job_id for job_id, _body in bodies).invalidate_recordset(["body", "frozen_at"])
+    texts = dict(bodies)
+    leased = sorted(
+        (job_id, event_id, texts[job_id], attempts, company_id)
+        for job_id, event_id, attempts, company_id, is_leased in env.cr.fetchall()
+        if is_leased
+    )
+    env[JOB].browse(texts).invalidate_recordset(["body", "frozen_at", "lease_until", "sent_at"])
+    return leased
 
 
 def release_leases(env, job_ids):
@@ -581,7 +616,17 @@ def render(job, backend):
     mappings it lacks. No side effect: the dispatcher's freeze and the preview share it."""
     # The ORM hands out a deep copy of a Json field's value: the profile and the mappings
     # may change it in place without touching the captured payload.
-    payload = profile_lib.apply_profile(live_payload(job), backend._get_profile())
+    return render_payload(backend, job.payload or {}, job.event_type, job.res_id, job.company_id.id)
+
+
+def render_payload(backend, payload, event_type, res_id, company_id, profile=None):
+    """``payload``, a captured event of record ``res_id`` of ``company_id``, as ``backend``
+    receives it (profile, then mappings; ``profile``: ``backend._get_profile()`` when read
+    already), and the required mappings it lacks. ``payload`` may be changed in place."""
+    payload = profile_lib.apply_profile(
+        live_payload_of(backend.env, payload, event_type, res_id, company_id),
+        backend._get_profile() if profile is None else profile,
+    )
     missing = backend.mapping_set_id._apply(payload) if backend.mapping_set_id else []
     return payload, missing
 
@@ -589,9 +634,13 @@ def render(job, backend):
 def live_payload(job):
     """The captured payload, completed with what is read when the event is rendered rather than
     captured (a state such as a partner's credit exposure, see ``res.partner``)."""
-    payload = job.payload or {}
-    if job.event_type == const.EVENT_PARTNER_EXPOSURE:
-        partner = job.env["res.partner"].browse(job.res_id).with_company(job.company_id)
+    return live_payload_of(job.env, job.payload or {}, job.event_type, job.res_id, job.company_id.id)
+
+
+def live_payload_of(env, payload, event_type, res_id, company_id):
+    """``live_payload`` of a job given by its captured ``payload``, type, record and company."""
+    if event_type == const.EVENT_PARTNER_EXPOSURE:
+        partner = env["res.partner"].browse(res_id).with_company(company_id)
         if partner.exists():  # else its schema refuses it: the partner is gone
             payload = partner._finance_sync_exposure_payload(payload)
     return payload

@@ -20,7 +20,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from ..engine.scheduler import own_transactions
+from ..engine.scheduler import Run, own_transactions
 from ..utils import internal
 from .common import FinanceSyncCase, create_ping_jobs
 
@@ -191,6 +191,38 @@ class TestDispatcher(FinanceSyncCase):
         self.assertEqual((job.state, job.last_status_code, job.attempt_count), ("done", 200, 1))
         job._mark_pending()  # sent again
         self.assertEqual(job.state, "pending")
+
+    def test_a_freeze_reads_its_batch_and_stores_and_leases_its_bodies_in_one_statement_each(self):
+        """A round that finds nothing frozen reads the due jobs with their payloads in one
+        statement and stores their bodies in another, which also leases the oldest due of them
+        (as many as the backend wants): whatever the batch's size, no statement per job, and no
+        second claim for what was just frozen."""
+        self.backend.max_concurrent = 1  # wants 1 in flight and 3 queued: 4 of the 6
+        partners = self.env["res.partner"].create([{"name": f"Frozen {n}"} for n in range(6)])
+        create_ping_jobs(self.env(su=True), self.backend, partners)
+        jobs = self.Job.search([("backend_id", "=", self.backend.id)], order="id")
+        self.assertEqual(len(jobs), 6)
+        Dispatcher = self.env["finance.sync.dispatcher"].sudo()
+        run = Run(deadline=time.monotonic() + 60, backend_ids=[self.backend.id])
+        Dispatcher._refresh_channels(run.channels, run.backend_ids)
+        self.env.flush_all()
+        self.env.invalidate_all()  # as after the commit that ends each round
+        before = self.env.cr.sql_log_count
+        claims, froze = Dispatcher._claim_all(run)
+        statements = self.env.cr.sql_log_count - before
+        self.assertTrue(froze)
+        self.assertLessEqual(statements, 4, "claim (nothing frozen), read the batch, the backend, store and lease")
+        jobs.invalidate_recordset()
+        self.assertTrue(all(jobs.mapped("body")), "every due job of the batch is frozen")
+        self.assertEqual([claim.job_id for _channel, claim in claims], jobs[:4].ids, "the oldest due four are leased")
+        self.assertEqual([claim.body for _channel, claim in claims], jobs[:4].mapped("body"))
+        self.assertEqual([claim.event_id for _channel, claim in claims], jobs[:4].mapped("event_uuid"))
+        self.assertEqual([bool(job.lease_until and job.sent_at) for job in jobs], [True] * 4 + [False] * 2)
+        for job in jobs:
+            self.assertEqual(json.loads(job.body)["event_id"], job.event_uuid)
+        # The two frozen but not leased go with the next claim, with the bodies stored.
+        more = Dispatcher._claim(run.channels[self.backend.id], 10, fields.Datetime.now())
+        self.assertEqual([(c.job_id, c.body) for c in more], [(job.id, job.body) for job in jobs[4:]])
 
 
 @tagged("post_install", "-at_install")

@@ -22,7 +22,7 @@ from odoo.tests import tagged
 from odoo.tools import config
 from odoo.tools.safe_eval import safe_eval
 
-from ..engine import classify
+from ..engine import classify, scheduler
 from ..engine.transport import OutboundRequest, get_transport
 from ..engine.warehouse import schema as warehouse_schema
 from ..utils import internal
@@ -936,6 +936,26 @@ class TestWarehouse(FinanceSyncCase):
             self.query("SELECT outcome FROM {schema}.sync_event WHERE event_id = %s", [older_id]), [("skipped",)]
         )
         self.assertEqual(self.transactions(late_jobs.mapped("event_uuid")), 1, "one transaction")
+
+    def test_a_backlog_goes_in_full_batches_whatever_the_freeze_batch(self):
+        """The dispatcher freezes enough bodies at once to give every request slot a full batch:
+        with batches of 3 and two slots, six events go in two warehouse transactions of three,
+        even when a webhook's freeze batch is one event."""
+        self.initialize()
+        self.wh.write({"max_concurrent": 2, "circuit_threshold": 100})
+        moves = self.env["account.move"]
+        for price in (12.10, 0.07, 1234.57, 45.61, 3.33, 99.99):
+            moves |= self._create_invoice_one_line(price_unit=price, tax_ids=[], post=True)
+        self.commit_hooks()
+        transport = type(self.wh._get_transport())
+        with patch.object(transport, "max_batch", 3), patch.object(scheduler, "FREEZE_BATCH", 1):
+            self.deliver()
+        jobs = self.Job.search([("backend_id", "=", self.wh.id)])
+        self.assertEqual((len(jobs), set(jobs.mapped("state"))), (6, {"done"}))
+        self.assertEqual(self.transactions(jobs.mapped("event_uuid")), 2, "two full batches")
+        self.assertEqual(
+            self.invoices_in_warehouse(), [(m.id, f"{m.amount_total:.2f}", "posted", 1) for m in moves.sorted("id")]
+        )
 
     def test_a_connection_lost_mid_batch_applies_nothing_of_it_and_all_of_it_goes_again(self):
         self.initialize()

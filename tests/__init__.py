@@ -5,11 +5,14 @@ from . import test_approval_override
 from . import test_authority_exploits
 from . import test_authority_table
 from . import test_backfill
+from . import test_backfill_servers
 from . import test_books
 from . import test_broker
+from . import test_business_findings
 from . import test_capture_privacy
 from . import test_company_isolation
 from . import test_concurrency
+from . import test_connection_test
 from . import test_connections
 from . import test_credit_decisions
 from . import test_credit_exposure
@@ -37,11 +40,14 @@ from . import test_engine_transport
 from . import test_engine_url_guard
 from . import test_engine_warehouse
 from . import test_exceptions
+from . import test_failing_platform
 from . import test_feeds
 from . import test_i18n
 from . import test_inbound
 from . import test_inbound_accounts
 from . import test_inbound_documents
+from . import test_inbound_order_people
+from . import test_inbound_orders
 from . import test_install
 from . import test_loader
 from . import test_mappings
@@ -50,6 +56,7 @@ from . import test_master_data_concurrency
 from . import test_messages
 from . import test_metrics
 from . import test_ops_rules
+from . import test_order_security_table
 from . import test_outbound
 from . import test_payment_authority
 from . import test_readme_examples

@@ -32,25 +32,20 @@ Size (environment variable): BENCH_BACKFILL_INVOICES (100000); a few thousand wh
 
 import json
 import os
-import secrets
 import sys
 import time
 import traceback
-import uuid
 from contextlib import closing
 from datetime import date
 
-import psycopg2
 from psycopg2 import sql
 
 from odoo import SUPERUSER_ID, api, sql_db
 from odoo.addons.finance_sync.bench import clones
-from odoo.addons.finance_sync.bench.benchlib import note, report, section, timed_threads, verdicts
+from odoo.addons.finance_sync.bench.benchlib import note, report, section, verdicts
+from odoo.addons.finance_sync.bench.warehouses import Warehouse, bare_batches, warehouse_backend
 from odoo.addons.finance_sync.engine.scheduler import own_transactions
-from odoo.addons.finance_sync.engine.warehouse import loader
-from odoo.addons.finance_sync.engine.warehouse import schema as warehouse_schema
 from odoo.addons.finance_sync.engine.warehouse.transport import BATCH_SIZE
-from odoo.tools import config
 
 INVOICES = int(os.environ.get("BENCH_BACKFILL_INVOICES", "100000"))
 CONCURRENCY = 8
@@ -59,74 +54,9 @@ FIRST_DAY, LAST_DAY = date(2023, 1, 1), date(2025, 12, 31)
 TEMPLATE_DAY = date(2022, 6, 15)  # the templates themselves are not in the backfilled period
 PREFIX = "BFB/"  # the clones' numbers: BFB/000001 ...
 RUN_SECONDS = 3600
-SOURCE = "bench"
-
-
-def server(dbname="postgres"):
-    _name, info = sql_db.connection_info_for(dbname)
-    conn = psycopg2.connect(**info)
-    conn.autocommit = True
-    return conn
-
-
-class Warehouse:
-    """A throw-away database and login for the warehouse, for the duration of a ``with`` block."""
-
-    def __enter__(self):
-        suffix = uuid.uuid4().hex[:10]
-        self.name = self.role = f"fs_bench_bf_{suffix}"
-        self.password = secrets.token_hex(16)
-        with closing(server()) as conn, conn.cursor() as cr:
-            cr.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.role)), [self.password])
-            cr.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.name), sql.Identifier(self.role))
-            )
-        return self
-
-    def __exit__(self, *exc_info):
-        with closing(server()) as conn, conn.cursor() as cr:
-            cr.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
-            cr.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
-
-    def target(self, schema="finance_sync"):
-        return warehouse_schema.Target(
-            host="127.0.0.1",
-            port=int(config["db_port"] or 5432),
-            database=self.name,
-            user=self.role,
-            password=self.password,
-            sslmode="disable",
-            require_tls=False,  # a local server without TLS
-            schema=schema,
-        )
 
 
 # === THE MODULE === #
-
-
-def warehouse_backend(env, target):
-    """A committed active warehouse backend writing into ``target``."""
-    backend = env["finance.sync.backend"].create(
-        {
-            "name": "Bench backfill warehouse",
-            "transport": "warehouse",
-            "warehouse_host": target.host,
-            "warehouse_port": target.port,
-            "warehouse_database": target.database,
-            "warehouse_user": target.user,
-            "warehouse_password": target.password,
-            "warehouse_sslmode": "disable",
-            "warehouse_schema": target.schema,
-            "signing_enabled": False,
-            "state": "active",
-            "company_ids": [(6, 0, env.company.ids)],
-            "max_concurrent": CONCURRENCY,
-            "circuit_threshold": 1000,
-        }
-    )
-    backend.action_initialize_warehouse()
-    env.cr.commit()
-    return backend
 
 
 def backfill(env, backend):
@@ -191,31 +121,6 @@ def frozen_events(env, backend):
     return [json.loads(body) for (body,) in env.cr.fetchall()]
 
 
-def bare_batches(target, events, threads=CONCURRENCY):
-    """``events`` applied by the loader alone, BATCH_SIZE in a transaction, on ``threads``
-    connections, no outbox, into an empty schema: seconds."""
-    with closing(target.connect()) as conn:
-        warehouse_schema.migrate(conn, target.schema)
-    shares = [events[n::threads] for n in range(threads)]
-    known = {}
-
-    def task(share):
-        def run(ready):
-            with closing(target.connect()) as conn:
-                statements = loader.Statements(conn, target.schema)
-                ready()
-                for first in range(0, len(share), BATCH_SIZE):
-                    batch = share[first : first + BATCH_SIZE]
-                    answers = loader.apply_batch(conn, statements, SOURCE, batch, known=known)
-                    if any(answer != loader.APPLIED for answer in answers):
-                        raise RuntimeError(f"the batched loader did not apply every event: {set(map(str, answers))}")
-
-        return run
-
-    elapsed, _results = timed_threads([task(share) for share in shares], name="bench_backfill", timeout=600)
-    return elapsed
-
-
 # === THE BENCHMARK === #
 
 
@@ -234,9 +139,9 @@ def bench_backfill(env):
             f"total {clone.amount_total} (its template's)"
         )
         env.cr.rollback()
-        with Warehouse() as warehouse:
+        with Warehouse("fs_bench_bf_") as warehouse:
             target = warehouse.target()
-            backend = warehouse_backend(env, target)
+            backend = warehouse_backend(env, target, "Bench backfill warehouse", CONCURRENCY, initialize=True)
             captured_in, run = backfill(env, backend)
             note(
                 f"capture: backfill run {run.state}, {run.done_count} of {run.total_count} in {captured_in:.1f} s "
@@ -265,7 +170,7 @@ def bench_backfill(env):
             module_seconds = captured_in + drained_in
             sent = frozen_events(env, backend)
             env.cr.rollback()
-            bare_seconds = bare_batches(warehouse.target("bench_bare_batches"), sent)
+            bare_seconds = bare_batches(warehouse.target("bench_bare_batches"), sent, CONCURRENCY, timeout=600)
             bare = landed(warehouse.target("bench_bare_batches"))
             if bare != (INVOICES, INVOICES, INVOICES):
                 raise RuntimeError(f"the bare loader did not land every invoice once: {bare}")

@@ -32,7 +32,6 @@ Sizes (environment variables): BENCH_WAREHOUSE_EVENTS (1000), BENCH_WAREHOUSE_LI
 
 import json
 import os
-import secrets
 import sys
 import time
 import traceback
@@ -41,31 +40,22 @@ from contextlib import closing
 from datetime import timedelta
 
 import psutil
-import psycopg2
-from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from odoo import SUPERUSER_ID, api, fields, sql_db
-from odoo.addons.finance_sync.bench.benchlib import note, report, timed_threads, verdicts
+from odoo.addons.finance_sync.bench import warehouses
+from odoo.addons.finance_sync.bench.benchlib import note, report, verdicts
+from odoo.addons.finance_sync.bench.warehouses import SOURCE, Warehouse, in_threads, warehouse_backend
 from odoo.addons.finance_sync.engine import payload as payload_lib
 from odoo.addons.finance_sync.engine.scheduler import own_transactions
 from odoo.addons.finance_sync.engine.warehouse import loader
 from odoo.addons.finance_sync.engine.warehouse import schema as warehouse_schema
 from odoo.addons.finance_sync.engine.warehouse.transport import BATCH_SIZE
-from odoo.tools import config
 
 EVENTS = int(os.environ.get("BENCH_WAREHOUSE_EVENTS", "1000"))
 LINES = int(os.environ.get("BENCH_WAREHOUSE_LINES", "3"))
 CONCURRENCY = 8
 RUN_SECONDS = 300
-SOURCE = "bench"
-
-
-def server(dbname="postgres"):
-    _name, info = sql_db.connection_info_for(dbname)
-    conn = psycopg2.connect(**info)
-    conn.autocommit = True
-    return conn
 
 
 def invoice_event(document_id):
@@ -126,62 +116,6 @@ def invoice_event(document_id):
     }
 
 
-class Warehouse:
-    """A throw-away database and login for the warehouse, for the duration of a ``with`` block."""
-
-    def __enter__(self):
-        suffix = uuid.uuid4().hex[:10]
-        self.name = self.role = f"fs_bench_wh_{suffix}"
-        self.password = secrets.token_hex(16)
-        with closing(server()) as conn, conn.cursor() as cr:
-            cr.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.role)), [self.password])
-            cr.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.name), sql.Identifier(self.role))
-            )
-        return self
-
-    def __exit__(self, *exc_info):
-        with closing(server()) as conn, conn.cursor() as cr:
-            cr.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
-            cr.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
-
-    def target(self, schema="finance_sync"):
-        return warehouse_schema.Target(
-            host="127.0.0.1",
-            port=int(config["db_port"] or 5432),
-            database=self.name,
-            user=self.role,
-            password=self.password,
-            sslmode="disable",
-            require_tls=False,  # a local server without TLS
-            schema=schema,
-        )
-
-
-def warehouse_backend(env, target, name):
-    """A committed active warehouse backend writing into ``target``."""
-    backend = env["finance.sync.backend"].create(
-        {
-            "name": name,
-            "transport": "warehouse",
-            "warehouse_host": target.host,
-            "warehouse_port": target.port,
-            "warehouse_database": target.database,
-            "warehouse_user": target.user,
-            "warehouse_password": target.password,
-            "warehouse_sslmode": "disable",
-            "warehouse_schema": target.schema,
-            "signing_enabled": False,
-            "state": "active",
-            "company_ids": [(6, 0, env.company.ids)],
-            "max_concurrent": CONCURRENCY,
-            "circuit_threshold": 1000,
-        }
-    )
-    env.cr.commit()
-    return backend
-
-
 def add_jobs(env, backend, events):
     """Pending invoice jobs of ``backend`` for ``events``, committed."""
     due = fields.Datetime.now() - timedelta(seconds=1)
@@ -225,40 +159,12 @@ def dispatch(env, backend):
         return elapsed, sent, costs
 
 
-def in_threads(target, events, threads, work):
-    """``work(conn, statements, events)`` on ``threads`` connections of their own, each with its
-    share of ``events`` (in their order), once every connection is open: events/s."""
-    with closing(target.connect()) as conn:
-        warehouse_schema.migrate(conn, target.schema)
-    shares = [events[n::threads] for n in range(threads)]
-
-    def task(share):
-        def run(ready):
-            with closing(target.connect()) as conn:
-                statements = loader.Statements(conn, target.schema)
-                ready()
-                work(conn, statements, share)
-
-        return run
-
-    elapsed, _results = timed_threads([task(share) for share in shares], name="bench_warehouse")
-    return len(events) / elapsed
-
-
 def bare_batches(target, events, threads=CONCURRENCY, cpu=None):
     """The events applied by the loader alone, BATCH_SIZE in a transaction, on ``threads``
     connections, no outbox: events/s. The CPU milliseconds this process spent per event are
     appended to ``cpu``."""
-    known = {}
-
-    def work(conn, statements, share):
-        for first in range(0, len(share), BATCH_SIZE):
-            answers = loader.apply_batch(conn, statements, SOURCE, share[first : first + BATCH_SIZE], known=known)
-            if any(answer != loader.APPLIED for answer in answers):
-                raise RuntimeError(f"the batched loader did not apply every event: {set(map(str, answers))}")
-
     cpu_start = time.process_time()
-    rate = in_threads(target, events, threads, work)
+    rate = len(events) / warehouses.bare_batches(target, events, threads)
     if cpu is not None:
         cpu.append((time.process_time() - cpu_start) * 1000 / len(events))
     return rate
@@ -267,7 +173,7 @@ def bare_batches(target, events, threads=CONCURRENCY, cpu=None):
 def bare_upserts(target, events, threads=1):
     """The same rows upserted by a bare psycopg2 loop, one transaction per event, on ``threads``
     connections: events/s."""
-    return in_threads(target, events, threads, _upserts)
+    return len(events) / in_threads(target, events, threads, _upserts)
 
 
 def _upserts(conn, statements, events):
@@ -332,7 +238,7 @@ def bench_warehouse(env):
         raise RuntimeError(f"the benchmark's event does not match its schema: {errors}")
     with Warehouse() as warehouse:
         target = warehouse.target()
-        backend = warehouse_backend(env, target, "Bench warehouse")
+        backend = warehouse_backend(env, target, "Bench warehouse", CONCURRENCY)
         try:
             backend.action_initialize_warehouse()
             env.cr.commit()

@@ -2,7 +2,7 @@
     "name": "Finance Sync",
     "summary": "Posted invoices, bills and payments to your data warehouse, BI, treasury and payment "
     "platforms, each once; period feeds, reconciliation, credit holds and invoices from billing platforms",
-    "version": "19.0.1.4.0",
+    "version": "19.0.1.5.0",
     "category": "Accounting/Accounting",
     "website": "https://github.com/finance-sync/finance_sync",
     "author": "finance_sync contributors",

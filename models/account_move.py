@@ -179,18 +179,7 @@ class AccountMove(models.Model):
                 ),
                 subtype_xmlid="mail.mt_note",
             )
-        exceptions = (
-            self.env["finance.sync.exception"]
-            .sudo()
-            .search(
-                [
-                    ("move_id", "in", self.ids),
-                    ("category", "=", "credit_hold"),
-                    ("state", "in", const.EXCEPTION_OPEN_STATES),
-                ]
-            )
-        )
-        for exc in exceptions:
+        for exc in self._finance_sync_open_exceptions("credit_hold"):
             exc._close("resolved")
             exc.message_post(
                 body=self.env._(
@@ -246,6 +235,20 @@ class AccountMove(models.Model):
                 )
         if held:
             _logger.info("finance_sync: %s invoices of customers on credit hold left out of auto-post", len(held))
+
+    def _finance_sync_open_exceptions(self, category):
+        """The open exceptions of ``category`` on these documents."""
+        return (
+            self.env["finance.sync.exception"]
+            .sudo()
+            .search(
+                [
+                    ("move_id", "in", self.ids),
+                    ("category", "=", category),
+                    ("state", "in", const.EXCEPTION_OPEN_STATES),
+                ]
+            )
+        )
 
     def _finance_sync_poster(self, fallback):
         """Who is asked to post this held invoice: its salesperson, else its creator, else

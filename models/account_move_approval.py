@@ -302,17 +302,6 @@ class AccountMove(models.Model):
         nobody any more (its to-do is done, its exception resolved)."""
         for move in self:
             move._finance_sync_rejection_todos().action_feedback(feedback=reason)
-        exceptions = (
-            self.env["finance.sync.exception"]
-            .sudo()
-            .search(
-                [
-                    ("move_id", "in", self.ids),
-                    ("category", "=", "approval_rejected"),
-                    ("state", "in", const.EXCEPTION_OPEN_STATES),
-                ]
-            )
-        )
-        for exc in exceptions:
+        for exc in self._finance_sync_open_exceptions("approval_rejected"):
             exc._close("resolved")
             exc.message_post(body=reason)

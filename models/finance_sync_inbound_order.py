@@ -88,8 +88,12 @@ class FinanceSyncInboundEvent(models.Model):
         lines = resolver.lines(data["lines"])
         problems = resolver.problems
         # A product bought but not sold (Can be sold off) has no place on a sales order.
-        unsold = self.env["product.product"].sudo().browse({vals.get("product_id") for vals in lines} - {None, False})
-        unsold = {product.id: product.default_code or product.display_name for product in unsold if not product.sale_ok}
+        product_ids = {vals.get("product_id") for vals in lines} - {None, False}
+        unsold = {
+            product.id: product.default_code or product.display_name
+            for product in self.env["product.product"].sudo().browse(product_ids)
+            if not product.sale_ok
+        }
         for number, (line, line_vals) in enumerate(zip(data["lines"], lines, strict=True), start=1):
             if line_vals.get("product_id") in unsold:
                 problems.append(message("order_product_not_sold", line=number, product=unsold[line_vals["product_id"]]))

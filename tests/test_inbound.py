@@ -40,6 +40,33 @@ def signed(secret, body, msg_id=None, timestamp=None, content_type="application/
     return {"Content-Type": content_type, **signing.build_headers(secret, msg_id, body, timestamp)}
 
 
+def deliver_in_parallel(url, secret, body, deliveries, prefix):
+    """POST ``body`` ``deliveries`` times at once (each delivery its own message id, released
+    together behind a barrier), as a platform retrying over several connections would:
+    [(status, answer)] in the order they ended; any delivery's exception is raised."""
+    results, errors = [], []
+    barrier = threading.Barrier(deliveries)
+
+    def deliver(number):
+        try:
+            headers = signed(secret, body, f"{prefix}_{number}")
+            barrier.wait(20)
+            response = requests.post(url, data=body, headers=headers, timeout=180)
+            results.append((response.status_code, response.json()))
+        except Exception as exc:  # raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(deliveries)]
+    with registry_shared_with_threads():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(240)
+    if errors:
+        raise errors[0]
+    return results
+
+
 class InboundCase(FinanceSyncCase, HttpCase):
     @classmethod
     def setUpClass(cls):

@@ -7,12 +7,9 @@ accounting administrators grant, and no echo back to the platform the change cam
 # pylint: disable=invalid-commit
 
 import json
-import threading
 import uuid
 from contextlib import closing
 from datetime import timedelta
-
-import requests
 
 import odoo
 from odoo import SUPERUSER_ID, api, sql_db
@@ -21,8 +18,7 @@ from odoo.fields import Command
 from odoo.tests import HOST, BaseCase, get_db_name, tagged
 
 from ..engine import signing
-from .common import registry_shared_with_threads
-from .test_inbound import InboundCase, event, iso_now, signed
+from .test_inbound import InboundCase, deliver_in_parallel, event, iso_now
 
 IBAN_A = "BE71 0961 2345 6769"
 IBAN_B = "DE89370400440532013000"
@@ -519,25 +515,7 @@ class TestAccountsRealConcurrency(BaseCase):
                 "bank_accounts": [{"iban": IBAN_A}],
             }
             body = json.dumps(event("partner.upsert", data)).encode()
-            results, errors = [], []
-            barrier = threading.Barrier(self.DELIVERIES)
-
-            def deliver(number):
-                try:
-                    headers = signed(secret, body, f"msg_acc_{number}")
-                    barrier.wait(20)
-                    response = requests.post(url, data=body, headers=headers, timeout=180)
-                    results.append((response.status_code, response.json()))
-                except Exception as exc:  # reported by the assertion below
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=deliver, args=(n,)) for n in range(self.DELIVERIES)]
-            with registry_shared_with_threads():
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join(240)
-            self.assertEqual(errors, [])
+            results = deliver_in_parallel(url, secret, body, self.DELIVERIES, "msg_acc")
             self.assertEqual(sorted(status for status, _body in results), [202] * self.DELIVERIES, results)
             with self._cursor() as cr:
                 cr.execute("SELECT count(*) FROM res_partner WHERE name = %s", (name,))

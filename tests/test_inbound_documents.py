@@ -7,12 +7,9 @@ failures with their exceptions and reprocess, and the created documents' own out
 
 import base64
 import json
-import threading
 import uuid
 from contextlib import closing
 from datetime import date, timedelta
-
-import requests
 
 import odoo
 from odoo import SUPERUSER_ID, api, sql_db
@@ -23,8 +20,7 @@ from odoo.tests import HOST, BaseCase, get_db_name, tagged
 from .. import const
 from ..engine import inbound, signing
 from ..engine import inbound_documents as documents_lib
-from .common import registry_shared_with_threads
-from .test_inbound import InboundCase, event, signed
+from .test_inbound import InboundCase, deliver_in_parallel, event
 
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 
@@ -606,25 +602,7 @@ class TestInboundDocumentRealConcurrency(BaseCase):
                 "totals": {"untaxed": "30.00", "tax": "0.00", "total": "30.00"},
             }
             body = json.dumps(event("invoice.create", data)).encode()
-            results, errors = [], []
-            barrier = threading.Barrier(self.DELIVERIES)
-
-            def deliver(number):
-                try:
-                    headers = signed(secret, body, f"msg_doc_{number}")
-                    barrier.wait(20)
-                    response = requests.post(url, data=body, headers=headers, timeout=180)
-                    results.append((response.status_code, response.json()))
-                except Exception as exc:  # reported by the assertion below
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=deliver, args=(n,)) for n in range(self.DELIVERIES)]
-            with registry_shared_with_threads():
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join(240)
-            self.assertEqual(errors, [])
+            results = deliver_in_parallel(url, secret, body, self.DELIVERIES, "msg_doc")
             self.assertEqual(sorted(status for status, _body in results), [202] * self.DELIVERIES, results)
             with self._cursor() as cr:
                 cr.execute(

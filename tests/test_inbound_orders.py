@@ -11,12 +11,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from contextlib import closing
 from decimal import Decimal
-
-import requests
 
 import odoo
 from odoo import SUPERUSER_ID, api, sql_db
@@ -26,8 +23,7 @@ from odoo.tools import config
 
 from ..engine import payload as payload_lib
 from ..engine import signing
-from .common import registry_shared_with_threads
-from .test_inbound import InboundCase, event, signed
+from .test_inbound import InboundCase, deliver_in_parallel, event
 
 
 def money(value):
@@ -405,25 +401,7 @@ class TestInboundOrderRealConcurrency(BaseCase):
                 "totals": {"untaxed": "30.21", "tax": "0.00", "total": "30.21"},
             }
             body = json.dumps(event("order.create", data)).encode()
-            results, errors = [], []
-            barrier = threading.Barrier(self.DELIVERIES)
-
-            def deliver(number):
-                try:
-                    headers = signed(secret, body, f"msg_order_{number}")
-                    barrier.wait(20)
-                    response = requests.post(url, data=body, headers=headers, timeout=180)
-                    results.append((response.status_code, response.json()))
-                except Exception as exc:  # reported by the assertion below
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=deliver, args=(n,)) for n in range(self.DELIVERIES)]
-            with registry_shared_with_threads():
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join(240)
-            self.assertEqual(errors, [])
+            results = deliver_in_parallel(url, secret, body, self.DELIVERIES, "msg_order")
             self.assertEqual(sorted(status for status, _body in results), [202] * self.DELIVERIES, results)
             with self._cursor() as cr:
                 cr.execute("SELECT count(*) FROM sale_order WHERE origin = %s", (external_id,))
